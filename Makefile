@@ -1,0 +1,31 @@
+# kpledger: `make devnet` runs a local 4-participant network; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: devnet test lint typecheck unit clean bench
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kpledger needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+devnet: $(STAMP)
+	$(BIN)/kpledger devnet --dir devnet
+
+lint: $(STAMP)
+	$(BIN)/ruff check ledger node scripts tests
+	$(BIN)/ruff format --check ledger node scripts tests
+	$(BIN)/mypy ledger node
+
+test: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""kpledger's functional core: model, encoding, signatures, proofs, state machine, consensus, store."""

@@ -1,0 +1,160 @@
+"""Blocks and headers: the hash chain, the events' Merkle root and the certificate state root."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ledger.encoding import decode, encode
+from ledger.errors import InvalidBlock, MalformedInput
+from ledger.events import Event
+from ledger.hashing import TAG_HEADER, tagged_hash
+from ledger.merkle import merkle_root
+
+HEADER_VERSION = 1
+
+
+def event_leaf(event_id: bytes, event_type: str, number: str) -> bytes:
+    """The Merkle leaf of an event: its id, type and subject, so a proof shows what kind it was."""
+    return encode([event_id, event_type, number])
+
+
+def events_root(events: Sequence[Event]) -> bytes:
+    return merkle_root([event_leaf(e.event_id, e.type, e.number) for e in events])
+
+
+@dataclass(frozen=True)
+class Header:
+    chain_id: str
+    height: int
+    prev_hash: bytes  # hash of the previous header; of the genesis for height 1
+    time_ms: int
+    proposer: int  # index in the validator set in force at this height
+    events_root: bytes
+    event_count: int
+    state_root: bytes
+    validators_hash: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [
+            HEADER_VERSION,
+            self.chain_id,
+            self.height,
+            self.prev_hash,
+            self.time_ms,
+            self.proposer,
+            self.events_root,
+            self.event_count,
+            self.state_root,
+            self.validators_hash,
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Header:
+        if not isinstance(obj, list) or len(obj) != 10 or obj[0] != HEADER_VERSION:
+            raise MalformedInput(
+                "a header is [1, chain_id, height, prev_hash, time_ms, proposer, "
+                "events_root, event_count, state_root, validators_hash]"
+            )
+        _, chain_id, height, prev, time_ms, proposer, root, count, state_root, vhash = obj
+        for name, value in (
+            ("height", height),
+            ("time_ms", time_ms),
+            ("proposer", proposer),
+            ("event_count", count),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MalformedInput(f"header {name}: must be a non-negative integer")
+        for name, value in (
+            ("prev_hash", prev),
+            ("events_root", root),
+            ("state_root", state_root),
+            ("validators_hash", vhash),
+        ):
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise MalformedInput(f"header {name}: must be 32 bytes")
+        if not isinstance(chain_id, str) or height < 1:
+            raise MalformedInput("header: bad chain id or height")
+        return cls(chain_id, height, prev, time_ms, proposer, root, count, state_root, vhash)
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return encode(self.to_wire())
+
+    @cached_property
+    def hash(self) -> bytes:
+        return tagged_hash(TAG_HEADER, self.encoded)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Header:
+        return cls.from_wire(decode(data))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "hash": self.hash.hex(),
+            "prev_hash": self.prev_hash.hex(),
+            "time_ms": self.time_ms,
+            "proposer": self.proposer,
+            "events_root": self.events_root.hex(),
+            "event_count": self.event_count,
+            "state_root": self.state_root.hex(),
+            "validators_hash": self.validators_hash.hex(),
+            "encoded": self.encoded.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class Block:
+    header: Header
+    events: tuple[Event, ...]
+
+    def to_wire(self) -> list[Any]:
+        return [self.header.to_wire(), [e.encoded for e in self.events]]
+
+    def encode(self) -> bytes:
+        return encode(self.to_wire())
+
+    @classmethod
+    def decode(cls, data: bytes, *, max_events: int = 100_000) -> Block:
+        obj = decode(data)
+        if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[1], list):
+            raise MalformedInput("a block is [header, events]")
+        if len(obj[1]) > max_events:
+            raise InvalidBlock(f"a block holds at most {max_events} events")
+        header = Header.from_wire(obj[0])
+        events = []
+        for raw in obj[1]:
+            if not isinstance(raw, bytes):
+                raise MalformedInput("block events are canonical event encodings")
+            events.append(Event.decode(raw))
+        block = cls(header, tuple(events))
+        block.check_body()
+        return block
+
+    def check_body(self) -> None:
+        """The header's count and Merkle root describe exactly these events, none repeated."""
+        if self.header.event_count != len(self.events):
+            raise InvalidBlock("the header's event count does not match the block")
+        ids = {e.event_id for e in self.events}
+        if len(ids) != len(self.events):
+            raise InvalidBlock("an event appears twice in the block")
+        if events_root(self.events) != self.header.events_root:
+            raise InvalidBlock("the events do not match the header's Merkle root")
+
+
+def check_link(header: Header, prev: Header | None, genesis_hash: bytes, chain_id: str) -> None:
+    """The header follows `prev` (None: the first block, which follows the genesis)."""
+    if header.chain_id != chain_id:
+        raise InvalidBlock(f"block for chain {header.chain_id!r}, not {chain_id!r}")
+    expected_height = 1 if prev is None else prev.height + 1
+    if header.height != expected_height:
+        raise InvalidBlock(f"expected height {expected_height}, got {header.height}")
+    expected_prev = genesis_hash if prev is None else prev.hash
+    if header.prev_hash != expected_prev:
+        raise InvalidBlock(f"block {header.height} does not link to the previous header")
+    if prev is not None and header.time_ms <= prev.time_ms:
+        raise InvalidBlock(f"block {header.height}'s time does not move forward")

@@ -1,0 +1,148 @@
+"""Executing a block: applying its events to the state, and the header that results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ledger.block import Block, Header, check_link, events_root
+from ledger.errors import InvalidBlock, LedgerError
+from ledger.events import Event
+from ledger.genesis import validators_hash
+from ledger.state import CertificateRecord, EventContext, Overlay, Registry, StateReader, state_key
+from ledger.statetree import NodeReader, StateTree
+
+
+class ChainReader(StateReader, NodeReader, Protocol):
+    """What block execution reads: committed certificates, events and state tree nodes."""
+
+
+@dataclass
+class Execution:
+    """A block applied to the state but not yet stored: everything the store must write."""
+
+    block: Block
+    records: dict[str, CertificateRecord]
+    tree_writes: dict[bytes, bytes | None]
+    refused: list[tuple[Event, LedgerError]] = field(default_factory=list)
+    #: The records as they were before this block (None for new ones), for index upkeep.
+    previous: dict[str, CertificateRecord | None] = field(default_factory=dict)
+
+    @property
+    def header(self) -> Header:
+        return self.block.header
+
+
+def _run(
+    reader: ChainReader,
+    registry: Registry,
+    prev: Header | None,
+    genesis_hash: bytes,
+    events: Iterable[Event],
+    *,
+    chain_id: str,
+    height: int,
+    time_ms: int,
+    proposer: int,
+    strict: bool,
+    verified: frozenset[bytes] | set[bytes],
+) -> Execution:
+    ctx = EventContext(height=height, time_ms=time_ms, chain_id=chain_id)
+    overlay = Overlay(reader)
+    refused: list[tuple[Event, LedgerError]] = []
+    for event in events:
+        try:
+            overlay.apply(registry, event, ctx, verified=event.event_id in verified)
+        except LedgerError as exc:
+            if strict:
+                raise InvalidBlock(
+                    f"block {height} holds an event the ledger refuses "
+                    f"({event.event_id.hex()[:16]}: {exc.code}: {exc.message})"
+                ) from exc
+            refused.append((event, exc))
+    tree = StateTree(reader, prev.state_root if prev is not None else bytes(32))
+    new_root, writes = tree.update(
+        {state_key(number): record.leaf_value() for number, record in overlay.certificates.items()}
+    )
+    accepted = tuple(overlay.order)
+    header = Header(
+        chain_id=chain_id,
+        height=height,
+        prev_hash=prev.hash if prev is not None else genesis_hash,
+        time_ms=time_ms,
+        proposer=proposer,
+        events_root=events_root(accepted),
+        event_count=len(accepted),
+        state_root=new_root,
+        validators_hash=validators_hash(registry.validators),
+    )
+    previous = {number: reader.get_certificate(number) for number in overlay.certificates}
+    return Execution(Block(header, accepted), dict(overlay.certificates), writes, refused, previous)
+
+
+def build_block(
+    reader: ChainReader,
+    registry: Registry,
+    genesis_hash: bytes,
+    prev: Header | None,
+    candidates: Sequence[Event],
+    *,
+    chain_id: str,
+    time_ms: int,
+    proposer: int,
+    verified: frozenset[bytes] | set[bytes] = frozenset(),
+) -> Execution:
+    """Propose: apply what applies of `candidates` in order, drop (and report) what the ledger refuses."""
+    if prev is not None and time_ms <= prev.time_ms:
+        time_ms = prev.time_ms + 1  # block times strictly increase, whatever the local clock says
+    height = 1 if prev is None else prev.height + 1
+    return _run(
+        reader,
+        registry,
+        prev,
+        genesis_hash,
+        candidates,
+        chain_id=chain_id,
+        height=height,
+        time_ms=time_ms,
+        proposer=proposer,
+        strict=False,
+        verified=verified,
+    )
+
+
+def validate_block(
+    reader: ChainReader,
+    registry: Registry,
+    genesis_hash: bytes,
+    prev: Header | None,
+    block: Block,
+    *,
+    verified: frozenset[bytes] | set[bytes] = frozenset(),
+) -> Execution:
+    """Re-execute a received block; it is valid only if every event applies and the header matches."""
+    header = block.header
+    check_link(header, prev, genesis_hash, header.chain_id)
+    block.check_body()
+    if header.proposer >= len(registry.validators):
+        raise InvalidBlock(f"proposer index {header.proposer} is not a validator")
+    if header.validators_hash != validators_hash(registry.validators):
+        raise InvalidBlock("the header names a different validator set than the one in force")
+    execution = _run(
+        reader,
+        registry,
+        prev,
+        genesis_hash,
+        block.events,
+        chain_id=header.chain_id,
+        height=header.height,
+        time_ms=header.time_ms,
+        proposer=header.proposer,
+        strict=True,
+        verified=verified,
+    )
+    if execution.block.header.state_root != header.state_root:
+        raise InvalidBlock(f"block {header.height}'s state root does not match its events")
+    execution.block = block
+    return execution

@@ -1,0 +1,74 @@
+"""The one canonical byte encoding (msgpack) used for hashing, signing, storage and the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ledger.errors import MalformedInput, NonCanonicalEncoding
+
+#: Largest byte string we will try to decode as one object (a block of many events fits well under).
+MAX_DECODE_BYTES = 64 * 1024 * 1024
+
+
+def _check(obj: Any, depth: int = 0) -> None:
+    if depth > 32:
+        raise MalformedInput("object nested too deeply")
+    if obj is None or isinstance(obj, bool | bytes | str):
+        return
+    if isinstance(obj, int):
+        if not -(2**63) <= obj < 2**64:
+            raise MalformedInput("integer out of the 64-bit range")
+        return
+    if isinstance(obj, list | tuple):
+        for item in obj:
+            _check(item, depth + 1)
+        return
+    if isinstance(obj, float):
+        raise MalformedInput(
+            "floats are never encoded: money and weight are integers of hundredths"
+        )
+    raise MalformedInput(f"cannot encode a value of type {type(obj).__name__}")
+
+
+def encode(obj: Any) -> bytes:
+    """Encode nested lists/tuples of None, bool, int, str and bytes. No maps, no floats.
+
+    msgpack always picks the shortest form for ints, strs and arrays, so one value has one encoding.
+    """
+    _check(obj)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True, strict_types=False)
+    return packed
+
+
+def decode(data: bytes) -> Any:
+    """Decode canonical bytes; refuse anything that does not re-encode to exactly the same bytes."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise MalformedInput("expected bytes")
+    data = bytes(data)
+    if len(data) > MAX_DECODE_BYTES:
+        raise MalformedInput("encoded object too large")
+    try:
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_bin_len=MAX_DECODE_BYTES,
+            max_str_len=MAX_DECODE_BYTES,
+            max_array_len=1_000_000,
+            max_map_len=0,
+            max_ext_len=0,
+        )
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise MalformedInput(f"not a single msgpack object: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedInput("a string is not valid UTF-8") from exc
+    try:
+        again = encode(obj)
+    except MalformedInput:
+        raise
+    if again != data:
+        raise NonCanonicalEncoding("the bytes are not the canonical encoding of their content")
+    return obj

@@ -1,0 +1,140 @@
+"""Every way the ledger says no: one type per rule, each with a stable machine code."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """A refusal by the ledger. `code` is stable and machine-readable; the message is for a person."""
+
+    code = "ledger_error"
+    #: HTTP status the API layer maps this error to.
+    http_status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MalformedInput(LedgerError):
+    """Bytes or fields that do not form a valid object."""
+
+    code = "malformed"
+    http_status = 400
+
+
+class NonCanonicalEncoding(MalformedInput):
+    """The bytes decode, but are not the one canonical encoding of what they hold."""
+
+    code = "non_canonical_encoding"
+
+
+class InvalidCertificate(MalformedInput):
+    """A certificate field breaks a rule of SPEC section 3."""
+
+    code = "invalid_certificate"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class BadSignature(LedgerError):
+    """A signature does not verify under the key it claims."""
+
+    code = "bad_signature"
+    http_status = 401
+
+
+class SignerNotAllowed(LedgerError):
+    """The signature is good, but the signer may not make this change."""
+
+    code = "signer_not_allowed"
+    http_status = 403
+
+
+class UnknownParticipant(LedgerError):
+    code = "unknown_participant"
+    http_status = 409
+
+
+class ParticipantNotActive(LedgerError):
+    code = "participant_not_active"
+    http_status = 409
+
+
+class SameParticipant(LedgerError):
+    code = "same_participant"
+    http_status = 409
+
+
+class CertificateNumberTaken(LedgerError):
+    code = "certificate_number_taken"
+    http_status = 409
+
+
+class CertificateNotFound(LedgerError):
+    code = "certificate_not_found"
+    http_status = 404
+
+
+class CertificateVoided(LedgerError):
+    code = "certificate_voided"
+    http_status = 409
+
+
+class ImportAlreadyDecided(LedgerError):
+    code = "import_already_decided"
+    http_status = 409
+
+
+class CertificateExpired(LedgerError):
+    code = "certificate_expired"
+    http_status = 409
+
+
+class ReplacementInvalid(LedgerError):
+    code = "replacement_invalid"
+    http_status = 409
+
+
+class ValidityTooLong(LedgerError):
+    code = "validity_too_long"
+    http_status = 409
+
+
+class DuplicateEvent(LedgerError):
+    """The same event is already on the ledger (idempotent: callers treat it as success)."""
+
+    code = "duplicate_event"
+    http_status = 409
+
+
+class InvalidBlock(LedgerError):
+    code = "invalid_block"
+    http_status = 400
+
+
+class InvalidCommitCertificate(LedgerError):
+    code = "invalid_commit_certificate"
+    http_status = 401
+
+
+class InvalidProof(LedgerError):
+    code = "invalid_proof"
+    http_status = 400
+
+
+class StoreError(LedgerError):
+    code = "store_error"
+    http_status = 500
+
+
+class StoreLocked(StoreError):
+    code = "store_locked"
+
+
+class ChainFault(LedgerError):
+    """Found by chain verification: the stored chain is not what its own history implies."""
+
+    code = "chain_fault"
+    http_status = 500

@@ -1,0 +1,263 @@
+"""Genesis: the chain id, the participant register, the validators and the network's parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ledger.certificate import is_country, is_participant_code
+from ledger.encoding import encode
+from ledger.errors import MalformedInput
+from ledger.hashing import TAG_GENESIS, TAG_VALIDATORS, tagged_hash
+
+
+def _hex32(what: str, raw: Any) -> bytes:
+    try:
+        value = bytes.fromhex(raw) if isinstance(raw, str) else b""
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise MalformedInput(f"{what}: expected 64 hex characters")
+    return value
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A KP participant: one country, or several (the EU), with its authority's keys."""
+
+    code: str
+    name: str
+    countries: tuple[str, ...]
+    authority_key: bytes  # Ed25519, signs certificate events
+    encryption_key: bytes  # X25519, receives sealed identities
+    active: bool = True
+    #: Approved origin zones and the monitoring key that endorses, when restricted.
+    restricted_zones: tuple[str, ...] = ()
+    monitoring_key: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "name": self.name,
+            "countries": list(self.countries),
+            "authority_key": self.authority_key.hex(),
+            "encryption_key": self.encryption_key.hex(),
+            "active": self.active,
+        }
+        if self.monitoring_key is not None:
+            out["restricted_zones"] = list(self.restricted_zones)
+            out["monitoring_key"] = self.monitoring_key.hex()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Participant:
+        if not isinstance(raw, dict):
+            raise MalformedInput("participant: must be an object")
+        code = raw.get("code")
+        if not isinstance(code, str) or not is_participant_code(code):
+            raise MalformedInput(f"participant code {code!r} is not ISO 3166-1 alpha-2 or EU")
+        countries = raw.get("countries") or [code]
+        if not isinstance(countries, list) or not all(
+            isinstance(c, str) and is_country(c) for c in countries
+        ):
+            raise MalformedInput(f"participant {code}: countries must be ISO 3166-1 alpha-2 codes")
+        monitoring = raw.get("monitoring_key")
+        return cls(
+            code=code,
+            name=str(raw.get("name") or code),
+            countries=tuple(countries),
+            authority_key=_hex32(f"participant {code} authority_key", raw.get("authority_key")),
+            encryption_key=_hex32(f"participant {code} encryption_key", raw.get("encryption_key")),
+            active=bool(raw.get("active", True)),
+            restricted_zones=tuple(raw.get("restricted_zones") or ()),
+            monitoring_key=_hex32(f"participant {code} monitoring_key", monitoring)
+            if monitoring
+            else None,
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.code,
+            self.name,
+            list(self.countries),
+            self.authority_key,
+            self.encryption_key,
+            self.active,
+            list(self.restricted_zones),
+            self.monitoring_key or b"",
+        ]
+
+
+@dataclass(frozen=True)
+class Validator:
+    """A node allowed to propose and vote: its participant, its node key and where it listens."""
+
+    participant: str
+    node_key: bytes
+    address: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "participant": self.participant,
+            "node_key": self.node_key.hex(),
+            "address": self.address,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Validator:
+        if not isinstance(raw, dict):
+            raise MalformedInput("validator: must be an object")
+        return cls(
+            participant=str(raw.get("participant")),
+            node_key=_hex32("validator node_key", raw.get("node_key")),
+            address=str(raw.get("address")),
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [self.participant, self.node_key, self.address]
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Network parameters; governance may change them later at a stated height."""
+
+    max_validity_days: int = 180
+    max_block_events: int = 2000
+    max_block_bytes: int = 4 * 1024 * 1024
+    max_event_bytes: int = 64 * 1024
+    #: Largest allowed drift of a block's time ahead of a validator's clock.
+    max_clock_drift_ms: int = 10_000
+    timeout_propose_ms: int = 1000
+    timeout_vote_ms: int = 500
+    timeout_delta_ms: int = 500
+    #: Share of active participants whose yes votes pass a governance proposal, as num/den.
+    governance_threshold_num: int = 2
+    governance_threshold_den: int = 3
+
+    def to_json(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Parameters:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise MalformedInput("parameters: must be an object")
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise MalformedInput(f"parameters: unknown {sorted(unknown)}")
+        for key, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MalformedInput(f"parameters.{key}: must be a non-negative integer")
+        return replace(cls(), **raw)
+
+    def to_wire(self) -> list[Any]:
+        return [[name, getattr(self, name)] for name in self.__dataclass_fields__]
+
+
+def validators_hash(validators: tuple[Validator, ...]) -> bytes:
+    return tagged_hash(TAG_VALIDATORS, encode([v.to_wire() for v in validators]))
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: str
+    genesis_time: str
+    participants: tuple[Participant, ...]
+    validators: tuple[Validator, ...]
+    parameters: Parameters = field(default_factory=Parameters)
+    #: Extra recipients of sealed identities, by exporting participant (e.g. a monitoring team).
+    extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
+
+    def __post_init__(self) -> None:
+        codes = [p.code for p in self.participants]
+        if len(set(codes)) != len(codes):
+            raise MalformedInput("genesis: a participant code appears twice")
+        countries = [c for p in self.participants for c in p.countries]
+        if len(set(countries)) != len(countries):
+            raise MalformedInput("genesis: a country belongs to two participants")
+        if not self.validators:
+            raise MalformedInput("genesis: at least one validator is needed")
+        keys = [v.node_key for v in self.validators]
+        if len(set(keys)) != len(keys):
+            raise MalformedInput("genesis: a validator node key appears twice")
+        for v in self.validators:
+            if v.participant not in codes:
+                raise MalformedInput(f"genesis: validator of unknown participant {v.participant}")
+        if not self.chain_id or len(self.chain_id) > 64:
+            raise MalformedInput("genesis: chain_id must be 1 to 64 characters")
+
+    def participant(self, code: str) -> Participant | None:
+        for p in self.participants:
+            if p.code == code:
+                return p
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "genesis_time": self.genesis_time,
+            "participants": [p.to_json() for p in self.participants],
+            "validators": [v.to_json() for v in self.validators],
+            "parameters": self.parameters.to_json(),
+            "extra_recipients": [
+                {"exporting_participant": exp, "name": name, "encryption_key": key.hex()}
+                for exp, name, key in self.extra_recipients
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Genesis:
+        if not isinstance(raw, dict):
+            raise MalformedInput("genesis: must be a JSON object")
+        extra = []
+        for item in raw.get("extra_recipients") or []:
+            if not isinstance(item, dict):
+                raise MalformedInput("genesis: extra_recipients entries must be objects")
+            extra.append(
+                (
+                    str(item.get("exporting_participant")),
+                    str(item.get("name")),
+                    _hex32("extra recipient encryption_key", item.get("encryption_key")),
+                )
+            )
+        participants = raw.get("participants")
+        validators = raw.get("validators")
+        if not isinstance(participants, list) or not isinstance(validators, list):
+            raise MalformedInput("genesis: participants and validators must be lists")
+        return cls(
+            chain_id=str(raw.get("chain_id") or ""),
+            genesis_time=str(raw.get("genesis_time") or ""),
+            participants=tuple(Participant.from_json(p) for p in participants),
+            validators=tuple(Validator.from_json(v) for v in validators),
+            parameters=Parameters.from_json(raw.get("parameters")),
+            extra_recipients=tuple(extra),
+        )
+
+    @classmethod
+    def load(cls, path: Path | str) -> Genesis:
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MalformedInput(f"cannot read genesis file {path}: {exc}") from exc
+        return cls.from_json(raw)
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.chain_id,
+            self.genesis_time,
+            [p.to_wire() for p in self.participants],
+            [v.to_wire() for v in self.validators],
+            self.parameters.to_wire(),
+            [[exp, name, key] for exp, name, key in self.extra_recipients],
+        ]
+
+    @property
+    def hash(self) -> bytes:
+        """Binds every node to the same genesis: the previous hash of block 1."""
+        return tagged_hash(TAG_GENESIS, encode(self.to_wire()))

@@ -1,0 +1,452 @@
+"""The certificate state machine: what each event may do to the ledger, as a pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from ledger.certificate import ShipmentFacts, certificate_digest
+from ledger.encoding import decode, encode
+from ledger.errors import (
+    BadSignature,
+    CertificateExpired,
+    CertificateNotFound,
+    CertificateNumberTaken,
+    CertificateVoided,
+    DuplicateEvent,
+    ImportAlreadyDecided,
+    InvalidCertificate,
+    LedgerError,
+    MalformedInput,
+    ParticipantNotActive,
+    ReplacementInvalid,
+    SameParticipant,
+    SignerNotAllowed,
+    UnknownParticipant,
+    ValidityTooLong,
+)
+from ledger.events import (
+    CONFIRM_IMPORT,
+    ISSUE,
+    REJECT_IMPORT,
+    VOID,
+    ConfirmImportBody,
+    Event,
+    IssueBody,
+    RejectImportBody,
+    VoidBody,
+)
+from ledger.genesis import Genesis, Parameters, Participant, Validator
+from ledger.hashing import TAG_STATE_VALUE, sha256, tagged_hash
+
+ISSUED = "issued"
+IMPORT_CONFIRMED = "import_confirmed"
+IMPORT_REJECTED = "import_rejected"
+VOIDED = "voided"
+EXPIRED = "expired"  # derived from the dates, never stored
+STATUSES = (ISSUED, IMPORT_CONFIRMED, IMPORT_REJECTED, VOIDED)
+
+#: The only transitions the ledger ever makes, by event type: from status -> to status.
+TRANSITIONS: dict[str, tuple[tuple[str | None, str], ...]] = {
+    ISSUE: ((None, ISSUED),),
+    CONFIRM_IMPORT: ((ISSUED, IMPORT_CONFIRMED),),
+    REJECT_IMPORT: ((ISSUED, IMPORT_REJECTED),),
+    VOID: ((ISSUED, VOIDED),),
+}
+
+
+class DigestMismatch(LedgerError):
+    """A confirmation or rejection names a different certificate document than the one issued."""
+
+    code = "digest_mismatch"
+    http_status = 409
+
+
+class MissingRecipient(LedgerError):
+    """The identities are not sealed to every participant who must be able to read them."""
+
+    code = "missing_recipient"
+    http_status = 400
+
+
+class ZoneNotApproved(LedgerError):
+    """A restricted participant's certificate must name one of its approved origin zones."""
+
+    code = "zone_not_approved"
+    http_status = 409
+
+
+class WrongChain(LedgerError):
+    code = "wrong_chain"
+    http_status = 400
+
+
+def date_of(time_ms: int) -> date:
+    return datetime.fromtimestamp(time_ms / 1000, tz=UTC).date()
+
+
+def state_key(number: str) -> bytes:
+    """Where a certificate lives in the state tree."""
+    return sha256(number.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event_id: bytes
+    type: str
+    time_ms: int
+    height: int
+
+    def to_wire(self) -> list[Any]:
+        return [self.event_id, self.type, self.time_ms, self.height]
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """A certificate as the ledger knows it now: facts, digest, status and history."""
+
+    facts: ShipmentFacts
+    digest: bytes
+    status: str
+    history: tuple[HistoryEntry, ...]
+    reason: str | None = None  # of the last rejection or void
+    replaced_by: str | None = None
+
+    @property
+    def number(self) -> str:
+        return self.facts.number
+
+    @property
+    def issue_event_id(self) -> bytes:
+        return self.history[0].event_id
+
+    @property
+    def last_event_id(self) -> bytes:
+        return self.history[-1].event_id
+
+    @property
+    def last_height(self) -> int:
+        return self.history[-1].height
+
+    def effective_status(self, today: date) -> str:
+        """The status a person sees: an issued certificate past its expiry date is expired."""
+        if self.status == ISSUED and today > self.facts.expires_on:
+            return EXPIRED
+        return self.status
+
+    def leaf_value(self) -> bytes:
+        """What the state tree commits to: the status a public proof establishes."""
+        return state_value(
+            self.number, self.status, self.digest, self.last_event_id, self.last_height
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.facts.to_wire(),
+            self.digest,
+            self.status,
+            [h.to_wire() for h in self.history],
+            self.reason or "",
+            self.replaced_by or "",
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> CertificateRecord:
+        facts, digest, status, history, reason, replaced_by = obj
+        return cls(
+            facts=ShipmentFacts.from_wire(facts),
+            digest=digest,
+            status=status,
+            history=tuple(HistoryEntry(*h) for h in history),
+            reason=reason or None,
+            replaced_by=replaced_by or None,
+        )
+
+    def encode(self) -> bytes:
+        return encode(self.to_wire())
+
+    @classmethod
+    def decode(cls, data: bytes) -> CertificateRecord:
+        return cls.from_wire(decode(data))
+
+
+def state_value(
+    number: str, status: str, digest: bytes, last_event_id: bytes, height: int
+) -> bytes:
+    return tagged_hash(TAG_STATE_VALUE, encode([number, status, digest, last_event_id, height]))
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Who may do what at a given height: participants, validators, parameters."""
+
+    participants: Mapping[str, Participant]
+    validators: tuple[Validator, ...]
+    parameters: Parameters
+    extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
+    country_owner: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis) -> Registry:
+        return cls.build(
+            {p.code: p for p in genesis.participants},
+            genesis.validators,
+            genesis.parameters,
+            genesis.extra_recipients,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        participants: Mapping[str, Participant],
+        validators: tuple[Validator, ...],
+        parameters: Parameters,
+        extra_recipients: tuple[tuple[str, str, bytes], ...],
+    ) -> Registry:
+        owners = {c: p.code for p in participants.values() for c in p.countries}
+        return cls(dict(participants), validators, parameters, extra_recipients, owners)
+
+    def participant(self, code: str) -> Participant:
+        found = self.participants.get(code)
+        if found is None:
+            raise UnknownParticipant(f"{code} is not a KP participant on this network")
+        return found
+
+    def recipients_for(self, exporting: str, importing: str) -> list[tuple[str, bytes]]:
+        """Who must be able to read a certificate's identities: both parties and named extras."""
+        out = [
+            (exporting, self.participant(exporting).encryption_key),
+            (importing, self.participant(importing).encryption_key),
+        ]
+        out += [(name, key) for exp, name, key in self.extra_recipients if exp == exporting]
+        return out
+
+
+class StateReader(Protocol):
+    """Read access to the committed state, implemented by the store (and by test models)."""
+
+    def get_certificate(self, number: str) -> CertificateRecord | None: ...
+
+    def has_event(self, event_id: bytes) -> bool: ...
+
+
+@dataclass(frozen=True)
+class EventContext:
+    height: int
+    time_ms: int
+    chain_id: str
+
+
+def check_signer(registry: Registry, event: Event, *, verified: bool) -> Participant:
+    participant = registry.participant(event.signer)
+    if not verified and not event.signature_valid(participant.authority_key):
+        raise BadSignature(
+            f"the signature does not verify under {event.signer}'s registered authority key"
+        )
+    return participant
+
+
+def apply_event(
+    reader: StateReader,
+    registry: Registry,
+    event: Event,
+    ctx: EventContext,
+    *,
+    verified: bool = False,
+) -> list[CertificateRecord]:
+    """Check one event against the state and return the records it changes. Raises on any rule.
+
+    Pure: nothing is changed until the caller stores what is returned. `verified` says the
+    signature was already checked against the same registry (the mempool checks each once).
+    """
+    if event.chain_id != ctx.chain_id:
+        raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
+    if reader.has_event(event.event_id):
+        raise DuplicateEvent("this event is already on the ledger")
+    check_signer(registry, event, verified=verified)
+    body = event.body
+    if isinstance(body, IssueBody):
+        return _issue(reader, registry, event, body, ctx)
+    if isinstance(body, ConfirmImportBody | RejectImportBody):
+        return [_decide_import(reader, event, body, ctx)]
+    if isinstance(body, VoidBody):
+        return [_void(reader, event, body, ctx)]
+    raise MalformedInput(f"{event.type} is not a certificate event")
+
+
+def _entry(event: Event, ctx: EventContext) -> HistoryEntry:
+    return HistoryEntry(event.event_id, event.type, ctx.time_ms, ctx.height)
+
+
+def _issue(
+    reader: StateReader, registry: Registry, event: Event, body: IssueBody, ctx: EventContext
+) -> list[CertificateRecord]:
+    facts = body.facts
+    if event.signer != facts.exporting_participant:
+        raise SignerNotAllowed(
+            f"{event.signer} cannot issue a certificate for exporting participant "
+            f"{facts.exporting_participant}: only the exporting authority issues"
+        )
+    exporting = registry.participant(facts.exporting_participant)
+    importing = registry.participant(facts.importing_participant)
+    if exporting.code == importing.code:
+        raise SameParticipant("the exporting and importing participants must differ")
+    for p in (exporting, importing):
+        if not p.active:
+            raise ParticipantNotActive(f"{p.code} is suspended and cannot take part in new trade")
+    if facts.prefix not in exporting.countries:
+        raise InvalidCertificate(
+            "number",
+            f"the prefix {facts.prefix} is not a country of {exporting.code} "
+            f"({', '.join(exporting.countries)})",
+        )
+    days = (facts.expires_on - facts.issued_on).days
+    limit = registry.parameters.max_validity_days
+    if days > limit:
+        raise ValidityTooLong(f"validity of {days} days exceeds the network's {limit} days")
+    if reader.get_certificate(facts.number) is not None:
+        raise CertificateNumberTaken(f"certificate number {facts.number} is already on the ledger")
+    needed = {name for name, _ in registry.recipients_for(exporting.code, importing.code)}
+    missing = needed - set(body.sealed.recipients)
+    if missing:
+        raise MissingRecipient(
+            f"the identities must be sealed to {', '.join(sorted(missing))} as well"
+        )
+    if exporting.monitoring_key is not None:
+        _check_restriction(exporting, facts)
+    changed = []
+    if facts.replaces is not None:
+        old = reader.get_certificate(facts.replaces)
+        if old is None:
+            raise ReplacementInvalid(f"{facts.replaces} is not on the ledger")
+        if old.facts.exporting_participant != exporting.code:
+            raise ReplacementInvalid(f"{facts.replaces} was issued by another participant")
+        if old.status != VOIDED:
+            raise ReplacementInvalid(f"{facts.replaces} must be voided before it is replaced")
+        if old.replaced_by is not None:
+            raise ReplacementInvalid(f"{facts.replaces} was already replaced by {old.replaced_by}")
+        changed.append(replace(old, replaced_by=facts.number))
+    record = CertificateRecord(
+        facts=facts,
+        digest=certificate_digest(facts, body.sealed.commitment),
+        status=ISSUED,
+        history=(_entry(event, ctx),),
+    )
+    return [record, *changed]
+
+
+def _check_restriction(exporting: Participant, facts: ShipmentFacts) -> None:
+    if facts.zone is None or facts.zone not in exporting.restricted_zones:
+        raise ZoneNotApproved(
+            f"{exporting.code} is restricted: a certificate must name an approved origin zone "
+            f"({', '.join(exporting.restricted_zones) or 'none approved'})"
+        )
+
+
+def _existing(reader: StateReader, number: str) -> CertificateRecord:
+    record = reader.get_certificate(number)
+    if record is None:
+        raise CertificateNotFound(f"certificate {number} is not on the ledger")
+    return record
+
+
+def _decide_import(
+    reader: StateReader,
+    event: Event,
+    body: ConfirmImportBody | RejectImportBody,
+    ctx: EventContext,
+) -> CertificateRecord:
+    record = _existing(reader, body.number)
+    verb = "confirm" if event.type == CONFIRM_IMPORT else "reject"
+    if event.signer != record.facts.importing_participant:
+        raise SignerNotAllowed(
+            f"only the importing participant {record.facts.importing_participant} may {verb} "
+            f"the import of {body.number}"
+        )
+    if record.status == VOIDED:
+        raise CertificateVoided(f"{body.number} was voided by its issuer")
+    if record.status in (IMPORT_CONFIRMED, IMPORT_REJECTED):
+        raise ImportAlreadyDecided(
+            f"the import of {body.number} was already {record.status.split('_')[1]}"
+        )
+    if body.certificate_digest != record.digest:
+        raise DigestMismatch(
+            f"the {verb}ation names a different document than certificate {body.number} as issued"
+        )
+    if event.type == CONFIRM_IMPORT:
+        if date_of(ctx.time_ms) > record.facts.expires_on:
+            raise CertificateExpired(
+                f"{body.number} expired on {record.facts.expires_on.isoformat()}; "
+                "an expired certificate cannot be confirmed"
+            )
+        return replace(
+            record, status=IMPORT_CONFIRMED, history=(*record.history, _entry(event, ctx))
+        )
+    assert isinstance(body, RejectImportBody)
+    return replace(
+        record,
+        status=IMPORT_REJECTED,
+        reason=body.reason,
+        history=(*record.history, _entry(event, ctx)),
+    )
+
+
+def _void(
+    reader: StateReader, event: Event, body: VoidBody, ctx: EventContext
+) -> CertificateRecord:
+    record = _existing(reader, body.number)
+    if event.signer != record.facts.exporting_participant:
+        raise SignerNotAllowed(
+            f"only the exporting participant {record.facts.exporting_participant} may void {body.number}"
+        )
+    if record.status == VOIDED:
+        raise CertificateVoided(f"{body.number} is already voided")
+    if record.status != ISSUED:
+        raise ImportAlreadyDecided(
+            f"{body.number} cannot be voided: its import was already {record.status.split('_')[1]}"
+        )
+    return replace(
+        record, status=VOIDED, reason=body.reason, history=(*record.history, _entry(event, ctx))
+    )
+
+
+class Overlay:
+    """The committed state plus the changes of a block being built or checked."""
+
+    def __init__(self, base: StateReader) -> None:
+        self.base = base
+        self.certificates: dict[str, CertificateRecord] = {}
+        self.events: dict[bytes, Event] = {}
+        self.order: list[Event] = []
+
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        found = self.certificates.get(number)
+        return found if found is not None else self.base.get_certificate(number)
+
+    def has_event(self, event_id: bytes) -> bool:
+        return event_id in self.events or self.base.has_event(event_id)
+
+    def apply(
+        self, registry: Registry, event: Event, ctx: EventContext, *, verified: bool = False
+    ) -> list[CertificateRecord]:
+        """Apply one event, or raise and change nothing."""
+        changed = apply_event(self, registry, event, ctx, verified=verified)
+        for record in changed:
+            self.certificates[record.number] = record
+        self.events[event.event_id] = event
+        self.order.append(event)
+        return changed
+
+    def apply_all(
+        self, registry: Registry, events: Iterable[Event], ctx: EventContext, *, verified: bool
+    ) -> list[tuple[Event, LedgerError]]:
+        """Apply what applies; return the events refused with why (used to build a block)."""
+        refused = []
+        for event in events:
+            try:
+                self.apply(registry, event, ctx, verified=verified)
+            except LedgerError as exc:
+                refused.append((event, exc))
+        return refused

@@ -1,0 +1,267 @@
+"""The LevelDB store: final blocks, events, certificate state, the state tree and the indexes."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from ledger.block import Block, Header
+from ledger.chain import Execution
+from ledger.encoding import decode, encode
+from ledger.errors import StoreError, StoreLocked
+from ledger.events import Event
+from ledger.genesis import Genesis
+from ledger.state import CertificateRecord
+
+# Key families. Every key starts with a one-letter family and a slash.
+K_GENESIS = b"m/genesis"
+K_HEAD = b"m/head"
+K_SIGNER = b"m/signer"
+P_BLOCK = b"b/"  # height -> [header bytes, [event ids]]
+P_COMMIT = b"c/"  # height -> commit certificate bytes
+P_HASH = b"h/"  # header hash -> height
+P_EVENT = b"e/"  # event id -> [height, index, event bytes]
+P_CERT = b"n/"  # certificate number -> record
+P_NODE = b"s/"  # state tree node hash -> node
+P_IDX = b"x/"  # indexes, values empty
+P_LOCAL = b"l/"  # this node's own notes (refused events): not part of the chain
+
+
+def _h(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+def index_keys(record: CertificateRecord) -> list[bytes]:
+    """The index entries a certificate record implies (the audit recomputes and compares them)."""
+    f = record.facts
+    tail = f.issued_on.isoformat().encode() + b"\x00" + f.number.encode()
+    return [
+        P_IDX + b"e/" + f.exporting_participant.encode() + b"\x00" + tail,
+        P_IDX + b"i/" + f.importing_participant.encode() + b"\x00" + tail,
+        P_IDX + b"s/" + record.status.encode() + b"\x00" + tail,
+        P_IDX + b"d/" + tail,
+    ]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event: Event
+    height: int
+    index: int
+
+
+class Store:
+    """One node's chain on disk. One block and all it implies is written in one synced batch."""
+
+    def __init__(self, path: Path | str, genesis: Genesis) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = plyvel.DB(str(self.path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            if b"lock" in str(exc).encode() or "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"the data directory {self.path} is in use by another process "
+                    "(a node is already running on it)"
+                ) from exc
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        self.genesis = genesis
+        stored = self.db.get(K_GENESIS)
+        if stored is None:
+            self.db.put(K_GENESIS, genesis.hash, sync=True)
+        elif stored != genesis.hash:
+            self.db.close()
+            raise StoreError(
+                f"the data directory {self.path} holds a chain of another genesis; "
+                "refusing to mix two networks"
+            )
+        self._head: Header | None = None
+        raw = self.db.get(K_HEAD)
+        if raw is not None:
+            height = decode(raw)[0]
+            self._head = self.header(height)
+
+    def close(self) -> None:
+        if not self.db.closed:
+            self.db.close()
+
+    # -- the chain -------------------------------------------------------------------------
+    @property
+    def head(self) -> Header | None:
+        """The latest final header (None before block 1)."""
+        return self._head
+
+    @property
+    def height(self) -> int:
+        return self._head.height if self._head is not None else 0
+
+    @property
+    def state_root(self) -> bytes:
+        return self._head.state_root if self._head is not None else bytes(32)
+
+    def header(self, height: int) -> Header | None:
+        raw = self.db.get(P_BLOCK + _h(height))
+        if raw is None:
+            return None
+        return Header.decode(decode(raw)[0])
+
+    def height_of(self, header_hash: bytes) -> int | None:
+        raw = self.db.get(P_HASH + header_hash)
+        return None if raw is None else int(struct.unpack(">Q", raw)[0])
+
+    def event_ids(self, height: int) -> list[bytes]:
+        raw = self.db.get(P_BLOCK + _h(height))
+        if raw is None:
+            return []
+        ids: list[bytes] = decode(raw)[1]
+        return ids
+
+    def block(self, height: int) -> Block | None:
+        raw = self.db.get(P_BLOCK + _h(height))
+        if raw is None:
+            return None
+        header_bytes, ids = decode(raw)
+        events = []
+        for event_id in ids:
+            stored = self.event(event_id)
+            if stored is None:
+                raise StoreError(f"block {height} names event {event_id.hex()} the store lacks")
+            events.append(stored.event)
+        return Block(Header.decode(header_bytes), tuple(events))
+
+    def commit_certificate_bytes(self, height: int) -> bytes | None:
+        value: bytes | None = self.db.get(P_COMMIT + _h(height))
+        return value
+
+    def event(self, event_id: bytes) -> StoredEvent | None:
+        raw = self.db.get(P_EVENT + event_id)
+        if raw is None:
+            return None
+        height, index, encoded = decode(raw)
+        return StoredEvent(Event.decode(encoded), height, index)
+
+    # -- StateReader and NodeReader ---------------------------------------------------------
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        raw = self.db.get(P_CERT + number.encode("utf-8"))
+        return None if raw is None else CertificateRecord.decode(raw)
+
+    def has_event(self, event_id: bytes) -> bool:
+        return self.db.get(P_EVENT + event_id) is not None
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(P_NODE + node_hash)
+        return value
+
+    # -- writing ----------------------------------------------------------------------------
+    def commit(self, execution: Execution, commit_certificate: bytes) -> None:
+        """Store a final block and everything derived from it, atomically and durably."""
+        header = execution.header
+        if header.height != self.height + 1:
+            raise StoreError(f"cannot store block {header.height} on top of {self.height}")
+        with self.db.write_batch(transaction=True, sync=True) as batch:
+            ids = [e.event_id for e in execution.block.events]
+            batch.put(P_BLOCK + _h(header.height), encode([header.encoded, ids]))
+            batch.put(P_COMMIT + _h(header.height), commit_certificate)
+            batch.put(P_HASH + header.hash, _h(header.height))
+            for index, event in enumerate(execution.block.events):
+                batch.put(P_EVENT + event.event_id, encode([header.height, index, event.encoded]))
+            for number, record in execution.records.items():
+                old = execution.previous.get(number)
+                if old is not None:
+                    for key in index_keys(old):
+                        batch.delete(key)
+                batch.put(P_CERT + number.encode("utf-8"), record.encode())
+                for key in index_keys(record):
+                    batch.put(key, b"")
+            for node_hash, node in execution.tree_writes.items():
+                if node is None:
+                    batch.delete(P_NODE + node_hash)
+                else:
+                    batch.put(P_NODE + node_hash, node)
+            batch.put(K_HEAD, encode([header.height, header.hash]))
+        self._head = header
+
+    def put_signer_state(self, data: bytes) -> None:
+        """What this validator signed: durable before the vote leaves the node."""
+        self.db.put(K_SIGNER, data, sync=True)
+
+    def signer_state(self) -> bytes | None:
+        value: bytes | None = self.db.get(K_SIGNER)
+        return value
+
+    def note_refused(self, event_id: bytes, code: str, message: str) -> None:
+        self.db.put(P_LOCAL + b"r/" + event_id, encode([code, message]))
+
+    def refused(self, event_id: bytes) -> tuple[str, str] | None:
+        raw = self.db.get(P_LOCAL + b"r/" + event_id)
+        if raw is None:
+            return None
+        code, message = decode(raw)
+        return code, message
+
+    # -- queries ------------------------------------------------------------------------------
+    def certificates(
+        self,
+        *,
+        exporting: str | None = None,
+        importing: str | None = None,
+        status: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Iterator[CertificateRecord]:
+        """Certificates in issue-date order through the most selective index, then filtered.
+
+        `cursor` is "issued_on/number" of the last certificate of the previous page.
+        """
+        if exporting:
+            prefix = P_IDX + b"e/" + exporting.encode() + b"\x00"
+        elif importing:
+            prefix = P_IDX + b"i/" + importing.encode() + b"\x00"
+        elif status:
+            prefix = P_IDX + b"s/" + status.encode() + b"\x00"
+        else:
+            prefix = P_IDX + b"d/"
+        start = prefix + (date_from.encode() if date_from else b"")
+        if cursor:
+            # A page continues strictly after the last (issued_on, number) of the page before.
+            issued_on, _, number = cursor.partition("/")
+            start = max(start, prefix + issued_on.encode() + b"\x00" + number.encode() + b"\x00")
+        found = 0
+        for key in self.db.iterator(start=start, prefix=prefix, include_value=False):
+            issued, number_bytes = key[len(prefix) :].split(b"\x00", 1)
+            if date_to and issued.decode() > date_to:
+                break
+            record = self.get_certificate(number_bytes.decode())
+            if record is None:
+                continue
+            f = record.facts
+            if exporting and f.exporting_participant != exporting:
+                continue
+            if importing and f.importing_participant != importing:
+                continue
+            if status and record.status != status:
+                continue
+            yield record
+            found += 1
+            if found >= limit:
+                return
+
+    def iter_index(self) -> Iterator[bytes]:
+        yield from self.db.iterator(prefix=P_IDX, include_value=False)
+
+    def iter_records(self) -> Iterator[CertificateRecord]:
+        for _, raw in self.db.iterator(prefix=P_CERT):
+            yield CertificateRecord.decode(raw)
+
+    def raw(self) -> Any:
+        """The LevelDB handle, for the audit and tests that corrupt a store on purpose."""
+        return self.db

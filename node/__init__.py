@@ -1,0 +1,1 @@
+"""kpledger's imperative shell: configuration, HTTP server and gossip, timers, mempool, sync, CLI."""
