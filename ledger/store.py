@@ -236,7 +236,8 @@ class Store:
             issued_on, _, number = cursor.partition("/")
             start = max(start, prefix + issued_on.encode() + b"\x00" + number.encode() + b"\x00")
         found = 0
-        for key in self.db.iterator(start=start, prefix=prefix, include_value=False):
+        stop = prefix[:-1] + bytes([prefix[-1] + 1])
+        for key in self.db.iterator(start=start, stop=stop, include_value=False):
             issued, number_bytes = key[len(prefix) :].split(b"\x00", 1)
             if date_to and issued.decode() > date_to:
                 break
