@@ -12,7 +12,7 @@ import pycountry
 
 from ledger.encoding import encode
 from ledger.errors import InvalidCertificate
-from ledger.hashing import TAG_CERT_DIGEST, TAG_IDENTITY_COMMIT, tagged_hash
+from ledger.hashing import TAG_CERT_CONFIDENTIAL, TAG_CERT_DIGEST, TAG_IDENTITY_COMMIT, tagged_hash
 
 HS_CODES = ("7102.10", "7102.21", "7102.31")
 HS_DESCRIPTIONS = {
@@ -222,6 +222,17 @@ class ShipmentFacts:
             raise InvalidCertificate("certificate", "shipment facts are not in canonical form")
         return facts
 
+    def public_wire(self) -> list[Any]:
+        """The facts anyone may see: number, participants, dates, and what it replaces."""
+        return [
+            self.number,
+            self.exporting_participant,
+            self.importing_participant,
+            self.issued_on.isoformat(),
+            self.expires_on.isoformat(),
+            self.replaces or "",
+        ]
+
     def check(self) -> None:
         """Every rule that needs nothing but the certificate itself."""
         if not isinstance(self.number, str) or not _NUMBER_RE.match(self.number):
@@ -297,6 +308,20 @@ _CERT_FIELDS = {
 }
 
 
+#: Fields a node adds when it shows a record; a document exported that way still parses.
+_RECORD_FIELDS = {
+    "status",
+    "ledger_status",
+    "digest",
+    "history",
+    "party",
+    "identities",
+    "identities_error",
+    "replaced_by",
+    "reason",
+}
+
+
 @dataclass(frozen=True)
 class Certificate:
     """A whole certificate document: the shipment facts and the trading parties."""
@@ -313,7 +338,7 @@ class Certificate:
         """Parse and check the JSON form of SPEC section 3. Raises InvalidCertificate."""
         if not isinstance(raw, dict):
             raise InvalidCertificate("certificate", "must be a JSON object")
-        unknown = set(raw) - _CERT_FIELDS - {"status", "digest", "history"}
+        unknown = set(raw) - _CERT_FIELDS - _RECORD_FIELDS
         if unknown:
             raise InvalidCertificate("certificate", f"unknown fields {sorted(unknown)}")
         for required in _CERT_FIELDS - {"replaces", "zone", "identity_salt"}:
@@ -385,4 +410,30 @@ class Certificate:
 
 
 def certificate_digest(facts: ShipmentFacts, identity_commitment: bytes) -> bytes:
-    return tagged_hash(TAG_CERT_DIGEST, encode([facts.to_wire(), identity_commitment]))
+    """Digest of the whole document, in two halves so the public can check the public half.
+
+    The confidential half (amounts, origin, and the salted commitment to the parties) is hashed
+    first; the public answer shows only that hash, which the salt keeps from being guessed.
+    """
+    return digest_from_parts(facts.public_wire(), confidential_hash(facts, identity_commitment))
+
+
+def confidential_hash(facts: ShipmentFacts, identity_commitment: bytes) -> bytes:
+    return tagged_hash(
+        TAG_CERT_CONFIDENTIAL,
+        encode(
+            [
+                list(facts.origin),
+                facts.hs_code,
+                facts.carats,
+                facts.value_usd,
+                facts.parcels,
+                facts.zone or "",
+                identity_commitment,
+            ]
+        ),
+    )
+
+
+def digest_from_parts(public_wire: list[Any], confidential: bytes) -> bytes:
+    return tagged_hash(TAG_CERT_DIGEST, encode([public_wire, confidential]))

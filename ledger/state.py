@@ -221,7 +221,9 @@ class Registry:
             (importing, self.participant(importing).encryption_key),
         ]
         out += [(name, key) for exp, name, key in self.extra_recipients if exp == exporting]
-        return out
+        # One box per recipient: a certificate naming one participant twice (refused later as
+        # SameParticipant) must still seal to an event that decodes.
+        return list(dict(out).items())
 
 
 class StateReader(Protocol):

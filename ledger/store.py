@@ -10,19 +10,20 @@ from typing import Any
 
 import plyvel
 
-from ledger.block import Block, Header
+from ledger.block import Block, Header, event_leaf
 from ledger.chain import Execution
 from ledger.encoding import decode, encode
 from ledger.errors import StoreError, StoreLocked
 from ledger.events import Event
 from ledger.genesis import Genesis
+from ledger.hashing import sha256
 from ledger.state import CertificateRecord
 
 # Key families. Every key starts with a one-letter family and a slash.
 K_GENESIS = b"m/genesis"
 K_HEAD = b"m/head"
 K_SIGNER = b"m/signer"
-P_BLOCK = b"b/"  # height -> [header bytes, [event ids]]
+P_BLOCK = b"b/"  # height -> [header bytes, [event Merkle leaves]]
 P_COMMIT = b"c/"  # height -> commit certificate bytes
 P_HASH = b"h/"  # header hash -> height
 P_EVENT = b"e/"  # event id -> [height, index, event bytes]
@@ -116,20 +117,24 @@ class Store:
         raw = self.db.get(P_HASH + header_hash)
         return None if raw is None else int(struct.unpack(">Q", raw)[0])
 
-    def event_ids(self, height: int) -> list[bytes]:
+    def event_leaves(self, height: int) -> list[bytes]:
+        """The Merkle leaves of a block's events (each encode([event_id, type, number]))."""
         raw = self.db.get(P_BLOCK + _h(height))
         if raw is None:
             return []
-        ids: list[bytes] = decode(raw)[1]
-        return ids
+        leaves: list[bytes] = decode(raw)[1]
+        return leaves
+
+    def event_ids(self, height: int) -> list[bytes]:
+        return [decode(leaf)[0] for leaf in self.event_leaves(height)]
 
     def block(self, height: int) -> Block | None:
         raw = self.db.get(P_BLOCK + _h(height))
         if raw is None:
             return None
-        header_bytes, ids = decode(raw)
+        header_bytes, leaves = decode(raw)
         events = []
-        for event_id in ids:
+        for event_id in (decode(leaf)[0] for leaf in leaves):
             stored = self.event(event_id)
             if stored is None:
                 raise StoreError(f"block {height} names event {event_id.hex()} the store lacks")
@@ -166,8 +171,8 @@ class Store:
         if header.height != self.height + 1:
             raise StoreError(f"cannot store block {header.height} on top of {self.height}")
         with self.db.write_batch(transaction=True, sync=True) as batch:
-            ids = [e.event_id for e in execution.block.events]
-            batch.put(P_BLOCK + _h(header.height), encode([header.encoded, ids]))
+            leaves = [event_leaf(e.event_id, e.type, e.number) for e in execution.block.events]
+            batch.put(P_BLOCK + _h(header.height), encode([header.encoded, leaves]))
             batch.put(P_COMMIT + _h(header.height), commit_certificate)
             batch.put(P_HASH + header.hash, _h(header.height))
             for index, event in enumerate(execution.block.events):
@@ -198,6 +203,13 @@ class Store:
 
     def note_refused(self, event_id: bytes, code: str, message: str) -> None:
         self.db.put(P_LOCAL + b"r/" + event_id, encode([code, message]))
+
+    def note_evidence(self, evidence: bytes) -> None:
+        """Keep proof that a validator signed two conflicting messages (for governance to act on)."""
+        self.db.put(P_LOCAL + b"ev/" + sha256(evidence), evidence)
+
+    def evidence(self) -> list[bytes]:
+        return [value for _, value in self.db.iterator(prefix=P_LOCAL + b"ev/")]
 
     def refused(self, event_id: bytes) -> tuple[str, str] | None:
         raw = self.db.get(P_LOCAL + b"r/" + event_id)

@@ -1,0 +1,405 @@
+"""`kpledger cert ...` and `kpledger verify`: signing events for an authority, checking proofs."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger import authoring
+from ledger.certificate import Certificate
+from ledger.errors import InvalidProof, LedgerError, MalformedInput
+from ledger.events import Event
+from ledger.genesis import Genesis, Parameters, Participant
+from ledger.keys import SigningKey, load_signing_key
+from ledger.proofs import CertificateProof, verify_certificate_proof
+from ledger.state import Registry
+from node.cli_common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Group, emit, fail, refused
+from node.client import NodeClient
+
+WAIT_TIMEOUT_S = 120.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _key(path: Path) -> SigningKey:
+    try:
+        return load_signing_key(path)
+    except OSError as exc:
+        fail(f"cannot read the key {path}: {exc.strerror}", EXIT_USAGE, code="usage")
+    except MalformedInput as exc:
+        fail(f"{path}: {exc.message}", EXIT_USAGE, code="usage")
+
+
+def _network(client: NodeClient) -> tuple[str, Registry]:
+    """The chain id and the participant register as the node knows them now."""
+    genesis = client.get("/v1/public/genesis")
+    found = client.get("/v1/public/participants")
+    if not genesis.ok or not found.ok:
+        fail(
+            f"the node did not describe its network: {genesis.message or found.message}", EXIT_USAGE
+        )
+    participants = {}
+    for raw in found.body["participants"]:
+        participants[raw["code"]] = Participant.from_json(raw)
+    extra = tuple(
+        (e["exporting_participant"], e["name"], bytes.fromhex(e["encryption_key"]))
+        for e in genesis.body.get("extra_recipients", [])
+    )
+    registry = Registry.build(
+        participants, (), Parameters.from_json(found.body.get("parameters")), extra
+    )
+    return genesis.body["chain_id"], registry
+
+
+def _submit(
+    client: NodeClient, event: Event, wait: bool, as_json: bool, extra: dict[str, Any] | None = None
+) -> None:
+    answer = client.post("/v1/events", event.to_envelope())
+    if not answer.ok:
+        refused(answer, as_json)
+    event_id = answer.body["event_id"]
+    out: dict[str, Any] = {"event_id": event_id, "status": answer.body.get("status", "pending")}
+    out.update(extra or {})
+    if wait:
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        while True:
+            status = client.get(f"/v1/events/{event_id}")
+            if status.ok and status.body["status"] == "final":
+                out.update(status="final", height=status.body["height"])
+                break
+            if status.ok and status.body["status"] == "rejected":
+                out.update(
+                    status="rejected",
+                    error=status.body.get("error"),
+                    message=status.body.get("message"),
+                )
+                emit(
+                    out,
+                    as_json,
+                    f"{event_id}\nrefused when its block was built: "
+                    f"{status.body.get('error')}: {status.body.get('message')}",
+                )
+                raise SystemExit(EXIT_REFUSED)
+            if time.monotonic() > deadline:
+                fail(
+                    f"event {event_id} was not final after {WAIT_TIMEOUT_S:.0f} s",
+                    EXIT_USAGE,
+                    as_json=as_json,
+                    code="timeout",
+                )
+            time.sleep(0.1)
+    human = event_id if "height" not in out else f"{event_id}\nfinal at height {out['height']}"
+    emit(out, as_json, human)
+
+
+def _public(client: NodeClient, number: str, as_json: bool) -> dict[str, Any]:
+    answer = client.get(f"/v1/public/certificates/{number}")
+    if not answer.ok:
+        refused(answer, as_json)
+    body: dict[str, Any] = answer.body
+    return body
+
+
+node_option = click.option("--node", "node_url", required=True, help="The node's URL.")
+key_option = click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The participant's authority key (PEM).",
+)
+wait_option = click.option("--wait", is_flag=True, help="Return when the event is final.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group(cls=Group)
+def cert() -> None:
+    """Issue, confirm, reject, void and show certificates."""
+
+
+@cert.command("issue")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@node_option
+@key_option
+@wait_option
+@json_option
+def cert_issue(file: Path, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+    """Sign and submit the issuance of the certificate in FILE.json; prints the event id."""
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {file} as JSON: {exc}", EXIT_USAGE, as_json=as_json, code="usage")
+    certificate = Certificate.from_json(raw)
+    salt = None
+    if isinstance(raw, dict) and raw.get("identity_salt"):
+        try:
+            salt = bytes.fromhex(raw["identity_salt"])
+        except (TypeError, ValueError):
+            fail("identity_salt must be 64 hex characters", as_json=as_json, code="malformed")
+    key = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, registry = _network(client)
+    issuance = authoring.issue(
+        registry, chain_id, certificate, key, created_ms=_now_ms(), salt=salt
+    )
+    _submit(
+        client,
+        issuance.event,
+        wait,
+        as_json,
+        {
+            "number": certificate.number,
+            "digest": issuance.digest.hex(),
+            "identity_salt": issuance.salt.hex(),
+        },
+    )
+
+
+def _decision(
+    number: str,
+    node_url: str,
+    key_path: Path,
+    wait: bool,
+    as_json: bool,
+    kind: str,
+    reason: str | None = None,
+) -> None:
+    key = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, _ = _network(client)
+    public = _public(client, number, as_json)
+    digest = bytes.fromhex(public["digest"])
+    importer, exporter = public["importing_participant"], public["exporting_participant"]
+    now = _now_ms()
+    if kind == "confirm":
+        event = authoring.confirm_import(chain_id, importer, number, digest, key, created_ms=now)
+    elif kind == "reject":
+        event = authoring.reject_import(
+            chain_id, importer, number, digest, reason or "", key, created_ms=now
+        )
+    else:
+        event = authoring.void(chain_id, exporter, number, reason or "", key, created_ms=now)
+    _submit(client, event, wait, as_json, {"number": number})
+
+
+@cert.command("confirm")
+@click.argument("number")
+@node_option
+@key_option
+@wait_option
+@json_option
+def cert_confirm(number: str, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+    """Confirm receipt of the shipment of certificate NUMBER (as the importing authority)."""
+    _decision(number, node_url, key_path, wait, as_json, "confirm")
+
+
+@cert.command("reject")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the import is refused.")
+@node_option
+@key_option
+@wait_option
+@json_option
+def cert_reject(
+    number: str, reason: str, node_url: str, key_path: Path, wait: bool, as_json: bool
+) -> None:
+    """Reject the import of certificate NUMBER (as the importing authority), saying why."""
+    _decision(number, node_url, key_path, wait, as_json, "reject", reason)
+
+
+@cert.command("void")
+@click.argument("number")
+@click.option("--reason", required=True, type=click.Choice(["lost", "stolen", "error", "replaced"]))
+@node_option
+@key_option
+@wait_option
+@json_option
+def cert_void(
+    number: str, reason: str, node_url: str, key_path: Path, wait: bool, as_json: bool
+) -> None:
+    """Void certificate NUMBER before any import decision (as the exporting authority)."""
+    _decision(number, node_url, key_path, wait, as_json, "void", reason)
+
+
+@cert.command("show")
+@click.argument("number")
+@node_option
+@click.option("--token", required=True, help="The node operator's API token (node.toml).")
+@json_option
+def cert_show(number: str, node_url: str, token: str, as_json: bool) -> None:
+    """The full record of certificate NUMBER, as this participant's node may show it."""
+    answer = NodeClient(node_url, token).get(f"/v1/certificates/{number}")
+    if not answer.ok:
+        refused(answer, as_json)
+    emit(answer.body, as_json, render_record(answer.body))
+
+
+def render_record(c: dict[str, Any]) -> str:
+    lines = [
+        f"Kimberley Process Certificate {c['number']}",
+        f"  status          {c['status']}",
+        f"  exporting       {c['exporting_participant']}",
+        f"  importing       {c['importing_participant']}",
+        f"  origin          {', '.join(c['origin'])}",
+        f"  HS code         {c['hs_code']}",
+        f"  carats          {c['carats']}",
+        f"  value (USD)     {c['value_usd']}",
+        f"  parcels         {c['parcels']}",
+        f"  issued on       {c['issued_on']}",
+        f"  expires on      {c['expires_on']}",
+    ]
+    if c.get("exporter"):
+        lines.append(f"  exporter        {c['exporter']['name']}, {c['exporter']['address']}")
+        lines.append(f"  importer        {c['importer']['name']}, {c['importer']['address']}")
+    elif c.get("identities"):
+        lines.append(f"  parties         {c['identities']}")
+    for key in ("replaces", "replaced_by", "reason", "zone"):
+        if c.get(key):
+            lines.append(f"  {key:<15} {c[key]}")
+    lines.append(f"  digest          {c['digest']}")
+    lines.append("  history")
+    for h in c.get("history", []):
+        lines.append(f"    {h['time']}  height {h['height']:<7} {h['type']}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("number")
+@node_option
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The network's genesis.json: the only thing trusted.",
+)
+@click.option(
+    "--document",
+    "document",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The certificate's full data (JSON with identity_salt) to check against the ledger.",
+)
+@click.option(
+    "--max-age-hours",
+    default=24.0,
+    show_default=True,
+    help="Refuse a proof whose latest final header is older (a stale node).",
+)
+@json_option
+def verify(
+    number: str,
+    node_url: str,
+    genesis_path: Path,
+    document: Path | None,
+    max_age_hours: float,
+    as_json: bool,
+) -> None:
+    """Check certificate NUMBER through the public endpoint, trusting nothing but genesis.
+
+    Exit 0: the proof checks and the certificate is in force; 1: unknown, voided, rejected,
+    expired, or the document does not match; 2: the proof does not check, or no answer.
+    """
+    try:
+        genesis = Genesis.load(genesis_path)
+    except LedgerError as exc:
+        fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
+    answer = NodeClient(node_url).get(f"/v1/public/certificates/{number}")
+    if not isinstance(answer.body, dict) or "proof" not in answer.body:
+        fail(
+            f"the node gave no proof ({answer.status} {answer.error}: {answer.message})",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="no_proof",
+        )
+    try:
+        proof = CertificateProof.from_base64(answer.body["proof"])
+        checked = verify_certificate_proof(proof, genesis, number)
+    except InvalidProof as exc:
+        fail(
+            f"the proof does not check: {exc.message}",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="invalid_proof",
+        )
+    age_h = (_now_ms() - checked.head_time_ms) / 3_600_000
+    if age_h > max_age_hours:
+        fail(
+            f"the proof's latest final header (height {checked.head_height}) is {age_h:.1f} hours "
+            "old: the node may be serving a stale status",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="stale_proof",
+        )
+    result: dict[str, Any] = {
+        "number": number,
+        "proof": "valid",
+        "head_height": checked.head_height,
+    }
+    if not checked.found:
+        result["status"] = "unknown"
+        emit(
+            result,
+            as_json,
+            f"{number}: NOT ON THE LEDGER (proof of absence checked at height "
+            f"{checked.head_height})",
+        )
+        raise SystemExit(EXIT_REFUSED)
+    today = datetime.now(UTC).date().isoformat()
+    status = checked.status or "unknown"
+    if status == "issued" and checked.expires_on is not None and today > checked.expires_on:
+        status = "expired"
+    result.update(
+        status=status,
+        exporting_participant=checked.exporting_participant,
+        importing_participant=checked.importing_participant,
+        issued_on=checked.issued_on,
+        expires_on=checked.expires_on,
+        digest=checked.digest.hex() if checked.digest else None,
+        history=[{"type": t, "height": h, "event_id": i.hex()} for t, h, i in checked.history],
+    )
+    exit_status = EXIT_OK if status in ("issued", "import_confirmed") else EXIT_REFUSED
+    lines = [
+        f"{number}: {status.upper().replace('_', ' ')}",
+        f"  {checked.exporting_participant} -> {checked.importing_participant}, issued "
+        f"{checked.issued_on}, expires {checked.expires_on}",
+        f"  proof checked against genesis: {len(checked.history)} event(s), latest final "
+        f"height {checked.head_height}",
+    ]
+    if document is not None:
+        matches, why = _document_matches(document, checked.digest or b"")
+        result["document"] = "matches" if matches else "does not match"
+        lines.append(f"  document {document}: {'MATCHES the ledger' if matches else why}")
+        if not matches:
+            exit_status = EXIT_REFUSED
+    emit(result, as_json, "\n".join(lines))
+    raise SystemExit(exit_status)
+
+
+def _document_matches(path: Path, digest: bytes) -> tuple[bool, str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        certificate = Certificate.from_json(raw)
+    except (OSError, ValueError) as exc:
+        return False, f"cannot be read: {exc}"
+    except LedgerError as exc:
+        return False, f"is not a valid certificate: {exc.message}"
+    salt_hex = raw.get("identity_salt") if isinstance(raw, dict) else None
+    if not salt_hex:
+        return False, (
+            "DOES NOT CARRY identity_salt, so its parties cannot be checked; use the "
+            "document as issued (kpledger cert show --json)"
+        )
+    try:
+        salt = bytes.fromhex(salt_hex)
+    except ValueError:
+        return False, "has a malformed identity_salt"
+    if certificate.digest(salt) != digest:
+        return False, "DOES NOT MATCH the certificate on the ledger"
+    return True, ""

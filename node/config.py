@@ -1,0 +1,129 @@
+"""A node's configuration: node.toml, the keys it names and the genesis it follows."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ledger.errors import MalformedInput
+from ledger.genesis import Genesis
+from ledger.keys import EncryptionKey, SigningKey, load_encryption_key, load_signing_key
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """node.toml, or a file it names, is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    participant: str
+    data_dir: Path
+    host: str
+    port: int
+    api_token: str
+    genesis_path: Path
+    node_key_path: Path
+    encryption_key_path: Path
+    #: Body size limits and the public routes' rate limit, per client address.
+    max_body_bytes: int = 1024 * 1024
+    public_rate_per_s: float = 50.0
+    public_burst: int = 200
+    #: Pending events kept at most; past it the node answers 503 (back-pressure).
+    mempool_limit: int = 50_000
+    #: Wait this long for more events before proposing a block (batching).
+    block_delay_ms: int = 20
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, path: Path | str) -> NodeConfig:
+        path = Path(path).resolve()
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        base = path.parent
+
+        def rel(key: str, default: str | None = None) -> Path:
+            value = raw.get(key, default)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{path}: '{key}' must name a file or directory")
+            return (base / value).resolve()
+
+        def get(key: str, kind: type, default: Any = None) -> Any:
+            value = raw.get(key, default)
+            if value is None:
+                raise ConfigError(f"{path}: '{key}' is required")
+            if kind is float and isinstance(value, int):
+                value = float(value)
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+                raise ConfigError(f"{path}: '{key}' must be a {kind.__name__}")
+            return value
+
+        port = get("port", int)
+        if not 0 < port < 65536:
+            raise ConfigError(f"{path}: 'port' must be 1 to 65535")
+        token = get("api_token", str)
+        if len(token) < 16:
+            raise ConfigError(f"{path}: 'api_token' must be at least 16 characters")
+        return cls(
+            path=path,
+            participant=get("participant", str),
+            data_dir=rel("data_dir"),
+            host=get("host", str, "127.0.0.1"),
+            port=port,
+            api_token=token,
+            genesis_path=rel("genesis"),
+            node_key_path=rel("node_key", "node.pem"),
+            encryption_key_path=rel("encryption_key", "encryption.pem"),
+            max_body_bytes=get("max_body_bytes", int, cls.max_body_bytes),
+            public_rate_per_s=get("public_rate_per_s", float, cls.public_rate_per_s),
+            public_burst=get("public_burst", int, cls.public_burst),
+            mempool_limit=get("mempool_limit", int, cls.mempool_limit),
+            block_delay_ms=get("block_delay_ms", int, cls.block_delay_ms),
+            log_level=get("log_level", str, cls.log_level),
+        )
+
+    def genesis(self) -> Genesis:
+        try:
+            return Genesis.load(self.genesis_path)
+        except MalformedInput as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def node_key(self) -> SigningKey:
+        return _load(self.node_key_path, load_signing_key)
+
+    def encryption_key(self) -> EncryptionKey:
+        return _load(self.encryption_key_path, load_encryption_key)
+
+
+def _load(path: Path, loader: Callable[[Path], T]) -> T:
+    try:
+        return loader(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read key {path}: {exc.strerror}") from exc
+    except MalformedInput as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the few kinds node.toml holds (JSON strings are valid TOML strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def write_toml(path: Path, values: dict[str, Any], comment: str) -> None:
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,105 @@
+"""`kpledger devnet`: a local network of real node processes on 127.0.0.1, with demo trade."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ledger.genesis import Genesis
+from node.client import ConnectionFailed, NodeClient
+from node.netinit import init_network, parse_participants
+
+#: The devnet's participants, in order: SPEC's four first, then other big traders.
+DEVNET_PARTICIPANTS = ["BE", "AE", "IN", "RU", "BW", "IL", "HK", "CA", "ZA", "CN", "US", "CH"]
+
+
+def start_nodes(directory: Path, genesis: Genesis, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for validator in genesis.validators:
+        config = directory / validator.participant / "node.toml"
+        log_file = open(log_dir / f"{validator.participant}.log", "ab")  # noqa: SIM115
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
+        )
+    return processes
+
+
+def wait_healthy(
+    urls: list[str], processes: list[subprocess.Popen[bytes]], timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    for url, process in zip(urls, processes, strict=True):
+        while True:
+            if process.poll() is not None:
+                raise click.ClickException(f"the node at {url} exited; see its log in devnet/logs")
+            try:
+                if NodeClient(url, timeout=1).get("/healthz").ok:
+                    break
+            except ConnectionFailed:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"the node at {url} did not come up")
+            time.sleep(0.1)
+
+
+def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool = True) -> None:
+    directory = Path(directory)
+    if not (directory / "genesis.json").exists():
+        specs = parse_participants(",".join(DEVNET_PARTICIPANTS[:nodes]))
+        init_network(directory, specs, base_port=base_port, chain_id="kp-devnet")
+        click.echo(f"created a network of {nodes} participants in {directory}/")
+    else:
+        click.echo(f"using the existing network in {directory}/")
+    genesis = Genesis.load(directory / "genesis.json")
+    urls = [v.address for v in genesis.validators]
+    processes = start_nodes(directory, genesis, directory / "logs")
+    try:
+        wait_healthy(urls, processes)
+        height = NodeClient(urls[0]).get("/healthz").body["height"]
+        if demo and height == 0:
+            from node.demo import load_demo
+
+            click.echo("loading demo certificates ...")
+            events = load_demo(directory, genesis, log=click.echo)
+            click.echo(f"  {events} demo events submitted")
+        click.echo("")
+        click.echo(f"kpledger devnet {genesis.chain_id} is running ({len(urls)} nodes):")
+        for validator in genesis.validators:
+            url = validator.address
+            click.echo(f"  {validator.participant:>3}  public endpoint  {url}/v1/public/head")
+            click.echo(f"       explorer         {url}/explorer")
+            click.echo(f"       config           {directory / validator.participant / 'node.toml'}")
+        click.echo(f"  logs: {directory / 'logs'}/    genesis: {directory / 'genesis.json'}")
+        click.echo("Press Ctrl-C to stop.")
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        click.echo("a node exited; stopping the devnet (see the logs)", err=True)
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+    finally:
+        stop_nodes(processes)

@@ -1,0 +1,57 @@
+"""Prometheus metrics of one node (prometheus-client: the exposition format is its job, not ours)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Each node process gets its own registry, so tests running several nodes never mix figures."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_accepted = Counter(
+            "kpledger_events_accepted_total",
+            "Events accepted into the mempool",
+            ["type"],
+            registry=r,
+        )
+        self.events_refused = Counter(
+            "kpledger_events_refused_total",
+            "Events refused, by reason code",
+            ["reason"],
+            registry=r,
+        )
+        self.events_final = Counter(
+            "kpledger_events_final_total", "Events in final blocks", registry=r
+        )
+        self.blocks = Counter("kpledger_blocks_total", "Final blocks applied", registry=r)
+        self.height = Gauge("kpledger_height", "Height of the latest final block", registry=r)
+        self.round = Gauge("kpledger_consensus_round", "Current consensus round", registry=r)
+        self.mempool = Gauge("kpledger_mempool_events", "Events waiting for a block", registry=r)
+        self.peers_up = Gauge("kpledger_peers_reachable", "Peers that answered lately", registry=r)
+        self.finality = Histogram(
+            "kpledger_finality_seconds",
+            "From an event's admission to its block being final, on the admitting node",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.http = Counter(
+            "kpledger_http_requests_total",
+            "HTTP requests by route family and status",
+            ["family", "status"],
+            registry=r,
+        )
+        self.evidence = Counter(
+            "kpledger_equivocation_evidence_total", "Equivocations detected", registry=r
+        )
+        self.sync_blocks = Counter(
+            "kpledger_sync_blocks_total", "Final blocks fetched from peers by catch-up", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,547 @@
+"""One running node: feeds the consensus core, carries out its decisions, gossips and catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.block import Block
+from ledger.chain import Execution, build_block, validate_block
+from ledger.consensus import (
+    Action,
+    Broadcast,
+    CommitCertificate,
+    ConsensusCore,
+    Decide,
+    Persist,
+    Proposal,
+    ReportEvidence,
+    ScheduleTimeout,
+    SignerState,
+    TimeoutConfig,
+    Vote,
+    message_from_wire,
+)
+from ledger.encoding import decode, encode
+from ledger.errors import InvalidBlock, LedgerError, MalformedInput
+from ledger.events import Event
+from ledger.state import EventContext, Overlay, Registry
+from ledger.store import Store
+from node.config import NodeConfig
+from node.mempool import Mempool
+from node.metrics import Metrics
+from node.peers import Peer, PeerClient
+
+log = logging.getLogger("kpledger.node")
+
+#: With nothing to do, a block still comes every so often, so a proof's header is never old.
+HEARTBEAT_MS = 10 * 60 * 1000
+SYNC_BATCH = 64
+RESEND_MS = 1000
+SYNC_INTERVAL_S = 2.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class EventTooLarge(LedgerError):
+    code = "event_too_large"
+    http_status = 413
+
+
+@dataclass(frozen=True)
+class EventStatus:
+    status: str  # pending | final | rejected
+    height: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class LedgerNode:
+    """The shell around the pure core. Everything runs on one asyncio loop, one step at a time."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.genesis = config.genesis()
+        self.chain_id = self.genesis.chain_id
+        self.node_key = config.node_key()
+        self.encryption_key = config.encryption_key()
+        self.participant = config.participant
+        self.store = Store(config.data_dir, self.genesis)
+        self.registry = Registry.from_genesis(self.genesis)
+        self.metrics = Metrics()
+        self.mempool = Mempool(config.mempool_limit)
+        self.client = PeerClient(self.node_key, self.chain_id)
+        params = self.genesis.parameters
+        self.timeouts = TimeoutConfig(
+            propose_ms=params.timeout_propose_ms,
+            propose_delta_ms=params.timeout_delta_ms,
+            prevote_ms=params.timeout_vote_ms,
+            prevote_delta_ms=params.timeout_delta_ms,
+            precommit_ms=params.timeout_vote_ms,
+            precommit_delta_ms=params.timeout_delta_ms,
+        )
+        self.candidates: dict[bytes, Execution | None] = {}
+        self._block_bytes: dict[bytes, bytes] = {}
+        self._pending_decision: tuple[bytes, CommitCertificate] | None = None
+        self._outbox: list[bytes] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._start_handle: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sync_wakeup = asyncio.Event()
+        self._syncing = False
+        self._best_peer_height = 0
+        self._height_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.core = self._new_core()
+        self.started_at = time.time()
+
+    # -- set-up --------------------------------------------------------------------------------
+    @property
+    def validator_keys(self) -> list[bytes]:
+        return [v.node_key for v in self.registry.validators]
+
+    @property
+    def peers(self) -> list[Peer]:
+        return [
+            Peer(v.node_key, v.address, v.participant)
+            for v in self.registry.validators
+            if v.node_key != self.node_key.public_bytes
+        ]
+
+    @property
+    def is_validator(self) -> bool:
+        return self.node_key.public_bytes in self.validator_keys
+
+    def _new_core(self) -> ConsensusCore:
+        raw = self.store.signer_state()
+        state = SignerState.from_wire(decode(raw)) if raw is not None else None
+        return ConsensusCore(
+            self.chain_id,
+            self.validator_keys,
+            self.node_key if self.is_validator else None,
+            self,
+            self.store.height + 1,
+            self.timeouts,
+            state,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._resend_loop()),
+            loop.create_task(self._sync_loop()),
+            loop.create_task(self._gossip_loop()),
+        ]
+        # A restarted validator resumes the height it was voting in (its signed votes are on disk).
+        if self.store.signer_state() is not None or len(self.mempool):
+            self._process(self.core.start(now_ms()))
+        self._sync_wakeup.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for timer in self._timers:
+            timer.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.close()
+        self.store.close()
+
+    # -- the Application protocol of the consensus core ---------------------------------------
+    def propose_value(self, height: int, round: int) -> bytes | None:
+        if height != self.store.height + 1:
+            return None
+        params = self.registry.parameters
+        events = self.mempool.take(params.max_block_events, params.max_block_bytes)
+        head = self.store.head
+        heartbeat_due = head is None or now_ms() - head.time_ms > HEARTBEAT_MS
+        if not events and not heartbeat_due:
+            return None
+        execution = build_block(
+            self.store,
+            self.registry,
+            self.genesis.hash,
+            head,
+            events,
+            chain_id=self.chain_id,
+            time_ms=now_ms(),
+            proposer=self.core.validator_index or 0,
+            verified=self.mempool.ids,
+        )
+        self._refuse(execution.refused)
+        if not execution.block.events and not heartbeat_due:
+            return None
+        value = execution.header.hash
+        self.candidates[value] = execution
+        self._block_bytes[value] = execution.block.encode()
+        return value
+
+    def is_valid(self, height: int, value: bytes) -> bool:
+        return height == self.store.height + 1 and self.candidates.get(value) is not None
+
+    # -- events from clients and peers --------------------------------------------------------
+    def submit(self, event: Event, *, from_peer: bool = False) -> EventStatus:
+        """Admit a signed event, or raise the LedgerError that says why not. Idempotent."""
+        stored = self.store.event(event.event_id)
+        if stored is not None:
+            return EventStatus("final", stored.height)
+        if event.event_id in self.mempool:
+            return EventStatus("pending")
+        if len(event.encoded) > self.registry.parameters.max_event_bytes:
+            raise EventTooLarge(
+                f"the event is {len(event.encoded)} bytes; at most "
+                f"{self.registry.parameters.max_event_bytes} are accepted"
+            )
+        ctx = EventContext(self.store.height + 1, now_ms(), self.chain_id)
+        try:
+            # Checks the signature (once: the mempool remembers it) and every rule against the
+            # committed state, so that a client hears "no" at once whenever it can.
+            Overlay(self.store).apply(self.registry, event, ctx)
+        except LedgerError as exc:
+            self.metrics.events_refused.labels(exc.code).inc()
+            raise
+        self.mempool.add(event)
+        self.metrics.events_accepted.labels(event.type).inc()
+        self.metrics.mempool.set(len(self.mempool))
+        if not from_peer:
+            self._outbox.append(event.encoded)
+        self._schedule_start()
+        return EventStatus("pending")
+
+    def event_status(self, event_id: bytes) -> EventStatus | None:
+        stored = self.store.event(event_id)
+        if stored is not None:
+            return EventStatus("final", stored.height)
+        if event_id in self.mempool:
+            return EventStatus("pending")
+        refused = self.store.refused(event_id)
+        if refused is not None:
+            return EventStatus("rejected", error=refused[0], message=refused[1])
+        return None
+
+    def _refuse(self, refused: Iterable[tuple[Event, LedgerError]]) -> None:
+        for event, exc in refused:
+            self.mempool.remove([event.event_id])
+            self.store.note_refused(event.event_id, exc.code, exc.message)
+            self.metrics.events_refused.labels(exc.code).inc()
+            log.info(
+                "event refused at block time",
+                extra={"event_id": event.event_id.hex(), "code": exc.code},
+            )
+
+    def _schedule_start(self) -> None:
+        if self.core.running or self._start_handle is not None or not self.is_validator:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._start_handle = None
+            if len(self.mempool):
+                self._process(self.core.start(now_ms()))
+
+        self._start_handle = loop.call_later(self.config.block_delay_ms / 1000, fire)
+
+    # -- consensus messages -------------------------------------------------------------------
+    def on_peer_consensus(self, items: list[Any]) -> None:
+        """Messages from a peer whose request signature was already checked."""
+        for item in items:
+            try:
+                if not isinstance(item, list) or not item:
+                    raise MalformedInput("a consensus item is a list")
+                if item[0] == "proposal" and len(item) == 3:
+                    self._on_proposal(Proposal.from_wire(item[1]), item[2])
+                    continue
+                message = message_from_wire(item)
+                if isinstance(message, Vote) and message.height > self.core.height:
+                    self._note_peer_height(message.height - 1)
+                if isinstance(message, CommitCertificate):
+                    self._on_commit_certificate(message)
+                    continue
+                self._process(self.core.on_message(message, now_ms()))
+            except LedgerError as exc:
+                log.debug("peer message ignored", extra={"reason": exc.message})
+
+    def _on_proposal(self, proposal: Proposal, block_bytes: Any) -> None:
+        if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
+            self.candidates[proposal.value] = self._check_proposed_block(proposal, block_bytes)
+            if isinstance(block_bytes, bytes):
+                self._block_bytes[proposal.value] = block_bytes
+        elif proposal.height > self.store.height + 1:
+            self._note_peer_height(proposal.height - 1)
+        self._process(self.core.on_proposal(proposal, now_ms()))
+
+    def _check_proposed_block(self, proposal: Proposal, block_bytes: Any) -> Execution | None:
+        if not isinstance(block_bytes, bytes):
+            return None
+        try:
+            block = Block.decode(block_bytes, max_events=self.registry.parameters.max_block_events)
+            if block.header.hash != proposal.value:
+                raise InvalidBlock("the block is not the proposed value")
+            if block.header.time_ms > now_ms() + self.registry.parameters.max_clock_drift_ms:
+                raise InvalidBlock("the block's time is ahead of our clock")
+            if block.header.proposer != proposal.proposer:
+                raise InvalidBlock("the block names another proposer")
+            verified = self.mempool.ids & {e.event_id for e in block.events}
+            return validate_block(
+                self.store,
+                self.registry,
+                self.genesis.hash,
+                self.store.head,
+                block,
+                verified=verified,
+            )
+        except LedgerError as exc:
+            log.warning(
+                "proposed block refused", extra={"height": proposal.height, "reason": exc.message}
+            )
+            return None
+
+    def _on_commit_certificate(self, cert: CommitCertificate) -> None:
+        if cert.height == self.store.height + 1 and cert.value in self.candidates:
+            self._process(self.core.on_commit(cert, now_ms()))
+        elif cert.height > self.store.height:
+            self._note_peer_height(cert.height)
+
+    def _note_peer_height(self, height: int) -> None:
+        if height > self.store.height:
+            self._best_peer_height = max(self._best_peer_height, height)
+            self._sync_wakeup.set()
+
+    def _process(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Persist):
+                self.store.put_signer_state(encode(action.state.to_wire()))
+            elif isinstance(action, Broadcast):
+                self._broadcast(action.message)
+            elif isinstance(action, ScheduleTimeout):
+                self._schedule_timeout(action)
+            elif isinstance(action, Decide):
+                self._decide(action)
+            elif isinstance(action, ReportEvidence):
+                self.metrics.evidence.inc()
+                self.store.note_evidence(encode(action.evidence.to_wire()))
+                log.warning("equivocation detected", extra={"validator": action.evidence.validator})
+        self.metrics.round.set(self.core.round)
+
+    def _broadcast(self, message: Proposal | Vote | CommitCertificate) -> None:
+        if isinstance(message, Proposal):
+            item: list[Any] = [
+                "proposal",
+                message.to_wire(),
+                self._block_bytes.get(message.value, b""),
+            ]
+        else:
+            item = message.to_wire()
+        body = encode([item])
+        for peer in self.peers:
+            self.client.send(peer, "/peer/consensus", body)
+
+    def _schedule_timeout(self, action: ScheduleTimeout) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (action.at_ms - now_ms()) / 1000)
+
+        def fire() -> None:
+            self._process(self.core.on_timeout(action.step, action.height, action.round, now_ms()))
+
+        self._timers = [t for t in self._timers if not t.cancelled()][-64:]
+        self._timers.append(loop.call_later(delay, fire))
+
+    def _decide(self, decision: Decide) -> None:
+        execution = self.candidates.get(decision.value)
+        if execution is None or decision.height != self.store.height + 1:
+            # We saw the votes but not a valid copy of the block: fetch it, final, from a peer.
+            self._pending_decision = (decision.value, decision.certificate)
+            self._note_peer_height(decision.height)
+            return
+        self._commit(execution, decision.certificate)
+
+    def _commit(self, execution: Execution, cert: CommitCertificate) -> None:
+        self.store.commit(execution, encode(cert.to_wire()))
+        height = execution.header.height
+        ids = [e.event_id for e in execution.block.events]
+        admitted = self.mempool.remove(ids)
+        now = time.monotonic()
+        for t in admitted:
+            self.metrics.finality.observe(now - t)
+        self.metrics.blocks.inc()
+        self.metrics.events_final.inc(len(ids))
+        self.metrics.height.set(height)
+        self._recheck_mempool(set(execution.records))
+        self.candidates.clear()
+        self._block_bytes.clear()
+        self._pending_decision = None
+        log.info(
+            "block final",
+            extra={"height": height, "events": len(ids), "hash": execution.header.hash.hex()[:16]},
+        )
+        for waiter_height, future in list(self._height_waiters):
+            if waiter_height <= height and not future.done():
+                future.set_result(None)
+        self._height_waiters = [(h, f) for h, f in self._height_waiters if not f.done()]
+        self._process(self.core.advance(height + 1, self.validator_keys, now_ms()))
+        # Tell the peers at once, so that one that missed the votes fetches the block.
+        self._broadcast(cert)
+        if len(self.mempool):
+            self._schedule_start()
+
+    def _recheck_mempool(self, changed_numbers: set[str]) -> None:
+        """Pending events about certificates a block just changed may no longer apply."""
+        if not changed_numbers:
+            return
+        ctx = EventContext(self.store.height + 1, now_ms(), self.chain_id)
+        refused = []
+        for event in self.mempool.events():
+            if event.number in changed_numbers:
+                try:
+                    Overlay(self.store).apply(self.registry, event, ctx, verified=True)
+                except LedgerError as exc:
+                    refused.append((event, exc))
+        self._refuse(refused)
+
+    async def wait_for_height(self, height: int, timeout: float) -> bool:
+        if self.store.height >= height:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._height_waiters.append((height, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # -- background loops ---------------------------------------------------------------------
+    async def _resend_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RESEND_MS / 1000)
+            try:
+                if self.core.running:
+                    self._process(self.core.resend(now_ms()))
+                elif len(self.mempool):
+                    self._schedule_start()
+                elif self.is_validator and self._heartbeat_due():
+                    self._process(self.core.start(now_ms()))
+            except Exception:  # a bug here must not stop the node's heart
+                log.exception("resend failed")
+
+    def _heartbeat_due(self) -> bool:
+        head = self.store.head
+        return head is not None and now_ms() - head.time_ms > HEARTBEAT_MS
+
+    async def _gossip_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            if not self._outbox:
+                continue
+            batch, self._outbox = self._outbox[:2000], self._outbox[2000:]
+            body = encode(batch)
+            for peer in self.peers:
+                self.client.send(peer, "/peer/events", body)
+
+    def on_peer_events(self, items: list[Any]) -> None:
+        for raw in items:
+            if not isinstance(raw, bytes):
+                continue
+            try:
+                self.submit(Event.decode(raw), from_peer=True)
+            except LedgerError:
+                pass  # the sender's problem; its client heard the same answer
+
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._sync_wakeup.wait(), SYNC_INTERVAL_S)
+            except TimeoutError:
+                pass
+            self._sync_wakeup.clear()
+            try:
+                await self.sync_once()
+            except Exception:
+                log.exception("catch-up failed")
+
+    async def peer_heights(self) -> dict[str, int]:
+        peers = self.peers
+        answers = await asyncio.gather(*(self.client.get(p, "/peer/status") for p in peers))
+        heights = {}
+        up = 0
+        for peer, raw in zip(peers, answers, strict=True):
+            if raw is None:
+                continue
+            up += 1
+            try:
+                status = decode(raw)
+                heights[peer.address] = int(status[0])
+            except (LedgerError, ValueError, TypeError, IndexError):
+                continue
+        self.metrics.peers_up.set(up)
+        return heights
+
+    async def sync_once(self) -> int:
+        """Fetch and apply final blocks we lack, from several peers at once. Returns blocks applied."""
+        heights = await self.peer_heights()
+        best = max([self._best_peer_height, *heights.values()], default=0)
+        applied = 0
+        while self.store.height < best:
+            sources = [p for p in self.peers if heights.get(p.address, 0) > self.store.height]
+            if not sources:
+                break
+            start = self.store.height + 1
+            ranges = []
+            for i, peer in enumerate(sources):
+                first = start + i * SYNC_BATCH
+                if first > best:
+                    break
+                ranges.append((peer, first))
+            results = await asyncio.gather(
+                *(
+                    self.client.get(p, f"/peer/blocks?from={first}&limit={SYNC_BATCH}")
+                    for p, first in ranges
+                )
+            )
+            progressed = False
+            for raw in results:
+                if raw is None:
+                    break
+                try:
+                    items = decode(raw)
+                    for block_bytes, cert_bytes in items:
+                        if self._apply_final(block_bytes, cert_bytes):
+                            applied += 1
+                            progressed = True
+                except (LedgerError, ValueError, TypeError) as exc:
+                    log.warning("a peer sent a block we refuse", extra={"reason": str(exc)})
+                    break
+            if not progressed:
+                break
+        self._best_peer_height = 0 if self.store.height >= best else best
+        return applied
+
+    def _apply_final(self, block_bytes: bytes, cert_bytes: bytes) -> bool:
+        """Check a final block from a peer against its commit certificate and apply it."""
+        block = Block.decode(block_bytes)
+        if block.header.height != self.store.height + 1:
+            return False
+        cert = CommitCertificate.from_wire(decode(cert_bytes))
+        if cert.height != block.header.height or cert.value != block.header.hash:
+            raise InvalidBlock("the commit certificate is for another block")
+        cert.verify(self.chain_id, self.validator_keys)
+        verified = self.mempool.ids & {e.event_id for e in block.events}
+        execution = validate_block(
+            self.store, self.registry, self.genesis.hash, self.store.head, block, verified=verified
+        )
+        self._commit(execution, cert)
+        self.metrics.sync_blocks.inc()
+        return True
+
+    def final_blocks(self, start: int, limit: int) -> list[list[bytes]]:
+        out = []
+        for height in range(start, min(self.store.height, start + limit - 1) + 1):
+            block = self.store.block(height)
+            cert = self.store.commit_certificate_bytes(height)
+            if block is None or cert is None:
+                break
+            out.append([block.encode(), cert])
+        return out
