@@ -1,0 +1,382 @@
+"""The authenticated certificate state: a sparse Merkle tree proving both presence and absence."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from ledger.errors import MalformedInput, StoreError
+from ledger.hashing import TAG_STATE_LEAF, TAG_STATE_NODE, tagged_hash
+
+KEY_SIZE = 32
+HASH_SIZE = 32
+KEY_BITS = 8 * KEY_SIZE
+
+#: The hash of an empty subtree, and so the root of the empty tree. No SHA-256 output is all zeros
+#: in practice, so it can never be mistaken for a real node.
+EMPTY = bytes(HASH_SIZE)
+
+# Two distinct keys share at most 255 leading bits, so no leaf sits deeper than 256.
+MAX_PROOF_SIBLINGS = KEY_BITS
+
+
+class NodeReader(Protocol):
+    """Where the tree's nodes live: node hash -> canonical encoding, or None when not stored."""
+
+    def get_node(self, node_hash: bytes) -> bytes | None: ...
+
+
+class _Leaf(NamedTuple):
+    key: bytes
+    value_hash: bytes
+
+
+class _Internal(NamedTuple):
+    left: bytes
+    right: bytes
+
+
+def state_leaf_hash(key: bytes, value_hash: bytes) -> bytes:
+    return tagged_hash(TAG_STATE_LEAF, key + value_hash)
+
+
+def state_node_hash(left: bytes, right: bytes) -> bytes:
+    return tagged_hash(TAG_STATE_NODE, left + right)
+
+
+def _bit(key: bytes, depth: int) -> int:
+    """Bit `depth` of the key, most significant bit of byte 0 first; 0 goes left."""
+    return (key[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+def _common_prefix_bits(a: bytes, b: bytes) -> int:
+    return KEY_BITS - (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_length()
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, bytes) and len(value) == HASH_SIZE
+
+
+# A node is always [kind, 32-byte bin, 32-byte bin], whose canonical msgpack (ledger.encoding) is
+# one fixed 70-byte layout. Building and reading that layout directly gives the same bytes without
+# the general encoder's checks, which otherwise take most of a batch update's time; the tests pin
+# the two together.
+_BIN32 = b"\xc4\x20"
+_LEAF_HEADER = b"\x93\x00" + _BIN32
+_INTERNAL_HEADER = b"\x93\x01" + _BIN32
+_NODE_SIZE = 4 + HASH_SIZE + 2 + HASH_SIZE
+
+
+def encode_leaf(key: bytes, value_hash: bytes) -> bytes:
+    """The stored form of a leaf: the canonical encoding of [0, key, value_hash]."""
+    return _LEAF_HEADER + key + _BIN32 + value_hash
+
+
+def encode_internal(left: bytes, right: bytes) -> bytes:
+    """The stored form of an internal node: the canonical encoding of [1, left, right]."""
+    return _INTERNAL_HEADER + left + _BIN32 + right
+
+
+def _load(reader: NodeReader, node_hash: bytes) -> _Leaf | _Internal:
+    # A missing or misshapen node means a corrupt store, not a bad request.
+    encoded = reader.get_node(node_hash)
+    if encoded is None:
+        raise StoreError(f"state node {node_hash.hex()} is missing from the store")
+    if len(encoded) == _NODE_SIZE and encoded[36:38] == _BIN32:
+        header = encoded[:4]
+        if header == _INTERNAL_HEADER:
+            return _Internal(encoded[4:36], encoded[38:])
+        if header == _LEAF_HEADER:
+            return _Leaf(encoded[4:36], encoded[38:])
+    raise StoreError(f"state node {node_hash.hex()} is not a canonical node encoding")
+
+
+@dataclass(frozen=True)
+class StateProof:
+    """The path to a key in the state tree, checked by `verify_state_proof` against a root.
+
+    `leaf` is the (key, value_hash) of the leaf where the key's path ends, or None when it ends at
+    an empty subtree. Proving absence, that leaf may hold another key sharing the path.
+
+    `siblings` run from the root downward: siblings[d] is the hash of the child, at depth d + 1,
+    of the depth-d node on the path that the path does not enter (the placeholder, 32 zero bytes,
+    when that child is empty). So len(siblings) is the depth where the path ends.
+    """
+
+    leaf: tuple[bytes, bytes] | None
+    siblings: tuple[bytes, ...]
+
+    def to_wire(self) -> list[Any]:
+        """[leaf, siblings]: leaf is nil or [key, value_hash]; siblings an array of 32-byte bins."""
+        leaf = None if self.leaf is None else [self.leaf[0], self.leaf[1]]
+        return [leaf, list(self.siblings)]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> StateProof:
+        """The inverse of `to_wire` on decoded msgpack; raises MalformedInput on any other shape."""
+        if not isinstance(obj, list | tuple) or len(obj) != 2:
+            raise MalformedInput("a state proof is an array [leaf, siblings]")
+        wire_leaf, wire_siblings = obj
+        leaf: tuple[bytes, bytes] | None = None
+        if wire_leaf is not None:
+            if not isinstance(wire_leaf, list | tuple) or len(wire_leaf) != 2:
+                raise MalformedInput("a state proof leaf is nil or an array [key, value_hash]")
+            key, value_hash = wire_leaf
+            if not _is_hash(key) or not _is_hash(value_hash):
+                raise MalformedInput("a state proof leaf holds two 32-byte strings")
+            leaf = (key, value_hash)
+        if not isinstance(wire_siblings, list | tuple):
+            raise MalformedInput("state proof siblings are an array")
+        if len(wire_siblings) > MAX_PROOF_SIBLINGS:
+            raise MalformedInput(f"a state proof has at most {MAX_PROOF_SIBLINGS} siblings")
+        if not all(_is_hash(sibling) for sibling in wire_siblings):
+            raise MalformedInput("every state proof sibling is a 32-byte string")
+        return cls(leaf, tuple(wire_siblings))
+
+
+def verify_state_proof(
+    root: bytes, key: bytes, value_hash: bytes | None, proof: StateProof
+) -> bool:
+    """Whether `proof` shows that, under `root`, `key` maps to `value_hash` (None: is absent).
+
+    Never raises: anything of the wrong type or shape is simply not a proof.
+    """
+    if not _is_hash(root) or not _is_hash(key):
+        return False
+    if value_hash is not None and not _is_hash(value_hash):
+        return False
+    if not isinstance(proof, StateProof):
+        return False
+    leaf, siblings = proof.leaf, proof.siblings
+    if not isinstance(siblings, tuple) or len(siblings) > MAX_PROOF_SIBLINGS:
+        return False
+    if not all(_is_hash(sibling) for sibling in siblings):
+        return False
+    depth = len(siblings)
+    if leaf is None:
+        if value_hash is not None:
+            return False
+        node = EMPTY
+    else:
+        if not isinstance(leaf, tuple) or len(leaf) != 2:
+            return False
+        leaf_key, leaf_value = leaf
+        if not _is_hash(leaf_key) or not _is_hash(leaf_value):
+            return False
+        if value_hash is not None:
+            if leaf_key != key or leaf_value != value_hash:
+                return False
+        # The only leaf under this path's subtree holds another key: so this key is not there.
+        elif leaf_key == key or _common_prefix_bits(leaf_key, key) < depth:
+            return False
+        node = state_leaf_hash(leaf_key, leaf_value)
+    for d in range(depth - 1, -1, -1):
+        sibling = siblings[d]
+        node = state_node_hash(sibling, node) if _bit(key, d) else state_node_hash(node, sibling)
+    return node == root
+
+
+class _Batch:
+    """One update's work: the nodes it creates and the stored nodes it takes out of the tree.
+
+    Items are sorted by key, so the keys under one subtree form a contiguous range and each
+    touched node is read and rebuilt once for the whole batch, whatever its size.
+    """
+
+    def __init__(self, reader: NodeReader) -> None:
+        self._reader = reader
+        self.created: dict[bytes, bytes] = {}
+        # A dict as an ordered set: the writes then come out in the same order on every node.
+        self.replaced: dict[bytes, None] = {}
+
+    def load(self, node_hash: bytes) -> _Leaf | _Internal:
+        return _load(self._reader, node_hash)
+
+    def new_leaf(self, key: bytes, value_hash: bytes) -> bytes:
+        node_hash = state_leaf_hash(key, value_hash)
+        self.created[node_hash] = encode_leaf(key, value_hash)
+        return node_hash
+
+    def new_internal(self, left: bytes, right: bytes) -> bytes:
+        node_hash = state_node_hash(left, right)
+        self.created[node_hash] = encode_internal(left, right)
+        return node_hash
+
+    def build(self, items: list[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> bytes:
+        """A fresh subtree holding items[lo:hi], keys sharing their first `depth` bits."""
+        if lo == hi:
+            return EMPTY
+        if hi - lo == 1:
+            return self.new_leaf(*items[lo])
+        mid = bisect_left(items, 1, lo, hi, key=lambda item: _bit(item[0], depth))
+        left = self.build(items, lo, mid, depth + 1)
+        right = self.build(items, mid, hi, depth + 1)
+        # Two or more keys are below, so even with one side empty this node must stay.
+        return self.new_internal(left, right)
+
+    def update(
+        self,
+        node_hash: bytes,
+        items: list[tuple[bytes, bytes | None]],
+        lo: int,
+        hi: int,
+        depth: int,
+    ) -> tuple[bytes, bool | None]:
+        """Apply items[lo:hi] to the stored subtree `node_hash` at `depth`.
+
+        Returns the new subtree hash and whether it is a leaf (None: unknown, the subtree was not
+        touched), which the parent needs to lift a lone leaf after deletions.
+        """
+        if lo == hi:
+            return node_hash, None
+        if node_hash == EMPTY:
+            live = [(key, value) for key, value in items[lo:hi] if value is not None]
+            return self.build(live, 0, len(live), depth), len(live) == 1
+        node = self.load(node_hash)
+        if isinstance(node, _Leaf):
+            live = [(key, value) for key, value in items[lo:hi] if value is not None]
+            at = bisect_left(items, node.key, lo, hi, key=lambda item: item[0])
+            if at == hi or items[at][0] != node.key:
+                live.insert(bisect_left(live, node.key, key=lambda item: item[0]), node)
+            # The old leaf may come back unchanged, here or deeper: being both replaced and
+            # created, it is then neither written nor deleted.
+            self.replaced[node_hash] = None
+            return self.build(live, 0, len(live), depth), len(live) == 1
+        mid = bisect_left(items, 1, lo, hi, key=lambda item: _bit(item[0], depth))
+        left = self.update(node.left, items, lo, mid, depth + 1)
+        right = self.update(node.right, items, mid, hi, depth + 1)
+        if left[0] == node.left and right[0] == node.right:
+            return node_hash, False
+        self.replaced[node_hash] = None
+        return self.join(left, right)
+
+    def join(
+        self, left: tuple[bytes, bool | None], right: tuple[bytes, bool | None]
+    ) -> tuple[bytes, bool | None]:
+        left_hash, right_hash = left[0], right[0]
+        if left_hash == EMPTY and right_hash == EMPTY:
+            return EMPTY, False
+        # A deletion can leave one leaf alone beside an empty subtree: it moves up in its place,
+        # keeping each leaf as high as it can be (and the tree's shape a function of its keys).
+        if right_hash == EMPTY and self.is_leaf(left):
+            return left_hash, True
+        if left_hash == EMPTY and self.is_leaf(right):
+            return right_hash, True
+        return self.new_internal(left_hash, right_hash), False
+
+    def is_leaf(self, subtree: tuple[bytes, bool | None]) -> bool:
+        node_hash, known = subtree
+        if known is not None:
+            return known
+        return isinstance(self.load(node_hash), _Leaf)
+
+    def writes(self) -> dict[bytes, bytes | None]:
+        # Every node is reachable at most once in a tree, so a hash both created and replaced
+        # is a node that stays where it was or only moved: the store already holds it.
+        writes: dict[bytes, bytes | None] = {
+            node_hash: encoded
+            for node_hash, encoded in self.created.items()
+            if node_hash not in self.replaced
+        }
+        for node_hash in self.replaced:
+            if node_hash not in self.created:
+                writes[node_hash] = None
+        return writes
+
+
+def _check_items(items: Mapping[bytes, bytes | None]) -> list[tuple[bytes, bytes | None]]:
+    checked: list[tuple[bytes, bytes | None]] = []
+    for key, value_hash in items.items():
+        if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+            raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
+        if value_hash is not None and not _is_hash(value_hash):
+            raise MalformedInput(f"a state value hash is {HASH_SIZE} bytes")
+        checked.append((key, value_hash))
+    checked.sort(key=lambda item: item[0])
+    return checked
+
+
+class StateTree:
+    """A read-only view of the state tree with root `root`, whose nodes `reader` holds.
+
+    `update` computes a successor without writing anything: the caller stores its writes in the
+    same batch as the block, then opens a new StateTree on the new root.
+    """
+
+    def __init__(self, reader: NodeReader, root: bytes) -> None:
+        if not _is_hash(root):
+            raise MalformedInput(f"a state root is {HASH_SIZE} bytes")
+        self._reader = reader
+        self._root = root
+
+    @property
+    def root(self) -> bytes:
+        return self._root
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value hash stored under `key`, or None when the key is absent."""
+        if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+            raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
+        node_hash = self._root
+        depth = 0
+        while node_hash != EMPTY:
+            node = _load(self._reader, node_hash)
+            if isinstance(node, _Leaf):
+                return node.value_hash if node.key == key else None
+            node_hash = node.right if _bit(key, depth) else node.left
+            depth += 1
+        return None
+
+    def prove(self, key: bytes) -> StateProof:
+        """A proof that `key` holds its current value, or is absent: see `verify_state_proof`."""
+        if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+            raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
+        siblings: list[bytes] = []
+        node_hash = self._root
+        while node_hash != EMPTY:
+            node = _load(self._reader, node_hash)
+            if isinstance(node, _Leaf):
+                return StateProof((node.key, node.value_hash), tuple(siblings))
+            if _bit(key, len(siblings)):
+                siblings.append(node.left)
+                node_hash = node.right
+            else:
+                siblings.append(node.right)
+                node_hash = node.left
+        return StateProof(None, tuple(siblings))
+
+    def update(
+        self, items: Mapping[bytes, bytes | None]
+    ) -> tuple[bytes, dict[bytes, bytes | None]]:
+        """Set each key to its value hash (None deletes the key) in one batch.
+
+        Returns the new root and the store writes taking this tree to it: node hash -> encoding,
+        or None for a node no longer reachable. Nodes made and dropped within the batch never
+        appear. This tree is left unchanged.
+        """
+        batch = _Batch(self._reader)
+        checked = _check_items(items)
+        new_root, _ = batch.update(self._root, checked, 0, len(checked), 0)
+        return new_root, batch.writes()
+
+
+class MemoryNodeStore:
+    """A dict of nodes, for tests and the simulation."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, bytes] = {}
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return self.nodes.get(node_hash)
+
+    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        for node_hash, encoded in writes.items():
+            if encoded is None:
+                self.nodes.pop(node_hash, None)
+            else:
+                self.nodes[node_hash] = encoded
+
+    def __len__(self) -> int:
+        return len(self.nodes)
