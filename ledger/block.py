@@ -35,7 +35,11 @@ class Header:
     events_root: bytes
     event_count: int
     state_root: bytes
-    validators_hash: bytes
+    validators_hash: bytes  # the validator set that signs this block
+    #: The set that signs the next block: how a light client follows validator changes.
+    next_validators_hash: bytes
+    #: The participant register (keys, status, restrictions, parameters) after this block.
+    registry_hash: bytes
 
     def to_wire(self) -> list[Any]:
         return [
@@ -49,16 +53,32 @@ class Header:
             self.event_count,
             self.state_root,
             self.validators_hash,
+            self.next_validators_hash,
+            self.registry_hash,
         ]
 
     @classmethod
     def from_wire(cls, obj: Any) -> Header:
-        if not isinstance(obj, list) or len(obj) != 10 or obj[0] != HEADER_VERSION:
+        if not isinstance(obj, list) or len(obj) != 12 or obj[0] != HEADER_VERSION:
             raise MalformedInput(
                 "a header is [1, chain_id, height, prev_hash, time_ms, proposer, "
-                "events_root, event_count, state_root, validators_hash]"
+                "events_root, event_count, state_root, validators_hash, next_validators_hash, "
+                "registry_hash]"
             )
-        _, chain_id, height, prev, time_ms, proposer, root, count, state_root, vhash = obj
+        (
+            _,
+            chain_id,
+            height,
+            prev,
+            time_ms,
+            proposer,
+            root,
+            count,
+            state_root,
+            vhash,
+            nvhash,
+            rhash,
+        ) = obj
         for name, value in (
             ("height", height),
             ("time_ms", time_ms),
@@ -72,12 +92,16 @@ class Header:
             ("events_root", root),
             ("state_root", state_root),
             ("validators_hash", vhash),
+            ("next_validators_hash", nvhash),
+            ("registry_hash", rhash),
         ):
             if not isinstance(value, bytes) or len(value) != 32:
                 raise MalformedInput(f"header {name}: must be 32 bytes")
         if not isinstance(chain_id, str) or height < 1:
             raise MalformedInput("header: bad chain id or height")
-        return cls(chain_id, height, prev, time_ms, proposer, root, count, state_root, vhash)
+        return cls(
+            chain_id, height, prev, time_ms, proposer, root, count, state_root, vhash, nvhash, rhash
+        )
 
     @cached_property
     def encoded(self) -> bytes:
@@ -103,6 +127,8 @@ class Header:
             "event_count": self.event_count,
             "state_root": self.state_root.hex(),
             "validators_hash": self.validators_hash.hex(),
+            "next_validators_hash": self.next_validators_hash.hex(),
+            "registry_hash": self.registry_hash.hex(),
             "encoded": self.encoded.hex(),
         }
 

@@ -76,6 +76,8 @@ def _run(
         event_count=len(accepted),
         state_root=new_root,
         validators_hash=validators_hash(registry.validators),
+        next_validators_hash=validators_hash(registry.validators),
+        registry_hash=registry.hash,
     )
     previous = {number: reader.get_certificate(number) for number in overlay.certificates}
     return Execution(Block(header, accepted), dict(overlay.certificates), writes, refused, previous)
@@ -142,7 +144,15 @@ def validate_block(
         strict=True,
         verified=verified,
     )
-    if execution.block.header.state_root != header.state_root:
+    expected = execution.block.header
+    if expected.state_root != header.state_root:
         raise InvalidBlock(f"block {header.height}'s state root does not match its events")
+    if expected.hash != header.hash:
+        wrong = [
+            name
+            for name in ("next_validators_hash", "registry_hash", "events_root", "event_count")
+            if getattr(expected, name) != getattr(header, name)
+        ]
+        raise InvalidBlock(f"block {header.height}'s header does not match its execution: {wrong}")
     execution.block = block
     return execution

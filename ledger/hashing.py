@@ -19,6 +19,7 @@ TAG_STATE_NODE = b"kp/state-node/1"
 TAG_STATE_VALUE = b"kp/state-value/1"
 TAG_GENESIS = b"kp/genesis/1"
 TAG_VALIDATORS = b"kp/validators/1"
+TAG_REGISTRY = b"kp/registry/1"
 TAG_KEY_ID = b"kp/key-id/1"
 
 

@@ -39,7 +39,7 @@ from ledger.events import (
     VoidBody,
 )
 from ledger.genesis import Genesis, Parameters, Participant, Validator
-from ledger.hashing import TAG_STATE_VALUE, sha256, tagged_hash
+from ledger.hashing import TAG_REGISTRY, TAG_STATE_VALUE, sha256, tagged_hash
 
 ISSUED = "issued"
 IMPORT_CONFIRMED = "import_confirmed"
@@ -207,6 +207,19 @@ class Registry:
     ) -> Registry:
         owners = {c: p.code for p in participants.values() for c in p.countries}
         return cls(dict(participants), validators, parameters, extra_recipients, owners)
+
+    def to_wire(self) -> list[Any]:
+        return [
+            [self.participants[code].to_wire() for code in sorted(self.participants)],
+            [v.to_wire() for v in self.validators],
+            self.parameters.to_wire(),
+            [[exp, name, key] for exp, name, key in self.extra_recipients],
+        ]
+
+    @property
+    def hash(self) -> bytes:
+        """Committed in every header: the register as it stands after that block."""
+        return tagged_hash(TAG_REGISTRY, encode(self.to_wire()))
 
     def participant(self, code: str) -> Participant:
         found = self.participants.get(code)
