@@ -18,6 +18,7 @@ from ledger.events import Event
 from ledger.genesis import Genesis
 from ledger.hashing import sha256
 from ledger.state import CertificateRecord
+from ledger.stats import Figures, StatKey, deltas
 
 # Key families. Every key starts with a one-letter family and a slash.
 K_GENESIS = b"m/genesis"
@@ -30,6 +31,7 @@ P_EVENT = b"e/"  # event id -> [height, index, event bytes]
 P_CERT = b"n/"  # certificate number -> record
 P_NODE = b"s/"  # state tree node hash -> node
 P_IDX = b"x/"  # indexes, values empty
+P_STATS = b"t/"  # statistics aggregates: StatKey -> [certificates, carats, value]
 P_LOCAL = b"l/"  # this node's own notes (refused events): not part of the chain
 
 
@@ -190,8 +192,34 @@ class Store:
                     batch.delete(P_NODE + node_hash)
                 else:
                     batch.put(P_NODE + node_hash, node)
+            self._write_stats(batch, execution)
             batch.put(K_HEAD, encode([header.height, header.hash]))
         self._head = header
+
+    def _write_stats(self, batch: Any, execution: Execution) -> None:
+        changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
+        for key, delta in deltas(changes).items():
+            current = self.stat(key)
+            total = current + delta
+            if total.is_zero():
+                batch.delete(P_STATS + key.encode())
+            else:
+                batch.put(
+                    P_STATS + key.encode(),
+                    encode([total.certificates, total.carats, total.value_usd]),
+                )
+
+    def stat(self, key: StatKey) -> Figures:
+        raw = self.db.get(P_STATS + key.encode())
+        return Figures(*decode(raw)) if raw is not None else Figures()
+
+    def stats(self, year: int, quarter: int | None = None) -> list[tuple[StatKey, Figures]]:
+        """The statistics of a year or one quarter, from the aggregates kept per block."""
+        prefix = P_STATS + (f"{year:04d}{quarter}" if quarter else f"{year:04d}").encode()
+        return [
+            (StatKey.decode(key[len(P_STATS) :]), Figures(*decode(value)))
+            for key, value in self.db.iterator(prefix=prefix)
+        ]
 
     def put_signer_state(self, data: bytes) -> None:
         """What this validator signed: durable before the vote leaves the node."""

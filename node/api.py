@@ -19,6 +19,7 @@ from ledger.errors import CertificateNotFound, LedgerError, MalformedInput
 from ledger.events import Event, IssueBody
 from ledger.proofs import build_certificate_proof
 from ledger.state import STATUSES, CertificateRecord
+from node import reports
 from node.peers import MSGPACK, PeerAuthError, check_request
 from node.service import LedgerNode, now_ms
 from node.views import certificate_facts_json, history_json, public_certificate_json
@@ -471,6 +472,7 @@ def build_app(node: LedgerNode) -> web.Application:
     r.add_post("/peer/consensus", peer_consensus)
     r.add_get("/peer/status", peer_status)
     r.add_get("/peer/blocks", peer_blocks)
+    reports.register(app, NODE, require_token)
     r.add_get("/healthz", healthz)
     r.add_get("/metrics", metrics)
     return app
