@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from node import cli_cert
+from node import cli_cert, cli_reports
 from node.cli_common import EXIT_USAGE, Group, emit, fail
 
 
@@ -134,6 +134,8 @@ def devnet(directory: Path, nodes: int, base_port: int, no_demo: bool) -> None:
 
 main.add_command(cli_cert.cert)
 main.add_command(cli_cert.verify)
+main.add_command(cli_reports.stats)
+main.add_command(cli_reports.reconcile)
 
 if __name__ == "__main__":
     main()

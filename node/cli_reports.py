@@ -1,0 +1,143 @@
+"""`kpledger stats` and `kpledger reconcile`: the KP's quarterly figures and the open loops."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from node.cli_common import emit, refused
+from node.client import NodeClient
+
+
+@click.command()
+@click.option("--node", "node_url", required=True, help="The node's URL.")
+@click.option("--year", type=int, required=True, help="Calendar year.")
+@click.option("--quarter", type=click.IntRange(1, 4), help="Quarter (default: the whole year).")
+@click.option("--token", help="Operator token: adds figures per pair of participants.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV output, one row per line.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def stats(
+    node_url: str, year: int, quarter: int | None, token: str | None, as_csv: bool, as_json: bool
+) -> None:
+    """KP statistics: certificates, carats and US$ per participant, role and HS code."""
+    client = NodeClient(node_url, token)
+    answer = client.get("/v1/public/stats", year=year, quarter=quarter)
+    if not answer.ok:
+        refused(answer, as_json)
+    data: dict[str, Any] = answer.body
+    if token:
+        pairs = client.get("/v1/stats", year=year, quarter=quarter)
+        if not pairs.ok:
+            refused(pairs, as_json)
+        data["pairs"] = pairs.body["pairs"]
+    if as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            [
+                "year",
+                "quarter",
+                "participant",
+                "role",
+                "hs_code",
+                "certificates",
+                "carats",
+                "value_usd",
+            ]
+        )
+        for row in data["rows"]:
+            writer.writerow(
+                [
+                    year,
+                    quarter or "",
+                    row["participant"],
+                    row["role"],
+                    row["hs_code"],
+                    row["certificates"],
+                    row["carats"],
+                    row["value_usd"],
+                ]
+            )
+        click.echo(out.getvalue(), nl=False)
+        return
+    if as_json:
+        emit(data, True, "")
+        return
+    period = f"{year} Q{quarter}" if quarter else str(year)
+    table = Table(title=f"KP statistics {period}")
+    for column in ("participant", "role", "HS code", "certificates", "carats", "value (US$)"):
+        table.add_column(column, justify="right" if column[0] in "cv" else "left")
+    for row in data["rows"]:
+        table.add_row(
+            row["participant"],
+            row["role"],
+            row["hs_code"],
+            str(row["certificates"]),
+            row["carats"],
+            row["value_usd"],
+        )
+    console = Console()
+    console.print(table)
+    if "pairs" in data:
+        console.print(_pairs_table(data["pairs"], f"exports against imports, {period}"))
+
+
+def _pairs_table(pairs: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("exporter", "importer", "exported", "imported", "unconfirmed"):
+        table.add_column(column)
+    for p in pairs:
+        table.add_row(
+            p["exporting_participant"],
+            p["importing_participant"],
+            f"{p['exported']['certificates']} / {p['exported']['carats']} ct",
+            f"{p['imported']['certificates']} / {p['imported']['carats']} ct",
+            f"{p['unconfirmed']['certificates']} / {p['unconfirmed']['carats']} ct",
+        )
+    return table
+
+
+@click.command()
+@click.option("--node", "node_url", required=True, help="The node's URL.")
+@click.option("--token", required=True, help="The node operator's API token.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0, 36500),
+    help="Issued but not confirmed after this many days counts as overdue.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def reconcile(node_url: str, token: str, days: int, as_json: bool) -> None:
+    """Close the loop: unconfirmed, expired and rejected certificates; exports against imports."""
+    answer = NodeClient(node_url, token).get("/v1/reconcile", days=days)
+    if not answer.ok:
+        refused(answer, as_json)
+    data = answer.body
+    if as_json:
+        emit(data, True, "")
+        return
+    console = Console()
+    for key, title in (
+        ("not_confirmed_after_days", f"issued, not confirmed after {days} days"),
+        ("expired_unconfirmed", "expired without confirmation"),
+        ("rejected", "import rejected"),
+    ):
+        table = Table(title=f"{title}: {len(data[key])}")
+        for column in ("number", "exporter", "importer", "issued on", "expires / reason"):
+            table.add_column(column)
+        for c in data[key]:
+            table.add_row(
+                c["number"],
+                c["exporting_participant"],
+                c["importing_participant"],
+                c["issued_on"],
+                c.get("expires_on") or c.get("reason") or "",
+            )
+        console.print(table)
+    console.print(_pairs_table(data["pairs"], "exports against imports, this year"))
