@@ -1,0 +1,1233 @@
+"""Tendermint consensus (Buchman, Kwon, Milosevic 2018, Algorithm 1) as a pure state machine."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self, TypeAlias
+
+from ledger.encoding import encode
+from ledger.errors import InvalidCommitCertificate, MalformedInput
+from ledger.hashing import TAG_PROPOSAL, TAG_VOTE
+from ledger.keys import SigningKey, verify
+
+#: Values are opaque ids of this size (the node uses block header hashes).
+VALUE_BYTES = 32
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+MAX_HEIGHT = 2**63 - 1
+#: Rounds grow by one per timeout; 2**31 is far beyond anything a live network reaches.
+MAX_ROUND = 2**31 - 1
+#: Validator sets are small (a few dozen KP participants); an index field never needs more.
+MAX_VALIDATOR_INDEX = 2**16 - 1
+
+#: A validator may hold votes in at most this many rounds ahead of ours. CometBFT allows two
+#: "catch-up" rounds per peer for the same reason: a byzantine validator must not be able to fill
+#: our memory with votes for ever higher rounds, yet f+1 honest validators ahead of us must still be
+#: able to pull us up (their latest rounds replace their older ones).
+MAX_FUTURE_ROUNDS_PER_VALIDATOR = 2
+#: Messages for the next few heights are buffered (a faster node is already there) and replayed
+#: when the node advances; each validator gets a fixed number of slots per height.
+MAX_BUFFERED_HEIGHTS = 4
+MAX_BUFFERED_PER_VALIDATOR = 12
+#: An equivocating proposer can sign any number of proposals for a round; two are enough to act on
+#: either and to prove the equivocation.
+MAX_PROPOSALS_PER_ROUND = 2
+
+
+def quorum_size(n: int) -> int:
+    """Smallest count c with 3c > 2n: any two such sets share an honest validator when f < n/3."""
+    return 2 * n // 3 + 1
+
+
+def weak_quorum_size(n: int) -> int:
+    """Smallest count c with 3c > n (f+1): such a set always contains an honest validator."""
+    return n // 3 + 1
+
+
+def proposer_for(height: int, round: int, n: int) -> int:
+    """Index of the proposer of (height, round): a round-robin schedule (SPEC section 5)."""
+    return (height + round) % n
+
+
+class VoteKind(enum.IntEnum):
+    PREVOTE = 1
+    PRECOMMIT = 2
+
+
+class Step(enum.IntEnum):
+    PROPOSE = 1
+    PREVOTE = 2
+    PRECOMMIT = 3
+
+
+# --- shape checks shared by every from_wire -----------------------------------------------------
+
+
+def _fields(obj: object, tag: str, count: int) -> list[Any]:
+    if not isinstance(obj, list | tuple) or len(obj) != count or obj[0] != tag:
+        raise MalformedInput(f"{tag}: expected a list of {count} fields starting with {tag!r}")
+    return list(obj)
+
+
+def _int(obj: object, what: str, low: int, high: int) -> int:
+    # bool is an int subclass; a True where a round belongs is malformed, not 1.
+    if type(obj) is not int or not low <= obj <= high:
+        raise MalformedInput(f"{what}: expected an integer in [{low}, {high}]")
+    return obj
+
+
+def _bytes(obj: object, what: str, length: int) -> bytes:
+    if not isinstance(obj, bytes) or len(obj) != length:
+        raise MalformedInput(f"{what}: expected {length} bytes")
+    return obj
+
+
+def _optional_value(obj: object, what: str) -> bytes | None:
+    return None if obj is None else _bytes(obj, what, VALUE_BYTES)
+
+
+def _is_value(value: object) -> bool:
+    return isinstance(value, bytes) and len(value) == VALUE_BYTES
+
+
+def _is_signature(signature: object) -> bool:
+    return isinstance(signature, bytes) and len(signature) == SIGNATURE_BYTES
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The proposer of (height, round) proposes `value`; `pol_round` >= 0 names the earlier round in
+    which the value got 2f+1 prevotes (its proof of lock), -1 for none."""
+
+    height: int
+    round: int
+    value: bytes
+    pol_round: int
+    proposer: int
+    signature: bytes
+
+    WIRE_TAG: ClassVar[str] = "proposal"
+
+    @staticmethod
+    def payload(chain_id: str, height: int, round: int, value: bytes, pol_round: int) -> bytes:
+        return encode(["proposal", chain_id, height, round, value, pol_round])
+
+    def signing_payload(self, chain_id: str) -> bytes:
+        return self.payload(chain_id, self.height, self.round, self.value, self.pol_round)
+
+    @classmethod
+    def create(
+        cls,
+        key: SigningKey,
+        chain_id: str,
+        height: int,
+        round: int,
+        value: bytes,
+        pol_round: int,
+        proposer: int,
+    ) -> Proposal:
+        signature = key.sign(TAG_PROPOSAL, cls.payload(chain_id, height, round, value, pol_round))
+        return cls(height, round, value, pol_round, proposer, signature)
+
+    def well_formed(self) -> bool:
+        return (
+            1 <= self.height <= MAX_HEIGHT
+            and 0 <= self.round <= MAX_ROUND
+            and -1 <= self.pol_round < self.round
+            and self.proposer >= 0
+            and _is_value(self.value)
+            and _is_signature(self.signature)
+        )
+
+    def verify(self, chain_id: str, validators: Sequence[bytes]) -> bool:
+        """Well formed, from the scheduled proposer of its (height, round), and validly signed."""
+        n = len(validators)
+        if n == 0 or not self.well_formed() or self.proposer >= n:
+            return False
+        if self.proposer != proposer_for(self.height, self.round, n):
+            return False
+        payload = self.signing_payload(chain_id)
+        return verify(validators[self.proposer], TAG_PROPOSAL, payload, self.signature)
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.WIRE_TAG,
+            self.height,
+            self.round,
+            self.value,
+            self.pol_round,
+            self.proposer,
+            self.signature,
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 7)
+        round_ = _int(f[2], "proposal round", 0, MAX_ROUND)
+        return cls(
+            height=_int(f[1], "proposal height", 1, MAX_HEIGHT),
+            round=round_,
+            value=_bytes(f[3], "proposal value", VALUE_BYTES),
+            pol_round=_int(f[4], "proposal pol_round", -1, round_ - 1),
+            proposer=_int(f[5], "proposal proposer", 0, MAX_VALIDATOR_INDEX),
+            signature=_bytes(f[6], "proposal signature", SIGNATURE_BYTES),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A prevote or precommit by validator index `validator`; `value` None is a vote for nil."""
+
+    kind: VoteKind
+    height: int
+    round: int
+    value: bytes | None
+    validator: int
+    signature: bytes
+
+    WIRE_TAG: ClassVar[str] = "vote"
+
+    @staticmethod
+    def payload(
+        chain_id: str, kind: VoteKind, height: int, round: int, value: bytes | None
+    ) -> bytes:
+        return encode(["vote", chain_id, int(kind), height, round, value or b""])
+
+    def signing_payload(self, chain_id: str) -> bytes:
+        return self.payload(chain_id, self.kind, self.height, self.round, self.value)
+
+    @classmethod
+    def create(
+        cls,
+        key: SigningKey,
+        chain_id: str,
+        kind: VoteKind,
+        height: int,
+        round: int,
+        value: bytes | None,
+        validator: int,
+    ) -> Vote:
+        signature = key.sign(TAG_VOTE, cls.payload(chain_id, kind, height, round, value))
+        return cls(kind, height, round, value, validator, signature)
+
+    def well_formed(self) -> bool:
+        return (
+            isinstance(self.kind, VoteKind)
+            and 1 <= self.height <= MAX_HEIGHT
+            and 0 <= self.round <= MAX_ROUND
+            and self.validator >= 0
+            and (self.value is None or _is_value(self.value))
+            and _is_signature(self.signature)
+        )
+
+    def verify(self, chain_id: str, validators: Sequence[bytes]) -> bool:
+        """Well formed, by a validator of the set, and validly signed."""
+        if not self.well_formed() or self.validator >= len(validators):
+            return False
+        payload = self.signing_payload(chain_id)
+        return verify(validators[self.validator], TAG_VOTE, payload, self.signature)
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.WIRE_TAG,
+            int(self.kind),
+            self.height,
+            self.round,
+            self.value,
+            self.validator,
+            self.signature,
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 7)
+        return cls(
+            kind=VoteKind(_int(f[1], "vote kind", 1, 2)),
+            height=_int(f[2], "vote height", 1, MAX_HEIGHT),
+            round=_int(f[3], "vote round", 0, MAX_ROUND),
+            value=_optional_value(f[4], "vote value"),
+            validator=_int(f[5], "vote validator", 0, MAX_VALIDATOR_INDEX),
+            signature=_bytes(f[6], "vote signature", SIGNATURE_BYTES),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitCertificate:
+    """Precommit signatures of more than 2/3 of the validators for `value` at (height, round).
+
+    Each entry is (validator index, signature of that validator's precommit), sorted by index. It
+    is exactly the set of precommits, so anyone holding the validator keys can check it.
+    """
+
+    height: int
+    round: int
+    value: bytes
+    signatures: tuple[tuple[int, bytes], ...]
+
+    WIRE_TAG: ClassVar[str] = "commit"
+
+    @classmethod
+    def from_precommits(cls, precommits: Iterable[Vote]) -> CommitCertificate:
+        votes = sorted(precommits, key=lambda v: v.validator)
+        value = votes[0].value if votes else None
+        if value is None:
+            raise ValueError("a commit certificate needs precommits for a value")
+        height, round = votes[0].height, votes[0].round
+        for v in votes:
+            if (v.kind, v.height, v.round, v.value) != (VoteKind.PRECOMMIT, height, round, value):
+                raise ValueError("precommits of one certificate must agree")
+        return cls(height, round, value, tuple((v.validator, v.signature) for v in votes))
+
+    def precommits(self) -> list[Vote]:
+        return [
+            Vote(VoteKind.PRECOMMIT, self.height, self.round, self.value, index, signature)
+            for index, signature in self.signatures
+        ]
+
+    def verify(self, chain_id: str, validators: Sequence[bytes]) -> None:
+        """Raise InvalidCommitCertificate saying what is wrong, or return when it is valid."""
+        where = f"commit certificate for height {self.height}"
+        n = len(validators)
+        if not (1 <= self.height <= MAX_HEIGHT and 0 <= self.round <= MAX_ROUND):
+            raise InvalidCommitCertificate(f"{where}: height or round out of range")
+        if not _is_value(self.value):
+            raise InvalidCommitCertificate(f"{where}: the value must be {VALUE_BYTES} bytes")
+        previous = -1
+        for index, signature in self.signatures:
+            if not 0 <= index < n:
+                raise InvalidCommitCertificate(
+                    f"{where}: signer {index} is not a validator (there are {n})"
+                )
+            if index == previous:
+                raise InvalidCommitCertificate(f"{where}: validator {index} signs twice")
+            if index < previous:
+                raise InvalidCommitCertificate(
+                    f"{where}: signers are not sorted by index ({previous} before {index})"
+                )
+            if not _is_signature(signature):
+                raise InvalidCommitCertificate(
+                    f"{where}: the signature of validator {index} is not {SIGNATURE_BYTES} bytes"
+                )
+            previous = index
+        needed = quorum_size(n)
+        if len(self.signatures) < needed:
+            raise InvalidCommitCertificate(
+                f"{where}: too few signers: {len(self.signatures)} of {n} validators, "
+                f"{needed} needed"
+            )
+        payload = Vote.payload(chain_id, VoteKind.PRECOMMIT, self.height, self.round, self.value)
+        for index, signature in self.signatures:
+            if not verify(validators[index], TAG_VOTE, payload, signature):
+                raise InvalidCommitCertificate(
+                    f"{where}: bad precommit signature from validator {index}"
+                )
+
+    def is_valid(self, chain_id: str, validators: Sequence[bytes]) -> bool:
+        try:
+            self.verify(chain_id, validators)
+        except InvalidCommitCertificate:
+            return False
+        return True
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.WIRE_TAG,
+            self.height,
+            self.round,
+            self.value,
+            [[index, signature] for index, signature in self.signatures],
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 5)
+        entries = f[4]
+        if not isinstance(entries, list | tuple):
+            raise MalformedInput("commit signatures: expected a list")
+        signatures = []
+        for entry in entries:
+            if not isinstance(entry, list | tuple) or len(entry) != 2:
+                raise MalformedInput("commit signatures: expected [index, signature] pairs")
+            signatures.append(
+                (
+                    _int(entry[0], "commit signer", 0, MAX_VALIDATOR_INDEX),
+                    _bytes(entry[1], "commit signature", SIGNATURE_BYTES),
+                )
+            )
+        return cls(
+            height=_int(f[1], "commit height", 1, MAX_HEIGHT),
+            round=_int(f[2], "commit round", 0, MAX_ROUND),
+            value=_bytes(f[3], "commit value", VALUE_BYTES),
+            signatures=tuple(signatures),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EquivocationEvidence:
+    """Two validly signed votes by one validator at one (height, round, kind) for different values."""
+
+    vote_a: Vote
+    vote_b: Vote
+
+    WIRE_TAG: ClassVar[str] = "equivocation"
+
+    @property
+    def validator(self) -> int:
+        return self.vote_a.validator
+
+    def verify(self, chain_id: str, validators: Sequence[bytes]) -> bool:
+        a, b = self.vote_a, self.vote_b
+        return (
+            (a.kind, a.height, a.round, a.validator) == (b.kind, b.height, b.round, b.validator)
+            and a.value != b.value
+            and a.verify(chain_id, validators)
+            and b.verify(chain_id, validators)
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [self.WIRE_TAG, self.vote_a.to_wire(), self.vote_b.to_wire()]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 3)
+        return cls(Vote.from_wire(f[1]), Vote.from_wire(f[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictingProposals:
+    """Two validly signed, different proposals by the proposer of one (height, round)."""
+
+    proposal_a: Proposal
+    proposal_b: Proposal
+
+    WIRE_TAG: ClassVar[str] = "conflicting-proposals"
+
+    @property
+    def validator(self) -> int:
+        return self.proposal_a.proposer
+
+    def verify(self, chain_id: str, validators: Sequence[bytes]) -> bool:
+        a, b = self.proposal_a, self.proposal_b
+        return (
+            (a.height, a.round) == (b.height, b.round)
+            and (a.value, a.pol_round) != (b.value, b.pol_round)
+            and a.verify(chain_id, validators)
+            and b.verify(chain_id, validators)
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [self.WIRE_TAG, self.proposal_a.to_wire(), self.proposal_b.to_wire()]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 3)
+        return cls(Proposal.from_wire(f[1]), Proposal.from_wire(f[2]))
+
+
+Evidence: TypeAlias = EquivocationEvidence | ConflictingProposals
+Message: TypeAlias = (
+    Proposal | Vote | CommitCertificate | EquivocationEvidence | ConflictingProposals
+)
+
+_WIRE_TYPES: dict[str, type[Message]] = {
+    t.WIRE_TAG: t
+    for t in (Proposal, Vote, CommitCertificate, EquivocationEvidence, ConflictingProposals)
+}
+
+
+def message_from_wire(obj: object) -> Message:
+    """Decode any consensus message by the tag in its first field."""
+    if not isinstance(obj, list | tuple) or not obj or not isinstance(obj[0], str):
+        raise MalformedInput("consensus message: expected a list starting with its kind")
+    kind = _WIRE_TYPES.get(obj[0])
+    if kind is None:
+        raise MalformedInput(f"consensus message: unknown kind {obj[0]!r}")
+    return kind.from_wire(obj)
+
+
+# --- what a validator must remember across restarts ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignerState:
+    """Everything a validator must find on disk after a crash to stay safe at `height`.
+
+    `signed` holds the proposals and votes it signed at this height, in signing order: after a
+    restart it re-sends exactly those and never signs a different one at a (round, kind).
+    """
+
+    height: int
+    round: int = 0
+    step: Step = Step.PROPOSE
+    locked_round: int = -1
+    locked_value: bytes | None = None
+    valid_round: int = -1
+    valid_value: bytes | None = None
+    signed: tuple[Proposal | Vote, ...] = ()
+
+    WIRE_TAG: ClassVar[str] = "signer-state"
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.WIRE_TAG,
+            self.height,
+            self.round,
+            int(self.step),
+            self.locked_round,
+            self.locked_value,
+            self.valid_round,
+            self.valid_value,
+            [m.to_wire() for m in self.signed],
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        f = _fields(obj, cls.WIRE_TAG, 9)
+        height = _int(f[1], "signer state height", 1, MAX_HEIGHT)
+        round_ = _int(f[2], "signer state round", 0, MAX_ROUND)
+        step = Step(_int(f[3], "signer state step", 1, 3))
+        locked_round = _int(f[4], "signer state locked_round", -1, round_)
+        locked_value = _optional_value(f[5], "signer state locked_value")
+        valid_round = _int(f[6], "signer state valid_round", -1, round_)
+        valid_value = _optional_value(f[7], "signer state valid_value")
+        if (locked_round == -1) != (locked_value is None):
+            raise MalformedInput("signer state: locked_round and locked_value disagree")
+        if (valid_round == -1) != (valid_value is None):
+            raise MalformedInput("signer state: valid_round and valid_value disagree")
+        if not isinstance(f[8], list | tuple):
+            raise MalformedInput("signer state: signed messages must be a list")
+        signed: list[Proposal | Vote] = []
+        seen: set[tuple[int, int]] = set()
+        for item in f[8]:
+            message = message_from_wire(item)
+            if not isinstance(message, Proposal | Vote):
+                raise MalformedInput("signer state: only proposals and votes are signed")
+            if message.height != height or message.round > round_:
+                raise MalformedInput("signer state: a signed message is not of this height")
+            slot = _slot(message)
+            if slot in seen:
+                raise MalformedInput("signer state: two signed messages for one round and kind")
+            seen.add(slot)
+            signed.append(message)
+        return cls(
+            height,
+            round_,
+            step,
+            locked_round,
+            locked_value,
+            valid_round,
+            valid_value,
+            tuple(signed),
+        )
+
+
+def _slot(message: Proposal | Vote) -> tuple[int, int]:
+    """(round, kind) with kind 0 for a proposal: a validator signs at most one message per slot."""
+    return (message.round, 0 if isinstance(message, Proposal) else int(message.kind))
+
+
+# --- inputs and outputs of the core --------------------------------------------------------------
+
+
+class Application(Protocol):
+    """What the core asks of the node: values to propose and whether a value is acceptable."""
+
+    def propose_value(self, height: int, round: int) -> bytes | None:
+        """A 32-byte value id to propose, or None when there is nothing to propose now."""
+        ...
+
+    def is_valid(self, height: int, value: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutConfig:
+    """Timeouts grow linearly with the round so that, after GST, some round is long enough."""
+
+    propose_ms: int = 1000
+    propose_delta_ms: int = 500
+    prevote_ms: int = 1000
+    prevote_delta_ms: int = 500
+    precommit_ms: int = 1000
+    precommit_delta_ms: int = 500
+
+    def duration(self, step: Step, round: int) -> int:
+        if step is Step.PROPOSE:
+            return self.propose_ms + self.propose_delta_ms * round
+        if step is Step.PREVOTE:
+            return self.prevote_ms + self.prevote_delta_ms * round
+        return self.precommit_ms + self.precommit_delta_ms * round
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    message: Proposal | Vote | CommitCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimeout:
+    step: Step
+    height: int
+    round: int
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decide:
+    height: int
+    value: bytes
+    certificate: CommitCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Write `state` durably before carrying out any later action of the same list."""
+
+    state: SignerState
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEvidence:
+    evidence: Evidence
+
+
+Action: TypeAlias = Broadcast | ScheduleTimeout | Decide | Persist | ReportEvidence
+
+
+# --- the state machine ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _VoteSet:
+    """The prevotes or precommits of one round.
+
+    "2f+1 votes of any value" counts validators, by their first vote. "2f+1 votes for v" counts the
+    validators that signed a vote for v, as in the paper: an equivocator's second vote counts for
+    its own value too. That is safe (two quorums for different values would still need an honest
+    validator to sign both) and it is needed for liveness: a byzantine prevote that completed some
+    nodes' proof of lock must also count at the nodes that first saw its twin, or those nodes never
+    accept the locked value. A second vote is kept only for a value already signed by f+1
+    validators (so one honest did), which bounds what an equivocator can make us store.
+    """
+
+    first: dict[int, Vote] = field(default_factory=dict)
+    by_value: dict[bytes | None, dict[int, Vote]] = field(default_factory=dict)
+
+    def count(self, value: bytes | None) -> int:
+        voters = self.by_value.get(value)
+        return 0 if voters is None else len(voters)
+
+    def has(self, vote: Vote) -> bool:
+        voters = self.by_value.get(vote.value)
+        return voters is not None and voters.get(vote.validator) == vote
+
+    def add(self, vote: Vote, weak_quorum: int) -> Vote | None:
+        """Record `vote`; return the validator's earlier, different vote if it equivocates."""
+        earlier = self.first.get(vote.validator)
+        if earlier is None:
+            self.first[vote.validator] = vote
+            self.by_value.setdefault(vote.value, {})[vote.validator] = vote
+            return None
+        if earlier.value == vote.value:
+            return None
+        voters = self.by_value.get(vote.value)
+        if voters is not None and vote.validator not in voters and len(voters) >= weak_quorum:
+            voters[vote.validator] = vote
+        return earlier
+
+    def remove(self, validator: int) -> None:
+        self.first.pop(validator, None)
+        for value in list(self.by_value):
+            voters = self.by_value[value]
+            voters.pop(validator, None)
+            if not voters:
+                del self.by_value[value]
+
+
+@dataclass(slots=True)
+class _RoundRecord:
+    """What we heard in one round."""
+
+    proposals: list[Proposal] = field(default_factory=list)
+    prevotes: _VoteSet = field(default_factory=_VoteSet)
+    precommits: _VoteSet = field(default_factory=_VoteSet)
+    #: Validators with any message in this round (line 55 counts them).
+    senders: set[int] = field(default_factory=set)
+
+    def votes(self, kind: VoteKind) -> _VoteSet:
+        return self.prevotes if kind is VoteKind.PREVOTE else self.precommits
+
+    def is_empty(self) -> bool:
+        return not (self.proposals or self.prevotes.first or self.precommits.first)
+
+
+class ConsensusCore:
+    """One node's Tendermint instance. Every input returns the actions to carry out, in order.
+
+    Line numbers in comments refer to Algorithm 1 of the paper. Values are ids, so the paper's
+    id(v) is v itself.
+    """
+
+    # Per-height state, (re)set by _reset_height.
+    _height: int
+    _round: int
+    _step: Step
+    _locked_round: int
+    _locked_value: bytes | None
+    _valid_round: int
+    _valid_value: bytes | None
+    _running: bool
+    _resume: bool
+    _decision: tuple[bytes, CommitCertificate] | None
+    _rounds: dict[int, _RoundRecord]
+    _future_rounds: dict[int, list[int]]
+    _signed: dict[tuple[int, int], Proposal | Vote]
+    _scheduled: set[tuple[Step, int]]
+    _reported: set[tuple[int, int, int]]
+    _known_valid: set[bytes]
+    _prevote_timeout_round: int
+    _polka_round: int
+    _precommit_timeout_round: int
+
+    def __init__(
+        self,
+        chain_id: str,
+        validators: Sequence[bytes],
+        signer: SigningKey | None,
+        app: Application,
+        height: int,
+        timeouts: TimeoutConfig | None = None,
+        state: SignerState | None = None,
+    ) -> None:
+        if not 1 <= height <= MAX_HEIGHT:
+            raise ValueError("heights start at 1")
+        self._chain_id = chain_id
+        self._signer = signer
+        self._app = app
+        self._timeouts = timeouts or TimeoutConfig()
+        self._validators: tuple[bytes, ...] = ()
+        self._index: int | None = None
+        self._buffer: dict[int, list[tuple[Proposal | Vote, tuple[bytes, ...]]]] = {}
+        self._buffer_slots: Counter[tuple[int, int]] = Counter()
+        # A state from a later height than ours (the block store lost a block it had applied)
+        # waits until we get there, so we never sign against it.
+        self._pending_state: SignerState | None = None
+        self._out: list[Action] = []
+        self._set_validators(validators)
+        self._reset_height(height)
+        if state is not None and state.height >= height:
+            self._pending_state = state
+            self._restore_if_pending()
+
+    # -- read-only view ----------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def round(self) -> int:
+        return self._round
+
+    @property
+    def step(self) -> Step:
+        return self._step
+
+    @property
+    def validators(self) -> tuple[bytes, ...]:
+        return self._validators
+
+    @property
+    def validator_index(self) -> int | None:
+        """Our index in the validator set, or None for an observer."""
+        return self._index
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def decision(self) -> tuple[bytes, CommitCertificate] | None:
+        return self._decision
+
+    @property
+    def locked(self) -> tuple[int, bytes | None]:
+        return (self._locked_round, self._locked_value)
+
+    @property
+    def valid(self) -> tuple[int, bytes | None]:
+        return (self._valid_round, self._valid_value)
+
+    def signer_state(self) -> SignerState:
+        return SignerState(
+            height=self._height,
+            round=self._round,
+            step=self._step,
+            locked_round=self._locked_round,
+            locked_value=self._locked_value,
+            valid_round=self._valid_round,
+            valid_value=self._valid_value,
+            signed=tuple(self._signed.values()),
+        )
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def start(self, now: int) -> list[Action]:
+        """Begin (or, after a restart, resume) the current height. Idempotent."""
+        if self._decision is None and not self._running:
+            self._ensure_running(now)
+            self._run_rules(now)
+        return self._take()
+
+    def on_message(self, message: Message, now: int) -> list[Action]:
+        """Dispatch any consensus message; evidence is for the node to store, not for the core."""
+        if isinstance(message, Proposal):
+            return self.on_proposal(message, now)
+        if isinstance(message, Vote):
+            return self.on_vote(message, now)
+        if isinstance(message, CommitCertificate):
+            return self.on_commit(message, now)
+        return self._take()
+
+    def on_proposal(self, proposal: Proposal, now: int) -> list[Action]:
+        if self._accept_proposal(proposal, verified=False, now=now):
+            self._run_rules(now)
+        return self._take()
+
+    def on_vote(self, vote: Vote, now: int) -> list[Action]:
+        if self._accept_vote(vote, verified=False, now=now):
+            self._run_rules(now)
+        return self._take()
+
+    def on_timeout(self, step: Step, height: int, round: int, now: int) -> list[Action]:
+        step = Step(step)
+        # Only timeouts we scheduled for where we are now count (lines 57-65).
+        if (
+            height != self._height
+            or round != self._round
+            or self._decision is not None
+            or not self._running
+            or (step, round) not in self._scheduled
+        ):
+            return self._take()
+        if step is Step.PROPOSE and self._step is Step.PROPOSE:
+            self._step = Step.PREVOTE  # line 57
+            self._sign_vote(VoteKind.PREVOTE, None)
+        elif step is Step.PREVOTE and self._step is Step.PREVOTE:
+            self._step = Step.PRECOMMIT  # line 61
+            self._sign_vote(VoteKind.PRECOMMIT, None)
+        elif step is Step.PRECOMMIT:
+            self._start_round(round + 1, now)  # line 65
+        self._run_rules(now)
+        return self._take()
+
+    def on_commit(self, certificate: CommitCertificate, now: int) -> list[Action]:
+        """A certificate for the current height from gossip or sync decides it at once."""
+        if (
+            certificate.height == self._height
+            and self._decision is None
+            and certificate.is_valid(self._chain_id, self._validators)
+        ):
+            self._decide(certificate)
+        return self._take()
+
+    def resend(self, now: int) -> list[Action]:
+        """Re-broadcast what peers may have missed: the network drops messages, the algorithm
+        assumes eventual delivery between correct processes."""
+        if self._decision is not None:
+            self._out.append(Broadcast(self._decision[1]))
+            return self._take()
+        if not self._running:
+            return self._take()
+        for message in self._signed.values():
+            self._out.append(Broadcast(message))
+        # Relay the proof of lock behind our valid value and the current proposal: the paper's
+        # liveness argument assumes correct processes relay what they received, and the POL may
+        # include byzantine prevotes that their signers never send again.
+        if self._valid_value is not None:
+            record = self._rounds.get(self._valid_round)
+            if record is not None:
+                for validator, vote in record.prevotes.by_value.get(self._valid_value, {}).items():
+                    if validator != self._index:
+                        self._out.append(Broadcast(vote))
+        current = self._rounds.get(self._round)
+        if current is not None:
+            for proposal in current.proposals[:1]:
+                if proposal.proposer != self._index:
+                    self._out.append(Broadcast(proposal))
+        return self._take()
+
+    def advance(self, height: int, validators: Sequence[bytes], now: int) -> list[Action]:
+        """Move to `height` (the node applied everything below it). The height starts idle."""
+        if height <= self._height:
+            raise ValueError(f"cannot advance from height {self._height} to {height}")
+        self._set_validators(validators)
+        self._reset_height(height)
+        self._restore_if_pending()
+        for buffered_height in sorted(self._buffer):
+            if buffered_height < height:
+                del self._buffer[buffered_height]
+        self._buffer_slots = Counter(
+            {slot: c for slot, c in self._buffer_slots.items() if slot[0] > height}
+        )
+        accepted = False
+        for message, checked_against in self._buffer.pop(height, []):
+            verified = checked_against == self._validators
+            if isinstance(message, Proposal):
+                accepted |= self._accept_proposal(message, verified=verified, now=now)
+            else:
+                accepted |= self._accept_vote(message, verified=verified, now=now)
+        if accepted:
+            self._run_rules(now)
+        return self._take()
+
+    # -- height and restart bookkeeping --------------------------------------------------------
+
+    def _set_validators(self, validators: Sequence[bytes]) -> None:
+        keys = tuple(validators)
+        if not keys or any(len(k) != PUBLIC_KEY_BYTES for k in keys):
+            raise ValueError("validators must be a non-empty sequence of 32-byte public keys")
+        if len(set(keys)) != len(keys):
+            raise ValueError("a validator key appears twice")
+        self._validators = keys
+        self._n = len(keys)
+        self._quorum = quorum_size(self._n)
+        self._weak_quorum = weak_quorum_size(self._n)
+        own = None if self._signer is None else self._signer.public_bytes
+        self._index = keys.index(own) if own in keys else None
+
+    def _reset_height(self, height: int) -> None:
+        self._height = height
+        self._round = 0
+        self._step = Step.PROPOSE
+        self._locked_round = -1
+        self._locked_value = None
+        self._valid_round = -1
+        self._valid_value = None
+        self._running = False
+        self._resume = False
+        self._decision = None
+        self._rounds = {}
+        self._future_rounds = {}
+        self._signed = {}
+        self._scheduled = set()
+        self._reported = set()
+        self._known_valid = set()
+        # Rounds in which the once-per-round upon rules (lines 34, 36, 47) already fired.
+        self._prevote_timeout_round = -1
+        self._polka_round = -1
+        self._precommit_timeout_round = -1
+
+    def _restore_if_pending(self) -> None:
+        state = self._pending_state
+        if state is None or state.height > self._height:
+            return
+        self._pending_state = None
+        if state.height < self._height:
+            return
+        self._round = state.round
+        self._step = state.step
+        self._locked_round, self._locked_value = state.locked_round, state.locked_value
+        self._valid_round, self._valid_value = state.valid_round, state.valid_value
+        for message in state.signed:
+            self._signed[_slot(message)] = message
+            if isinstance(message, Proposal):
+                self._add_proposal(message)
+            else:
+                self._add_vote(message)
+        self._resume = True
+
+    def _ensure_running(self, now: int) -> None:
+        if self._running:
+            return
+        self._running = True
+        if not self._resume:
+            self._start_round(0, now)  # line 10: upon start do StartRound(0)
+            return
+        self._resume = False
+        if self._step is Step.PROPOSE:
+            # Re-entering the round re-sends our proposal, if we signed one, instead of a new one.
+            self._start_round(self._round, now)
+            return
+        for message in self._signed.values():
+            if message.round == self._round:
+                self._out.append(Broadcast(message))
+
+    # -- accepting messages --------------------------------------------------------------------
+
+    def _buffer_future(self, message: Proposal | Vote, sender: int) -> None:
+        height = message.height
+        if height > self._height + MAX_BUFFERED_HEIGHTS or sender >= self._n:
+            return
+        queue = self._buffer.setdefault(height, [])
+        if any(m == message for m, _ in queue):
+            return
+        if self._buffer_slots[(height, sender)] >= MAX_BUFFERED_PER_VALIDATOR:
+            return
+        # Checked now so a forger cannot use up an honest validator's slots; checked again on
+        # replay only if the validator set changed in between.
+        if not message.verify(self._chain_id, self._validators):
+            return
+        self._buffer_slots[(height, sender)] += 1
+        queue.append((message, self._validators))
+
+    def _accept_proposal(self, proposal: Proposal, *, verified: bool, now: int) -> bool:
+        if proposal.height != self._height:
+            if proposal.height > self._height:
+                self._buffer_future(proposal, proposal.proposer)
+            return False
+        if self._decision is not None or proposal.proposer >= self._n:
+            return False
+        record = self._rounds.get(proposal.round)
+        if record is not None and proposal in record.proposals:
+            return False  # a duplicate: no need to check its signature again
+        if not verified and not proposal.verify(self._chain_id, self._validators):
+            return False
+        self._ensure_running(now)
+        self._add_proposal(proposal)
+        return True
+
+    def _accept_vote(self, vote: Vote, *, verified: bool, now: int) -> bool:
+        if vote.height != self._height:
+            if vote.height > self._height:
+                self._buffer_future(vote, vote.validator)
+            return False
+        if self._decision is not None or vote.validator >= self._n:
+            return False
+        record = self._rounds.get(vote.round)
+        if record is not None and record.votes(vote.kind).has(vote):
+            return False  # a duplicate: no need to check its signature again
+        if not verified and not vote.verify(self._chain_id, self._validators):
+            return False
+        self._ensure_running(now)
+        self._add_vote(vote)
+        return True
+
+    def _record_for(self, round: int, sender: int) -> _RoundRecord | None:
+        """The record of `round`, or None when `sender` may not take more memory ahead of us."""
+        if round > self._round:
+            rounds = self._future_rounds.setdefault(sender, [])
+            if round not in rounds:
+                if len(rounds) >= MAX_FUTURE_ROUNDS_PER_VALIDATOR:
+                    lowest = min(rounds)
+                    if round < lowest:
+                        return None
+                    rounds.remove(lowest)
+                    self._forget(sender, lowest)
+                rounds.append(round)
+        record = self._rounds.get(round)
+        if record is None:
+            record = self._rounds[round] = _RoundRecord()
+        return record
+
+    def _forget(self, sender: int, round: int) -> None:
+        record = self._rounds.get(round)
+        if record is None:
+            return
+        record.proposals = [p for p in record.proposals if p.proposer != sender]
+        record.prevotes.remove(sender)
+        record.precommits.remove(sender)
+        record.senders.discard(sender)
+        if record.is_empty():
+            del self._rounds[round]
+
+    def _add_proposal(self, proposal: Proposal) -> None:
+        record = self._record_for(proposal.round, proposal.proposer)
+        if record is None or proposal in record.proposals:
+            return
+        if record.proposals:
+            self._report(ConflictingProposals(record.proposals[0], proposal), proposal.round, 0)
+        if len(record.proposals) < MAX_PROPOSALS_PER_ROUND:
+            record.proposals.append(proposal)
+            record.senders.add(proposal.proposer)
+
+    def _add_vote(self, vote: Vote) -> None:
+        record = self._record_for(vote.round, vote.validator)
+        if record is None:
+            return
+        earlier = record.votes(vote.kind).add(vote, self._weak_quorum)
+        if earlier is not None:
+            self._report(EquivocationEvidence(earlier, vote), vote.round, int(vote.kind))
+        record.senders.add(vote.validator)
+
+    def _report(self, evidence: Evidence, round: int, kind: int) -> None:
+        key = (evidence.validator, round, kind)
+        if key not in self._reported:
+            self._reported.add(key)
+            self._out.append(ReportEvidence(evidence))
+
+    # -- the upon rules ------------------------------------------------------------------------
+
+    def _run_rules(self, now: int) -> None:
+        while self._decision is None:
+            if self._try_decide():
+                return
+            target = self._round_skip_target()
+            if target is not None:
+                self._start_round(target, now)  # line 55
+                continue
+            if not self._current_round_rule(now):
+                return
+
+    def _try_decide(self) -> bool:
+        # Line 49, for any round. We decide on 2f+1 precommits alone, without waiting for the
+        # proposal or checking valid(v): values are ids, f+1 of those precommits are honest and
+        # were only cast for a valid proposal, and the node fetches the block by its id.
+        for record in self._rounds.values():
+            for value, voters in record.precommits.by_value.items():
+                if value is not None and len(voters) >= self._quorum:
+                    self._decide(CommitCertificate.from_precommits(voters.values()))
+                    return True
+        return False
+
+    def _round_skip_target(self) -> int | None:
+        best = None
+        for round, record in self._rounds.items():
+            if round > self._round and len(record.senders) >= self._weak_quorum:
+                best = round if best is None else max(best, round)
+        return best
+
+    def _lock_allows(self, value: bytes, pol_round: int) -> bool:
+        """Lines 23 and 29: prevote for a value only if not locked on another one since pol_round."""
+        return self._locked_round <= pol_round or self._locked_value == value
+
+    def _current_round_rule(self, now: int) -> bool:
+        """Fire one rule of the current round if one applies; False when none does."""
+        record = self._rounds.get(self._round)
+        if record is None:
+            return False
+        round, quorum = self._round, self._quorum
+        if self._step is Step.PROPOSE:
+            for proposal in record.proposals:
+                pol_round = proposal.pol_round
+                if pol_round >= 0 and self._prevotes_for(pol_round, proposal.value) < quorum:
+                    continue  # line 28 needs the proof of lock; the propose timeout may fire first
+                # Line 22 (no pol_round) or line 28.
+                accept = self._is_valid(proposal.value) and self._lock_allows(
+                    proposal.value, proposal.pol_round
+                )
+                self._step = Step.PREVOTE
+                self._sign_vote(VoteKind.PREVOTE, proposal.value if accept else None)
+                return True
+        if (
+            self._step is Step.PREVOTE
+            and self._prevote_timeout_round != round
+            and len(record.prevotes.first) >= quorum
+        ):
+            self._prevote_timeout_round = round  # line 34
+            self._schedule(Step.PREVOTE, now)
+            return True
+        if self._step >= Step.PREVOTE and self._polka_round != round:
+            for proposal in record.proposals:  # line 36
+                if record.prevotes.count(proposal.value) >= quorum and self._is_valid(
+                    proposal.value
+                ):
+                    self._polka_round = round
+                    self._valid_value, self._valid_round = proposal.value, round
+                    if self._step is Step.PREVOTE:
+                        self._locked_value, self._locked_round = proposal.value, round
+                        self._step = Step.PRECOMMIT
+                        self._sign_vote(VoteKind.PRECOMMIT, proposal.value)
+                    return True
+        if self._step is Step.PREVOTE and record.prevotes.count(None) >= quorum:
+            self._step = Step.PRECOMMIT  # line 44
+            self._sign_vote(VoteKind.PRECOMMIT, None)
+            return True
+        if self._precommit_timeout_round != round and len(record.precommits.first) >= quorum:
+            self._precommit_timeout_round = round  # line 47
+            self._schedule(Step.PRECOMMIT, now)
+            return True
+        return False
+
+    def _prevotes_for(self, round: int, value: bytes) -> int:
+        record = self._rounds.get(round)
+        return 0 if record is None else record.prevotes.count(value)
+
+    def _is_valid(self, value: bytes) -> bool:
+        # Only "valid" is remembered: a node may lack a block now and have it a moment later.
+        if value in self._known_valid:
+            return True
+        if self._app.is_valid(self._height, value):
+            self._known_valid.add(value)
+            return True
+        return False
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _start_round(self, round: int, now: int) -> None:
+        """StartRound (line 11)."""
+        self._round = round
+        self._step = Step.PROPOSE
+        for rounds in self._future_rounds.values():
+            rounds[:] = [r for r in rounds if r > round]
+        if self._index is not None and proposer_for(self._height, round, self._n) == self._index:
+            value: bytes | None
+            if self._valid_value is not None:
+                value, pol_round = self._valid_value, self._valid_round
+            else:
+                value, pol_round = self._app.propose_value(self._height, round), -1
+            if value is not None:
+                if not _is_value(value):
+                    raise ValueError(
+                        f"the application proposed a value that is not {VALUE_BYTES} bytes"
+                    )
+                self._sign_proposal(value, pol_round)
+        # The proposer schedules it too: if it had nothing to propose, the round must still end.
+        self._schedule(Step.PROPOSE, now)
+
+    def _schedule(self, step: Step, now: int) -> None:
+        self._scheduled.add((step, self._round))
+        at_ms = now + self._timeouts.duration(step, self._round)
+        self._out.append(ScheduleTimeout(step, self._height, self._round, at_ms))
+
+    def _sign_proposal(self, value: bytes, pol_round: int) -> None:
+        slot = (self._round, 0)
+        message = self._signed.get(slot)
+        if message is None:
+            if self._signer is None or self._index is None:
+                return
+            message = Proposal.create(
+                self._signer,
+                self._chain_id,
+                self._height,
+                self._round,
+                value,
+                pol_round,
+                self._index,
+            )
+            self._signed[slot] = message
+            self._out.append(Persist(self.signer_state()))
+        self._out.append(Broadcast(message))
+        if isinstance(message, Proposal):
+            self._add_proposal(message)
+
+    def _sign_vote(self, kind: VoteKind, value: bytes | None) -> None:
+        if self._signer is None or self._index is None:
+            return  # an observer follows the steps but never signs
+        slot = (self._round, int(kind))
+        message = self._signed.get(slot)
+        if message is None:
+            message = Vote.create(
+                self._signer, self._chain_id, kind, self._height, self._round, value, self._index
+            )
+            self._signed[slot] = message
+            # On disk before it can reach anyone: after a crash we must know what we signed.
+            self._out.append(Persist(self.signer_state()))
+        # else: we signed at this (round, kind) before a restart; send that one again, never a
+        # second, different one.
+        self._out.append(Broadcast(message))
+        if isinstance(message, Vote):
+            self._add_vote(message)
+
+    def _decide(self, certificate: CommitCertificate) -> None:
+        self._decision = (certificate.value, certificate)
+        self._out.append(Decide(self._height, certificate.value, certificate))
+
+    def _take(self) -> list[Action]:
+        out, self._out = self._out, []
+        return out
