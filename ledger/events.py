@@ -148,7 +148,9 @@ class Event:
         return unsigned_wire(self.chain_id, self.type, self.signer, self.created_ms, self.body)
 
     def signature_valid(self, public_key: bytes) -> bool:
-        return verify(public_key, TAG_EVENT, encode(self.unsigned_wire), self.signature)
+        # The signed encoding is 0x92, the unsigned event, then bin8(64) = 0xc4 0x40 + signature:
+        # slicing gives the signed bytes without re-encoding (a third of the cost of a check).
+        return verify(public_key, TAG_EVENT, self.encoded[1:-66], self.signature)
 
     @classmethod
     def decode(cls, data: bytes) -> Event:

@@ -137,10 +137,16 @@ class LedgerNode:
             loop.create_task(self._sync_loop()),
             loop.create_task(self._gossip_loop()),
         ]
-        # A restarted validator resumes the height it was voting in (its signed votes are on disk).
-        if self.store.signer_state() is not None or len(self.mempool):
+        # A restarted validator resumes the height it was voting in (its signed votes are on
+        # disk). A state of an earlier height only says it once voted: starting a round then,
+        # with nothing to propose, would pull every validator into empty rounds.
+        if self._voting_height() == self.store.height + 1 or len(self.mempool):
             self._process(self.core.start(now_ms()))
         self._sync_wakeup.set()
+
+    def _voting_height(self) -> int | None:
+        raw = self.store.signer_state()
+        return None if raw is None else SignerState.from_wire(decode(raw)).height
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -267,20 +273,30 @@ class LedgerNode:
 
     def _on_proposal(self, proposal: Proposal, block_bytes: Any) -> None:
         if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
-            self.candidates[proposal.value] = self._check_proposed_block(proposal, block_bytes)
-            if isinstance(block_bytes, bytes):
-                self._block_bytes[proposal.value] = block_bytes
+            # Only a copy of the very block the proposal names is judged (and the verdict kept):
+            # a relay without the block, or with other bytes, must not shadow a good copy.
+            block = self._proposed_block(proposal, block_bytes)
+            if block is not None:
+                execution = self._check_proposed_block(proposal, block)
+                self.candidates[proposal.value] = execution
+                if execution is not None:
+                    self._block_bytes[proposal.value] = block_bytes
         elif proposal.height > self.store.height + 1:
             self._note_peer_height(proposal.height - 1)
         self._process(self.core.on_proposal(proposal, now_ms()))
 
-    def _check_proposed_block(self, proposal: Proposal, block_bytes: Any) -> Execution | None:
-        if not isinstance(block_bytes, bytes):
+    def _proposed_block(self, proposal: Proposal, block_bytes: Any) -> Block | None:
+        if not isinstance(block_bytes, bytes) or not block_bytes:
             return None
         try:
             block = Block.decode(block_bytes, max_events=self.registry.parameters.max_block_events)
-            if block.header.hash != proposal.value:
-                raise InvalidBlock("the block is not the proposed value")
+        except LedgerError as exc:
+            log.warning("undecodable proposed block", extra={"reason": exc.message})
+            return None
+        return block if block.header.hash == proposal.value else None
+
+    def _check_proposed_block(self, proposal: Proposal, block: Block) -> Execution | None:
+        try:
             if block.header.time_ms > now_ms() + self.registry.parameters.max_clock_drift_ms:
                 raise InvalidBlock("the block's time is ahead of our clock")
             if block.header.proposer != proposal.proposer:
@@ -293,6 +309,7 @@ class LedgerNode:
                 self.store.head,
                 block,
                 verified=verified,
+                chain_id=self.chain_id,
             )
         except LedgerError as exc:
             log.warning(
@@ -484,8 +501,15 @@ class LedgerNode:
         heights = await self.peer_heights()
         best = max([self._best_peer_height, *heights.values()], default=0)
         applied = 0
+        # Peers that failed us in this pass. One bad or silent peer must not stall catch-up:
+        # its range is asked again of the others.
+        skipped: set[str] = set()
         while self.store.height < best:
-            sources = [p for p in self.peers if heights.get(p.address, 0) > self.store.height]
+            sources = [
+                p
+                for p in self.peers
+                if heights.get(p.address, 0) > self.store.height and p.address not in skipped
+            ]
             if not sources:
                 break
             start = self.store.height + 1
@@ -501,21 +525,24 @@ class LedgerNode:
                     for p, first in ranges
                 )
             )
-            progressed = False
-            for raw in results:
+            for (peer, _first), raw in zip(ranges, results, strict=True):
                 if raw is None:
-                    break
+                    skipped.add(peer.address)
+                    continue
                 try:
                     items = decode(raw)
                     for block_bytes, cert_bytes in items:
                         if self._apply_final(block_bytes, cert_bytes):
                             applied += 1
-                            progressed = True
                 except (LedgerError, ValueError, TypeError) as exc:
-                    log.warning("a peer sent a block we refuse", extra={"reason": str(exc)})
-                    break
-            if not progressed:
-                break
+                    log.warning(
+                        "a peer sent a block we refuse",
+                        extra={"peer": peer.address, "reason": str(exc)},
+                    )
+                    skipped.add(peer.address)
+            if self.store.height < start:
+                # Nothing linked on: the peer asked for `start` did not deliver it.
+                skipped.add(ranges[0][0].address)
         self._best_peer_height = 0 if self.store.height >= best else best
         return applied
 
@@ -530,7 +557,13 @@ class LedgerNode:
         cert.verify(self.chain_id, self.validator_keys)
         verified = self.mempool.ids & {e.event_id for e in block.events}
         execution = validate_block(
-            self.store, self.registry, self.genesis.hash, self.store.head, block, verified=verified
+            self.store,
+            self.registry,
+            self.genesis.hash,
+            self.store.head,
+            block,
+            verified=verified,
+            chain_id=self.chain_id,
         )
         self._commit(execution, cert)
         self.metrics.sync_blocks.inc()

@@ -1,0 +1,478 @@
+"""Chain audit: re-verifying a stored chain from genesis into a fresh state, to the first fault."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from ledger.block import Block, Header, check_link, event_leaf
+from ledger.chain import Execution, validate_block
+from ledger.consensus import CommitCertificate
+from ledger.encoding import decode, encode
+from ledger.errors import LedgerError
+from ledger.events import Event
+from ledger.genesis import Genesis
+from ledger.governance import ProposalRecord
+from ledger.hashing import TAG_EVENT
+from ledger.keys import verify
+from ledger.state import CertificateRecord, Registry
+from ledger.statetree import MemoryNodeStore
+from ledger.stats import deltas
+from ledger.store import (
+    K_HEAD,
+    K_REGISTRY,
+    P_BLOCK,
+    P_CERT,
+    P_EVENT,
+    P_IDX,
+    P_NODE,
+    P_PROPOSAL,
+    P_STATS,
+    Store,
+    index_keys,
+)
+
+Progress = Callable[[int, int], None]
+
+#: Blocks read and handed to the signature workers ahead of the one being re-executed, per worker.
+_LOOKAHEAD_PER_WORKER = 4
+
+# A canonical signed event is [unsigned, signature]: a fixarray(2) byte, the unsigned event's own
+# canonical bytes, then bin8(64) and the signature. So the signed message is a slice of what is
+# stored, and need not be re-encoded for each of millions of signatures.
+_ARRAY2 = 0x92
+_SIGNATURE_TRAILER = b"\xc4\x40"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The verdict on a stored chain.
+
+    `height_checked` is the last height whose block passed every check (the chain is sound up to
+    it); `events_checked` counts the events of those blocks. `fault` says precisely what is wrong,
+    and where, when `ok` is false.
+    """
+
+    ok: bool
+    height_checked: int
+    events_checked: int
+    fault: str | None = None
+
+
+class _Fault(Exception):
+    """What the audit found; becomes the report's `fault`, never leaves this module."""
+
+
+@dataclass
+class _FreshState:
+    """The state the chain's own events imply, rebuilt in memory from genesis."""
+
+    records: dict[str, CertificateRecord] = field(default_factory=dict)
+    events: set[bytes] = field(default_factory=set)
+    nodes: MemoryNodeStore = field(default_factory=MemoryNodeStore)
+    proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
+
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        return self.records.get(number)
+
+    def has_event(self, event_id: bytes) -> bool:
+        return event_id in self.events
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return self.nodes.get_node(node_hash)
+
+    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
+        return self.proposals.get(proposal_id)
+
+    def apply(self, execution: Execution) -> None:
+        self.records.update(execution.records)
+        self.events.update(event.event_id for event in execution.block.events)
+        self.nodes.apply(execution.tree_writes)
+        self.proposals.update(execution.proposals)
+
+
+#: One signature to check: (public key, signed payload, signature).
+_SignatureCheck = tuple[bytes, bytes, bytes]
+
+
+def first_bad_signature(checks: list[_SignatureCheck]) -> int:
+    """Index of the first signature that does not verify, or -1 (runs in a worker process)."""
+    for index, (public_key, payload, signature) in enumerate(checks):
+        if not verify(public_key, TAG_EVENT, payload, signature):
+            return index
+    return -1
+
+
+def _signed_payload(event: Event) -> bytes:
+    data = event.encoded
+    if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
+        return data[1:-66]
+    return encode(event.unsigned_wire)  # pragma: no cover - every decoded event has that layout
+
+
+@dataclass
+class _Loaded:
+    """One block read back from the store, parsed and checked for self-consistency."""
+
+    height: int
+    header: Header
+    block: Block
+    #: Positions in the block of the events whose signatures are checked (signer known).
+    checked: list[int]
+    checks: list[_SignatureCheck]
+    pending: Future[int] | None = None
+    #: The register the checks were read under: keys may rotate before the block is executed.
+    registry: Registry | None = None
+
+
+def _leaf_event_id(leaf: object) -> bytes:
+    """The event id an event's Merkle leaf (encode([event_id, type, number])) names."""
+    if not isinstance(leaf, bytes):
+        raise ValueError("a leaf is bytes")
+    obj = decode(leaf)
+    if not isinstance(obj, list) or len(obj) != 3:
+        raise ValueError("a leaf is [event_id, type, number]")
+    event_id = obj[0]
+    if not isinstance(event_id, bytes) or len(event_id) != 32:
+        raise ValueError("an event id is 32 bytes")
+    return event_id
+
+
+def _short(value: bytes) -> str:
+    return value.hex()[:16]
+
+
+class _Audit:
+    """One pass over a store: the fresh state its events imply, and how far it checks out."""
+
+    def __init__(self, store: Store, genesis: Genesis) -> None:
+        self.store = store
+        self.db = store.raw()
+        self.genesis = genesis
+        self.registry = Registry.from_genesis(genesis)
+        self.validator_keys = [v.node_key for v in genesis.validators]
+        self.state = _FreshState()
+        self.height_checked = 0
+        self.events_checked = 0
+
+    # -- the head --------------------------------------------------------------------------
+    def head(self) -> tuple[int, bytes | None]:
+        raw = self.db.get(K_HEAD)
+        if raw is None:
+            return 0, None
+        try:
+            obj = decode(raw)
+            height, head_hash = obj
+            if type(height) is not int or height < 1 or not isinstance(head_hash, bytes):
+                raise ValueError
+        except (LedgerError, ValueError, TypeError) as exc:
+            raise _Fault("the stored head pointer is malformed") from exc
+        return height, head_hash
+
+    # -- reading one block -----------------------------------------------------------------
+    def load(self, height: int, prev: Header | None) -> _Loaded:
+        raw = self.db.get(P_BLOCK + height.to_bytes(8, "big"))
+        if raw is None:
+            raise _Fault(f"block {height} is missing from the store")
+        try:
+            header_bytes, leaves = decode(raw)
+            if not isinstance(header_bytes, bytes) or not isinstance(leaves, list):
+                raise ValueError
+            ids = [_leaf_event_id(leaf) for leaf in leaves]
+        except (LedgerError, ValueError, TypeError) as exc:
+            raise _Fault(f"block {height}: the stored block entry is malformed") from exc
+        try:
+            header = Header.decode(header_bytes)
+        except LedgerError as exc:
+            raise _Fault(f"block {height}: the stored header does not decode ({exc})") from exc
+        if header.height != height:
+            raise _Fault(f"block {height}: the stored header says height {header.height}")
+        try:
+            check_link(header, prev, self.genesis.hash, self.genesis.chain_id)
+        except LedgerError as exc:
+            raise _Fault(f"block {height}: the header does not link: {exc}") from exc
+        if self.store.height_of(header.hash) != height:
+            raise _Fault(
+                f"block {height}: the header hash {_short(header.hash)} is not indexed at "
+                f"height {height} (the header was altered after it was stored?)"
+            )
+        events = [self.load_event(height, index, event_id) for index, event_id in enumerate(ids)]
+        for index, (leaf, event) in enumerate(zip(leaves, events, strict=True)):
+            if leaf != event_leaf(event.event_id, event.type, event.number):
+                raise _Fault(
+                    f"block {height} event {index} ({_short(event.event_id)}): the block's "
+                    "Merkle leaf does not describe the stored event"
+                )
+        block = Block(header, tuple(events))
+        try:
+            block.check_body()
+        except LedgerError as exc:
+            raise _Fault(f"block {height}: the events do not match the header: {exc}") from exc
+        checked: list[int] = []
+        checks: list[_SignatureCheck] = []
+        for index, event in enumerate(events):
+            participant = self.registry.participants.get(event.signer)
+            if participant is not None:  # an unknown signer is a transition fault, found later
+                checked.append(index)
+                checks.append((participant.authority_key, _signed_payload(event), event.signature))
+        return _Loaded(height, header, block, checked, checks, registry=self.registry)
+
+    def load_event(self, height: int, index: int, event_id: bytes) -> Event:
+        where = f"block {height} event {index} ({_short(event_id)})"
+        raw = self.db.get(P_EVENT + event_id)
+        if raw is None:
+            raise _Fault(f"{where}: the event is missing from the store")
+        try:
+            stored_height, stored_index, encoded = decode(raw)
+        except (LedgerError, ValueError, TypeError) as exc:
+            raise _Fault(f"{where}: the stored event entry is malformed") from exc
+        if (stored_height, stored_index) != (height, index):
+            raise _Fault(
+                f"{where}: the store places it at block {stored_height} index {stored_index}"
+            )
+        if not isinstance(encoded, bytes):
+            raise _Fault(f"{where}: the stored event entry is malformed")
+        try:
+            event = Event.decode(encoded)
+        except LedgerError as exc:
+            raise _Fault(f"{where}: the stored event does not decode ({exc})") from exc
+        if event.event_id != event_id:
+            participant = self.registry.participants.get(event.signer)
+            if participant is not None and not event.signature_valid(participant.authority_key):
+                raise _Fault(
+                    f"{where}: the signature does not verify under {event.signer}'s authority "
+                    "key (the stored event was altered: it no longer hashes to its id)"
+                )
+            raise _Fault(f"{where}: the stored event does not hash to the id the block names")
+        return event
+
+    # -- checking one block ----------------------------------------------------------------
+    def check_signatures(self, loaded: _Loaded) -> frozenset[bytes]:
+        if loaded.registry is not self.registry:
+            # Read ahead of a register change: re-execution checks each signature instead.
+            return frozenset()
+        bad = (
+            loaded.pending.result()
+            if loaded.pending is not None
+            else first_bad_signature(loaded.checks)
+        )
+        if bad >= 0:
+            index = loaded.checked[bad]
+            event = loaded.block.events[index]
+            raise _Fault(
+                f"block {loaded.height} event {index} ({_short(event.event_id)}): the signature "
+                f"does not verify under {event.signer}'s authority key"
+            )
+        return frozenset(loaded.block.events[i].event_id for i in loaded.checked)
+
+    def check_commit(self, header: Header) -> None:
+        height = header.height
+        raw = self.store.commit_certificate_bytes(height)
+        if raw is None:
+            raise _Fault(f"block {height}: no commit certificate is stored")
+        try:
+            certificate = CommitCertificate.from_wire(decode(raw))
+        except LedgerError as exc:
+            raise _Fault(f"block {height}: the commit certificate is malformed ({exc})") from exc
+        if certificate.height != height:
+            raise _Fault(
+                f"block {height}: the commit certificate is for height {certificate.height}"
+            )
+        if certificate.value != header.hash:
+            raise _Fault(
+                f"block {height}: the commit certificate signs header {_short(certificate.value)},"
+                f" not the stored header {_short(header.hash)}"
+            )
+        try:
+            certificate.verify(
+                self.genesis.chain_id, [v.node_key for v in self.registry.validators]
+            )
+        except LedgerError as exc:
+            raise _Fault(f"block {height}: {exc.message}") from exc
+
+    def execute(self, loaded: _Loaded, prev: Header | None, verified: frozenset[bytes]) -> None:
+        try:
+            execution = validate_block(
+                self.state,
+                self.registry,
+                self.genesis.hash,
+                prev,
+                loaded.block,
+                verified=verified,
+                chain_id=self.genesis.chain_id,
+            )
+        except LedgerError as exc:
+            raise _Fault(f"block {loaded.height}: re-execution fails: {exc.message}") from exc
+        self.state.apply(execution)
+        if execution.next_registry is not None:
+            self.registry = execution.next_registry  # in force from the next height
+
+    # -- the whole chain -------------------------------------------------------------------
+    def blocks(self, head: int, pool: ProcessPoolExecutor | None, ahead: int) -> Iterator[_Loaded]:
+        """Blocks 1..head in order, their signature checks submitted `ahead` blocks early."""
+        window: deque[_Loaded] = deque()
+        prev: Header | None = None
+        next_height = 1
+        while next_height <= head or window:
+            while next_height <= head and len(window) < ahead:
+                # A fault while reading ahead must wait until the blocks before it are checked.
+                try:
+                    loaded = self.load(next_height, prev)
+                except _Fault:
+                    if not window:
+                        raise
+                    break
+                if pool is not None and loaded.checks:
+                    loaded.pending = pool.submit(first_bad_signature, loaded.checks)
+                window.append(loaded)
+                prev = loaded.header
+                next_height += 1
+            if not window:
+                continue
+            yield window.popleft()
+
+    def run(self, progress: Progress | None, pool: ProcessPoolExecutor | None, ahead: int) -> None:
+        head, head_hash = self.head()
+        prev: Header | None = None
+        for loaded in self.blocks(head, pool, ahead):
+            verified = self.check_signatures(loaded)
+            self.check_commit(loaded.header)
+            self.execute(loaded, prev, verified)
+            prev = loaded.header
+            self.height_checked = loaded.height
+            self.events_checked += len(loaded.block.events)
+            if progress is not None:
+                progress(loaded.height, head)
+        if prev is not None and prev.hash != head_hash:
+            raise _Fault(f"the stored head pointer names another header than block {head}")
+        if self.db.get(P_BLOCK + (head + 1).to_bytes(8, "big")) is not None:
+            raise _Fault(f"a block {head + 1} is stored beyond the head {head}")
+        self.check_records()
+        self.check_governance()
+        self.check_index()
+        self.check_stats()
+        self.check_state_nodes()
+        self.check_no_stray_events()
+
+    def check_governance(self) -> None:
+        """The stored register and proposal records are those the chain's events imply."""
+        stored = self.db.get(K_REGISTRY)
+        if stored is not None and stored != encode(self.registry.to_wire()):
+            raise _Fault("the stored participant register differs from what the chain implies")
+        expected = self.state.proposals
+        seen = 0
+        for key, raw in self.db.iterator(prefix=P_PROPOSAL):
+            record = expected.get(key[len(P_PROPOSAL) :])
+            if record is None or raw != encode(record.to_wire()):
+                raise _Fault(
+                    f"the stored proposal {_short(key[len(P_PROPOSAL) :])} is not the chain's"
+                )
+            seen += 1
+        if seen != len(expected):
+            raise _Fault(f"{len(expected) - seen} proposal records are missing from the store")
+
+    def check_records(self) -> None:
+        expected = self.state.records
+        seen: set[str] = set()
+        for key, raw in self.db.iterator(prefix=P_CERT):
+            number = key[len(P_CERT) :].decode("utf-8", "replace")
+            record = expected.get(number)
+            if record is None:
+                raise _Fault(f"the store holds a record of {number} that no event implies")
+            if raw != record.encode():
+                raise _Fault(f"the stored record of {number} differs from what its events imply")
+            seen.add(number)
+        missing = sorted(set(expected) - seen)
+        if missing:
+            raise _Fault(f"the record of {missing[0]} is missing from the store")
+
+    def check_index(self) -> None:
+        expected = {key for record in self.state.records.values() for key in index_keys(record)}
+        seen: set[bytes] = set()
+        for key, value in self.db.iterator(prefix=P_IDX):
+            if key not in expected:
+                raise _Fault(f"the store holds an index entry no record implies: {_show(key)}")
+            if value != b"":
+                raise _Fault(f"the index entry {_show(key)} carries a value")
+            seen.add(key)
+        missing = sorted(expected - seen)
+        if missing:
+            raise _Fault(f"an index entry is missing from the store: {_show(missing[0])}")
+
+    def check_stats(self) -> None:
+        expected = {
+            P_STATS + key.encode(): encode([f.certificates, f.carats, f.value_usd])
+            for key, f in deltas((None, r) for r in self.state.records.values()).items()
+        }
+        seen: set[bytes] = set()
+        for key, value in self.db.iterator(prefix=P_STATS):
+            if key not in expected:
+                raise _Fault(f"the store holds statistics no record implies: {_show(key)}")
+            if value != expected[key]:
+                raise _Fault(f"the stored statistics {_show(key)} differ from what records imply")
+            seen.add(key)
+        missing = sorted(set(expected) - seen)
+        if missing:
+            raise _Fault(f"statistics are missing from the store: {_show(missing[0])}")
+
+    def check_state_nodes(self) -> None:
+        expected = self.state.nodes.nodes
+        count = 0
+        for key, node in self.db.iterator(prefix=P_NODE):
+            node_hash = key[len(P_NODE) :]
+            if expected.get(node_hash) != node:
+                raise _Fault(
+                    f"the stored state tree node {_short(node_hash)} is not one the state implies"
+                )
+            count += 1
+        if count != len(expected):
+            raise _Fault(f"{len(expected) - count} state tree nodes are missing from the store")
+
+    def check_no_stray_events(self) -> None:
+        stored = sum(1 for _ in self.db.iterator(prefix=P_EVENT, include_value=False))
+        if stored != self.events_checked:
+            raise _Fault(
+                f"the store holds {stored} events, but its blocks hold {self.events_checked}"
+            )
+
+
+def _show(index_key: bytes) -> str:
+    return index_key.decode("utf-8", "replace").replace("\x00", "/")
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # Not fork: the parent holds LevelDB's threads and file handles, which a forked child would
+    # inherit mid-flight. A fork server starts clean and is quick to fork from.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def verify_chain(
+    store: Store,
+    genesis: Genesis,
+    *,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> AuditReport:
+    """Re-check everything a stored chain claims, from genesis, and report the first fault.
+
+    Hash links, Merkle roots, every event signature (over `workers` processes when more than
+    one), every commit certificate against the validators in force at its height (followed from
+    genesis through governance), every state transition and state root (by re-executing each
+    block against a fresh in-memory state), and finally that the stored records, register,
+    proposals, indexes, statistics and state tree are exactly what the events imply. A
+    corrupt chain is reported, never raised. `progress(height, head)` is called after each block.
+    """
+    audit = _Audit(store, genesis)
+    try:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+                audit.run(progress, pool, workers * _LOOKAHEAD_PER_WORKER)
+        else:
+            audit.run(progress, None, 1)
+    except _Fault as fault:
+        return AuditReport(False, audit.height_checked, audit.events_checked, str(fault))
+    return AuditReport(True, audit.height_checked, audit.events_checked, None)

@@ -1,0 +1,402 @@
+"""The chain audit: a clean chain passes, and each kind of corruption is caught and named."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from ledger.audit import AuditReport, verify_chain
+from ledger.block import Block, events_root
+from ledger.encoding import decode, encode
+from ledger.state import VOIDED
+from ledger.store import (
+    P_BLOCK,
+    P_CERT,
+    P_COMMIT,
+    P_EVENT,
+    P_IDX,
+    P_NODE,
+    P_STATS,
+    Store,
+    index_keys,
+)
+from tests.helpers import TestNetwork
+
+
+def _chain(net: TestNetwork, store: Store) -> None:
+    """Five blocks with every kind of event, a replacement among them."""
+    a = net.issue(exporting="BE", importing="AE")
+    b = net.issue(exporting="IN", importing="RU")
+    c = net.issue(exporting="AE", importing="IN")
+    net.commit_block(store, [a.event, b.event, c.event])
+    d = net.issue(exporting="RU", importing="BE")
+    net.commit_block(store, [net.confirm(a), d.event])
+    e = net.issue(exporting="BE", importing="IN")
+    net.commit_block(store, [net.void(b, "stolen"), net.reject(c, "seal broken"), e.event])
+    f = net.issue(exporting="RU", importing="BE", replaces=d.event.number)
+    net.commit_block(store, [net.void(d, "replaced"), f.event])
+    net.commit_block(store, [net.confirm(e)])
+
+
+@pytest.fixture
+def chain(network: TestNetwork, store: Store) -> tuple[TestNetwork, Store]:
+    _chain(network, store)
+    return network, store
+
+
+def _audit(net: TestNetwork, store: Store, **kwargs: Any) -> AuditReport:
+    return verify_chain(store, net.genesis, **kwargs)
+
+
+def _key(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+def _flip(data: bytes, at: int, bits: int = 0x01) -> bytes:
+    return data[:at] + bytes([data[at] ^ bits]) + data[at + 1 :]
+
+
+def _event_entry(store: Store, height: int, index: int) -> tuple[bytes, list[Any]]:
+    event_id = store.event_ids(height)[index]
+    return P_EVENT + event_id, decode(store.raw().get(P_EVENT + event_id))
+
+
+def test_a_clean_chain_passes(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    seen: list[tuple[int, int]] = []
+    report = _audit(net, store, progress=lambda h, n: seen.append((h, n)))
+    assert report == AuditReport(True, 5, 11, None)
+    assert seen == [(h, 5) for h in range(1, 6)]
+
+
+def test_signatures_are_checked_over_the_canonical_unsigned_bytes(
+    chain: tuple[TestNetwork, Store],
+) -> None:
+    from ledger.audit import _signed_payload
+
+    _, store = chain
+    for height in range(1, store.height + 1):
+        block = store.block(height)
+        assert block is not None
+        for event in block.events:
+            assert _signed_payload(event) == encode(event.unsigned_wire)
+
+
+def test_an_empty_chain_passes(network: TestNetwork, store: Store) -> None:
+    assert _audit(network, store) == AuditReport(True, 0, 0, None)
+
+
+def test_workers_agree_with_one_process(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    assert _audit(net, store, workers=2) == AuditReport(True, 5, 11, None)
+    key, (height, index, encoded) = _event_entry(store, 4, 1)
+    store.raw().put(key, encode([height, index, _flip(encoded, len(encoded) - 1)]))
+    one, two = _audit(net, store), _audit(net, store, workers=2)
+    assert one == two
+    assert not one.ok and one.height_checked == 3 and one.events_checked == 8
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def test_a_flipped_byte_in_a_stored_event(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, (height, index, encoded) = _event_entry(store, 3, 2)
+    original = store.raw().get(key)
+    # A sample of positions all over the event, the signature excepted (tested below).
+    for at in range(0, len(encoded) - 64, 5):
+        store.raw().put(key, encode([height, index, _flip(encoded, at)]))
+        report = _audit(net, store)
+        assert not report.ok and report.height_checked == 2, (at, report)
+        assert report.fault is not None and report.fault.startswith("block 3 event 2"), report
+    store.raw().put(key, original)
+    assert _audit(net, store).ok
+
+
+def test_a_flipped_byte_in_an_event_signature(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, (height, index, encoded) = _event_entry(store, 2, 0)
+    store.raw().put(key, encode([height, index, _flip(encoded, len(encoded) - 10)]))
+    report = _audit(net, store)
+    assert (report.ok, report.height_checked, report.events_checked) == (False, 1, 3)
+    assert report.fault is not None
+    assert report.fault.startswith("block 2 event 0")
+    assert "signature does not verify under AE's authority key" in report.fault
+
+
+def test_a_missing_event(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, _ = _event_entry(store, 5, 0)
+    store.raw().delete(key)
+    report = _audit(net, store)
+    assert report.height_checked == 4
+    assert report.fault is not None and "block 5 event 0" in report.fault
+    assert "missing" in report.fault
+
+
+def test_a_stray_event(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    stray = net.issue()
+    store.raw().put(P_EVENT + stray.event.event_id, encode([9, 0, stray.event.encoded]))
+    report = _audit(net, store)
+    assert report.height_checked == 5
+    assert report.fault == "the store holds 12 events, but its blocks hold 11"
+
+
+# -- headers and blocks --------------------------------------------------------------------
+
+
+def test_a_flipped_byte_in_a_header(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    raw = store.raw().get(P_BLOCK + _key(3))
+    header_bytes, ids = decode(raw)
+    for at in range(len(header_bytes)):
+        store.raw().put(P_BLOCK + _key(3), encode([_flip(header_bytes, at), ids]))
+        report = _audit(net, store)
+        assert not report.ok and report.height_checked == 2, (at, report)
+        assert report.fault is not None and report.fault.startswith("block 3"), report
+        assert "header" in report.fault, report
+    store.raw().put(P_BLOCK + _key(3), raw)
+    assert _audit(net, store).ok
+
+
+def test_a_missing_block(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    store.raw().delete(P_BLOCK + _key(4))
+    report = _audit(net, store)
+    assert (report.height_checked, report.fault) == (3, "block 4 is missing from the store")
+
+
+def test_events_reordered_in_a_block(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    header_bytes, ids = decode(store.raw().get(P_BLOCK + _key(1)))
+    store.raw().put(P_BLOCK + _key(1), encode([header_bytes, ids[::-1]]))
+    report = _audit(net, store)
+    assert report.height_checked == 0
+    assert report.fault is not None and report.fault.startswith("block 1 event 0")
+
+
+# -- commit certificates -------------------------------------------------------------------
+
+
+def _replace_commit(net: TestNetwork, store: Store, height: int, **kwargs: Any) -> None:
+    header = store.header(height)
+    assert header is not None
+    store.raw().put(P_COMMIT + _key(height), net.commit_certificate_bytes(header, **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fault"),
+    [
+        ({"signers": [0, 1]}, "too few signers: 2 of 4 validators, 3 needed"),
+        ({"signers": []}, "too few signers: 0 of 4 validators, 3 needed"),
+        ({"signers": [0, 1, 1]}, "validator 1 signs twice"),
+        ({"signers": [0, 2, 2, 3]}, "validator 2 signs twice"),
+        ({"signers": [2, 0, 1]}, "not sorted"),
+        ({"value": bytes(32)}, "the commit certificate signs header 0000000000000000"),
+    ],
+)
+def test_a_bad_commit_certificate(
+    chain: tuple[TestNetwork, Store], kwargs: dict[str, Any], fault: str
+) -> None:
+    net, store = chain
+    _replace_commit(net, store, 3, **kwargs)
+    report = _audit(net, store)
+    assert (report.ok, report.height_checked) == (False, 2)
+    assert report.fault is not None and report.fault.startswith("block 3: ")
+    assert fault in report.fault
+
+
+def test_three_of_four_signers_are_enough(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    _replace_commit(net, store, 3, signers=[0, 1, 3])
+    _replace_commit(net, store, 4, signers=[1, 2, 3], round_=7)
+    assert _audit(net, store).ok
+
+
+def test_a_flipped_byte_in_a_commit_signature(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    raw = store.raw().get(P_COMMIT + _key(2))
+    store.raw().put(P_COMMIT + _key(2), _flip(raw, len(raw) - 1))
+    report = _audit(net, store)
+    assert report.height_checked == 1
+    assert report.fault == (
+        "block 2: commit certificate for height 2: bad precommit signature from validator 3"
+    )
+
+
+def test_a_commit_certificate_by_other_keys(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    impostor = TestNetwork(seed="impostors")
+    header = store.header(5)
+    assert header is not None
+    store.raw().put(P_COMMIT + _key(5), impostor.commit_certificate_bytes(header))
+    report = _audit(net, store)
+    assert report.height_checked == 4
+    assert report.fault is not None and "bad precommit signature from validator 0" in report.fault
+
+
+@pytest.mark.parametrize("value", [None, b"", b"\x93\x01\x02\x03"])
+def test_a_missing_or_malformed_commit_certificate(
+    chain: tuple[TestNetwork, Store], value: bytes | None
+) -> None:
+    net, store = chain
+    if value is None:
+        store.raw().delete(P_COMMIT + _key(1))
+    else:
+        store.raw().put(P_COMMIT + _key(1), value)
+    report = _audit(net, store)
+    assert report.height_checked == 0 and report.fault is not None
+    assert report.fault.startswith("block 1: ") and "commit certificate" in report.fault
+
+
+# -- state transitions a byzantine majority signed -----------------------------------------
+
+
+def _forge_block(net: TestNetwork, store: Store, events: list[Any], **header_changes: Any) -> None:
+    """Store a block the validators signed although the ledger refuses it."""
+    execution = net.execute(store, [])
+    header = dataclasses.replace(
+        execution.header,
+        events_root=events_root(events),
+        event_count=len(events),
+        **header_changes,
+    )
+    execution.block = Block(header, tuple(events))
+    store.commit(execution, net.commit_certificate_bytes(header))
+
+
+def test_a_refused_transition_in_a_signed_block(network: TestNetwork, store: Store) -> None:
+    net = network
+    issuance = net.issue()
+    net.commit_block(store, [issuance.event])
+    _forge_block(net, store, [net.confirm(issuance, signer="IN")])
+    report = _audit(net, store)
+    assert (report.height_checked, report.events_checked) == (1, 1)
+    assert report.fault is not None
+    assert report.fault.startswith("block 2: re-execution fails: ")
+    assert "signer_not_allowed" in report.fault
+
+
+def test_a_block_of_another_chain(network: TestNetwork, store: Store) -> None:
+    net = network
+    net.commit_block(store, [net.issue().event])
+    _forge_block(net, store, [], chain_id="kp-other")
+    report = _audit(net, store)
+    assert report.height_checked == 1
+    assert report.fault == (
+        "block 2: the header does not link: block for chain 'kp-other', not 'kp-test'"
+    )
+
+
+def test_a_state_root_that_lies(network: TestNetwork, store: Store) -> None:
+    net = network
+    net.commit_block(store, [net.issue().event])
+    _forge_block(net, store, [net.issue().event], state_root=bytes(range(32)))
+    report = _audit(net, store)
+    assert report.height_checked == 1
+    assert report.fault is not None and "state root does not match" in report.fault
+
+
+# -- what the store derived from the events ------------------------------------------------
+
+
+def _some_record(store: Store) -> tuple[bytes, Any]:
+    key, raw = next(iter(store.raw().iterator(prefix=P_CERT)))
+    from ledger.state import CertificateRecord
+
+    return key, CertificateRecord.decode(raw)
+
+
+def test_a_tampered_record(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, record = _some_record(store)
+    store.raw().put(key, dataclasses.replace(record, status=VOIDED, reason="error").encode())
+    report = _audit(net, store)
+    assert report.height_checked == 5
+    assert report.fault == (
+        f"the stored record of {record.number} differs from what its events imply"
+    )
+
+
+def test_a_deleted_and_an_invented_record(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, record = _some_record(store)
+    store.raw().delete(key)
+    report = _audit(net, store)
+    assert report.fault == f"the record of {record.number} is missing from the store"
+    store.raw().put(key, record.encode())
+    invented = dataclasses.replace(
+        record, facts=dataclasses.replace(record.facts, number="BE-2026-FAKE")
+    )
+    store.raw().put(P_CERT + b"BE-2026-FAKE", invented.encode())
+    report = _audit(net, store)
+    assert report.fault == "the store holds a record of BE-2026-FAKE that no event implies"
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_a_deleted_index_entry(chain: tuple[TestNetwork, Store], which: int) -> None:
+    net, store = chain
+    _, record = _some_record(store)
+    missing = index_keys(record)[which]
+    store.raw().delete(missing)
+    report = _audit(net, store)
+    assert report.ok is False and report.height_checked == 5
+    assert report.fault is not None
+    assert report.fault.startswith("an index entry is missing from the store: x/")
+    assert record.number in report.fault
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        P_IDX + b"s/voided\x002026-03-02\x00BE-2026-000001",
+        P_IDX + b"e/BE\x002026-03-02\x00BE-2026-999999",
+        P_IDX + b"d/garbage",
+    ],
+)
+def test_an_extra_index_entry(chain: tuple[TestNetwork, Store], extra: bytes) -> None:
+    net, store = chain
+    store.raw().put(extra, b"")
+    report = _audit(net, store)
+    assert report.fault is not None
+    assert report.fault.startswith("the store holds an index entry no record implies: x/")
+
+
+def test_a_stale_status_entry(chain: tuple[TestNetwork, Store]) -> None:
+    """What a store that forgot to drop the old status entry on a transition would hold."""
+    net, store = chain
+    _, record = _some_record(store)
+    stale = dataclasses.replace(record, status="issued")
+    [status_key] = [k for k in index_keys(stale) if k.startswith(P_IDX + b"s/")]
+    if record.status == "issued":
+        stale = dataclasses.replace(record, status=VOIDED)
+        [status_key] = [k for k in index_keys(stale) if k.startswith(P_IDX + b"s/")]
+    store.raw().put(status_key, b"")
+    assert "no record implies" in (_audit(net, store).fault or "")
+
+
+def test_tampered_statistics(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, value = next(iter(store.raw().iterator(prefix=P_STATS)))
+    certificates, carats, usd = decode(value)
+    store.raw().put(key, encode([certificates, carats, usd + 100]))
+    report = _audit(net, store)
+    assert report.fault is not None and report.fault.startswith("the stored statistics t/")
+    store.raw().delete(key)
+    report = _audit(net, store)
+    assert report.fault is not None and report.fault.startswith("statistics are missing")
+    store.raw().put(key, value)
+    store.raw().put(P_STATS + b"20261/e/BE/AE/7102.10", encode([1, 100, 100]))
+    report = _audit(net, store)
+    assert report.fault is not None and "statistics no record implies" in report.fault
+
+
+def test_a_tampered_state_tree_node(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    key, node = next(iter(store.raw().iterator(prefix=P_NODE)))
+    store.raw().put(key, _flip(node, 40))
+    report = _audit(net, store)
+    assert report.fault is not None and "state tree node" in report.fault
