@@ -10,6 +10,7 @@ from ledger.block import Block, Header, check_link, events_root
 from ledger.errors import InvalidBlock, LedgerError
 from ledger.events import Event
 from ledger.genesis import validators_hash
+from ledger.governance import ProposalRecord, RegisterChange, next_registry
 from ledger.state import CertificateRecord, EventContext, Overlay, Registry, StateReader, state_key
 from ledger.statetree import NodeReader, StateTree
 
@@ -28,6 +29,11 @@ class Execution:
     refused: list[tuple[Event, LedgerError]] = field(default_factory=list)
     #: The records as they were before this block (None for new ones), for index upkeep.
     previous: dict[str, CertificateRecord | None] = field(default_factory=dict)
+    #: The register in force at the next height (None only for hand-made executions in tests).
+    next_registry: Registry | None = None
+    #: Governance: proposal records this block changed, and the register changes it brought in.
+    proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
+    register_changes: list[RegisterChange] = field(default_factory=list)
 
     @property
     def header(self) -> Header:
@@ -66,6 +72,8 @@ def _run(
         {state_key(number): record.leaf_value() for number, record in overlay.certificates.items()}
     )
     accepted = tuple(overlay.order)
+    # Registry changes happen at block boundaries: this block yields the register of height + 1.
+    transition = next_registry(registry, overlay.proposals, overlay.rotations, height)
     header = Header(
         chain_id=chain_id,
         height=height,
@@ -76,11 +84,20 @@ def _run(
         event_count=len(accepted),
         state_root=new_root,
         validators_hash=validators_hash(registry.validators),
-        next_validators_hash=validators_hash(registry.validators),
-        registry_hash=registry.hash,
+        next_validators_hash=validators_hash(transition.registry.validators),
+        registry_hash=transition.registry.hash,
     )
     previous = {number: reader.get_certificate(number) for number in overlay.certificates}
-    return Execution(Block(header, accepted), dict(overlay.certificates), writes, refused, previous)
+    return Execution(
+        Block(header, accepted),
+        dict(overlay.certificates),
+        writes,
+        refused,
+        previous,
+        next_registry=transition.registry,
+        proposals=transition.proposals,
+        register_changes=transition.changes,
+    )
 
 
 def build_block(
@@ -122,10 +139,17 @@ def validate_block(
     block: Block,
     *,
     verified: frozenset[bytes] | set[bytes] = frozenset(),
+    chain_id: str | None = None,
 ) -> Execution:
-    """Re-execute a received block; it is valid only if every event applies and the header matches."""
+    """Re-execute a received block; it is valid only if every event applies and the header matches.
+
+    `chain_id` is this network's: pass it. Without it the chain of `prev` is taken, and block 1
+    would be judged by its own header's claim (whose events would then be those of another chain).
+    """
     header = block.header
-    check_link(header, prev, genesis_hash, header.chain_id)
+    if chain_id is None:
+        chain_id = prev.chain_id if prev is not None else header.chain_id
+    check_link(header, prev, genesis_hash, chain_id)
     block.check_body()
     if header.proposer >= len(registry.validators):
         raise InvalidBlock(f"proposer index {header.proposer} is not a validator")

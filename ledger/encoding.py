@@ -12,9 +12,29 @@ from ledger.errors import MalformedInput, NonCanonicalEncoding
 MAX_DECODE_BYTES = 64 * 1024 * 1024
 
 
+_LEAF_TYPES = frozenset((type(None), bool, bytes, str))
+_INT_LOW, _INT_HIGH = -(2**63), 2**64
+
+
 def _check(obj: Any, depth: int = 0) -> None:
     if depth > 32:
         raise MalformedInput("object nested too deeply")
+    # Fast path for the exact types msgpack hands back (every event passes here several times);
+    # anything else (subclasses, floats, maps) takes the general path below.
+    kind = type(obj)
+    if kind is list or kind is tuple:
+        if depth == 32 and obj:
+            raise MalformedInput("object nested too deeply")
+        for item in obj:
+            item_kind = type(item)
+            if item_kind in _LEAF_TYPES:
+                continue
+            if item_kind is int:
+                if not _INT_LOW <= item < _INT_HIGH:
+                    raise MalformedInput("integer out of the 64-bit range")
+                continue
+            _check(item, depth + 1)
+        return
     if obj is None or isinstance(obj, bool | bytes | str):
         return
     if isinstance(obj, int):

@@ -36,6 +36,9 @@ class Participant:
     #: Approved origin zones and the monitoring key that endorses, when restricted.
     restricted_zones: tuple[str, ...] = ()
     monitoring_key: bytes | None = None
+    #: The participant's node (Ed25519 node key and URL), validator or not: it may use /peer/*.
+    node_key: bytes | None = None
+    address: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +52,9 @@ class Participant:
         if self.monitoring_key is not None:
             out["restricted_zones"] = list(self.restricted_zones)
             out["monitoring_key"] = self.monitoring_key.hex()
+        if self.node_key is not None:
+            out["node_key"] = self.node_key.hex()
+            out["address"] = self.address
         return out
 
     @classmethod
@@ -64,6 +70,7 @@ class Participant:
         ):
             raise MalformedInput(f"participant {code}: countries must be ISO 3166-1 alpha-2 codes")
         monitoring = raw.get("monitoring_key")
+        node_key = raw.get("node_key")
         return cls(
             code=code,
             name=str(raw.get("name") or code),
@@ -75,6 +82,8 @@ class Participant:
             monitoring_key=_hex32(f"participant {code} monitoring_key", monitoring)
             if monitoring
             else None,
+            node_key=_hex32(f"participant {code} node_key", node_key) if node_key else None,
+            address=str(raw.get("address") or ""),
         )
 
     def to_wire(self) -> list[Any]:
@@ -87,7 +96,27 @@ class Participant:
             self.active,
             list(self.restricted_zones),
             self.monitoring_key or b"",
+            self.node_key or b"",
+            self.address,
         ]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Participant:
+        if not isinstance(obj, list) or len(obj) != 10:
+            raise MalformedInput("a participant is a list of 10 fields")
+        code, name, countries, authority, encryption, active, zones, monitoring, node, address = obj
+        return cls(
+            code,
+            name,
+            tuple(countries),
+            authority,
+            encryption,
+            active,
+            tuple(zones),
+            monitoring or None,
+            node or None,
+            address,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,6 +146,15 @@ class Validator:
 
     def to_wire(self) -> list[Any]:
         return [self.participant, self.node_key, self.address]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Validator:
+        if not isinstance(obj, list) or len(obj) != 3:
+            raise MalformedInput("a validator is [participant, node_key, address]")
+        participant, node_key, address = obj
+        if not isinstance(node_key, bytes) or len(node_key) != 32:
+            raise MalformedInput("a validator's node key is 32 bytes")
+        return cls(str(participant), node_key, str(address))
 
 
 @dataclass(frozen=True)
@@ -155,6 +193,12 @@ class Parameters:
 
     def to_wire(self) -> list[Any]:
         return [[name, getattr(self, name)] for name in self.__dataclass_fields__]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Parameters:
+        if not isinstance(obj, list) or not all(isinstance(p, list) and len(p) == 2 for p in obj):
+            raise MalformedInput("parameters are [[name, value]...]")
+        return cls.from_json(dict(obj))
 
 
 def validators_hash(validators: tuple[Validator, ...]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.block import Header, event_leaf
 from ledger.certificate import confidential_hash, digest_from_parts
@@ -13,15 +13,17 @@ from ledger.consensus import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCommitCertificate, InvalidProof, LedgerError, MalformedInput
 from ledger.events import CONFIRM_IMPORT, ISSUE, REJECT_IMPORT, VOID
-from ledger.genesis import Genesis, validators_hash
+from ledger.genesis import Genesis, Validator, validators_hash
+from ledger.governance import ENDORSE
 from ledger.merkle import inclusion_proof, verify_inclusion
 from ledger.state import STATUSES, state_key, state_value
 from ledger.statetree import StateProof, StateTree, verify_state_proof
 from ledger.store import Store
 
-PROOF_VERSION = 1
+PROOF_VERSION = 2
 _FINAL_STATUS = {
     ISSUE: "issued",
+    ENDORSE: "issued",
     CONFIRM_IMPORT: "import_confirmed",
     REJECT_IMPORT: "import_rejected",
     VOID: "voided",
@@ -44,19 +46,84 @@ class FinalHeader:
             raise MalformedInput("a final header is [header bytes, commit certificate]")
         return cls(Header.decode(obj[0]), CommitCertificate.from_wire(obj[1]))
 
-    def check(self, genesis: Genesis) -> None:
+    def check(self, genesis: Genesis, validators: Sequence[Validator] | None = None) -> None:
+        """Final under `validators`, the set in force at its height (default: genesis's)."""
         h = self.header
-        validators = [v.node_key for v in genesis.validators]
+        in_force = tuple(genesis.validators if validators is None else validators)
         if h.chain_id != genesis.chain_id:
             raise InvalidProof(f"header {h.height} is of chain {h.chain_id!r}, not this network's")
-        if h.validators_hash != validators_hash(genesis.validators):
-            raise InvalidProof(f"header {h.height} names a validator set genesis does not know")
+        if h.validators_hash != validators_hash(in_force):
+            known = "genesis does not know" if validators is None else "not in force at its height"
+            raise InvalidProof(
+                f"header {h.height} names a validator set {known} "
+                "(is a validator change missing from the proof?)"
+            )
         if self.commit.height != h.height or self.commit.value != h.hash:
             raise InvalidProof(f"the commit certificate is not for header {h.height}")
         try:
-            self.commit.verify(genesis.chain_id, validators)
+            self.commit.verify(genesis.chain_id, [v.node_key for v in in_force])
         except InvalidCommitCertificate as exc:
             raise InvalidProof(f"header {h.height} is not final: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class ValidatorChange:
+    """A change of validator set: the last header the old set signed, and the set it names next.
+
+    A light client follows these from genesis, as in CometBFT: the header is checked against the
+    set in force at its height, and the new set must hash to its `next_validators_hash`.
+    """
+
+    final: FinalHeader
+    validators: tuple[Validator, ...]
+
+    @property
+    def first_height(self) -> int:
+        """The first height the new set signs."""
+        return self.final.header.height + 1
+
+    def to_wire(self) -> list[Any]:
+        return [self.final.to_wire(), [v.to_wire() for v in self.validators]]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> ValidatorChange:
+        if not isinstance(obj, list) or len(obj) != 2 or not isinstance(obj[1], list):
+            raise MalformedInput("a validator change is [final header, validators]")
+        return cls(FinalHeader.from_wire(obj[0]), tuple(Validator.from_wire(v) for v in obj[1]))
+
+
+class ValidatorSets:
+    """The validator set in force at each height, followed from genesis through checked changes."""
+
+    def __init__(self, genesis: Genesis, changes: Sequence[ValidatorChange], head: int) -> None:
+        self.genesis = genesis
+        self.sets: list[tuple[int, tuple[Validator, ...]]] = [(1, genesis.validators)]
+        for change in changes:
+            h = change.final.header
+            first, current = self.sets[-1]
+            if h.height < first or change.first_height > head:
+                raise InvalidProof("the validator changes are out of order or beyond the head")
+            change.final.check(genesis, current)
+            new_hash = validators_hash(change.validators)
+            if h.next_validators_hash != new_hash:
+                raise InvalidProof(
+                    f"the validator set given for height {change.first_height} is not the one "
+                    f"header {h.height} names next (forged validator change)"
+                )
+            if new_hash == h.validators_hash or not change.validators:
+                raise InvalidProof(f"header {h.height} does not change the validator set")
+            self.sets.append((change.first_height, change.validators))
+
+    def at(self, height: int) -> tuple[Validator, ...]:
+        found = self.sets[0][1]
+        for first, validators in self.sets:
+            if first <= height:
+                found = validators
+        return found
+
+    def check(self, final: FinalHeader) -> None:
+        validators = self.at(final.header.height)
+        final.check(self.genesis, None if validators is self.genesis.validators else validators)
 
 
 @dataclass(frozen=True)
@@ -103,6 +170,8 @@ class CertificateProof:
     #: The certificate's public facts and the hash of its confidential half (see certificate.py).
     public_wire: list[Any] | None
     confidential_hash: bytes | None
+    #: Every validator set change from genesis up to the head, in height order.
+    changes: tuple[ValidatorChange, ...] = ()
 
     def to_wire(self) -> list[Any]:
         return [
@@ -115,6 +184,7 @@ class CertificateProof:
             [h.to_wire() for h in self.headers],
             self.public_wire,
             self.confidential_hash,
+            [c.to_wire() for c in self.changes],
         ]
 
     def encode(self) -> bytes:
@@ -127,13 +197,14 @@ class CertificateProof:
     def decode(cls, data: bytes) -> CertificateProof:
         try:
             obj = decode(data)
-            if not isinstance(obj, list) or len(obj) != 9 or obj[0] != PROOF_VERSION:
-                raise MalformedInput("not a version 1 certificate proof")
-            _, number, head, leaf, state_proof, events, headers, public, conf = obj
+            if not isinstance(obj, list) or len(obj) != 10 or obj[0] != PROOF_VERSION:
+                raise MalformedInput(f"not a version {PROOF_VERSION} certificate proof")
+            _, number, head, leaf, state_proof, events, headers, public, conf, changes = obj
             if (
                 not isinstance(number, str)
                 or not isinstance(events, list)
                 or not isinstance(headers, list)
+                or not isinstance(changes, list)
             ):
                 raise MalformedInput("malformed proof")
             parsed_leaf = None
@@ -150,6 +221,7 @@ class CertificateProof:
                 headers=tuple(FinalHeader.from_wire(h) for h in headers),
                 public_wire=public,
                 confidential_hash=conf,
+                changes=tuple(ValidatorChange.from_wire(c) for c in changes),
             )
         except LedgerError as exc:
             raise InvalidProof(f"the proof is malformed: {exc.message}") from exc
@@ -187,13 +259,18 @@ def verify_certificate_proof(
     """Check a proof against genesis alone. Raises InvalidProof naming the first thing wrong."""
     if number is not None and proof.number != number:
         raise InvalidProof(f"the proof is about {proof.number}, not {number}")
-    proof.head.check(genesis)
+    sets = ValidatorSets(genesis, proof.changes, proof.head.header.height)
+    sets.check(proof.head)
     head = proof.head.header
     key = state_key(proof.number)
     leaf = proof.leaf
     if leaf is None:
         if not verify_state_proof(head.state_root, key, None, proof.state_proof):
             raise InvalidProof("the proof of absence does not match the state root")
+        # Nothing rides along unchecked: a proof of absence has no history and no facts.
+        extra = (proof.events, proof.headers, proof.public_wire, proof.confidential_hash)
+        if any(item not in (None, ()) for item in extra):
+            raise InvalidProof("a proof of absence carries no history or facts")
         return VerifiedCertificate(
             proof.number, False, None, None, (), head.height, head.time_ms, None, None, None, None
         )
@@ -211,7 +288,7 @@ def verify_certificate_proof(
         raise InvalidProof("the status claims a height after the head")
     headers: dict[int, Header] = {head.height: head}
     for final in proof.headers:
-        final.check(genesis)
+        sets.check(final)
         headers[final.header.height] = final.header
     history = []
     previous_height = 0
@@ -260,10 +337,14 @@ def verify_certificate_proof(
 def _check_history(history: Sequence[tuple[str, int, bytes]], leaf: StatusLeaf) -> None:
     if not history:
         raise InvalidProof("the proof carries no history")
+    if any(t not in _FINAL_STATUS for t, _, _ in history):
+        raise InvalidProof("the history holds an event that is not about a certificate")
     if history[0][0] != ISSUE or any(t == ISSUE for t, _, _ in history[1:]):
         raise InvalidProof("the history must start with the issue, and only once")
-    if len(history) > 2:
-        raise InvalidProof("a certificate has at most one event after its issue")
+    # A restricted participant's certificate is endorsed right after its issue, before any decision.
+    decisions = history[2:] if len(history) > 1 and history[1][0] == ENDORSE else history[1:]
+    if len(decisions) > 1 or any(t == ENDORSE for t, _, _ in decisions):
+        raise InvalidProof("a certificate has at most one event after its issue and endorsement")
     last_type, last_height, last_id = history[-1]
     if last_id != leaf.last_event_id or last_height != leaf.last_height:
         raise InvalidProof("the history does not end with the event the status names (incomplete)")
@@ -271,33 +352,53 @@ def _check_history(history: Sequence[tuple[str, int, bytes]], leaf: StatusLeaf) 
         raise InvalidProof("the history does not lead to the status")
 
 
-def build_certificate_proof(store: Store, number: str) -> CertificateProof:
+class FinalBlocks(Protocol):
+    """Where a proof's final headers and inclusion paths come from: the store, or a node's cache."""
+
+    def final_header(self, height: int) -> FinalHeader: ...
+
+    def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
+        """The event's index in block `height` and its Merkle inclusion path."""
+        ...
+
+
+class StoreBlocks:
+    """Reads every final header and recomputes every inclusion path from the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def final_header(self, height: int) -> FinalHeader:
+        return _final_header(self.store, height)
+
+    def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
+        stored = self.store.event(event_id)
+        if stored is None or stored.height != height:
+            raise InvalidProof(f"the store lacks event {event_id.hex()} at height {height}")
+        leaves = self.store.event_leaves(height)
+        return stored.index, tuple(inclusion_proof(leaves, stored.index))
+
+
+def build_certificate_proof(
+    store: Store, number: str, blocks: FinalBlocks | None = None
+) -> CertificateProof:
     """The proof a node serves for `number`, against its latest final header."""
     head = store.head
     if head is None:
         raise InvalidProof("the ledger has no final block yet")
-    final_head = _final_header(store, head.height)
+    blocks = blocks if blocks is not None else StoreBlocks(store)
+    final_head = blocks.final_header(head.height)
     tree = StateTree(store, head.state_root)
     state_proof = tree.prove(state_key(number))
+    changes = validator_changes(store, head.height)
     record = store.get_certificate(number)
     if record is None:
-        return CertificateProof(number, final_head, None, state_proof, (), (), None, None)
+        return CertificateProof(number, final_head, None, state_proof, (), (), None, None, changes)
     events = []
     heights = []
     for entry in record.history:
-        stored = store.event(entry.event_id)
-        if stored is None:
-            raise InvalidProof(f"the store lacks event {entry.event_id.hex()}")
-        leaves = store.event_leaves(entry.height)
-        events.append(
-            EventInclusion(
-                entry.event_id,
-                entry.type,
-                entry.height,
-                stored.index,
-                tuple(inclusion_proof(leaves, stored.index)),
-            )
-        )
+        index, path = blocks.inclusion(entry.height, entry.event_id)
+        events.append(EventInclusion(entry.event_id, entry.type, entry.height, index, path))
         if entry.height != head.height and entry.height not in heights:
             heights.append(entry.height)
     issue = store.event(record.issue_event_id)
@@ -309,9 +410,19 @@ def build_certificate_proof(store: Store, number: str) -> CertificateProof:
         leaf=StatusLeaf(record.status, record.digest, record.last_event_id, record.last_height),
         state_proof=state_proof,
         events=tuple(events),
-        headers=tuple(_final_header(store, h) for h in heights),
+        headers=tuple(blocks.final_header(h) for h in heights),
         public_wire=record.facts.public_wire(),
         confidential_hash=confidential_hash(record.facts, body.sealed.commitment),
+        changes=changes,
+    )
+
+
+def validator_changes(store: Store, head: int) -> tuple[ValidatorChange, ...]:
+    """Each validator set change in force by `head`: what a light client needs from genesis on."""
+    return tuple(
+        ValidatorChange(_final_header(store, first - 1), validators)
+        for first, validators in store.validator_sets()
+        if first <= head
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from ledger.certificate import ShipmentFacts, certificate_digest
@@ -39,6 +40,18 @@ from ledger.events import (
     VoidBody,
 )
 from ledger.genesis import Genesis, Parameters, Participant, Validator
+from ledger.governance import (
+    ENDORSE,
+    GOVERNANCE_EVENTS,
+    MONITOR_PREFIX,
+    AlreadyEndorsed,
+    EndorseBody,
+    EndorsementNotNeeded,
+    EndorsementRequired,
+    ProposalRecord,
+    check_governance,
+    monitored_participant,
+)
 from ledger.hashing import TAG_REGISTRY, TAG_STATE_VALUE, sha256, tagged_hash
 
 ISSUED = "issued"
@@ -54,6 +67,7 @@ TRANSITIONS: dict[str, tuple[tuple[str | None, str], ...]] = {
     CONFIRM_IMPORT: ((ISSUED, IMPORT_CONFIRMED),),
     REJECT_IMPORT: ((ISSUED, IMPORT_REJECTED),),
     VOID: ((ISSUED, VOIDED),),
+    ENDORSE: ((ISSUED, ISSUED),),  # the monitoring team vouches; the status stays
 }
 
 
@@ -113,10 +127,16 @@ class CertificateRecord:
     history: tuple[HistoryEntry, ...]
     reason: str | None = None  # of the last rejection or void
     replaced_by: str | None = None
+    #: Issued by a restricted participant: its monitoring team must endorse it before import.
+    needs_endorsement: bool = False
 
     @property
     def number(self) -> str:
         return self.facts.number
+
+    @property
+    def endorsed(self) -> bool:
+        return any(h.type == ENDORSE for h in self.history)
 
     @property
     def issue_event_id(self) -> bytes:
@@ -150,11 +170,12 @@ class CertificateRecord:
             [h.to_wire() for h in self.history],
             self.reason or "",
             self.replaced_by or "",
+            self.needs_endorsement,
         ]
 
     @classmethod
     def from_wire(cls, obj: Any) -> CertificateRecord:
-        facts, digest, status, history, reason, replaced_by = obj
+        facts, digest, status, history, reason, replaced_by, *rest = obj
         return cls(
             facts=ShipmentFacts.from_wire(facts),
             digest=digest,
@@ -162,6 +183,7 @@ class CertificateRecord:
             history=tuple(HistoryEntry(*h) for h in history),
             reason=reason or None,
             replaced_by=replaced_by or None,
+            needs_endorsement=bool(rest and rest[0]),
         )
 
     def encode(self) -> bytes:
@@ -180,13 +202,15 @@ def state_value(
 
 @dataclass(frozen=True)
 class Registry:
-    """Who may do what at a given height: participants, validators, parameters."""
+    """Who may do what at a given height: participants, validators, parameters, open proposals."""
 
     participants: Mapping[str, Participant]
     validators: tuple[Validator, ...]
     parameters: Parameters
     extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
     country_owner: Mapping[str, str] = field(default_factory=dict)
+    #: Proposals still open or passed and waiting for their effective height, by id.
+    proposals: Mapping[bytes, ProposalRecord] = field(default_factory=dict)
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> Registry:
@@ -204,9 +228,30 @@ class Registry:
         validators: tuple[Validator, ...],
         parameters: Parameters,
         extra_recipients: tuple[tuple[str, str, bytes], ...],
+        proposals: Mapping[bytes, ProposalRecord] | None = None,
     ) -> Registry:
         owners = {c: p.code for p in participants.values() for c in p.countries}
-        return cls(dict(participants), validators, parameters, extra_recipients, owners)
+        return cls(
+            dict(participants),
+            validators,
+            parameters,
+            extra_recipients,
+            owners,
+            dict(proposals or {}),
+        )
+
+    def evolve(
+        self,
+        *,
+        participants: Mapping[str, Participant],
+        validators: tuple[Validator, ...],
+        parameters: Parameters,
+        proposals: Mapping[bytes, ProposalRecord],
+    ) -> Registry:
+        """The next register: the same network (extra recipients) with these changes."""
+        return Registry.build(
+            participants, validators, parameters, self.extra_recipients, proposals
+        )
 
     def to_wire(self) -> list[Any]:
         return [
@@ -214,12 +259,34 @@ class Registry:
             [v.to_wire() for v in self.validators],
             self.parameters.to_wire(),
             [[exp, name, key] for exp, name, key in self.extra_recipients],
+            [self.proposals[pid].to_wire() for pid in sorted(self.proposals)],
         ]
 
-    @property
+    @classmethod
+    def from_wire(cls, obj: Any) -> Registry:
+        if not isinstance(obj, list) or len(obj) != 5:
+            raise MalformedInput(
+                "a registry is [participants, validators, parameters, extras, proposals]"
+            )
+        participants, validators, parameters, extras, proposals = obj
+        records = [ProposalRecord.from_wire(p) for p in proposals]
+        return cls.build(
+            {p.code: p for p in (Participant.from_wire(raw) for raw in participants)},
+            tuple(Validator.from_wire(v) for v in validators),
+            Parameters.from_wire(parameters),
+            tuple((exp, name, key) for exp, name, key in extras),
+            {r.proposal_id: r for r in records},
+        )
+
+    @cached_property
     def hash(self) -> bytes:
         """Committed in every header: the register as it stands after that block."""
         return tagged_hash(TAG_REGISTRY, encode(self.to_wire()))
+
+    @property
+    def active_count(self) -> int:
+        """How many participants vote on governance (the threshold's denominator)."""
+        return sum(1 for p in self.participants.values() if p.active)
 
     def participant(self, code: str) -> Participant:
         found = self.participants.get(code)
@@ -255,11 +322,26 @@ class EventContext:
 
 
 def check_signer(registry: Registry, event: Event, *, verified: bool) -> Participant:
-    participant = registry.participant(event.signer)
-    if not verified and not event.signature_valid(participant.authority_key):
-        raise BadSignature(
-            f"the signature does not verify under {event.signer}'s registered authority key"
-        )
+    """The participant the event speaks for, its signature checked under the registered key."""
+    monitored = monitored_participant(event.signer)
+    if monitored is not None:
+        participant = registry.participant(monitored)
+        if participant.monitoring_key is None:
+            raise SignerNotAllowed(
+                f"{monitored} is not restricted: no monitoring team signs for it"
+            )
+        if event.type != ENDORSE:
+            raise SignerNotAllowed("a monitoring team's key only endorses certificates")
+        key, which = participant.monitoring_key, f"{monitored}'s registered monitoring key"
+    else:
+        participant = registry.participant(event.signer)
+        if event.type == ENDORSE:
+            raise SignerNotAllowed(
+                f"only the monitoring team (signer {MONITOR_PREFIX}<CODE>) endorses certificates"
+            )
+        key, which = participant.authority_key, f"{event.signer}'s registered authority key"
+    if not verified and not event.signature_valid(key):
+        raise BadSignature(f"the signature does not verify under {which}")
     return participant
 
 
@@ -288,6 +370,8 @@ def apply_event(
         return [_decide_import(reader, event, body, ctx)]
     if isinstance(body, VoidBody):
         return [_void(reader, event, body, ctx)]
+    if isinstance(body, EndorseBody):
+        return [_endorse(reader, event, body, ctx)]
     raise MalformedInput(f"{event.type} is not a certificate event")
 
 
@@ -348,6 +432,7 @@ def _issue(
         digest=certificate_digest(facts, body.sealed.commitment),
         status=ISSUED,
         history=(_entry(event, ctx),),
+        needs_endorsement=exporting.monitoring_key is not None,
     )
     return [record, *changed]
 
@@ -391,6 +476,12 @@ def _decide_import(
             f"the {verb}ation names a different document than certificate {body.number} as issued"
         )
     if event.type == CONFIRM_IMPORT:
+        if record.needs_endorsement and not record.endorsed:
+            raise EndorsementRequired(
+                f"{body.number} was issued by restricted participant "
+                f"{record.facts.exporting_participant}: its monitoring team must endorse it "
+                "before the import is confirmed"
+            )
         if date_of(ctx.time_ms) > record.facts.expires_on:
             raise CertificateExpired(
                 f"{body.number} expired on {record.facts.expires_on.isoformat()}; "
@@ -427,6 +518,41 @@ def _void(
     )
 
 
+def _endorse(
+    reader: StateReader, event: Event, body: EndorseBody, ctx: EventContext
+) -> CertificateRecord:
+    record = _existing(reader, body.number)
+    exporting = record.facts.exporting_participant
+    if monitored_participant(event.signer) != exporting:
+        raise SignerNotAllowed(
+            f"only the monitoring team of {exporting} ({MONITOR_PREFIX}{exporting}) endorses "
+            f"{body.number}"
+        )
+    if not record.needs_endorsement:
+        raise EndorsementNotNeeded(
+            f"{body.number} was not issued under a restriction and needs no endorsement"
+        )
+    if record.endorsed:
+        raise AlreadyEndorsed(f"{body.number} is already endorsed")
+    if record.status == VOIDED:
+        raise CertificateVoided(f"{body.number} was voided by its issuer")
+    if record.status != ISSUED:
+        raise ImportAlreadyDecided(
+            f"the import of {body.number} was already {record.status.split('_')[1]}"
+        )
+    if body.certificate_digest != record.digest:
+        raise DigestMismatch(
+            f"the endorsement names a different document than certificate {body.number} as issued"
+        )
+    return replace(record, history=(*record.history, _entry(event, ctx)))
+
+
+class ClosedProposals(Protocol):
+    """A reader that also keeps every proposal ever made (the store does; models need not)."""
+
+    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None: ...
+
+
 class Overlay:
     """The committed state plus the changes of a block being built or checked."""
 
@@ -435,6 +561,10 @@ class Overlay:
         self.certificates: dict[str, CertificateRecord] = {}
         self.events: dict[bytes, Event] = {}
         self.order: list[Event] = []
+        #: Governance in this block: proposal records changed, keys rotated (effective next block).
+        self.proposals: dict[bytes, ProposalRecord] = {}
+        self.rotations: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._registry: Registry | None = None
 
     def get_certificate(self, number: str) -> CertificateRecord | None:
         found = self.certificates.get(number)
@@ -443,16 +573,52 @@ class Overlay:
     def has_event(self, event_id: bytes) -> bool:
         return event_id in self.events or self.base.has_event(event_id)
 
+    # -- the ProposalView of ledger.governance ---------------------------------------------
+    def proposal(self, proposal_id: bytes) -> ProposalRecord | None:
+        found = self.proposals.get(proposal_id)
+        if found is None and self._registry is not None:
+            found = self._registry.proposals.get(proposal_id)
+        return found
+
+    def closed_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
+        get = getattr(self.base, "get_proposal", None)  # a reader without history: None
+        found: ProposalRecord | None = get(proposal_id) if get is not None else None
+        return found
+
+    def rotation(self, code: str, key_kind: str) -> bytes | None:
+        found = self.rotations.get((code, key_kind))
+        return found[0] if found is not None else None
+
     def apply(
         self, registry: Registry, event: Event, ctx: EventContext, *, verified: bool = False
     ) -> list[CertificateRecord]:
         """Apply one event, or raise and change nothing."""
-        changed = apply_event(self, registry, event, ctx, verified=verified)
+        if event.type in GOVERNANCE_EVENTS:
+            self._apply_governance(registry, event, ctx, verified)
+            changed: list[CertificateRecord] = []
+        else:
+            changed = apply_event(self, registry, event, ctx, verified=verified)
         for record in changed:
             self.certificates[record.number] = record
         self.events[event.event_id] = event
         self.order.append(event)
         return changed
+
+    def _apply_governance(
+        self, registry: Registry, event: Event, ctx: EventContext, verified: bool
+    ) -> None:
+        if event.chain_id != ctx.chain_id:
+            raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
+        if self.has_event(event.event_id):
+            raise DuplicateEvent("this event is already on the ledger")
+        check_signer(registry, event, verified=verified)
+        self._registry = registry
+        change = check_governance(self, registry, event, ctx)
+        if change.proposal is not None:
+            self.proposals[change.proposal.proposal_id] = change.proposal
+        if change.rotation is not None:
+            code, key_kind, key = change.rotation
+            self.rotations[(code, key_kind)] = (key, event.event_id)
 
     def apply_all(
         self, registry: Registry, events: Iterable[Event], ctx: EventContext, *, verified: bool

@@ -15,15 +15,17 @@ from ledger.chain import Execution
 from ledger.encoding import decode, encode
 from ledger.errors import StoreError, StoreLocked
 from ledger.events import Event
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, Validator
+from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange
 from ledger.hashing import sha256
-from ledger.state import CertificateRecord
+from ledger.state import CertificateRecord, Registry
 from ledger.stats import Figures, StatKey, deltas
 
 # Key families. Every key starts with a one-letter family and a slash.
 K_GENESIS = b"m/genesis"
 K_HEAD = b"m/head"
 K_SIGNER = b"m/signer"
+K_REGISTRY = b"m/registry"  # the register in force at the next height
 P_BLOCK = b"b/"  # height -> [header bytes, [event Merkle leaves]]
 P_COMMIT = b"c/"  # height -> commit certificate bytes
 P_HASH = b"h/"  # header hash -> height
@@ -33,6 +35,11 @@ P_NODE = b"s/"  # state tree node hash -> node
 P_IDX = b"x/"  # indexes, values empty
 P_STATS = b"t/"  # statistics aggregates: StatKey -> [certificates, carats, value]
 P_LOCAL = b"l/"  # this node's own notes (refused events): not part of the chain
+P_GOV = b"g/"  # governance: proposals, their schedule, validator sets and the register's history
+P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
+P_SCHEDULE = P_GOV + b"s/"  # effective height + proposal id -> b"" (open or passed only)
+P_VALIDATORS = P_GOV + b"v/"  # first height in force -> validator list (at each change)
+P_REGISTER = P_GOV + b"r/"  # height in force -> the register changes taking effect there
 
 
 def _h(height: int) -> bytes:
@@ -90,6 +97,7 @@ class Store:
         if raw is not None:
             height = decode(raw)[0]
             self._head = self.header(height)
+        self._registry: Registry | None = None
 
     def close(self) -> None:
         if not self.db.closed:
@@ -193,8 +201,32 @@ class Store:
                 else:
                     batch.put(P_NODE + node_hash, node)
             self._write_stats(batch, execution)
+            self._write_governance(batch, execution)
             batch.put(K_HEAD, encode([header.height, header.hash]))
         self._head = header
+        if execution.next_registry is not None:
+            self._registry = execution.next_registry
+
+    def _write_governance(self, batch: Any, execution: Execution) -> None:
+        header = execution.header
+        following = _h(header.height + 1)
+        registry = execution.next_registry
+        if registry is not None and (
+            self._head is None or self._head.registry_hash != header.registry_hash
+        ):
+            batch.put(K_REGISTRY, encode(registry.to_wire()))
+        if registry is not None and header.validators_hash != header.next_validators_hash:
+            batch.put(P_VALIDATORS + following, encode([v.to_wire() for v in registry.validators]))
+        if execution.register_changes:
+            changes = [c.to_wire() for c in execution.register_changes]
+            batch.put(P_REGISTER + following, encode(changes))
+        for pid, record in execution.proposals.items():
+            batch.put(P_PROPOSAL + pid, encode(record.to_wire()))
+            slot = P_SCHEDULE + _h(record.effective_height) + pid
+            if record.status in (OPEN, PASSED):
+                batch.put(slot, b"")
+            else:
+                batch.delete(slot)
 
     def _write_stats(self, batch: Any, execution: Execution) -> None:
         changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
@@ -220,6 +252,50 @@ class Store:
             (StatKey.decode(key[len(P_STATS) :]), Figures(*decode(value)))
             for key, value in self.db.iterator(prefix=prefix)
         ]
+
+    # -- governance ---------------------------------------------------------------------------
+    def registry(self) -> Registry | None:
+        """The register in force at the next height (None before block 1: genesis's)."""
+        if self._registry is None:
+            raw = self.db.get(K_REGISTRY)
+            if raw is not None:
+                self._registry = Registry.from_wire(decode(raw))
+        return self._registry
+
+    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
+        raw = self.db.get(P_PROPOSAL + proposal_id)
+        return None if raw is None else ProposalRecord.from_wire(decode(raw))
+
+    def proposals(self) -> list[ProposalRecord]:
+        """Every proposal ever recorded, in the order they were proposed."""
+        found = [
+            ProposalRecord.from_wire(decode(raw)) for _, raw in self.db.iterator(prefix=P_PROPOSAL)
+        ]
+        return sorted(found, key=lambda r: (r.proposed_height, r.proposal_id))
+
+    def scheduled(self) -> list[tuple[int, bytes]]:
+        """(effective height, proposal id) of the proposals still open or waiting to take effect."""
+        out = []
+        for key in self.db.iterator(prefix=P_SCHEDULE, include_value=False):
+            rest = key[len(P_SCHEDULE) :]
+            out.append((int(struct.unpack(">Q", rest[:8])[0]), rest[8:]))
+        return out
+
+    def validator_sets(self) -> list[tuple[int, tuple[Validator, ...]]]:
+        """(first height in force, validators) of every set after genesis's, in height order."""
+        out = []
+        for key, raw in self.db.iterator(prefix=P_VALIDATORS):
+            height = int(struct.unpack(">Q", key[len(P_VALIDATORS) :])[0])
+            out.append((height, tuple(Validator.from_wire(v) for v in decode(raw))))
+        return out
+
+    def register_history(self) -> list[tuple[int, list[RegisterChange]]]:
+        """(height in force, changes) of every change to the register, in height order."""
+        out = []
+        for key, raw in self.db.iterator(prefix=P_REGISTER):
+            height = int(struct.unpack(">Q", key[len(P_REGISTER) :])[0])
+            out.append((height, [RegisterChange.from_wire(c) for c in decode(raw)]))
+        return out
 
     def put_signer_state(self, data: bytes) -> None:
         """What this validator signed: durable before the vote leaves the node."""

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgpack
 from aiohttp import web
 
 from ledger.confidential import NotARecipient, SealBroken, open_sealed
 from ledger.encoding import decode, encode
-from ledger.errors import CertificateNotFound, LedgerError, MalformedInput
+from ledger.errors import CertificateNotFound, InvalidProof, LedgerError, MalformedInput
 from ledger.events import Event, IssueBody
-from ledger.proofs import build_certificate_proof
+from ledger.merkle import leaf_hash, node_hash
+from ledger.proofs import CertificateProof, FinalHeader, StoreBlocks, build_certificate_proof
 from ledger.state import STATUSES, CertificateRecord
-from node import reports
+from ledger.store import Store
+from node import api_governance, explorer_web, reports
 from node.peers import MSGPACK, PeerAuthError, check_request
 from node.service import LedgerNode, now_ms
 from node.views import certificate_facts_json, history_json, public_certificate_json
@@ -28,6 +34,16 @@ log = logging.getLogger("kpledger.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NODE: web.AppKey[LedgerNode] = web.AppKey("node", LedgerNode)
+
+
+#: Machine codes of the errors aiohttp raises (the ledger's own errors carry theirs).
+HTTP_ERROR_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+}
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -78,7 +94,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPRequestEntityTooLarge:
         response = error_response(413, "body_too_large", "the request body is too large")
     except web.HTTPException as exc:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        code = HTTP_ERROR_CODES.get(exc.status, "http_error")
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         response = error_response(exc.status, code, message or exc.reason)
     except Exception:
@@ -134,6 +150,8 @@ async def post_event(request: web.Request) -> web.Response:
             envelope = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedInput(f"the body is not JSON: {exc}") from exc
+        except RecursionError as exc:  # json.loads of '[[[[...' a hundred thousand deep
+            raise MalformedInput("the body is not JSON: nested too deeply") from exc
         event = Event.from_envelope(envelope)
     status = node.submit(event)
     out: dict[str, Any] = {"event_id": event.event_id.hex(), "status": status.status}
@@ -238,26 +256,8 @@ async def list_certificates(request: web.Request) -> web.Response:
 
 
 async def participants(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    registry = node.registry
-    return json_response(
-        {
-            "participants": [
-                {
-                    "code": p.code,
-                    "name": p.name,
-                    "countries": list(p.countries),
-                    "active": p.active,
-                    "authority_key": p.authority_key.hex(),
-                    "encryption_key": p.encryption_key.hex(),
-                    "restricted": p.monitoring_key is not None,
-                }
-                for p in registry.participants.values()
-            ],
-            "validators": [v.to_json() for v in registry.validators],
-            "parameters": registry.parameters.to_json(),
-        }
-    )
+    """The register in force (keys, status, restrictions, validators) and its history by height."""
+    return json_response(api_governance.register_json(request.app[NODE]))
 
 
 # -- public routes --------------------------------------------------------------------------------
@@ -266,51 +266,168 @@ class PublicCache:
 
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
-        self.items: OrderedDict[tuple[str, int], tuple[int, bytes]] = OrderedDict()
+        self.items: OrderedDict[tuple[str, int], PublicAnswer] = OrderedDict()
 
-    def get(self, key: tuple[str, int]) -> tuple[int, bytes] | None:
+    def get(self, key: tuple[str, int]) -> PublicAnswer | None:
         found = self.items.get(key)
         if found is not None:
             self.items.move_to_end(key)
         return found
 
-    def put(self, key: tuple[str, int], value: tuple[int, bytes]) -> None:
+    def put(self, key: tuple[str, int], value: PublicAnswer) -> None:
         self.items[key] = value
         while len(self.items) > self.size:
             self.items.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class PublicAnswer:
+    """A serialised public answer: status, JSON body, and the certificate's digest (hex) if any."""
+
+    status: int
+    body: bytes
+    digest: str | None
+
+    def with_digest_check(self, claimed: str) -> bytes:
+        """The body with "digest_matches" first, spliced in without parsing the JSON again."""
+        matches = b"true" if claimed == self.digest else b"false"
+        return b'{"digest_matches": ' + matches + b", " + self.body[1:]
+
+
+class _FinalBlock:
+    """One final block as proofs need it: its final header and its events' Merkle tree."""
+
+    def __init__(self, final: FinalHeader, leaves: list[bytes]) -> None:
+        self.final = final
+        self.leaves = leaves
+        self._ids: bytes | None = None
+        self._levels: list[bytes] | None = None
+
+    def index_of(self, event_id: bytes) -> int:
+        if self._ids is None:
+            self._ids = b"".join(_leaf_event_id(leaf) for leaf in self.leaves)
+        start = 0
+        while (found := self._ids.find(event_id, start)) >= 0:
+            if found % 32 == 0:
+                return found // 32
+            start = found + 1
+        raise InvalidProof(f"block {self.final.header.height} holds no event {event_id.hex()}")
+
+    def path(self, index: int) -> tuple[bytes, ...]:
+        """PATH(index) of RFC 9162 2.1.3.1, as ledger.merkle.inclusion_proof computes it."""
+        if self._levels is None:
+            # Each level's hashes concatenated; pairing left to right and lifting a lone last
+            # node unchanged builds the RFC's tree (as ledger.merkle does).
+            level = [leaf_hash(leaf) for leaf in self.leaves]
+            self._levels = [b"".join(level)]
+            while len(level) > 1:
+                parents = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+                if len(level) % 2:
+                    parents.append(level[-1])
+                level = parents
+                self._levels.append(b"".join(level))
+        out = []
+        for level_bytes in self._levels[:-1]:
+            sibling = index ^ 1
+            if sibling * 32 < len(level_bytes):
+                out.append(level_bytes[sibling * 32 : sibling * 32 + 32])
+            index >>= 1
+        return tuple(out)
+
+
+def _leaf_event_id(leaf: bytes) -> bytes:
+    # A leaf is encode([event_id: bin 32, type, number]): 0x93 0xc4 0x20 then the id.
+    if leaf[:3] == b"\x93\xc4\x20":
+        return leaf[3:35]
+    event_id: bytes = decode(leaf)[0]
+    return event_id
+
+
+class BlockCache:
+    """Final headers and Merkle trees of final blocks, so a public proof is not rebuilt from scratch.
+
+    Recomputing one inclusion path hashes the whole block (4,000 hashes for 2,000 events) and
+    reading a header decodes the block's leaves; a final block never changes, so both are kept.
+    """
+
+    def __init__(self, store: Store, size: int = 256) -> None:
+        self.store = store
+        self.size = size
+        self.blocks: OrderedDict[int, _FinalBlock] = OrderedDict()
+
+    def _block(self, height: int) -> _FinalBlock:
+        found = self.blocks.get(height)
+        if found is not None:
+            self.blocks.move_to_end(height)
+            return found
+        final = StoreBlocks(self.store).final_header(height)
+        found = _FinalBlock(final, self.store.event_leaves(height))
+        if len(found.leaves) != final.header.event_count:
+            raise InvalidProof(f"the store holds block {height}'s events incompletely")
+        self.blocks[height] = found
+        while len(self.blocks) > self.size:
+            self.blocks.popitem(last=False)
+        return found
+
+    def final_header(self, height: int) -> FinalHeader:
+        return self._block(height).final
+
+    def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
+        block = self._block(height)
+        index = block.index_of(event_id)
+        return index, block.path(index)
+
+
 CACHE: web.AppKey[PublicCache] = web.AppKey("public_cache", PublicCache)
+BLOCKS: web.AppKey[BlockCache] = web.AppKey("block_cache", BlockCache)
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def proof_base64(proof: CertificateProof) -> str:
+    """proof.to_base64(), for the hot path: the same bytes, packed without re-checking each value.
+
+    ledger.encoding.encode checks every value before it packs; a served proof is made only of
+    values read from final blocks, which were checked when they were stored.
+    """
+    packed: bytes = msgpack.packb(proof.to_wire(), use_bin_type=True)
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _public_answer(node: LedgerNode, blocks: BlockCache, number: str) -> PublicAnswer:
+    proof = build_certificate_proof(node.store, number, blocks)
+    record = node.store.get_certificate(number)
+    if record is None:
+        body: dict[str, Any] = {
+            "error": "certificate_not_found",
+            "message": f"certificate {number} is not on the ledger",
+            "number": number,
+            "proof": proof_base64(proof),
+        }
+        return PublicAnswer(404, json.dumps(body).encode(), None)
+    body = public_certificate_json(node.store, record, today=datetime.now(UTC).date())
+    body["proof"] = proof_base64(proof)
+    return PublicAnswer(200, json.dumps(body).encode(), record.digest.hex())
 
 
 async def public_certificate(request: web.Request) -> web.Response:
+    """The public view and proof of one number; `?digest=` (the QR code's) says if it matches."""
     node = request.app[NODE]
     number = request.match_info["number"]
     if len(number) > 40:
         raise MalformedInput("not a certificate number")
+    claimed = request.query.get("digest")
+    if claimed is not None and not _HEX64.fullmatch(claimed):
+        raise MalformedInput("digest must be 64 hex characters")
+    if node.store.head is None:
+        return error_response(404, "certificate_not_found", "the ledger has no final block yet")
     key = (number, node.store.height)
     cache = request.app[CACHE]
-    cached = cache.get(key)
-    if cached is None:
-        if node.store.head is None:
-            return error_response(404, "certificate_not_found", "the ledger has no final block yet")
-        proof = build_certificate_proof(node.store, number)
-        record = node.store.get_certificate(number)
-        if record is None:
-            body: dict[str, Any] = {
-                "error": "certificate_not_found",
-                "message": f"certificate {number} is not on the ledger",
-                "number": number,
-                "proof": proof.to_base64(),
-            }
-            status = 404
-        else:
-            body = public_certificate_json(node.store, record, today=datetime.now(UTC).date())
-            body["proof"] = proof.to_base64()
-            status = 200
-        cached = (status, json.dumps(body).encode())
-        cache.put(key, cached)
-    return web.Response(status=cached[0], body=cached[1], content_type="application/json")
+    answer = cache.get(key)
+    if answer is None:
+        answer = _public_answer(node, request.app[BLOCKS], number)
+        cache.put(key, answer)
+    body = answer.body if claimed is None else answer.with_digest_check(claimed.lower())
+    return web.Response(status=answer.status, body=body, content_type="application/json")
 
 
 def _final_header_json(node: LedgerNode, height: int) -> dict[str, Any]:
@@ -370,7 +487,7 @@ async def _peer_body(request: web.Request) -> bytes:
     try:
         check_request(
             request.headers,
-            node.validator_keys,
+            node.peer_keys,  # validators, and every active participant's registered node
             node.chain_id,
             request.method,
             request.path_qs,
@@ -407,6 +524,19 @@ async def peer_status(request: web.Request) -> web.Response:
     head = node.store.head
     body = encode([node.store.height, head.hash if head else b""])
     return web.Response(body=body, content_type=MSGPACK)
+
+
+async def peer_candidate(request: web.Request) -> web.Response:
+    """A block proposed at the current height, whole, for a peer that lacks some of its events."""
+    await _peer_body(request)
+    try:
+        value = bytes.fromhex(request.query.get("value", ""))
+    except ValueError as exc:
+        raise MalformedInput("value is a block hash in hex") from exc
+    block = request.app[NODE].candidate_block(value)
+    if block is None:
+        return error_response(404, "block_not_found", "no such proposed block here")
+    return web.Response(body=block, content_type=MSGPACK)
 
 
 async def peer_blocks(request: web.Request) -> web.Response:
@@ -457,6 +587,7 @@ def build_app(node: LedgerNode) -> web.Application:
     )
     app[NODE] = node
     app[CACHE] = PublicCache()
+    app[BLOCKS] = BlockCache(node.store)
     r = app.router
     r.add_post("/v1/events", post_event)
     r.add_get("/v1/events/{event_id}", get_event)
@@ -468,11 +599,14 @@ def build_app(node: LedgerNode) -> web.Application:
     r.add_get("/v1/public/blocks/{height}", public_block)
     r.add_get("/v1/public/genesis", public_genesis)
     r.add_get("/v1/public/participants", participants)
+    api_governance.add_routes(r, node)
     r.add_post("/peer/events", peer_events)
     r.add_post("/peer/consensus", peer_consensus)
     r.add_get("/peer/status", peer_status)
     r.add_get("/peer/blocks", peer_blocks)
+    r.add_get("/peer/candidate", peer_candidate)
     reports.register(app, NODE, require_token)
+    explorer_web.register(app, NODE)
     r.add_get("/healthz", healthz)
     r.add_get("/metrics", metrics)
     return app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from node import cli_cert, cli_reports
+from node import cli_cert, cli_gov, cli_reports, explorer
 from node.cli_common import EXIT_USAGE, Group, emit, fail
 
 
@@ -133,9 +133,14 @@ def devnet(directory: Path, nodes: int, base_port: int, no_demo: bool) -> None:
 
 
 main.add_command(cli_cert.cert)
+cli_cert.cert.add_command(cli_gov.cert_endorse)
+main.add_command(cli_gov.gov_group, "gov")
+main.add_command(cli_gov.key)
+network.add_command(cli_gov.network_join)
 main.add_command(cli_cert.verify)
 main.add_command(cli_reports.stats)
 main.add_command(cli_reports.reconcile)
+main.add_command(explorer.explore)
 
 if __name__ == "__main__":
     main()

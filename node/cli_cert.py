@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,61 @@ def cert_show(number: str, node_url: str, token: str, as_json: bool) -> None:
     if not answer.ok:
         refused(answer, as_json)
     emit(answer.body, as_json, render_record(answer.body))
+
+
+@cert.command("pdf")
+@click.argument("number")
+@node_option
+@click.option("--token", required=True, help="The node operator's API token (node.toml).")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the PDF.",
+)
+@json_option
+def cert_pdf(number: str, node_url: str, token: str, out_path: Path, as_json: bool) -> None:
+    """Print certificate NUMBER as a KP certificate PDF, with a QR code to verify it.
+
+    Only a party's node can: the exporter and importer are readable only by the exporting and
+    importing authorities' nodes.
+    """
+    from node.pdf import NotAParty, render_certificate_pdf, verification_url
+
+    client = NodeClient(node_url, token)
+    answer = client.get(f"/v1/certificates/{urllib.parse.quote(number, safe='')}")
+    if not answer.ok:
+        refused(answer, as_json)
+    record: dict[str, Any] = answer.body
+    found = NodeClient(node_url).get("/v1/public/participants")
+    names = (
+        {p["code"]: p.get("name", p["code"]) for p in found.body.get("participants", [])}
+        if found.ok and isinstance(found.body, dict)
+        else {}
+    )
+    url = verification_url(client.url, record["number"], record["digest"])
+    try:
+        pdf = render_certificate_pdf(
+            record, participant_names=names, verify_url=url, node_url=client.url
+        )
+    except NotAParty as exc:
+        fail(
+            f"cannot print {number} from this node: {exc}",
+            EXIT_REFUSED,
+            as_json=as_json,
+            code="not_a_party",
+        )
+    try:
+        out_path.write_bytes(pdf)
+    except OSError as exc:
+        fail(f"cannot write {out_path}: {exc.strerror}", EXIT_USAGE, as_json=as_json, code="usage")
+    emit(
+        {"number": record["number"], "pdf": str(out_path), "bytes": len(pdf), "verify_url": url},
+        as_json,
+        f"{out_path}: certificate {record['number']} ({record['status']}), {len(pdf)} bytes\n"
+        f"  QR code opens {url}",
+    )
 
 
 def render_record(c: dict[str, Any]) -> str:

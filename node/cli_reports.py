@@ -59,8 +59,8 @@ def stats(
                     row["role"],
                     row["hs_code"],
                     row["certificates"],
-                    row["carats"],
-                    row["value_usd"],
+                    row["carats"] or "",
+                    row["value_usd"] or "",
                 ]
             )
         click.echo(out.getvalue(), nl=False)
@@ -69,6 +69,19 @@ def stats(
         emit(data, True, "")
         return
     period = f"{year} Q{quarter}" if quarter else str(year)
+    table = stats_table(data, period)
+    console = Console()
+    console.print(table)
+    if "pairs" in data:
+        console.print(pairs_table(data["pairs"], f"exports against imports, {period}"))
+
+
+def _amount(value: str | None) -> str:
+    return "suppressed" if value is None else value
+
+
+def stats_table(data: dict[str, Any], period: str) -> Table:
+    """The public statistics as a table; small cells show their count only."""
     table = Table(title=f"KP statistics {period}")
     for column in ("participant", "role", "HS code", "certificates", "carats", "value (US$)"):
         table.add_column(column, justify="right" if column[0] in "cv" else "left")
@@ -78,16 +91,19 @@ def stats(
             row["role"],
             row["hs_code"],
             str(row["certificates"]),
-            row["carats"],
-            row["value_usd"],
+            _amount(row["carats"]),
+            _amount(row["value_usd"]),
         )
-    console = Console()
-    console.print(table)
-    if "pairs" in data:
-        console.print(_pairs_table(data["pairs"], f"exports against imports, {period}"))
+    if not data["rows"]:
+        table.caption = "no certificates in this period"
+    elif any(row.get("suppressed") for row in data["rows"]):
+        table.caption = (
+            f"cells of fewer than {data.get('min_cell', 3)} certificates show the count only"
+        )
+    return table
 
 
-def _pairs_table(pairs: list[dict[str, Any]], title: str) -> Table:
+def pairs_table(pairs: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
     for column in ("exporter", "importer", "exported", "imported", "unconfirmed"):
         table.add_column(column)
@@ -140,4 +156,4 @@ def reconcile(node_url: str, token: str, days: int, as_json: bool) -> None:
                 c.get("expires_on") or c.get("reason") or "",
             )
         console.print(table)
-    console.print(_pairs_table(data["pairs"], "exports against imports, this year"))
+    console.print(pairs_table(data["pairs"], "exports against imports, this year"))

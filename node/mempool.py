@@ -34,6 +34,9 @@ class Mempool:
     def ids(self) -> set[bytes]:
         return set(self._events)
 
+    def get(self, event_id: bytes) -> Event | None:
+        return self._events.get(event_id)
+
     def add(self, event: Event) -> bool:
         """Admit an event whose signature was checked. False if it was already here."""
         if event.event_id in self._events:

@@ -95,6 +95,7 @@ def init_network(
         write_private_pem(folder / "node.pem", node_key.to_pem())
         write_private_pem(folder / "encryption.pem", encryption.to_pem())
         port = base_port + index
+        address = f"http://{host}:{port}"
         participants.append(
             Participant(
                 code=spec.code,
@@ -102,26 +103,12 @@ def init_network(
                 countries=spec.countries,
                 authority_key=authority.public_bytes,
                 encryption_key=encryption.public_bytes,
+                node_key=node_key.public_bytes,
+                address=address,
             )
         )
-        validators.append(Validator(spec.code, node_key.public_bytes, f"http://{host}:{port}"))
-        toml_path = folder / "node.toml"
-        write_toml(
-            toml_path,
-            {
-                "participant": spec.code,
-                "data_dir": "data",
-                "host": host,
-                "port": port,
-                "api_token": secrets.token_urlsafe(24),
-                "genesis": "../genesis.json",
-                "node_key": "node.pem",
-                "encryption_key": "encryption.pem",
-                "authority_key": "authority.pem",
-            },
-            f"kpledger node of {participant_name(spec)} ({spec.code}). Paths are relative to this file.",
-        )
-        os.chmod(toml_path, 0o600)  # it holds the API token
+        validators.append(Validator(spec.code, node_key.public_bytes, address))
+        _write_node_toml(folder, spec, host, port)
     now = datetime.now(UTC).replace(microsecond=0)
     genesis = Genesis(
         chain_id=chain_id or f"kp-{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}",
@@ -132,3 +119,72 @@ def init_network(
     )
     genesis.save(directory / "genesis.json")
     return genesis
+
+
+def _write_node_toml(folder: Path, spec: ParticipantSpec, host: str, port: int) -> Path:
+    toml_path = folder / "node.toml"
+    write_toml(
+        toml_path,
+        {
+            "participant": spec.code,
+            "data_dir": "data",
+            "host": host,
+            "port": port,
+            "api_token": secrets.token_urlsafe(24),
+            "genesis": "../genesis.json",
+            "node_key": "node.pem",
+            "encryption_key": "encryption.pem",
+            "authority_key": "authority.pem",
+        },
+        f"kpledger node of {participant_name(spec)} ({spec.code}). Paths are relative to this file.",
+    )
+    os.chmod(toml_path, 0o600)  # it holds the API token
+    return toml_path
+
+
+@dataclass(frozen=True)
+class Joiner:
+    """A participant prepared to join a running network: its files and the public half of its
+    keys, which the `admit` proposal names."""
+
+    spec: ParticipantSpec
+    name: str
+    config: Path
+    address: str
+    authority_key: bytes
+    encryption_key: bytes
+    node_key: bytes
+
+
+def init_joiner(
+    directory: Path, spec: ParticipantSpec, *, port: int, host: str = "127.0.0.1"
+) -> Joiner:
+    """Keys and node.toml for a new participant of the network in `directory` (its genesis.json
+    stays as it is: the node learns of the admission from the chain)."""
+    directory = Path(directory)
+    if not (directory / "genesis.json").exists():
+        raise InitError(f"{directory}/genesis.json does not exist: no network to join")
+    folder = directory / spec.code
+    if (folder / "authority.pem").exists():
+        raise InitError(f"{folder} already holds keys: refusing to overwrite them")
+    if not 0 < port < 65536:
+        raise InitError("--port must be 1 to 65535")
+    folder.mkdir(parents=True, exist_ok=True)
+    authority, node_key, encryption = (
+        SigningKey.generate(),
+        SigningKey.generate(),
+        EncryptionKey.generate(),
+    )
+    write_private_pem(folder / "authority.pem", authority.to_pem())
+    write_private_pem(folder / "node.pem", node_key.to_pem())
+    write_private_pem(folder / "encryption.pem", encryption.to_pem())
+    config = _write_node_toml(folder, spec, host, port)
+    return Joiner(
+        spec=spec,
+        name=participant_name(spec),
+        config=config,
+        address=f"http://{host}:{port}",
+        authority_key=authority.public_bytes,
+        encryption_key=encryption.public_bytes,
+        node_key=node_key.public_bytes,
+    )

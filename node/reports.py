@@ -36,21 +36,28 @@ def _period(query: Any) -> tuple[int, int | None]:
     return year, quarter
 
 
+#: Public cells with fewer certificates show the count only: a cell of one or two certificates
+#: would give away a single shipment's carats and value (statistical disclosure control).
+MIN_PUBLIC_CELL = 3
+
+
 def public_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:
     """Per participant (as exporter and as importer) and HS code, as the KP publishes them."""
     table: dict[tuple[str, str, str], Figures] = defaultdict(Figures)
     for key, figures in store.stats(year, quarter):
         table[(key.participant, key.role, key.hs_code)] += figures
-    rows = [
-        {
+    rows = []
+    for (participant, role, hs), figures in sorted(table.items()):
+        row: dict[str, Any] = {
             "participant": participant,
             "role": "exporter" if role == EXPORT else "importer",
             "hs_code": hs,
             **_figures_json(figures),
         }
-        for (participant, role, hs), figures in sorted(table.items())
-    ]
-    return {"year": year, "quarter": quarter, "rows": rows}
+        if figures.certificates < MIN_PUBLIC_CELL:
+            row.update(carats=None, value_usd=None, suppressed=True)
+        rows.append(row)
+    return {"year": year, "quarter": quarter, "min_cell": MIN_PUBLIC_CELL, "rows": rows}
 
 
 def pair_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:

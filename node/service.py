@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.block import Block
+from ledger.block import Block, Header
 from ledger.chain import Execution, build_block, validate_block
 from ledger.consensus import (
     Action,
@@ -29,20 +29,29 @@ from ledger.consensus import (
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
 from ledger.events import Event
+from ledger.governance import PASSED
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
 from node.config import NodeConfig
 from node.mempool import Mempool
 from node.metrics import Metrics
 from node.peers import Peer, PeerClient
+from node.readcache import CachedReader
 
 log = logging.getLogger("kpledger.node")
 
 #: With nothing to do, a block still comes every so often, so a proof's header is never old.
 HEARTBEAT_MS = 10 * 60 * 1000
+#: While a passed governance change waits for its effective height, empty blocks come this often
+#: (an idle chain would otherwise never reach that height).
+WAITING_BLOCK_MS = 200
 SYNC_BATCH = 64
 RESEND_MS = 1000
 SYNC_INTERVAL_S = 2.0
+
+
+#: What _proposed_block answers when the proposal names events our mempool lacks.
+_MISSING_EVENTS = object()
 
 
 def now_ms() -> int:
@@ -73,11 +82,13 @@ class LedgerNode:
         self.encryption_key = config.encryption_key()
         self.participant = config.participant
         self.store = Store(config.data_dir, self.genesis)
-        self.registry = Registry.from_genesis(self.genesis)
+        self.reader = CachedReader(self.store)
+        # The register in force at the next height: the store's, or genesis's before block 1.
+        self.registry = self.store.registry() or Registry.from_genesis(self.genesis)
         self.metrics = Metrics()
         self.mempool = Mempool(config.mempool_limit)
         self.client = PeerClient(self.node_key, self.chain_id)
-        params = self.genesis.parameters
+        params = self.registry.parameters  # governance may have changed the timeouts
         self.timeouts = TimeoutConfig(
             propose_ms=params.timeout_propose_ms,
             propose_delta_ms=params.timeout_delta_ms,
@@ -87,7 +98,8 @@ class LedgerNode:
             precommit_delta_ms=params.timeout_delta_ms,
         )
         self.candidates: dict[bytes, Execution | None] = {}
-        self._block_bytes: dict[bytes, bytes] = {}
+        #: Proposed blocks being fetched whole because some of their events are not here yet.
+        self._fetching: set[bytes] = set()
         self._pending_decision: tuple[bytes, CommitCertificate] | None = None
         self._outbox: list[bytes] = []
         self._timers: list[asyncio.TimerHandle] = []
@@ -117,13 +129,39 @@ class LedgerNode:
     def is_validator(self) -> bool:
         return self.node_key.public_bytes in self.validator_keys
 
+    @property
+    def peer_keys(self) -> set[bytes]:
+        """Node keys allowed on /peer/*: the validators' and every active participant's node."""
+        keys = set(self.validator_keys)
+        keys.update(
+            p.node_key
+            for p in self.registry.participants.values()
+            if p.active and p.node_key is not None
+        )
+        return keys
+
+    @property
+    def observers(self) -> list[Peer]:
+        """Participants' nodes that do not validate: told of each final block, so they sync."""
+        validators = set(self.validator_keys) | {self.node_key.public_bytes}
+        return [
+            Peer(p.node_key, p.address, p.code)
+            for p in self.registry.participants.values()
+            if p.active and p.node_key is not None and p.address and p.node_key not in validators
+        ]
+
+    def change_waiting(self) -> bool:
+        """A passed governance change waits for its effective height."""
+        return any(r.status == PASSED for r in self.registry.proposals.values())
+
     def _new_core(self) -> ConsensusCore:
         raw = self.store.signer_state()
         state = SignerState.from_wire(decode(raw)) if raw is not None else None
         return ConsensusCore(
             self.chain_id,
             self.validator_keys,
-            self.node_key if self.is_validator else None,
+            # Always the key: a node that governance makes a validator later signs from then on.
+            self.node_key,
             self,
             self.store.height + 1,
             self.timeouts,
@@ -165,10 +203,11 @@ class LedgerNode:
         events = self.mempool.take(params.max_block_events, params.max_block_bytes)
         head = self.store.head
         heartbeat_due = head is None or now_ms() - head.time_ms > HEARTBEAT_MS
+        heartbeat_due = heartbeat_due or self.change_waiting()
         if not events and not heartbeat_due:
             return None
         execution = build_block(
-            self.store,
+            self.reader,
             self.registry,
             self.genesis.hash,
             head,
@@ -183,7 +222,6 @@ class LedgerNode:
             return None
         value = execution.header.hash
         self.candidates[value] = execution
-        self._block_bytes[value] = execution.block.encode()
         return value
 
     def is_valid(self, height: int, value: bytes) -> bool:
@@ -206,7 +244,7 @@ class LedgerNode:
         try:
             # Checks the signature (once: the mempool remembers it) and every rule against the
             # committed state, so that a client hears "no" at once whenever it can.
-            Overlay(self.store).apply(self.registry, event, ctx)
+            Overlay(self.reader).apply(self.registry, event, ctx)
         except LedgerError as exc:
             self.metrics.events_refused.labels(exc.code).inc()
             raise
@@ -246,10 +284,11 @@ class LedgerNode:
 
         def fire() -> None:
             self._start_handle = None
-            if len(self.mempool):
+            if len(self.mempool) or self.change_waiting():
                 self._process(self.core.start(now_ms()))
 
-        self._start_handle = loop.call_later(self.config.block_delay_ms / 1000, fire)
+        delay_ms = self.config.block_delay_ms if len(self.mempool) else WAITING_BLOCK_MS
+        self._start_handle = loop.call_later(delay_ms / 1000, fire)
 
     # -- consensus messages -------------------------------------------------------------------
     def on_peer_consensus(self, items: list[Any]) -> None:
@@ -271,29 +310,81 @@ class LedgerNode:
             except LedgerError as exc:
                 log.debug("peer message ignored", extra={"reason": exc.message})
 
-    def _on_proposal(self, proposal: Proposal, block_bytes: Any) -> None:
+    def _on_proposal(self, proposal: Proposal, block_data: Any) -> None:
         if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
+            if proposal.value in self._fetching:
+                return  # judged when the whole block is here
             # Only a copy of the very block the proposal names is judged (and the verdict kept):
             # a relay without the block, or with other bytes, must not shadow a good copy.
-            block = self._proposed_block(proposal, block_bytes)
-            if block is not None:
+            block = self._proposed_block(proposal, block_data)
+            if block is _MISSING_EVENTS:
+                # Judging it now would mean a prevote for nil: fetch it whole first.
+                self._fetching.add(proposal.value)
+                asyncio.get_running_loop().create_task(self._fetch_proposed_block(proposal))
+                return
+            if isinstance(block, Block):
                 execution = self._check_proposed_block(proposal, block)
                 self.candidates[proposal.value] = execution
-                if execution is not None:
-                    self._block_bytes[proposal.value] = block_bytes
         elif proposal.height > self.store.height + 1:
             self._note_peer_height(proposal.height - 1)
         self._process(self.core.on_proposal(proposal, now_ms()))
 
-    def _proposed_block(self, proposal: Proposal, block_bytes: Any) -> Block | None:
-        if not isinstance(block_bytes, bytes) or not block_bytes:
-            return None
+    def _proposed_block(self, proposal: Proposal, block_data: Any) -> Block | object | None:
+        """The block a proposal names, from its whole encoding or from its header and event ids
+        (the events taken from our mempool); _MISSING_EVENTS when some are not here."""
+        max_events = self.registry.parameters.max_block_events
         try:
-            block = Block.decode(block_bytes, max_events=self.registry.parameters.max_block_events)
+            if isinstance(block_data, list) and len(block_data) == 2:
+                header_bytes, ids = block_data
+                if not isinstance(header_bytes, bytes) or not isinstance(ids, list):
+                    raise MalformedInput("a compact block is [header, [event ids]]")
+                if len(ids) > max_events:
+                    raise InvalidBlock(f"a block holds at most {max_events} events")
+                header = Header.decode(header_bytes)
+                if header.hash != proposal.value:
+                    return None
+                events = []
+                for event_id in ids:
+                    event = self.mempool.get(event_id) if isinstance(event_id, bytes) else None
+                    if event is None:
+                        return _MISSING_EVENTS
+                    events.append(event)
+                return Block(header, tuple(events))
+            if not isinstance(block_data, bytes) or not block_data:
+                return None
+            block = Block.decode(block_data, max_events=max_events)
         except LedgerError as exc:
             log.warning("undecodable proposed block", extra={"reason": exc.message})
             return None
         return block if block.header.hash == proposal.value else None
+
+    async def _fetch_proposed_block(self, proposal: Proposal) -> None:
+        """Ask the proposer, then the others, for a proposed block we cannot rebuild."""
+        path = f"/peer/candidate?value={proposal.value.hex()}"
+        validators = self.registry.validators
+        first = (
+            validators[proposal.proposer].node_key if proposal.proposer < len(validators) else b""
+        )
+        peers = sorted(self.peers, key=lambda p: p.node_key != first)
+        block_bytes = None
+        try:
+            for peer in peers:
+                block_bytes = await self.client.get(peer, path)
+                if block_bytes:
+                    break
+        finally:
+            self._fetching.discard(proposal.value)
+        if proposal.height != self.store.height + 1:
+            return
+        try:
+            self._on_proposal(proposal, block_bytes or b"")
+        except Exception:
+            log.exception("proposed block fetched but not handled")
+
+    def candidate_block(self, value: bytes) -> bytes | None:
+        """The encoding of a block proposed at the current height that we found valid."""
+        execution = self.candidates.get(value)
+        return execution.block.encode() if execution is not None else None
 
     def _check_proposed_block(self, proposal: Proposal, block: Block) -> Execution | None:
         try:
@@ -303,7 +394,7 @@ class LedgerNode:
                 raise InvalidBlock("the block names another proposer")
             verified = self.mempool.ids & {e.event_id for e in block.events}
             return validate_block(
-                self.store,
+                self.reader,
                 self.registry,
                 self.genesis.hash,
                 self.store.head,
@@ -346,11 +437,14 @@ class LedgerNode:
 
     def _broadcast(self, message: Proposal | Vote | CommitCertificate) -> None:
         if isinstance(message, Proposal):
-            item: list[Any] = [
-                "proposal",
-                message.to_wire(),
-                self._block_bytes.get(message.value, b""),
-            ]
+            # The peers hold the events already (gossip): the header and the event ids say which
+            # block it is. Whoever lacks an event fetches the whole block (/peer/candidate).
+            self._flush_gossip()
+            execution = self.candidates.get(message.value)
+            compact: Any = b""
+            if execution is not None:
+                compact = [execution.header.encoded, [e.event_id for e in execution.block.events]]
+            item: list[Any] = ["proposal", message.to_wire(), compact]
         else:
             item = message.to_wire()
         body = encode([item])
@@ -378,6 +472,10 @@ class LedgerNode:
 
     def _commit(self, execution: Execution, cert: CommitCertificate) -> None:
         self.store.commit(execution, encode(cert.to_wire()))
+        self.reader.committed(execution)
+        previous = self.registry
+        if execution.next_registry is not None:
+            self.registry = execution.next_registry  # in force from the next height
         height = execution.header.height
         ids = [e.event_id for e in execution.block.events]
         admitted = self.mempool.remove(ids)
@@ -387,9 +485,13 @@ class LedgerNode:
         self.metrics.blocks.inc()
         self.metrics.events_final.inc(len(ids))
         self.metrics.height.set(height)
-        self._recheck_mempool(set(execution.records))
+        if self.registry.hash != previous.hash:
+            # Keys, members or restrictions may have changed: every pending event is checked
+            # again, its signature included, under the register now in force.
+            self._recheck_mempool(None)
+        else:
+            self._recheck_mempool(set(execution.records))
         self.candidates.clear()
-        self._block_bytes.clear()
         self._pending_decision = None
         log.info(
             "block final",
@@ -402,19 +504,28 @@ class LedgerNode:
         self._process(self.core.advance(height + 1, self.validator_keys, now_ms()))
         # Tell the peers at once, so that one that missed the votes fetches the block.
         self._broadcast(cert)
-        if len(self.mempool):
+        if self.is_validator:
+            body = encode([cert.to_wire()])
+            for observer in self.observers:
+                self.client.send(observer, "/peer/consensus", body)
+        if len(self.mempool) or self.change_waiting():
             self._schedule_start()
 
-    def _recheck_mempool(self, changed_numbers: set[str]) -> None:
-        """Pending events about certificates a block just changed may no longer apply."""
-        if not changed_numbers:
+    def _recheck_mempool(self, changed_numbers: set[str] | None) -> None:
+        """Pending events about certificates a block just changed may no longer apply.
+
+        None: the register changed, so every pending event is checked again, signature included.
+        """
+        if changed_numbers is not None and not changed_numbers:
             return
         ctx = EventContext(self.store.height + 1, now_ms(), self.chain_id)
         refused = []
         for event in self.mempool.events():
-            if event.number in changed_numbers:
+            if changed_numbers is None or event.number in changed_numbers:
                 try:
-                    Overlay(self.store).apply(self.registry, event, ctx, verified=True)
+                    Overlay(self.reader).apply(
+                        self.registry, event, ctx, verified=changed_numbers is not None
+                    )
                 except LedgerError as exc:
                     refused.append((event, exc))
         self._refuse(refused)
@@ -441,6 +552,8 @@ class LedgerNode:
                     self._schedule_start()
                 elif self.is_validator and self._heartbeat_due():
                     self._process(self.core.start(now_ms()))
+                elif self.is_validator and self.change_waiting():
+                    self._schedule_start()
             except Exception:  # a bug here must not stop the node's heart
                 log.exception("resend failed")
 
@@ -451,8 +564,11 @@ class LedgerNode:
     async def _gossip_loop(self) -> None:
         while True:
             await asyncio.sleep(0.01)
-            if not self._outbox:
-                continue
+            self._flush_gossip()
+
+    def _flush_gossip(self) -> None:
+        """Send the events clients gave us to every peer, in batches."""
+        while self._outbox:
             batch, self._outbox = self._outbox[:2000], self._outbox[2000:]
             body = encode(batch)
             for peer in self.peers:
@@ -557,7 +673,7 @@ class LedgerNode:
         cert.verify(self.chain_id, self.validator_keys)
         verified = self.mempool.ids & {e.event_id for e in block.events}
         execution = validate_block(
-            self.store,
+            self.reader,
             self.registry,
             self.genesis.hash,
             self.store.head,

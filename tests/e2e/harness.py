@@ -49,9 +49,15 @@ def free_port_block(count: int) -> int:
     raise RuntimeError("no block of free ports found")
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None,
-         raw: bytes | None = None, content_type: str | None = None,
-         timeout: float = 10.0) -> tuple[int, Any]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    token: str | None = None,
+    raw: bytes | None = None,
+    content_type: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
     headers = {}
     data = raw
     if body is not None:
@@ -87,7 +93,10 @@ class NodeProcess:
         log = open(self.log, "ab")  # noqa: SIM115 - kept open for the child
         self.process = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
-            stdout=log, stderr=log, start_new_session=True, cwd=REPO,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd=REPO,
         )
         log.close()
 
@@ -130,7 +139,9 @@ class NodeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise AssertionError(f"node {self.participant} exited:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"node {self.participant} exited:\n{self.log.read_text()[-3000:]}"
+                )
             if self.health() is not None:
                 return
             time.sleep(0.05)
@@ -144,20 +155,31 @@ class Network:
     nodes: list[NodeProcess] = field(default_factory=list)
 
     @classmethod
-    def create(cls, directory: Path, participants: str = "BE,AE,IN,RU",
-               parameters: Parameters | None = None) -> Network:
+    def create(
+        cls,
+        directory: Path,
+        participants: str = "BE,AE,IN,RU",
+        parameters: Parameters | None = None,
+    ) -> Network:
         specs = parse_participants(participants)
         base = free_port_block(len(specs))
-        genesis = init_network(directory, specs, base_port=base, chain_id="kp-test",
-                               parameters=parameters or Parameters(
-                                   timeout_propose_ms=600, timeout_vote_ms=300,
-                                   timeout_delta_ms=200))
+        genesis = init_network(
+            directory,
+            specs,
+            base_port=base,
+            chain_id="kp-test",
+            parameters=parameters
+            or Parameters(timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200),
+        )
         nodes = []
         for v in genesis.validators:
             config = directory / v.participant / "node.toml"
             token = tomllib.loads(config.read_text())["api_token"]
-            nodes.append(NodeProcess(v.participant, config, v.address, token,
-                                     directory / f"{v.participant}.log"))
+            nodes.append(
+                NodeProcess(
+                    v.participant, config, v.address, token, directory / f"{v.participant}.log"
+                )
+            )
         return cls(directory, genesis, nodes)
 
     @property
@@ -185,8 +207,9 @@ class Network:
         for n in self.nodes:
             n.kill()
 
-    def wait_height(self, height: int, nodes: list[NodeProcess] | None = None,
-                    timeout: float = 30.0) -> None:
+    def wait_height(
+        self, height: int, nodes: list[NodeProcess] | None = None, timeout: float = 30.0
+    ) -> None:
         chosen = nodes if nodes is not None else [n for n in self.nodes if n.alive()]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,861 @@
+"""Governance on the chain: proposals, votes, key rotations, endorsements and the register they change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ledger.certificate import MAX_ZONE, is_country, is_participant_code
+from ledger.errors import LedgerError, MalformedInput, ParticipantNotActive, UnknownParticipant
+from ledger.events import BODY_TYPES, Event
+from ledger.genesis import Parameters, Participant, Validator
+
+if TYPE_CHECKING:
+    from ledger.state import EventContext, Registry
+
+PROPOSE = "governance.propose"
+VOTE = "governance.vote"
+ROTATE_KEY = "participant.rotate_key"
+ENDORSE = "certificate.endorse"
+GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY)
+
+ADMIT = "admit"
+SUSPEND = "suspend"
+REINSTATE = "reinstate"
+ADD_VALIDATOR = "add_validator"
+REMOVE_VALIDATOR = "remove_validator"
+RESTRICT = "restrict"
+LIFT = "lift"
+SET_PARAMETER = "set_parameter"
+REPLACE_KEY = "replace_key"
+KINDS = (
+    ADMIT,
+    SUSPEND,
+    REINSTATE,
+    ADD_VALIDATOR,
+    REMOVE_VALIDATOR,
+    RESTRICT,
+    LIFT,
+    SET_PARAMETER,
+    REPLACE_KEY,
+)
+
+AUTHORITY = "authority"
+ENCRYPTION = "encryption"
+KEY_KINDS = (AUTHORITY, ENCRYPTION)
+
+#: The signer field of an endorsement: the monitoring team of participant CODE is `monitor/CODE`.
+MONITOR_PREFIX = "monitor/"
+
+OPEN = "open"
+PASSED = "passed"
+ENACTED = "enacted"
+FAILED = "failed"
+EXPIRED = "expired"
+PROPOSAL_STATUSES = (OPEN, PASSED, ENACTED, FAILED, EXPIRED)
+
+#: A proposal takes effect at least this many blocks after the block that records it: votes close
+#: at effective_height - 2, and the block in between computes the register the change is in.
+MIN_LEAD = 2
+#: And at most this many (a proposal does not stay open for ever; nodes produce empty blocks
+#: while a passed change waits, so a far effective height would also mean many empty blocks).
+MAX_LEAD = 100_000
+
+MAX_NAME = 200
+MAX_ADDRESS = 200
+MAX_ZONES = 100
+
+
+# -- errors: one type per rule ----------------------------------------------------------------
+class EffectiveHeightOutOfRange(LedgerError):
+    """A change takes effect at least 2 and at most MAX_LEAD blocks after its proposal."""
+
+    code = "effective_height_out_of_range"
+    http_status = 409
+
+
+class ParticipantExists(LedgerError):
+    code = "participant_exists"
+    http_status = 409
+
+
+class CountryTaken(LedgerError):
+    """A country is issued for by one participant only."""
+
+    code = "country_taken"
+    http_status = 409
+
+
+class NodeKeyInUse(LedgerError):
+    code = "node_key_in_use"
+    http_status = 409
+
+
+class AlreadySuspended(LedgerError):
+    code = "already_suspended"
+    http_status = 409
+
+
+class NotSuspended(LedgerError):
+    code = "not_suspended"
+    http_status = 409
+
+
+class AlreadyValidator(LedgerError):
+    code = "already_validator"
+    http_status = 409
+
+
+class NotAValidator(LedgerError):
+    code = "not_a_validator"
+    http_status = 409
+
+
+class LastValidator(LedgerError):
+    """The network cannot remove its last validator: nobody would sign blocks."""
+
+    code = "last_validator"
+    http_status = 409
+
+
+class NotRestricted(LedgerError):
+    code = "not_restricted"
+    http_status = 409
+
+
+class UnknownParameter(LedgerError):
+    code = "unknown_parameter"
+    http_status = 409
+
+
+class ParameterOutOfRange(LedgerError):
+    code = "parameter_out_of_range"
+    http_status = 409
+
+
+class UnknownProposal(LedgerError):
+    code = "unknown_proposal"
+    http_status = 404
+
+
+class ProposalExpired(LedgerError):
+    """Voting closed at effective_height - 2 without the proposal passing."""
+
+    code = "proposal_expired"
+    http_status = 409
+
+
+class ProposalClosed(LedgerError):
+    """The proposal passed and voting on it has closed (or it already took effect)."""
+
+    code = "proposal_closed"
+    http_status = 409
+
+
+class AlreadyVoted(LedgerError):
+    """One vote per participant and proposal; a second, different vote is refused."""
+
+    code = "already_voted"
+    http_status = 409
+
+
+class KeyUnchanged(LedgerError):
+    code = "key_unchanged"
+    http_status = 409
+
+
+class RotationPending(LedgerError):
+    """One rotation of a kind of key per participant and block: the first takes effect next block."""
+
+    code = "rotation_pending"
+    http_status = 409
+
+
+class EndorsementNotNeeded(LedgerError):
+    code = "endorsement_not_needed"
+    http_status = 409
+
+
+class AlreadyEndorsed(LedgerError):
+    code = "already_endorsed"
+    http_status = 409
+
+
+class EndorsementRequired(LedgerError):
+    """A restricted participant's certificate is confirmed only after its monitoring team endorses it."""
+
+    code = "endorsement_required"
+    http_status = 409
+
+
+GOVERNANCE_ERRORS: tuple[type[LedgerError], ...] = (
+    EffectiveHeightOutOfRange,
+    ParticipantExists,
+    CountryTaken,
+    NodeKeyInUse,
+    AlreadySuspended,
+    NotSuspended,
+    AlreadyValidator,
+    NotAValidator,
+    LastValidator,
+    NotRestricted,
+    UnknownParameter,
+    ParameterOutOfRange,
+    UnknownProposal,
+    ProposalExpired,
+    ProposalClosed,
+    AlreadyVoted,
+    KeyUnchanged,
+    RotationPending,
+    EndorsementNotNeeded,
+    AlreadyEndorsed,
+    EndorsementRequired,
+)
+
+
+# -- field checks -------------------------------------------------------------------------------
+def _text(what: str, raw: Any, low: int, high: int) -> str:
+    if not isinstance(raw, str) or not low <= len(raw) <= high:
+        raise MalformedInput(f"{what}: must be a string of {low} to {high} characters")
+    return raw
+
+
+def _key(what: str, raw: Any, *, optional: bool = False) -> bytes:
+    if optional and raw == b"":
+        return b""
+    if not isinstance(raw, bytes) or len(raw) != 32:
+        raise MalformedInput(f"{what}: must be a 32-byte public key")
+    return raw
+
+
+def _address(what: str, raw: Any, *, optional: bool = False) -> str:
+    text = _text(what, raw, 0 if optional else 1, MAX_ADDRESS)
+    if text and not text.startswith(("http://", "https://")):
+        raise MalformedInput(f"{what}: must be an http:// or https:// URL")
+    return text
+
+
+def _int(what: str, raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise MalformedInput(f"{what}: must be a non-negative integer")
+    return raw
+
+
+def _args(kind: str, raw: Any, count: int, shape: str) -> list[Any]:
+    if not isinstance(raw, list | tuple) or len(raw) != count:
+        raise MalformedInput(f"{kind}: args must be {shape}")
+    return list(raw)
+
+
+def parse_args(kind: str, raw: Any) -> tuple[Any, ...]:
+    """Check a proposal's kind-specific args (their shape only); returns them as a tuple."""
+    if kind == ADMIT:
+        name, countries, authority, encryption, node_key, address = _args(
+            kind, raw, 6, "[name, countries, authority_key, encryption_key, node_key, address]"
+        )
+        if not isinstance(countries, list | tuple) or not 1 <= len(countries) <= 60:
+            raise MalformedInput("admit: countries must list 1 to 60 ISO 3166-1 alpha-2 codes")
+        if not all(isinstance(c, str) and is_country(c) for c in countries):
+            raise MalformedInput("admit: countries must be ISO 3166-1 alpha-2 codes")
+        if len(set(countries)) != len(countries):
+            raise MalformedInput("admit: a country is listed twice")
+        node_key = _key("admit node_key", node_key, optional=True)
+        address = _address("admit address", address, optional=True)
+        if bool(node_key) != bool(address):
+            raise MalformedInput("admit: a node key and its address go together")
+        return (
+            _text("admit name", name, 1, MAX_NAME),
+            tuple(countries),
+            _key("admit authority_key", authority),
+            _key("admit encryption_key", encryption),
+            node_key,
+            address,
+        )
+    if kind in (SUSPEND, REINSTATE, LIFT):
+        _args(kind, raw, 0, "[]")
+        return ()
+    if kind == ADD_VALIDATOR:
+        node_key, address = _args(kind, raw, 2, "[node_key, address]")
+        return (_key("node_key", node_key), _address("address", address))
+    if kind == REMOVE_VALIDATOR:
+        (node_key,) = _args(kind, raw, 1, "[node_key]")
+        return (_key("node_key", node_key),)
+    if kind == RESTRICT:
+        zones, monitoring = _args(kind, raw, 2, "[zones, monitoring_key]")
+        if not isinstance(zones, list | tuple) or not 1 <= len(zones) <= MAX_ZONES:
+            raise MalformedInput(f"restrict: zones must list 1 to {MAX_ZONES} approved zones")
+        checked = tuple(_text("restrict zone", z, 1, MAX_ZONE) for z in zones)
+        if len(set(checked)) != len(checked):
+            raise MalformedInput("restrict: a zone is listed twice")
+        return (checked, _key("monitoring_key", monitoring))
+    if kind == SET_PARAMETER:
+        name, value = _args(kind, raw, 2, "[name, value]")
+        return (_text("parameter name", name, 1, 64), _int("parameter value", value))
+    if kind == REPLACE_KEY:
+        key_kind, key = _args(kind, raw, 2, "[key kind, public key]")
+        if key_kind not in KEY_KINDS:
+            raise MalformedInput(f"replace_key: the key kind is one of {', '.join(KEY_KINDS)}")
+        return (key_kind, _key("replace_key key", key))
+    raise MalformedInput(f"unknown proposal kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+# -- event bodies -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProposeBody:
+    """A proposed change to the register, taking effect at `effective_height` if it passes."""
+
+    type: ClassVar[str] = PROPOSE
+    kind: str
+    subject: str  # the participant concerned ("" for set_parameter)
+    args: tuple[Any, ...]
+    effective_height: int
+
+    def to_wire(self) -> list[Any]:
+        return [self.kind, self.subject, list(self.args), self.effective_height]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> ProposeBody:
+        if not isinstance(obj, list) or len(obj) != 4:
+            raise MalformedInput("propose: body must be [kind, subject, args, effective_height]")
+        kind, subject, args, effective = obj
+        if kind not in KINDS:
+            raise MalformedInput(f"unknown proposal kind {kind!r}; one of {', '.join(KINDS)}")
+        if kind == SET_PARAMETER:
+            if subject != "":
+                raise MalformedInput("set_parameter concerns no participant: its subject is empty")
+        elif not isinstance(subject, str) or not is_participant_code(subject):
+            raise MalformedInput(f"subject {subject!r} is not a participant code")
+        return cls(kind, subject, parse_args(kind, args), _int("effective_height", effective))
+
+
+@dataclass(frozen=True)
+class VoteBody:
+    type: ClassVar[str] = VOTE
+    proposal_id: bytes
+    approve: bool
+
+    @property
+    def subject(self) -> str:
+        return self.proposal_id.hex()
+
+    def to_wire(self) -> list[Any]:
+        return [self.proposal_id, self.approve]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> VoteBody:
+        if not isinstance(obj, list) or len(obj) != 2:
+            raise MalformedInput("vote: body must be [proposal_id, approve]")
+        proposal_id, approve = obj
+        if not isinstance(proposal_id, bytes) or len(proposal_id) != 32:
+            raise MalformedInput("vote: the proposal id is 32 bytes (the proposal's event id)")
+        if not isinstance(approve, bool):
+            raise MalformedInput("vote: approve must be true or false")
+        return cls(proposal_id, approve)
+
+
+@dataclass(frozen=True)
+class RotateKeyBody:
+    """A participant replaces one of its own keys, signing with its current authority key."""
+
+    type: ClassVar[str] = ROTATE_KEY
+    key_kind: str
+    public_key: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [self.key_kind, self.public_key]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> RotateKeyBody:
+        if not isinstance(obj, list) or len(obj) != 2:
+            raise MalformedInput("rotate_key: body must be [key kind, public key]")
+        if obj[0] not in KEY_KINDS:
+            raise MalformedInput(f"rotate_key: the key kind is one of {', '.join(KEY_KINDS)}")
+        return cls(obj[0], _key("rotate_key public key", obj[1]))
+
+
+@dataclass(frozen=True)
+class EndorseBody:
+    """A monitoring team vouches for a restricted participant's certificate, by digest."""
+
+    type: ClassVar[str] = ENDORSE
+    number: str
+    certificate_digest: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [self.number, self.certificate_digest]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> EndorseBody:
+        if not isinstance(obj, list) or len(obj) != 2:
+            raise MalformedInput("endorse: body must be [number, certificate digest]")
+        digest = obj[1]
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            raise MalformedInput("certificate_digest: must be 32 bytes")
+        return cls(_text("number", obj[0], 1, 23), digest)
+
+
+BODY_TYPES.update(
+    {PROPOSE: ProposeBody, VOTE: VoteBody, ROTATE_KEY: RotateKeyBody, ENDORSE: EndorseBody}
+)
+
+
+def monitored_participant(signer: str) -> str | None:
+    """The participant a `monitor/CODE` signer endorses for, or None for an authority signer."""
+    return signer[len(MONITOR_PREFIX) :] if signer.startswith(MONITOR_PREFIX) else None
+
+
+# -- proposals ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProposalRecord:
+    """A proposal as the ledger knows it now: the change, the votes cast and where it stands."""
+
+    proposal_id: bytes
+    kind: str
+    subject: str
+    args: tuple[Any, ...]
+    effective_height: int
+    proposer: str
+    proposed_height: int
+    #: (participant, approve, height) in the order cast; the proposer's own yes comes first.
+    votes: tuple[tuple[str, bool, int], ...]
+    status: str = OPEN
+    passed_height: int = 0
+    #: Enacted or failed: the height from which it is in force; expired: the last voting height.
+    closed_height: int = 0
+    note: str = ""  # why an enactment failed
+
+    @property
+    def yes(self) -> int:
+        return sum(1 for _, approve, _ in self.votes if approve)
+
+    @property
+    def no(self) -> int:
+        return sum(1 for _, approve, _ in self.votes if not approve)
+
+    @property
+    def voting_closes(self) -> int:
+        """The last height at which a vote counts."""
+        return self.effective_height - MIN_LEAD
+
+    def voted(self, participant: str) -> bool:
+        return any(code == participant for code, _, _ in self.votes)
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.proposal_id,
+            self.kind,
+            self.subject,
+            list(self.args),
+            self.effective_height,
+            self.proposer,
+            self.proposed_height,
+            [list(v) for v in self.votes],
+            self.status,
+            self.passed_height,
+            self.closed_height,
+            self.note,
+        ]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> ProposalRecord:
+        if not isinstance(obj, list) or len(obj) != 12:
+            raise MalformedInput("a proposal record has 12 fields")
+        (pid, kind, subject, args, effective, proposer, proposed, votes, status, *rest) = obj
+        passed, closed, note = rest
+        return cls(
+            pid,
+            kind,
+            subject,
+            parse_args(kind, args),
+            effective,
+            proposer,
+            proposed,
+            tuple((v[0], v[1], v[2]) for v in votes),
+            status,
+            passed,
+            closed,
+            note,
+        )
+
+    def to_json(self, active_participants: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "proposal_id": self.proposal_id.hex(),
+            "kind": self.kind,
+            "subject": self.subject,
+            "args": args_json(self.kind, self.args),
+            "effective_height": self.effective_height,
+            "voting_closes": self.voting_closes,
+            "proposer": self.proposer,
+            "proposed_height": self.proposed_height,
+            "status": self.status,
+            "tally": {"yes": self.yes, "no": self.no},
+            "votes": [
+                {"participant": code, "approve": approve, "height": height}
+                for code, approve, height in self.votes
+            ],
+        }
+        if active_participants is not None:
+            out["tally"]["active_participants"] = active_participants
+        if self.passed_height:
+            out["passed_height"] = self.passed_height
+        if self.closed_height:
+            out["closed_height"] = self.closed_height
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def args_json(kind: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """A proposal's args with their names, keys in hex: what a person reads."""
+    if kind == ADMIT:
+        name, countries, authority, encryption, node_key, address = args
+        return {
+            "name": name,
+            "countries": list(countries),
+            "authority_key": authority.hex(),
+            "encryption_key": encryption.hex(),
+            "node_key": node_key.hex(),
+            "address": address,
+        }
+    if kind == ADD_VALIDATOR:
+        return {"node_key": args[0].hex(), "address": args[1]}
+    if kind == REMOVE_VALIDATOR:
+        return {"node_key": args[0].hex()}
+    if kind == RESTRICT:
+        return {"zones": list(args[0]), "monitoring_key": args[1].hex()}
+    if kind == SET_PARAMETER:
+        return {"name": args[0], "value": args[1]}
+    if kind == REPLACE_KEY:
+        return {"key_kind": args[0], "key": args[1].hex()}
+    return {}
+
+
+def passes(yes: int, active: int, parameters: Parameters) -> bool:
+    """yes / active > num / den, in integers."""
+    return yes * parameters.governance_threshold_den > parameters.governance_threshold_num * active
+
+
+def _tally(record: ProposalRecord, registry: Registry, height: int) -> ProposalRecord:
+    if record.status == OPEN and passes(record.yes, registry.active_count, registry.parameters):
+        return replace(record, status=PASSED, passed_height=height)
+    return record
+
+
+# -- what a change does to the register --------------------------------------------------------
+@dataclass(frozen=True)
+class RegisterChange:
+    """One line of the register's history: what changed, for whom, and which event decided it."""
+
+    kind: str
+    subject: str
+    detail: str
+    source: bytes  # the proposal id, or the rotation's event id
+
+    def to_wire(self) -> list[Any]:
+        return [self.kind, self.subject, self.detail, self.source]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> RegisterChange:
+        kind, subject, detail, source = obj
+        return cls(kind, subject, detail, source)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "source": self.source.hex(),
+        }
+
+
+@dataclass
+class _Draft:
+    """The register being changed at a block boundary (plain dicts, turned into a Registry)."""
+
+    participants: dict[str, Participant]
+    validators: list[Validator]
+    parameters: Parameters
+
+
+def _node_keys_in_use(draft: _Draft) -> set[bytes]:
+    keys = {v.node_key for v in draft.validators}
+    keys |= {p.node_key for p in draft.participants.values() if p.node_key}
+    return keys
+
+
+def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameters:
+    if name not in Parameters.__dataclass_fields__:
+        raise UnknownParameter(
+            f"{name!r} is not a network parameter; one of "
+            f"{', '.join(Parameters.__dataclass_fields__)}"
+        )
+    if value < 1:
+        raise ParameterOutOfRange(f"{name} must be at least 1")
+    changed = replace(parameters, **{name: value})
+    num, den = changed.governance_threshold_num, changed.governance_threshold_den
+    if not (2 * num >= den and num < den):
+        raise ParameterOutOfRange(
+            f"the governance threshold must stay between 1/2 and 1 (it would be {num}/{den})"
+        )
+    return changed
+
+
+def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) -> str:
+    """Change `draft` as the proposal says, or raise (changing nothing). Returns a description."""
+    participants = draft.participants
+    if kind == ADMIT:
+        name, countries, authority, encryption, node_key, address = args
+        if subject in participants:
+            raise ParticipantExists(f"{subject} is already a participant")
+        owners = {c: p.code for p in participants.values() for c in p.countries}
+        taken = [c for c in countries if c in owners]
+        if taken:
+            raise CountryTaken(f"{taken[0]} is already issued for by {owners[taken[0]]}")
+        if node_key and node_key in _node_keys_in_use(draft):
+            raise NodeKeyInUse("that node key is already another node's")
+        participants[subject] = Participant(
+            code=subject,
+            name=name,
+            countries=tuple(countries),
+            authority_key=authority,
+            encryption_key=encryption,
+            node_key=node_key or None,
+            address=address,
+        )
+        return f"admitted {name} ({', '.join(countries)})"
+    if kind == SET_PARAMETER:
+        name, value = args
+        draft.parameters = _check_parameter(draft.parameters, name, value)
+        return f"{name} = {value}"
+    participant = participants.get(subject)
+    if participant is None:
+        raise UnknownParticipant(f"{subject} is not a KP participant on this network")
+    if kind == SUSPEND:
+        if not participant.active:
+            raise AlreadySuspended(f"{subject} is already suspended")
+        participants[subject] = replace(participant, active=False)
+        return "suspended"
+    if kind == REINSTATE:
+        if participant.active:
+            raise NotSuspended(f"{subject} is not suspended")
+        participants[subject] = replace(participant, active=True)
+        return "reinstated"
+    if kind == ADD_VALIDATOR:
+        node_key, address = args
+        if not participant.active:
+            raise ParticipantNotActive(f"{subject} is suspended and cannot become a validator")
+        if any(v.node_key == node_key for v in draft.validators):
+            raise AlreadyValidator("that node key is already a validator's")
+        if any(p.node_key == node_key and p.code != subject for p in participants.values()):
+            raise NodeKeyInUse("that node key is another participant's node")
+        draft.validators.append(Validator(subject, node_key, address))
+        return f"validator {node_key.hex()[:16]} at {address}"
+    if kind == REMOVE_VALIDATOR:
+        (node_key,) = args
+        kept = [
+            v for v in draft.validators if not (v.participant == subject and v.node_key == node_key)
+        ]
+        if len(kept) == len(draft.validators):
+            raise NotAValidator(f"{node_key.hex()[:16]} is not a validator node of {subject}")
+        if not kept:
+            raise LastValidator("the network's last validator cannot be removed")
+        draft.validators[:] = kept
+        return f"validator {node_key.hex()[:16]} removed"
+    if kind == RESTRICT:
+        zones, monitoring = args
+        participants[subject] = replace(
+            participant, restricted_zones=tuple(zones), monitoring_key=monitoring
+        )
+        return f"restricted to zones {', '.join(zones)}"
+    if kind == LIFT:
+        if participant.monitoring_key is None:
+            raise NotRestricted(f"{subject} is not restricted")
+        participants[subject] = replace(participant, restricted_zones=(), monitoring_key=None)
+        return "restriction lifted"
+    if kind == REPLACE_KEY:
+        key_kind, key = args
+        participants[subject] = with_key(participant, key_kind, key)
+        return f"{key_kind} key replaced"
+    raise MalformedInput(f"unknown proposal kind {kind!r}")  # pragma: no cover - parsed earlier
+
+
+def with_key(participant: Participant, key_kind: str, key: bytes) -> Participant:
+    if key_kind == AUTHORITY:
+        return replace(participant, authority_key=key)
+    return replace(participant, encryption_key=key)
+
+
+def _draft(registry: Registry) -> _Draft:
+    return _Draft(dict(registry.participants), list(registry.validators), registry.parameters)
+
+
+# -- the rules of each governance event ---------------------------------------------------------
+class ProposalView(Protocol):
+    """Where the rules look proposals up: this block's changes, then the register, then history."""
+
+    def proposal(self, proposal_id: bytes) -> ProposalRecord | None: ...
+
+    def closed_proposal(self, proposal_id: bytes) -> ProposalRecord | None: ...
+
+    def rotation(self, code: str, key_kind: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class GovernanceChange:
+    """What one governance event changes: a proposal record, or a pending key rotation."""
+
+    proposal: ProposalRecord | None = None
+    rotation: tuple[str, str, bytes] | None = None  # (participant, key kind, new key)
+
+
+def _active_signer(registry: Registry, event: Event, verb: str) -> Participant:
+    participant = registry.participant(event.signer)
+    if not participant.active:
+        raise ParticipantNotActive(f"{event.signer} is suspended and cannot {verb}")
+    return participant
+
+
+def check_governance(
+    view: ProposalView, registry: Registry, event: Event, ctx: EventContext
+) -> GovernanceChange:
+    """The rules of propose, vote and rotate_key (the signature is already checked). Pure."""
+    body = event.body
+    if isinstance(body, ProposeBody):
+        return GovernanceChange(proposal=_propose(registry, event, body, ctx))
+    if isinstance(body, VoteBody):
+        return GovernanceChange(proposal=_vote(view, registry, event, body, ctx))
+    if isinstance(body, RotateKeyBody):
+        return GovernanceChange(rotation=_rotate(view, registry, event, body))
+    raise MalformedInput(f"{event.type} is not a governance event")  # pragma: no cover
+
+
+def _propose(
+    registry: Registry, event: Event, body: ProposeBody, ctx: EventContext
+) -> ProposalRecord:
+    _active_signer(registry, event, "propose changes")
+    lead = body.effective_height - ctx.height
+    if not MIN_LEAD <= lead <= MAX_LEAD:
+        raise EffectiveHeightOutOfRange(
+            f"effective height {body.effective_height} must be {ctx.height + MIN_LEAD} to "
+            f"{ctx.height + MAX_LEAD} for a proposal recorded at height {ctx.height}"
+        )
+    # Refused now if it could not take effect on today's register (it is checked again then).
+    apply_change(_draft(registry), body.kind, body.subject, body.args)
+    record = ProposalRecord(
+        proposal_id=event.event_id,
+        kind=body.kind,
+        subject=body.subject,
+        args=body.args,
+        effective_height=body.effective_height,
+        proposer=event.signer,
+        proposed_height=ctx.height,
+        votes=((event.signer, True, ctx.height),),
+    )
+    return _tally(record, registry, ctx.height)
+
+
+def _vote(
+    view: ProposalView, registry: Registry, event: Event, body: VoteBody, ctx: EventContext
+) -> ProposalRecord:
+    _active_signer(registry, event, "vote")
+    pid = body.proposal_id.hex()[:16]
+    record = view.proposal(body.proposal_id)
+    if record is None:
+        closed = view.closed_proposal(body.proposal_id)
+        if closed is None:
+            raise UnknownProposal(f"no proposal {pid} is on the ledger")
+        if closed.status == EXPIRED:
+            raise ProposalExpired(f"proposal {pid} expired at height {closed.closed_height}")
+        raise ProposalClosed(f"proposal {pid} is closed: it {closed.status}")
+    if ctx.height > record.voting_closes:
+        if record.status == OPEN:
+            raise ProposalExpired(
+                f"voting on proposal {pid} closed at height {record.voting_closes}"
+            )
+        raise ProposalClosed(f"proposal {pid} passed; voting closed at {record.voting_closes}")
+    if record.voted(event.signer):
+        raise AlreadyVoted(f"{event.signer} already voted on proposal {pid}")
+    voted = replace(record, votes=(*record.votes, (event.signer, body.approve, ctx.height)))
+    return _tally(voted, registry, ctx.height)
+
+
+def _rotate(
+    view: ProposalView, registry: Registry, event: Event, body: RotateKeyBody
+) -> tuple[str, str, bytes]:
+    participant = registry.participant(event.signer)
+    current = (
+        participant.authority_key if body.key_kind == AUTHORITY else participant.encryption_key
+    )
+    if body.public_key == current:
+        raise KeyUnchanged(f"that is already {event.signer}'s {body.key_kind} key")
+    if view.rotation(event.signer, body.key_kind) is not None:
+        raise RotationPending(
+            f"{event.signer}'s {body.key_kind} key is already being rotated in this block"
+        )
+    return (event.signer, body.key_kind, body.public_key)
+
+
+# -- block boundaries ---------------------------------------------------------------------------
+@dataclass
+class Transition:
+    """The register in force after a block, with the proposal records and history it changed."""
+
+    registry: Registry
+    proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
+    changes: list[RegisterChange] = field(default_factory=list)
+
+
+def next_registry(
+    registry: Registry,
+    proposals: Mapping[bytes, ProposalRecord],
+    rotations: Mapping[tuple[str, str], tuple[bytes, bytes]],
+    height: int,
+) -> Transition:
+    """The register in force at height + 1, after block `height` changed `proposals` and rotated
+    keys (`rotations`: (participant, key kind) -> (new key, event id)).
+
+    Rotations apply first and then the passed proposals due at height + 1, in the order they
+    were proposed: a key replaced by governance (it was stolen) wins over a rotation signed
+    with it. An open proposal whose voting closed with this block expires.
+    """
+    merged = {**registry.proposals, **proposals}
+    due = [
+        r
+        for r in merged.values()
+        if (r.status == PASSED and r.effective_height <= height + 1)
+        or (r.status == OPEN and height >= r.voting_closes)
+    ]
+    if not proposals and not rotations and not due:
+        return Transition(registry)
+    draft = _draft(registry)
+    changes = []
+    for (code, key_kind), (key, event_id) in sorted(rotations.items()):
+        draft.participants[code] = with_key(draft.participants[code], key_kind, key)
+        changes.append(
+            RegisterChange("rotate_key", code, f"{key_kind} key {key.hex()[:16]}", event_id)
+        )
+    records = dict(proposals)
+    for record in sorted(due, key=lambda r: (r.proposed_height, r.proposal_id)):
+        if record.status == OPEN:
+            records[record.proposal_id] = replace(record, status=EXPIRED, closed_height=height)
+            continue
+        trial = _Draft(dict(draft.participants), list(draft.validators), draft.parameters)
+        try:
+            detail = apply_change(trial, record.kind, record.subject, record.args)
+        except LedgerError as exc:
+            records[record.proposal_id] = replace(
+                record, status=FAILED, closed_height=height + 1, note=f"{exc.code}: {exc.message}"
+            )
+            continue
+        draft = trial
+        records[record.proposal_id] = replace(record, status=ENACTED, closed_height=height + 1)
+        changes.append(RegisterChange(record.kind, record.subject, detail, record.proposal_id))
+    still_open = {pid: r for pid, r in {**merged, **records}.items() if r.status in (OPEN, PASSED)}
+    evolved = registry.evolve(
+        participants=draft.participants,
+        validators=tuple(draft.validators),
+        parameters=draft.parameters,
+        proposals=still_open,
+    )
+    return Transition(evolved, records, changes)

@@ -1,0 +1,121 @@
+"""Public governance routes: proposals with their tallies, and the participant register's history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ledger.errors import MalformedInput
+from ledger.governance import PROPOSAL_STATUSES, ProposalRecord, UnknownProposal
+from ledger.state import Registry
+from node.service import LedgerNode
+
+
+def _json(data: Any) -> web.Response:
+    return web.json_response(data, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def votes_needed(registry: Registry) -> int:
+    """The fewest yes votes that pass a proposal now: yes * den > num * active."""
+    params = registry.parameters
+    num, den = params.governance_threshold_num, params.governance_threshold_den
+    return num * registry.active_count // den + 1
+
+
+def proposal_json(node: LedgerNode, record: ProposalRecord) -> dict[str, Any]:
+    out = record.to_json(node.registry.active_count)
+    if record.status in ("open", "passed"):
+        out["tally"]["needed"] = votes_needed(node.registry)
+    return out
+
+
+async def list_proposals(node: LedgerNode, request: web.Request) -> web.Response:
+    status = request.query.get("status") or None
+    if status is not None and status not in PROPOSAL_STATUSES:
+        raise MalformedInput(f"status is one of {', '.join(PROPOSAL_STATUSES)}")
+    records = [r for r in node.store.proposals() if status is None or r.status == status]
+    return _json(
+        {
+            "height": node.store.height,
+            "proposals": [proposal_json(node, r) for r in records],
+            "count": len(records),
+        }
+    )
+
+
+async def show_proposal(node: LedgerNode, request: web.Request) -> web.Response:
+    try:
+        proposal_id = bytes.fromhex(request.match_info["proposal_id"])
+    except ValueError as exc:
+        raise MalformedInput("a proposal id is 64 hex characters") from exc
+    if len(proposal_id) != 32:
+        raise MalformedInput("a proposal id is 64 hex characters")
+    record = node.store.get_proposal(proposal_id)
+    if record is None:
+        raise UnknownProposal(f"no proposal {proposal_id.hex()[:16]} is on the ledger")
+    out = proposal_json(node, record)
+    out["height"] = node.store.height
+    return _json(out)
+
+
+def register_json(node: LedgerNode) -> dict[str, Any]:
+    """The register in force at the next height, and what changed at which height."""
+    registry = node.registry
+    validators = {v.node_key for v in registry.validators}
+    participants = []
+    for p in registry.participants.values():
+        item = p.to_json()
+        item["restricted"] = p.monitoring_key is not None
+        item["validator"] = any(v.participant == p.code for v in registry.validators)
+        if p.node_key is not None:
+            item["validator_node"] = p.node_key in validators
+        participants.append(item)
+    history = [
+        {"height": height, "changes": [c.to_json() for c in changes]}
+        for height, changes in node.store.register_history()
+    ]
+    validator_history = [
+        {"height": 1, "validators": [v.to_json() for v in node.genesis.validators]}
+    ] + [
+        {"height": height, "validators": [v.to_json() for v in validators_at]}
+        for height, validators_at in node.store.validator_sets()
+    ]
+    waiting = [
+        {
+            "proposal_id": r.proposal_id.hex(),
+            "kind": r.kind,
+            "subject": r.subject,
+            "status": r.status,
+            "effective_height": r.effective_height,
+        }
+        for r in registry.proposals.values()
+    ]
+    return {
+        "height": node.store.height,
+        "in_force_from": node.store.height + 1,
+        "participants": participants,
+        "validators": [v.to_json() for v in registry.validators],
+        "parameters": registry.parameters.to_json(),
+        "proposals_open": waiting,
+        "history": history,
+        "validator_history": validator_history,
+    }
+
+
+Route = Callable[[LedgerNode, web.Request], Awaitable[web.Response]]
+
+
+def add_routes(router: web.UrlDispatcher, node: LedgerNode) -> None:
+    """GET /v1/public/governance/proposals and /v1/public/governance/proposals/{id}."""
+
+    def bound(route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            return await route(node, request)
+
+        return handler
+
+    router.add_get("/v1/public/governance/proposals", bound(list_proposals))
+    router.add_get("/v1/public/governance/proposals/{proposal_id}", bound(show_proposal))

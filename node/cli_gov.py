@@ -1,0 +1,489 @@
+"""`kpledger gov ...`, `kpledger key rotate`, `kpledger cert endorse`, `kpledger network join`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from ledger import authoring
+from ledger import governance as gov
+from ledger.errors import MalformedInput
+from ledger.keys import EncryptionKey, SigningKey, write_private_pem
+from ledger.state import Registry
+from node.cli_cert import (
+    _key,
+    _network,
+    _now_ms,
+    _public,
+    _submit,
+    json_option,
+    key_option,
+    node_option,
+    wait_option,
+)
+from node.cli_common import EXIT_USAGE, Group, emit, fail, refused
+from node.client import NodeClient
+
+#: By default a change takes effect this many blocks after the current height.
+DEFAULT_LEAD = 10
+
+as_option = click.option(
+    "--as",
+    "signer",
+    default=None,
+    help="The participant the key signs for (default: the one whose authority key it is).",
+)
+
+
+def public_key(value: str, what: str) -> bytes:
+    """A public key given as 64 hex characters, or as a PEM file (private or public, Ed25519 or
+    X25519): the 32 raw bytes."""
+    text = value.strip()
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    path = Path(value)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        fail(f"{what}: {value} is neither 64 hex characters nor a readable PEM file", EXIT_USAGE)
+    key: Any
+    try:
+        key = serialization.load_pem_private_key(data, password=None).public_key()
+    except (ValueError, TypeError):
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError):
+            fail(f"{what}: {value} holds no PEM key", EXIT_USAGE)
+    if not isinstance(key, ed25519.Ed25519PublicKey | x25519.X25519PublicKey):
+        fail(f"{what}: {value} is not an Ed25519 or X25519 key", EXIT_USAGE)
+    raw: bytes = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return raw
+
+
+def _signer(registry: Registry, key: SigningKey, given: str | None) -> str:
+    if given:
+        return given
+    for participant in registry.participants.values():
+        if participant.authority_key == key.public_bytes:
+            return participant.code
+    fail(
+        "the key is no participant's registered authority key (name the participant with --as)",
+        EXIT_USAGE,
+        code="usage",
+    )
+
+
+def _height(client: NodeClient) -> int:
+    head = client.get("/v1/public/head")
+    if head.status == 404:
+        return 0
+    if not head.ok:
+        refused(head, False)
+    return int(head.body["header"]["height"])
+
+
+@click.group(cls=Group)
+def gov_group() -> None:
+    """Propose changes to the participant register, vote on them, and follow them."""
+
+
+@gov_group.command("propose")
+@click.argument("kind", type=click.Choice(gov.KINDS))
+@click.option("--participant", "subject", default="", help="The participant the change concerns.")
+@click.option("--name", default=None, help="admit: the participant's name.")
+@click.option("--countries", default=None, help="admit: its ISO countries, e.g. BW or DE+CZ.")
+@click.option(
+    "--authority-key-file",
+    default=None,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="admit: its authority key (PEM, private or public).",
+)
+@click.option("--authority-pub", default=None, help="admit: its authority public key (hex).")
+@click.option("--encryption-pub", default=None, help="admit: its X25519 key (hex or PEM file).")
+@click.option("--node-pub", default=None, help="admit/add_validator/remove_validator: node key.")
+@click.option("--address", default=None, help="admit/add_validator: the node's URL.")
+@click.option("--zones", default=None, help="restrict: approved zones, comma-separated.")
+@click.option("--monitoring-pub", default=None, help="restrict: the monitoring team's key.")
+@click.option("--parameter", default=None, help="set_parameter: the parameter's name.")
+@click.option("--value", default=None, type=click.IntRange(0), help="set_parameter: its value.")
+@click.option(
+    "--key-kind", default=None, type=click.Choice(gov.KEY_KINDS), help="replace_key: which key."
+)
+@click.option("--new-pub", default=None, help="replace_key: the new public key (hex or PEM).")
+@click.option(
+    "--effective-height",
+    default=None,
+    type=click.IntRange(1),
+    help=f"Height the change takes effect at (default: current height + {DEFAULT_LEAD}).",
+)
+@node_option
+@key_option
+@as_option
+@wait_option
+@json_option
+def gov_propose(
+    kind: str,
+    subject: str,
+    name: str | None,
+    countries: str | None,
+    authority_key_file: Path | None,
+    authority_pub: str | None,
+    encryption_pub: str | None,
+    node_pub: str | None,
+    address: str | None,
+    zones: str | None,
+    monitoring_pub: str | None,
+    parameter: str | None,
+    value: int | None,
+    key_kind: str | None,
+    new_pub: str | None,
+    effective_height: int | None,
+    node_url: str,
+    key_path: Path,
+    signer: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Propose a change of KIND to the register; prints the proposal id (your vote is yes).
+
+    It passes when more than the network's threshold (default 2/3) of active participants vote
+    yes by effective height - 2, and takes effect at the effective height.
+    """
+    key = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, registry = _network(client)
+    proposer = _signer(registry, key, signer)
+    subject = subject.upper()
+    if kind != gov.SET_PARAMETER and not subject:
+        fail(f"{kind} needs --participant CODE", EXIT_USAGE, as_json=as_json, code="usage")
+    current = registry.participants.get(subject)
+
+    def need(value: Any, option: str) -> Any:
+        if value is None:
+            fail(f"{kind} needs {option}", EXIT_USAGE, as_json=as_json, code="usage")
+        return value
+
+    args: list[Any] = []
+    if kind == gov.ADMIT:
+        from ledger.certificate import country_name
+
+        if authority_key_file is not None:
+            authority = public_key(str(authority_key_file), "--authority-key-file")
+        else:
+            authority = public_key(need(authority_pub, "--authority-pub"), "--authority-pub")
+        node_key = public_key(node_pub, "--node-pub") if node_pub else b""
+        args = [
+            name or country_name(subject),
+            [c.strip().upper() for c in (countries or subject).replace(",", "+").split("+")],
+            authority,
+            public_key(need(encryption_pub, "--encryption-pub"), "--encryption-pub"),
+            node_key,
+            (address or "") if node_key else "",
+        ]
+    elif kind == gov.ADD_VALIDATOR:
+        registered = current.node_key if current is not None else None
+        validator_key = public_key(node_pub, "--node-pub") if node_pub else registered
+        args = [
+            need(validator_key, "--node-pub"),
+            need(address or (current.address if current is not None else None), "--address"),
+        ]
+    elif kind == gov.REMOVE_VALIDATOR:
+        if node_pub:
+            args = [public_key(node_pub, "--node-pub")]
+        else:
+            theirs = [
+                bytes.fromhex(v["node_key"])
+                for v in _validators(client)
+                if v["participant"] == subject
+            ]
+            if len(theirs) != 1:
+                fail("name the validator with --node-pub", EXIT_USAGE, as_json=as_json)
+            args = [theirs[0]]
+    elif kind == gov.RESTRICT:
+        zone_list = [z.strip() for z in need(zones, "--zones").split(",") if z.strip()]
+        args = [zone_list, public_key(need(monitoring_pub, "--monitoring-pub"), "--monitoring-pub")]
+    elif kind == gov.SET_PARAMETER:
+        subject = ""
+        args = [need(parameter, "--parameter"), need(value, "--value")]
+    elif kind == gov.REPLACE_KEY:
+        args = [need(key_kind, "--key-kind"), public_key(need(new_pub, "--new-pub"), "--new-pub")]
+    effective = effective_height or _height(client) + DEFAULT_LEAD
+    try:
+        event = authoring.propose(
+            chain_id, proposer, kind, subject, args, effective, key, created_ms=_now_ms()
+        )
+    except MalformedInput as exc:
+        fail(exc.message, EXIT_USAGE, as_json=as_json, code=exc.code)
+    _submit(
+        client,
+        event,
+        wait,
+        as_json,
+        {
+            "proposal_id": event.event_id.hex(),
+            "kind": kind,
+            "subject": subject,
+            "effective_height": effective,
+            "proposer": proposer,
+        },
+    )
+
+
+def _validators(client: NodeClient) -> list[dict[str, Any]]:
+    found = client.get("/v1/public/participants")
+    if not found.ok:
+        refused(found, False)
+    validators: list[dict[str, Any]] = found.body.get("validators", [])
+    return validators
+
+
+@gov_group.command("vote")
+@click.argument("proposal_id")
+@click.option("--yes/--no", "approve", default=None, help="Your vote.")
+@node_option
+@key_option
+@as_option
+@wait_option
+@json_option
+def gov_vote(
+    proposal_id: str,
+    approve: bool | None,
+    node_url: str,
+    key_path: Path,
+    signer: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Vote on proposal PROPOSAL_ID (one vote per participant; votes close at effective - 2)."""
+    if approve is None:
+        fail("say --yes or --no", EXIT_USAGE, as_json=as_json, code="usage")
+    try:
+        pid = bytes.fromhex(proposal_id)
+    except ValueError:
+        pid = b""
+    if len(pid) != 32:
+        fail("a proposal id is 64 hex characters", EXIT_USAGE, as_json=as_json, code="usage")
+    key = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, registry = _network(client)
+    voter = _signer(registry, key, signer)
+    event = authoring.vote(chain_id, voter, pid, bool(approve), key, created_ms=_now_ms())
+    _submit(
+        client,
+        event,
+        wait,
+        as_json,
+        {"proposal_id": proposal_id, "voter": voter, "approve": bool(approve)},
+    )
+
+
+def _render(p: dict[str, Any]) -> str:
+    tally = p["tally"]
+    needed = f" of {tally['needed']} needed" if "needed" in tally else ""
+    args = ", ".join(f"{k}={v}" for k, v in p.get("args", {}).items())
+    lines = [
+        f"{p['proposal_id']}",
+        f"  {p['kind']} {p['subject'] or ''}{(' (' + args + ')') if args else ''}",
+        f"  status          {p['status']}",
+        f"  proposed        by {p['proposer']} at height {p['proposed_height']}",
+        f"  effective       height {p['effective_height']} (votes close at {p['voting_closes']})",
+        f"  tally           {tally['yes']} yes, {tally['no']} no{needed}",
+    ]
+    if p.get("note"):
+        lines.append(f"  note            {p['note']}")
+    for v in p.get("votes", []):
+        lines.append(
+            f"    {v['participant']:>3} {'yes' if v['approve'] else 'no ':<3} {v['height']}"
+        )
+    return "\n".join(lines)
+
+
+@gov_group.command("list")
+@click.option("--status", default=None, type=click.Choice(gov.PROPOSAL_STATUSES))
+@node_option
+@json_option
+def gov_list(status: str | None, node_url: str, as_json: bool) -> None:
+    """Every proposal on the ledger, with its status and tally."""
+    answer = NodeClient(node_url).get("/v1/public/governance/proposals", status=status)
+    if not answer.ok:
+        refused(answer, as_json)
+    items = answer.body["proposals"]
+    lines = [
+        f"{p['proposal_id'][:16]}  {p['status']:<8} {p['kind']:<16} {p['subject'] or '-':<3} "
+        f"effective {p['effective_height']:<7} {p['tally']['yes']} yes {p['tally']['no']} no"
+        for p in items
+    ]
+    emit(answer.body, as_json, "\n".join(lines) or "no proposals")
+
+
+@gov_group.command("show")
+@click.argument("proposal_id")
+@node_option
+@json_option
+def gov_show(proposal_id: str, node_url: str, as_json: bool) -> None:
+    """One proposal: the change, its status, the tally and each vote."""
+    answer = NodeClient(node_url).get(f"/v1/public/governance/proposals/{proposal_id}")
+    if not answer.ok:
+        refused(answer, as_json)
+    emit(answer.body, as_json, _render(answer.body))
+
+
+# -- keys ---------------------------------------------------------------------------------------
+@click.group(cls=Group)
+def key() -> None:
+    """Manage this participant's keys on the ledger."""
+
+
+@key.command("rotate")
+@click.option("--kind", "key_kind", required=True, type=click.Choice(gov.KEY_KINDS))
+@click.option(
+    "--new-key",
+    "new_key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The new private key (PEM); with --generate, where to write it.",
+)
+@click.option("--generate", is_flag=True, help="Generate the new key and write it (mode 0600).")
+@node_option
+@key_option
+@as_option
+@wait_option
+@json_option
+def key_rotate(
+    key_kind: str,
+    new_key_path: Path,
+    generate: bool,
+    node_url: str,
+    key_path: Path,
+    signer: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Replace this participant's authority or encryption key, signing with the current
+    authority key (--key). The new key is in force from the next block; events signed with
+    the old one after that are refused. For a lost or stolen key: `kpledger gov propose
+    replace_key`."""
+    new: SigningKey | EncryptionKey
+    pem = b""
+    if generate:
+        if new_key_path.exists():
+            fail(f"{new_key_path} exists: refusing to overwrite a key", EXIT_USAGE, as_json=as_json)
+        new = SigningKey.generate() if key_kind == gov.AUTHORITY else EncryptionKey.generate()
+        pem, new_public = new.to_pem(), new.public_bytes
+    else:
+        try:
+            data = new_key_path.read_bytes()
+            if key_kind == gov.AUTHORITY:
+                new_public = SigningKey.from_pem(data).public_bytes
+            else:
+                new_public = EncryptionKey.from_pem(data).public_bytes
+        except OSError as exc:
+            fail(f"cannot read {new_key_path}: {exc.strerror}", EXIT_USAGE, as_json=as_json)
+        except MalformedInput as exc:
+            fail(f"{new_key_path}: {exc.message}", EXIT_USAGE, as_json=as_json)
+    current = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, registry = _network(client)
+    participant = _signer(registry, current, signer)
+    event = authoring.rotate_key(
+        chain_id, participant, key_kind, new_public, current, created_ms=_now_ms()
+    )
+    if generate:
+        write_private_pem(new_key_path, pem)  # before submitting: the key must never be lost
+    _submit(
+        client,
+        event,
+        wait,
+        as_json,
+        {
+            "participant": participant,
+            "key_kind": key_kind,
+            "new_public_key": new_public.hex(),
+            "new_key_file": str(new_key_path),
+        },
+    )
+
+
+# -- endorsement --------------------------------------------------------------------------------
+@click.command("endorse")
+@click.argument("number")
+@node_option
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The monitoring team's key (PEM) for the restricted exporting participant.",
+)
+@wait_option
+@json_option
+def cert_endorse(number: str, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+    """Endorse certificate NUMBER as the monitoring team of its restricted exporter; only then
+    may the importer confirm it."""
+    monitoring_key = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, _ = _network(client)
+    public = _public(client, number, as_json)
+    event = authoring.endorse(
+        chain_id,
+        public["exporting_participant"],
+        number,
+        bytes.fromhex(public["digest"]),
+        monitoring_key,
+        created_ms=_now_ms(),
+    )
+    _submit(client, event, wait, as_json, {"number": number})
+
+
+# -- joining a network --------------------------------------------------------------------------
+@click.command("join")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The network's directory (holding genesis.json).",
+)
+@click.option("--participant", required=True, help="The new participant, e.g. BW or EU:DE+CZ.")
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="Its node's port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@json_option
+def network_join(directory: Path, participant: str, port: int, host: str, as_json: bool) -> None:
+    """Prepare a new participant's keys and node.toml; prints the `gov propose admit` to run."""
+    from node.netinit import InitError, init_joiner, parse_participants
+
+    try:
+        [spec] = parse_participants(participant)
+        joiner = init_joiner(directory, spec, port=port, host=host)
+    except (InitError, ValueError) as exc:
+        fail(str(exc) or "name one participant", EXIT_USAGE, as_json=as_json, code="usage")
+    folder = directory / spec.code
+    command = (
+        f"kpledger gov propose admit --participant {spec.code} --name '{joiner.name}' "
+        f"--countries {'+'.join(spec.countries)} --authority-key-file {folder / 'authority.pem'} "
+        f"--encryption-pub {joiner.encryption_key.hex()} --node-pub {joiner.node_key.hex()} "
+        f"--address {joiner.address} --node URL --key YOUR_AUTHORITY.pem"
+    )
+    data = {
+        "participant": spec.code,
+        "config": str(joiner.config),
+        "address": joiner.address,
+        "authority_key": joiner.authority_key.hex(),
+        "encryption_key": joiner.encryption_key.hex(),
+        "node_key": joiner.node_key.hex(),
+        "propose": command,
+    }
+    emit(
+        data,
+        as_json,
+        f"{spec.code} prepared in {folder} (node {joiner.address})\n"
+        f"once admitted, run: kpledger node run --config {joiner.config}\n"
+        f"an active participant proposes its admission:\n  {command}",
+    )

@@ -1,0 +1,65 @@
+"""Certificate records and state tree nodes cached in front of the store, kept by the commits."""
+
+from __future__ import annotations
+
+from ledger.chain import Execution
+from ledger.governance import ProposalRecord
+from ledger.state import CertificateRecord
+from ledger.store import Store
+
+#: Entries kept of each kind; past it that cache starts again empty (cheaper than an LRU).
+DEFAULT_SIZE = 200_000
+
+
+class CachedReader:
+    """The committed state as block execution reads it (ledger.chain.ChainReader).
+
+    An event's certificate is read when the event is admitted, when its block is built or
+    checked, and once more for the indexes at commit: each read from LevelDB decodes and
+    re-checks the record. Only the node writes the store, always through `committed`, so a
+    cached answer (absence included) stays true until then. State tree nodes are named by their
+    hash, so a cached one is always right; every block reads the same upper levels again.
+    """
+
+    def __init__(self, store: Store, size: int = DEFAULT_SIZE) -> None:
+        self.store = store
+        self.size = size
+        self._records: dict[str, CertificateRecord | None] = {}
+        self._nodes: dict[bytes, bytes] = {}
+
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        try:
+            return self._records[number]
+        except KeyError:
+            pass
+        record = self.store.get_certificate(number)
+        if len(self._records) >= self.size:
+            self._records.clear()
+        self._records[number] = record
+        return record
+
+    def has_event(self, event_id: bytes) -> bool:
+        return self.store.has_event(event_id)
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        node = self._nodes.get(node_hash)
+        if node is None:
+            node = self.store.get_node(node_hash)
+            if node is not None:
+                if len(self._nodes) >= self.size:
+                    self._nodes.clear()
+                self._nodes[node_hash] = node
+        return node
+
+    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
+        """Closed proposals too, so a late vote hears proposal_expired, not unknown_proposal."""
+        return self.store.get_proposal(proposal_id)
+
+    def committed(self, execution: Execution) -> None:
+        """The store now holds `execution`'s block: its records replace the cached ones."""
+        self._records.update(execution.records)
+        for node_hash, node in execution.tree_writes.items():
+            if node is None:
+                self._nodes.pop(node_hash, None)
+            elif len(self._nodes) < self.size:
+                self._nodes[node_hash] = node

@@ -1,0 +1,404 @@
+"""Public verification benchmark: lookups with proof per second, and p99, on a chain of 100,000+ certificates.
+
+    .venv/bin/python scripts/bench_public.py [--certificates 100000] [--concurrency 32]
+        [--duration 10] [--dir DIR] [--json]
+
+1. Builds a 4-participant network (`kpledger network init`'s layout) and writes its chain
+   offline, straight into the data directories: certificates signed by the authority keys,
+   blocks executed by ledger.chain and stored by ledger.store, each with a commit certificate
+   signed by the validators' node keys from the network directory. Much faster than consensus,
+   and byte for byte what the nodes would have stored. With --dir, an existing build is reused.
+2. Starts ONE node on it (its public rate limit raised: every request comes from 127.0.0.1).
+3. Measures, with `--concurrency` aiohttp clients over keep-alive connections, in
+   `--client-procs` processes: GET /healthz (the ceiling: the same HTTP stack, no work),
+   GET /v1/public/certificates/{n} over a hot set of 100 numbers (answers cached by the node),
+   and over numbers drawn at random from the whole chain (each answer built, proof and all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ledger import authoring  # noqa: E402
+from ledger.certificate import Certificate  # noqa: E402
+from ledger.chain import build_block  # noqa: E402
+from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size  # noqa: E402
+from ledger.encoding import encode  # noqa: E402
+from ledger.events import Event  # noqa: E402
+from ledger.genesis import Genesis  # noqa: E402
+from ledger.keys import SigningKey, load_signing_key  # noqa: E402
+from ledger.state import Registry  # noqa: E402
+from ledger.store import Store  # noqa: E402
+from node.config import toml_value  # noqa: E402
+from node.netinit import init_network, parse_participants  # noqa: E402
+
+CODES = ("BE", "AE", "IN", "RU")
+CHAIN_ID = "kp-bench-public"
+HS_CODES = ("7102.10", "7102.21", "7102.31")
+ORIGINS = (["BW"], ["RU"], ["CD"], ["AO"], ["ZA"], ["CA"], ["NA", "BW"], ["MIXED"])
+BLOCK_EVENTS = 2000
+HOT_SET = 100
+
+
+# -- building the chain -------------------------------------------------------------------------
+def free_port() -> int:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _number(i: int) -> str:
+    return f"{CODES[i % 4]}-B{i:08d}"
+
+
+def _sign_chunk(args: tuple[str, list[int]]) -> list[tuple[bytes, bytes | None]]:
+    """Issue certificates i (and their follow-up): [(issue encoding, follow-up encoding or None)]."""
+    directory, indexes = args
+    genesis = Genesis.load(Path(directory) / "genesis.json")
+    registry = Registry.from_genesis(genesis)
+    keys = {c: load_signing_key(Path(directory) / c / "authority.pem") for c in CODES}
+    today = datetime.now(UTC).date()
+    out = []
+    for i in indexes:
+        rng = random.Random(i)
+        exporting = CODES[i % 4]
+        importing = CODES[(i + 1 + i // 4 % 3) % 4]
+        issued_on = today - timedelta(days=rng.randint(0, 60))
+        raw = {
+            "number": _number(i),
+            "exporting_participant": exporting,
+            "importing_participant": importing,
+            "origin": ORIGINS[i % len(ORIGINS)],
+            "hs_code": HS_CODES[i % 3],
+            "carats": f"{rng.randint(1, 90000)}.{rng.randint(0, 99):02d}",
+            "value_usd": f"{rng.randint(100, 9_000_000)}.{rng.randint(0, 99):02d}",
+            "parcels": rng.randint(1, 12),
+            "exporter": {"name": f"Exporter {i} Ltd", "address": f"{i} Bourse Street"},
+            "importer": {"name": f"Importer {i} LLC", "address": f"{i} Harbour Road"},
+            "issued_on": issued_on.isoformat(),
+            "expires_on": (issued_on + timedelta(days=120)).isoformat(),
+        }
+        created = int(time.time() * 1000)
+        issuance = authoring.issue(
+            registry, CHAIN_ID, Certificate.from_json(raw), keys[exporting], created_ms=created
+        )
+        roll = rng.random()
+        follow: Event | None = None
+        if roll < 0.45:
+            follow = authoring.confirm_import(
+                CHAIN_ID,
+                importing,
+                raw["number"],
+                issuance.digest,
+                keys[importing],
+                created_ms=created,
+            )
+        elif roll < 0.50:
+            follow = authoring.reject_import(
+                CHAIN_ID, importing, raw["number"], issuance.digest, "seal broken",
+                keys[importing], created_ms=created,
+            )  # fmt: skip
+        elif roll < 0.55:
+            follow = authoring.void(
+                CHAIN_ID, exporting, raw["number"], "error", keys[exporting], created_ms=created
+            )
+        out.append((issuance.event.encoded, follow.encoded if follow else None))
+    return out
+
+
+def commit_certificate(height: int, value: bytes, node_keys: list[SigningKey]) -> bytes:
+    signers = range(quorum_size(len(node_keys)))
+    votes = [
+        Vote.create(node_keys[i], CHAIN_ID, VoteKind.PRECOMMIT, height, 0, value, i)
+        for i in signers
+    ]
+    cert = CommitCertificate(height, 0, value, tuple((v.validator, v.signature) for v in votes))
+    return encode(cert.to_wire())
+
+
+def build_chain(directory: Path, certificates: int, log: Any) -> None:
+    """A fresh network in `directory` whose BE data dir holds `certificates` certificates."""
+    base_port = free_port()
+    init_network(
+        directory, parse_participants(",".join(CODES)), base_port=base_port, chain_id=CHAIN_ID
+    )
+    genesis = Genesis.load(directory / "genesis.json")
+    registry = Registry.from_genesis(genesis)
+    node_keys = [
+        load_signing_key(directory / v.participant / "node.pem") for v in genesis.validators
+    ]
+    started = time.monotonic()
+    chunks = [list(range(s, min(s + 1000, certificates))) for s in range(0, certificates, 1000)]
+    issues: list[bytes] = []
+    follows: list[bytes] = []
+    with multiprocessing.Pool(os.cpu_count() or 2) as pool:
+        for done, chunk in enumerate(pool.imap(_sign_chunk, [(str(directory), c) for c in chunks])):
+            for issue, follow in chunk:
+                issues.append(issue)
+                if follow is not None:
+                    follows.append(follow)
+            if done % 10 == 9:
+                log(f"  signed {len(issues):,} certificates ({time.monotonic() - started:.0f} s)")
+    log(f"  signed {len(issues):,} issues and {len(follows):,} decisions")
+    store = Store(directory / "BE" / "data", genesis)
+    encoded = issues + follows
+    blocks = (len(encoded) + BLOCK_EVENTS - 1) // BLOCK_EVENTS
+    time_ms = int(time.time() * 1000) - blocks * 1000
+    try:
+        for start in range(0, len(encoded), BLOCK_EVENTS):
+            events = [Event.decode(e) for e in encoded[start : start + BLOCK_EVENTS]]
+            time_ms += 1000
+            height = store.height + 1
+            execution = build_block(
+                store,
+                registry,
+                genesis.hash,
+                store.head,
+                events,
+                chain_id=CHAIN_ID,
+                time_ms=time_ms,
+                proposer=height % len(node_keys),
+                verified={e.event_id for e in events},  # signed above by the authority keys
+            )
+            if execution.refused:
+                raise SystemExit(f"block {height} refused {execution.refused[0][1].message}")
+            store.commit(execution, commit_certificate(height, execution.header.hash, node_keys))
+            if height % 10 == 0:
+                log(f"  block {height}/{blocks} ({time.monotonic() - started:.0f} s)")
+    finally:
+        store.close()
+    for code in CODES[1:]:
+        shutil.copytree(directory / "BE" / "data", directory / code / "data")
+    (directory / "bench.json").write_text(json.dumps({"certificates": certificates}))
+    log(
+        f"built {certificates:,} certificates in {blocks} blocks in {time.monotonic() - started:.0f} s"
+    )
+
+
+# -- running one node ---------------------------------------------------------------------------
+@contextmanager
+def one_node(directory: Path) -> Iterator[tuple[str, int]]:
+    """Start BE's node (public rate limit raised for the benchmark); yield its URL and pid."""
+    config = directory / "BE" / "node.toml"
+    lines = [
+        line
+        for line in config.read_text().splitlines()
+        if not line.startswith(("public_rate_per_s", "public_burst", "port", "log_level"))
+    ]
+    port = free_port()
+    lines += [f"public_rate_per_s = {toml_value(1e9)}", "public_burst = 1000000000"]
+    lines += [f"port = {port}", 'log_level = "warning"']
+    config.write_text("\n".join(lines) + "\n")
+    log_file = open(directory / "BE.log", "ab")  # noqa: SIM115 - the child's
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
+        stdout=log_file,
+        stderr=log_file,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the node exited; see {directory / 'BE.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the node did not come up") from None
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log_file.close()
+
+
+# -- measuring ----------------------------------------------------------------------------------
+async def _load(
+    url: str, paths: list[str], concurrency: int, duration: float, seed: int
+) -> tuple[int, int, list[float]]:
+    """`concurrency` clients GET random picks of `paths` for `duration` s: (ok, failed, latencies)."""
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    failed = 0
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        stop = time.perf_counter() + duration
+
+        async def client() -> None:
+            nonlocal failed
+            while time.perf_counter() < stop:
+                path = paths[rng.randrange(len(paths))]
+                t0 = time.perf_counter()
+                async with session.get(url + path) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failed += 1
+                        continue
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return len(latencies), failed, latencies
+
+
+def _load_process(args: tuple[str, list[str], int, float, int]) -> tuple[int, int, list[float]]:
+    return asyncio.run(_load(*args))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    url: str, paths: list[str], concurrency: int, duration: float, procs: int, pid: int
+) -> dict[str, Any]:
+    per = max(1, concurrency // procs)
+    jobs = [(url, paths, per, duration, seed) for seed in range(procs)]
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        cpu_before = cpu_seconds(pid)
+        results = pool.map(_load_process, jobs)
+        cpu = cpu_seconds(pid) - cpu_before
+    latencies = sorted(x for _, _, lat in results for x in lat)
+    ok = sum(r[0] for r in results)
+    failed = sum(r[1] for r in results)
+    if not latencies:
+        return {"ok": 0, "failed": failed}
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
+
+    return {
+        "requests_per_s": round(ok / duration),
+        # The node's own CPU per answer: what it costs, whatever else the machine is doing.
+        "node_cpu_ms_per_request": round(cpu * 1000 / max(1, ok + failed), 3),
+        "node_cpu_share": round(cpu / duration, 2),
+        "ok": ok,
+        "failed": failed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certificates", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--client-procs", type=int, default=1, help="load-generating processes")
+    parser.add_argument("--dir", type=Path, default=None, help="build here (reused if built)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    log = (lambda _m: None) if args.json else print
+    temporary = args.dir is None
+    directory = Path(tempfile.mkdtemp(prefix="kp-bench-public-")) if temporary else args.dir
+    try:
+        built = directory / "bench.json"
+        if built.exists() and json.loads(built.read_text())["certificates"] >= args.certificates:
+            log(f"reusing the chain in {directory}")
+        else:
+            if directory.exists():
+                shutil.rmtree(directory)
+            log(f"building {args.certificates:,} certificates in {directory} ...")
+            build_chain(directory, args.certificates, log)
+        count = json.loads(built.read_text())["certificates"]
+        hot = [f"/v1/public/certificates/{_number(i)}" for i in range(0, count, count // HOT_SET)]
+        everything = [f"/v1/public/certificates/{_number(i)}" for i in range(count)]
+        results: dict[str, Any] = {"machine": machine(), "certificates": count}
+        with one_node(directory) as (url, pid):
+            # Warm the hot set (and the node's imports), then measure each load in turn.
+            measure(url, hot, 4, 1.0, 1, pid)
+            for name, paths in (
+                ("healthz", ["/healthz"]),
+                ("hot_set", hot),
+                ("random", everything),
+            ):
+                log(f"measuring {name} ...")
+                results[name] = measure(
+                    url, paths, args.concurrency, args.duration, args.client_procs, pid
+                )
+        results["settings"] = {
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+            "client_procs": args.client_procs,
+        }
+        if args.json:
+            print(json.dumps(results, indent=2))
+        else:
+            m = results["machine"]
+            print(f"\n{count:,} certificates; {m['cpu']}, {m['cores']} cores, Python {m['python']}")
+            print(f"{args.concurrency} concurrent clients in {args.client_procs} process(es)")
+            print(
+                f"{'load':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+                f"{'failed':>7} {'node CPU ms/req':>16} {'node CPU':>9}"
+            )
+            for name in ("healthz", "hot_set", "random"):
+                r = results[name]
+                print(
+                    f"{name:<10} {r.get('requests_per_s', 0):>8} {r.get('p50_ms', '-'):>8} "
+                    f"{r.get('p99_ms', '-'):>8} {r.get('max_ms', '-'):>8} {r['failed']:>7} "
+                    f"{r.get('node_cpu_ms_per_request', '-'):>16} "
+                    f"{r.get('node_cpu_share', 0):>8.0%}"
+                )
+            print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return 0
+    finally:
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

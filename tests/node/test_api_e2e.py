@@ -1,0 +1,928 @@
+"""The HTTP API of live nodes: every route's statuses and errors, confidentiality, verify, fuzzing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import plyvel
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from ledger import authoring
+from ledger.certificate import Certificate, parse_hundredths
+from ledger.confidential import SealedBox, SealedIdentities
+from ledger.encoding import encode
+from ledger.errors import InvalidProof
+from ledger.events import Event, IssueBody, sign_event
+from ledger.keys import SigningKey, load_signing_key
+from ledger.proofs import CertificateProof, verify_certificate_proof
+from node.peers import MSGPACK
+from tests.e2e.harness import REPO, Network, NodeProcess, http
+from tests.ledger.test_proofs import graft_stale_status, tamperings
+from tests.node.conftest import Issued, Signer, build_demo_chain, submit, wait_final
+
+pytestmark = pytest.mark.slow
+
+#: RU's node throttles its public routes hard, for the 429 test; the others never do.
+RU_LIMITS = {"RU": {"public_rate_per_s": 0.5, "public_burst": 5}}
+PUBLIC_CERTIFICATE_KEYS = {
+    "number",
+    "status",
+    "ledger_status",
+    "exporting_participant",
+    "importing_participant",
+    "issued_on",
+    "expires_on",
+    "digest",
+    "history",
+    "proof",
+    "replaces",
+    "replaced_by",
+    "void_reason",
+    "digest_matches",
+}
+
+
+@pytest.fixture(scope="module")
+def net(network_factory: Any) -> Network:
+    net: Network = network_factory("api", RU_LIMITS)
+    return net
+
+
+@pytest.fixture(scope="module")
+def signer(net: Network) -> Signer:
+    return Signer.for_network(net)
+
+
+@pytest.fixture(scope="module")
+def demo(net: Network, signer: Signer) -> list[Issued]:
+    return build_demo_chain(net, signer, "LK")
+
+
+def by_fate(demo: list[Issued], fate: str, exporting: str | None = None) -> Issued:
+    return next(i for i in demo if i.fate == fate and exporting in (None, i.exporting))
+
+
+def post_raw(node: NodeProcess, body: bytes, content_type: str) -> tuple[int, Any]:
+    return http("POST", node.url + "/v1/events", raw=body, content_type=content_type)
+
+
+def assert_error(answer: tuple[int, Any], status: int, code: str | None = None) -> dict[str, Any]:
+    got, body = answer
+    assert got == status, answer
+    assert isinstance(body, dict) and isinstance(body.get("error"), str), answer
+    assert isinstance(body.get("message"), str) and body["message"], answer
+    if code is not None:
+        assert body["error"] == code, answer
+    return body
+
+
+def head_of(node: NodeProcess) -> tuple[int, str, int]:
+    health = node.health()
+    assert health is not None
+    return health["height"], health["head_hash"], health["mempool"]
+
+
+# -- operations and routing ---------------------------------------------------------------------
+def test_health_and_json_errors_for_unknown_routes(net: Network) -> None:
+    be = net.node("BE")
+    status, body = be.get("/healthz")
+    assert status == 200 and body["status"] == "ok" and body["participant"] == "BE"
+    assert body["chain_id"] == net.genesis.chain_id and body["validator"] is True
+    assert_error(be.get("/no/such/route"), 404, "not_found")
+    assert_error(http("DELETE", be.url + "/healthz"), 405, "method_not_allowed")
+    assert_error(http("GET", be.url + "/v1/events"), 405, "method_not_allowed")
+
+
+# -- POST /v1/events ------------------------------------------------------------------------------
+def test_an_event_is_accepted_once_and_its_replay_is_idempotent(
+    net: Network, signer: Signer
+) -> None:
+    be = net.node("BE")
+    issuance = signer.issue(signer.document("BE", "IN", "EV"))
+    status, body = be.post("/v1/events", issuance.event.to_envelope())
+    assert status == 202 and body["event_id"] == issuance.event.event_id.hex()
+    assert body["status"] in ("pending", "final")
+    # Replayed at once, through another node, and as msgpack: the same event, never twice.
+    for node, content in ((be, "json"), (net.node("AE"), "json"), (be, "msgpack")):
+        if content == "json":
+            again = node.post("/v1/events", issuance.event.to_envelope())
+        else:
+            again = post_raw(node, issuance.event.encoded, MSGPACK)
+        assert again[0] == 202 and again[1]["event_id"] == body["event_id"], again
+    height = wait_final(net, be, [body["event_id"]])
+    status, body = be.post("/v1/events", issuance.event.to_envelope())
+    assert (status, body["status"], body["height"]) == (202, "final", height)
+    status, record = be.get(f"/v1/certificates/{issuance.event.number}", token=True)
+    assert status == 200 and len(record["history"]) == 1
+
+
+def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> None:
+    be, ae = net.node("BE"), net.node("AE")
+    chain = net.genesis.chain_id
+    keys = signer.keys
+    good = signer.issue(signer.document("BE", "AE", "ER")).event
+    envelope = good.to_envelope()
+    # 400: not JSON, not an envelope, not base64, not a canonical event.
+    assert_error(post_raw(be, b"{", "application/json"), 400, "malformed")
+    assert_error(post_raw(be, b"[" * 100_000, "application/json"), 400, "malformed")
+    assert_error(be.post("/v1/events", {"event": envelope["event"]}), 400, "malformed")
+    assert_error(be.post("/v1/events", {**envelope, "extra": 1}), 400, "malformed")
+    assert_error(be.post("/v1/events", {**envelope, "signature": "!!!"}), 400, "malformed")
+    assert_error(post_raw(be, b"\xc1", MSGPACK), 400, "malformed")
+    with_a_float = msgpack.packb([1, chain, "certificate.void", "BE", 1.5, ["BE-X-1", "lost"]])
+    assert_error(
+        be.post(
+            "/v1/events",
+            {
+                "event": base64.b64encode(with_a_float).decode(),
+                "signature": envelope["signature"],
+            },
+        ),
+        400,
+    )
+    # 401: signed with a key that is not the signer's.
+    forged = authoring.issue(
+        net.registry,
+        chain,
+        Certificate.from_json(signer.document("BE", "AE", "ER")),
+        keys["IN"],
+        created_ms=1,
+    ).event
+    assert_error(be.post("/v1/events", forged.to_envelope()), 401, "bad_signature")
+    # 403: a good signature by a participant who may not do this.
+    confirmed = by_fate(demo, "issued", "BE")
+    by_exporter = authoring.confirm_import(
+        chain, "BE", confirmed.number, confirmed.issuance.digest, keys["BE"], created_ms=1
+    )
+    assert_error(be.post("/v1/events", by_exporter.to_envelope()), 403, "signer_not_allowed")
+    foreign_void = authoring.void(chain, "IN", confirmed.number, "lost", keys["IN"], created_ms=1)
+    assert_error(be.post("/v1/events", foreign_void.to_envelope()), 403, "signer_not_allowed")
+    # 404: a decision about a certificate that does not exist.
+    unknown = authoring.void(chain, "BE", "BE-NO-SUCH-1", "lost", keys["BE"], created_ms=1)
+    assert_error(be.post("/v1/events", unknown.to_envelope()), 404, "certificate_not_found")
+    # 409: conflicts with the ledger's state.
+    taken = Certificate.from_json(by_fate(demo, "issued", "BE").document)
+    again = authoring.issue(net.registry, chain, taken, keys["BE"], created_ms=now())
+    assert_error(be.post("/v1/events", again.event.to_envelope()), 409, "certificate_number_taken")
+    decided = by_fate(demo, "import_confirmed", "BE")
+    void_decided = signer.void(decided.issuance)
+    assert_error(be.post("/v1/events", void_decided.to_envelope()), 409, "import_already_decided")
+    voided = by_fate(demo, "voided", "BE")
+    assert_error(
+        ae.post("/v1/events", signer.confirm(voided.issuance).to_envelope()),
+        409,
+        "certificate_voided",
+    )
+    # 413: a body over max_body_bytes, and an event over the network's max_event_bytes.
+    assert_error(post_raw(be, b"x" * (1024 * 1024 + 10), "application/json"), 413)
+    assert_error(post_raw(be, encode([b"x" * (2 * 1024 * 1024)]), MSGPACK), 413)
+    assert_error(be.post("/v1/events", oversized_issue(net, signer).to_envelope()), 413)
+    # 415: anything but JSON or msgpack.
+    assert_error(post_raw(be, json.dumps(envelope).encode(), "text/plain"), 415)
+    assert_error(post_raw(be, b"event=1", "application/x-www-form-urlencoded"), 415)
+    # None of it reached the ledger or a mempool.
+    assert head_of(be)[2] == 0
+
+
+def now() -> int:
+    return int(time.time() * 1000)
+
+
+def oversized_issue(net: Network, signer: Signer) -> Event:
+    """A correctly signed issuance over 64 KiB: its sealed boxes padded with extra recipients."""
+    issuance = signer.issue(signer.document("BE", "AE", "BIG"))
+    body = issuance.event.body
+    padding = tuple(SealedBox(f"X{i}", b"\x00" * 8000) for i in range(12))
+    sealed = SealedIdentities(body.sealed.commitment, (*body.sealed.boxes, *padding))
+    return sign_event(
+        net.genesis.chain_id, "BE", IssueBody(body.facts, sealed), signer.keys["BE"], now()
+    )
+
+
+# -- GET /v1/events/{event_id} --------------------------------------------------------------------
+def test_event_status(net: Network, signer: Signer, demo: list[Issued]) -> None:
+    be = net.node("BE")
+    item = demo[0]
+    status, body = be.get(f"/v1/events/{item.event_ids[0]}")
+    assert status == 200 and body["status"] == "final" and body["height"] >= 1
+    assert body["event_id"] == item.event_ids[0]
+    assert_error(be.get("/v1/events/" + "ab" * 32), 404, "event_not_found")
+    assert_error(be.get("/v1/events/xyz"), 400, "malformed")
+    assert_error(be.get("/v1/events/abcd"), 400, "malformed")
+
+
+def test_a_decision_that_loses_a_race_is_reported_rejected(net: Network, signer: Signer) -> None:
+    """A void and a confirmation sent at once to two nodes: both admitted, one refused in a block."""
+    be, ae = net.node("BE"), net.node("AE")
+    for _attempt in range(5):
+        issuance = signer.issue(signer.document("BE", "AE", "RACE"))
+        wait_final(net, be, [submit(be, issuance.event)])
+        void, confirm = signer.void(issuance), signer.confirm(issuance)
+        results = post_together((be, void), (ae, confirm))
+        if results[0][0] != 202 or results[1][0] != 202:
+            continue  # one was final before the other arrived: no race this time
+        answers = {
+            "v": net.wait_event(be, void.event_id.hex()),
+            "c": net.wait_event(ae, confirm.event_id.hex()),
+        }
+        statuses = sorted(a["status"] for a in answers.values())
+        assert statuses == ["final", "rejected"], answers
+        lost = next(a for a in answers.values() if a["status"] == "rejected")
+        assert lost["error"] in ("certificate_voided", "import_already_decided"), lost
+        assert lost["message"]
+        return
+    pytest.skip("the two decisions never raced (each was final before the other arrived)")
+
+
+def post_together(*calls: tuple[NodeProcess, Event]) -> list[tuple[int, Any]]:
+    """POST each event to its node at the same moment, from threads."""
+    results: list[tuple[int, Any]] = [(0, None)] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(i: int, node: NodeProcess, event: Event) -> None:
+        start.wait()
+        results[i] = node.post("/v1/events", event.to_envelope())
+
+    threads = [threading.Thread(target=run, args=(i, *call)) for i, call in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+# -- the participant API: bearer token ---------------------------------------------------------
+def test_certificates_need_the_operators_token(net: Network, demo: list[Issued]) -> None:
+    be = net.node("BE")
+    number = demo[0].number
+    for path in ("/v1/certificates", f"/v1/certificates/{number}"):
+        assert_error(be.get(path), 401, "unauthorized")
+        assert_error(http("GET", be.url + path, token="not-the-token-at-all"), 401, "unauthorized")
+        # Another node's token is not this node's.
+        assert_error(http("GET", be.url + path, token=net.node("IN").token), 401, "unauthorized")
+        answer = http_headers(be.url + path, {"Authorization": f"Basic {be.token}"})
+        assert_error(answer, 401, "unauthorized")
+        assert be.get(path, token=True)[0] == 200
+
+
+def http_headers(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_certificate_record_and_listing(net: Network, demo: list[Issued]) -> None:
+    be = net.node("BE")
+    item = by_fate(demo, "import_rejected", "BE")
+    status, record = be.get(f"/v1/certificates/{item.number}", token=True)
+    assert status == 200
+    for key in ("origin", "hs_code", "carats", "value_usd", "parcels", "issued_on", "expires_on"):
+        assert record[key] == item.document[key], key
+    assert record["status"] == "import_rejected" and record["reason"]
+    assert [h["type"] for h in record["history"]] == [
+        "certificate.issue",
+        "certificate.reject_import",
+    ]
+    assert record["digest"] == item.issuance.digest.hex()
+    assert_error(be.get("/v1/certificates/BE-NOT-THERE", token=True), 404, "certificate_not_found")
+
+    def listing(**query: Any) -> dict[str, Any]:
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        status, body = be.get(f"/v1/certificates?{qs}", token=True)
+        assert status == 200, body
+        assert body["count"] == len(body["certificates"])
+        return body
+
+    demo_numbers = {i.number for i in demo}
+    exported = {c["number"] for c in listing(exporting="BE", limit=1000)["certificates"]}
+    assert {i.number for i in demo if i.exporting == "BE"} <= exported
+    assert all(n.startswith("BE-") for n in exported)
+    imported = {c["number"] for c in listing(importing="RU")["certificates"]}
+    assert imported & demo_numbers == {i.number for i in demo if i.importing == "RU"}
+    voided = listing(status="voided")["certificates"]
+    assert {c["number"] for c in voided} & demo_numbers == {
+        i.number for i in demo if i.fate == "voided"
+    }
+    assert all(c["status"] == "voided" for c in voided)
+    assert listing(**{"from": "2000-01-01", "to": "2000-12-31"})["count"] == 0
+    # Pages of 5 with the cursor walk the whole set once, in order.
+    everything = [c["number"] for c in listing(limit=1000)["certificates"]]
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = listing(limit=5, **({"cursor": cursor} if cursor else {}))
+        walked += [c["number"] for c in page["certificates"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    assert walked == everything and demo_numbers <= set(walked)
+    for bad in ("status=lost", "limit=many", "from=2026-13-01", "to=yesterday"):
+        assert_error(be.get(f"/v1/certificates?{bad}", token=True), 400, "malformed")
+
+
+def test_participants(net: Network) -> None:
+    for path in ("/v1/participants", "/v1/public/participants"):
+        status, body = net.node("IN").get(path)
+        assert status == 200
+        assert [p["code"] for p in body["participants"]] == ["BE", "AE", "IN", "RU"]
+        assert len(body["validators"]) == 4 and "max_validity_days" in body["parameters"]
+
+
+# -- identities: only on a party's node ---------------------------------------------------------
+def test_identities_are_readable_only_on_the_parties_nodes(
+    net: Network, demo: list[Issued], tmp_path: Path
+) -> None:
+    for item in (i for i in demo if (i.exporting, i.importing) == ("BE", "AE")):
+        for code in ("BE", "AE"):
+            status, record = net.node(code).get(f"/v1/certificates/{item.number}", token=True)
+            assert status == 200 and record["party"] is True
+            assert record["exporter"] == item.document["exporter"]
+            assert record["importer"] == item.document["importer"]
+            assert record["identity_salt"] == item.document["identity_salt"]
+        for code in ("IN", "RU"):
+            status, record = net.node(code).get(f"/v1/certificates/{item.number}", token=True)
+            assert status == 200 and record["party"] is False
+            assert "exporter" not in record and "importer" not in record
+            assert f"{code} is not a party" in record["identities"]
+            text = json.dumps(record)
+            for secret in item.secrets[:4]:
+                assert secret not in text
+            # Facts every participant may read (statistics need them) are there.
+            assert record["carats"] == item.document["carats"]
+    item = by_fate(demo, "import_confirmed", "BE")
+    shown = run_cli(
+        "cert", "show", item.number, "--node", net.node("IN").url, "--token", net.node("IN").token
+    )
+    assert shown.returncode == 0 and "IN is not a party" in shown.stdout
+    assert item.document["exporter"]["name"] not in shown.stdout
+    shown = run_cli(
+        "cert", "show", item.number, "--node", net.node("BE").url, "--token", net.node("BE").token
+    )
+    assert shown.returncode == 0 and item.document["exporter"]["name"] in shown.stdout
+    # Nor can a third party print the certificate.
+    out = tmp_path / "c.pdf"
+    printed = run_cli(
+        "cert",
+        "pdf",
+        item.number,
+        "--node",
+        net.node("RU").url,
+        "--token",
+        net.node("RU").token,
+        "--out",
+        str(out),
+    )
+    assert printed.returncode == 1 and "not a party" in printed.stderr and not out.exists()
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+# -- the public view ----------------------------------------------------------------------------
+def public_walk(
+    net: Network, node: NodeProcess, demo: list[Issued]
+) -> list[tuple[str, int, bytes]]:
+    """GET every public route (and the open operational ones): (path, status, body bytes)."""
+    paths = ["/v1/public/head", "/v1/public/genesis", "/v1/public/participants"]
+    paths += ["/v1/participants", "/healthz", "/metrics", "/v1/public/stats"]
+    paths += ["/v1/public/stats?year=2026", "/v1/public/stats?year=2026&quarter=4"]
+    for item in demo:
+        paths.append(f"/v1/public/certificates/{item.number}")
+        paths.append(f"/v1/public/certificates/{item.number}?digest={item.issuance.digest.hex()}")
+        paths.append(f"/v1/public/certificates/{item.number}?digest={'0' * 64}")
+        paths += [f"/v1/events/{event_id}" for event_id in item.event_ids]
+    paths += [f"/v1/public/verify/{item.number}" for item in demo]
+    paths += ["/v1/public/certificates/BE-LK-99999", "/v1/public/certificates/ZZ"]
+    paths += ["/v1/public/verify/BE-LK-99999", "/explorer", "/explorer/"]
+    paths += ["/explorer/static/explorer.js", "/explorer/static/explorer.css"]
+    height = head_of(node)[0]
+    paths += [f"/v1/public/blocks/{h}" for h in range(0, height + 2)]
+    out = []
+    for path in paths:
+        status, body = fetch(node.url + path)
+        assert status < 500, (path, status, body)
+        out.append((path, status, body))
+    return out
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def hidden_in(body: bytes) -> list[bytes]:
+    """The body, and every base64 proof in it decoded, as bytes to search."""
+    found = [body]
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return found
+    if isinstance(parsed, dict) and isinstance(parsed.get("proof"), str):
+        try:
+            found.append(base64.b64decode(parsed["proof"], validate=True))
+        except ValueError:
+            pass  # /v1/public/verify says "valid" or "invalid" there
+    return found
+
+
+def test_the_public_view_leaks_no_party_carats_or_value(net: Network, demo: list[Issued]) -> None:
+    needles: list[tuple[str, bytes]] = []
+    amounts = set()
+    for item in demo:
+        for secret in item.secrets:
+            needles.append((secret, secret.encode()))
+        amounts |= {item.document["carats"], item.document["value_usd"]}
+        # In a proof, amounts would travel as integers of hundredths in msgpack.
+        for field in ("carats", "value_usd"):
+            hundredths = parse_hundredths(field, item.document[field], positive=False)
+            needles.append((f"{field}={hundredths} (msgpack)", encode(hundredths)))
+            needles.append((f"{field}={hundredths}", str(hundredths).encode()))
+    walked = public_walk(net, net.node("BE"), demo) + public_walk(net, net.node("IN"), demo)
+    assert any(
+        path.startswith("/v1/public/blocks/") and status == 200 for path, status, _ in walked
+    )
+    proofs = 0
+    for path, _status, body in walked:
+        for haystack in hidden_in(body):
+            proofs += haystack is not body
+            for what, needle in needles:
+                if path.startswith("/v1/public/stats") and what in amounts:
+                    continue  # aggregates: see test_public_stats_never_single_out_a_certificate
+                assert needle not in haystack, f"{what} found in the answer to {path}"
+    assert proofs >= 2 * 3 * len(demo)
+    for path, status, body in walked:
+        if path.startswith("/v1/public/certificates/") and status == 200:
+            assert set(json.loads(body)) <= PUBLIC_CERTIFICATE_KEYS, path
+
+
+def test_public_stats_never_single_out_a_certificate(net: Network, demo: list[Issued]) -> None:
+    status, stats = net.node("BE").get("/v1/public/stats")
+    assert status == 200 and stats["rows"]
+    singles = {(i.document["carats"], i.document["value_usd"]) for i in demo}
+    assert any(row.get("suppressed") for row in stats["rows"])
+    for row in stats["rows"]:
+        assert (row["carats"], row["value_usd"]) not in singles, row
+        assert row.get("suppressed", False) == (row["certificates"] < 3), row
+
+
+def test_public_certificate_answers(net: Network, demo: list[Issued]) -> None:
+    be = net.node("IN")
+    item = by_fate(demo, "voided", "BE")
+    status, body = be.get(f"/v1/public/certificates/{item.number}")
+    assert status == 200 and "digest_matches" not in body
+    assert body["status"] == "voided" and body["void_reason"] == "error"
+    assert body["digest"] == item.issuance.digest.hex()
+    assert [h["type"] for h in body["history"]] == ["certificate.issue", "certificate.void"]
+    digest = item.issuance.digest.hex()
+    path = f"/v1/public/certificates/{item.number}?digest="
+    assert be.get(path + digest)[1]["digest_matches"] is True
+    assert be.get(path + digest.upper())[1]["digest_matches"] is True
+    assert be.get(path + "ab" * 32)[1]["digest_matches"] is False
+    assert_error(be.get(path + "xyz"), 400, "malformed")
+    # An unknown number: 404, with a proof of its absence that checks against genesis.
+    status, body = be.get("/v1/public/certificates/BE-NEVER-1?digest=" + digest)
+    assert status == 404 and body["error"] == "certificate_not_found"
+    assert body["digest_matches"] is False
+    checked = verify_certificate_proof(CertificateProof.from_base64(body["proof"]), net.genesis)
+    assert not checked.found
+    assert_error(be.get("/v1/public/certificates/" + "A" * 41), 400, "malformed")
+
+
+def test_head_blocks_and_genesis(net: Network, demo: list[Issued]) -> None:
+    node = net.node("AE")
+    status, head = node.get("/v1/public/head")
+    assert status == 200
+    height = head["header"]["height"]
+    assert head["commit_certificate"]["height"] == height
+    assert len(head["commit_certificate"]["signatures"]) >= 3
+    status, block = node.get(f"/v1/public/blocks/{height}")
+    assert status == 200 and block["header"] == head["header"]
+    assert len(block["events"]) == block["header"]["event_count"]
+    seen = {
+        e["event_id"]
+        for h in range(1, height + 1)
+        for e in node.get(f"/v1/public/blocks/{h}")[1]["events"]
+    }
+    assert {i.event_ids[0] for i in demo} <= seen
+    assert_error(node.get("/v1/public/blocks/0"), 404, "block_not_found")
+    assert_error(node.get(f"/v1/public/blocks/{height + 1000}"), 404, "block_not_found")
+    assert_error(node.get("/v1/public/blocks/-1"), 404)
+    assert_error(node.get("/v1/public/blocks/two"), 400, "malformed")
+    status, genesis = node.get("/v1/public/genesis")
+    assert status == 200 and genesis["chain_id"] == net.genesis.chain_id
+    assert genesis["hash"] == net.genesis.hash.hex()
+
+
+def test_public_routes_are_rate_limited_per_client(net: Network) -> None:
+    ru = net.node("RU")
+    answers = [ru.get("/v1/public/head") for _ in range(12)]
+    limited = [a for a in answers if a[0] == 429]
+    assert limited and all(a[0] in (200, 429) for a in answers)
+    assert_error(limited[0], 429, "rate_limited")
+    # The participant and operational routes are not throttled.
+    assert all(ru.get("/healthz")[0] == 200 for _ in range(10))
+    assert all(ru.get("/v1/certificates?limit=1", token=True)[0] == 200 for _ in range(10))
+
+
+def test_peer_routes_need_a_listed_node_key(net: Network) -> None:
+    be = net.node("BE")
+    assert_error(http("POST", be.url + "/peer/events", raw=b"\x90", content_type=MSGPACK), 403)
+    assert_error(be.get("/peer/status"), 403, "forbidden")
+    stranger = SigningKey.from_seed(b"\x05" * 32)
+    from node.peers import sign_request
+
+    headers = sign_request(stranger, net.genesis.chain_id, "GET", "/peer/status", b"", now())
+    assert_error(http_headers(be.url + "/peer/status", headers), 403, "forbidden")
+
+
+# -- kpledger verify ------------------------------------------------------------------------------
+def verify(
+    net: Network, number: str, *extra: str, node: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    url = node or net.node("IN").url
+    genesis = str(net.directory / "genesis.json")
+    return run_cli("verify", number, "--node", url, "--genesis", genesis, *extra)
+
+
+def test_verify_exit_statuses(net: Network, demo: list[Issued], tmp_path: Path) -> None:
+    confirmed = by_fate(demo, "import_confirmed", "BE")
+    issued = by_fate(demo, "issued", "BE")
+    result = verify(net, confirmed.number, "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "import_confirmed" and answer["proof"] == "valid"
+    assert answer["digest"] == confirmed.issuance.digest.hex()
+    assert verify(net, issued.number).returncode == 0
+    for fate in ("voided", "import_rejected"):
+        result = verify(net, by_fate(demo, fate).number)
+        assert result.returncode == 1, (fate, result.stdout, result.stderr)
+        assert fate.replace("_", " ").upper() in result.stdout
+    result = verify(net, "BE-LK-00000")
+    assert result.returncode == 1 and "NOT ON THE LEDGER" in result.stdout
+    # The document as issued matches; with the exporter's name changed, it does not.
+    document = tmp_path / "doc.json"
+    document.write_text(json.dumps(confirmed.document))
+    result = verify(net, confirmed.number, "--document", str(document))
+    assert result.returncode == 0 and "MATCHES the ledger" in result.stdout
+    changed = json.loads(json.dumps(confirmed.document))
+    changed["exporter"]["name"] += " Ltd"
+    document.write_text(json.dumps(changed))
+    result = verify(net, confirmed.number, "--document", str(document))
+    assert result.returncode == 1 and "DOES NOT MATCH" in result.stdout
+    # A head older than --max-age-hours: the node may be serving a stale status.
+    time.sleep(0.5)
+    result = verify(net, confirmed.number, "--max-age-hours", "0.0001")
+    assert result.returncode == 2 and "stale" in result.stderr
+    # No node there at all.
+    result = verify(net, confirmed.number, node="http://127.0.0.1:9")
+    assert result.returncode == 2 and "cannot reach" in result.stderr
+
+
+@contextmanager
+def serving(answer: dict[str, Any], status: int = 200) -> Iterator[str]:
+    """A stand-in node that gives one canned JSON answer to every GET: a lying node."""
+    payload = json.dumps(answer).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def validator_keys(net: Network) -> list[SigningKey]:
+    return [
+        load_signing_key(net.directory / v.participant / "node.pem") for v in net.genesis.validators
+    ]
+
+
+def test_proofs_from_a_live_node_resist_tampering(
+    net: Network, signer: Signer, demo: list[Issued]
+) -> None:
+    be = net.node("BE")
+    item = by_fate(demo, "import_confirmed", "BE")
+    status, body = be.get(f"/v1/public/certificates/{item.number}")
+    assert status == 200
+    proof = CertificateProof.from_base64(body["proof"])
+    verify_certificate_proof(proof, net.genesis, item.number)
+    cases = tamperings(proof, net.genesis, validator_keys(net))
+    messages = set()
+    for name, altered, message in cases:
+        with pytest.raises(InvalidProof, match=re.escape(message)):
+            verify_certificate_proof(
+                CertificateProof.from_base64(altered.to_base64()), net.genesis, item.number
+            )
+            pytest.fail(f"{name}: verified")
+        messages.add(message)
+    assert len(messages) >= 9
+    # `kpledger verify` against a node that serves one of them: exit 2, the check that failed.
+    name, altered, message = cases[1]
+    with serving({**body, "proof": altered.to_base64()}) as url:
+        result = verify(net, item.number, node=url)
+    assert result.returncode == 2 and "the proof does not check" in result.stderr, name
+    assert message in result.stderr
+
+
+def test_an_older_status_cannot_pass_for_the_current_one(net: Network, signer: Signer) -> None:
+    be = net.node("BE")
+    issuance = signer.issue(signer.document("BE", "AE", "STALE"))
+    wait_final(net, be, [submit(be, issuance.event)])
+    number = issuance.event.number
+    old = CertificateProof.from_base64(be.get(f"/v1/public/certificates/{number}")[1]["proof"])
+    wait_final(net, be, [submit(net.node("AE"), signer.void(issuance))])
+    new = CertificateProof.from_base64(be.get(f"/v1/public/certificates/{number}")[1]["proof"])
+    assert verify_certificate_proof(new, net.genesis, number).status == "voided"
+    for name, forged in graft_stale_status(old, new):
+        with pytest.raises(InvalidProof, match="stale or altered status"):
+            verify_certificate_proof(forged, net.genesis, number)
+            pytest.fail(name)
+    # Whole, the old proof is genuine but older: only its head's age can give it away.
+    assert verify_certificate_proof(old, net.genesis, number).head_height < new.head.header.height
+
+
+# -- fuzzing POST /v1/events ---------------------------------------------------------------------
+def _mutations(events: list[bytes]) -> st.SearchStrategy[tuple[bytes, str]]:
+    def flip(data: bytes, position: int, mask: int) -> bytes:
+        position %= len(data)
+        return data[:position] + bytes([data[position] ^ mask]) + data[position + 1 :]
+
+    mutated = st.builds(flip, st.sampled_from(events), st.integers(0, 10**6), st.integers(1, 255))
+    return st.one_of(
+        mutated.map(lambda b: (b, MSGPACK)),
+        mutated.map(lambda b: (json.dumps(envelope_of(b)).encode(), "application/json")),
+    )
+
+
+def envelope_of(encoded: bytes) -> dict[str, str]:
+    """Split a (possibly mangled) signed encoding into the JSON envelope, as far as it goes."""
+    try:
+        unsigned, signature = msgpack.unpackb(encoded, raw=False, strict_map_key=False)
+        unsigned_bytes = msgpack.packb(unsigned, use_bin_type=True)
+        signature = signature if isinstance(signature, bytes) else b"x"
+    except Exception:
+        unsigned_bytes, signature = encoded, b"\x00" * 64
+    return {
+        "event": base64.b64encode(unsigned_bytes).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+_msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.text(max_size=40)
+    | st.binary(max_size=80),
+    lambda inner: st.lists(inner, max_size=7),
+    max_leaves=30,
+)
+_b64 = st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode())
+
+
+def bodies(chain_id: str, events: list[bytes]) -> st.SearchStrategy[tuple[bytes, str]]:
+    json_type = st.sampled_from(["application/json", "application/json; charset=utf-8"])
+    unsigned_events = st.tuples(
+        st.just(1),
+        st.sampled_from([chain_id, "other-chain", ""]),
+        st.sampled_from(
+            [
+                "certificate.issue",
+                "certificate.confirm_import",
+                "certificate.reject_import",
+                "certificate.void",
+                "x",
+            ]
+        ),
+        st.sampled_from(["BE", "AE", "IN", "RU", "XX", ""]),
+        st.integers(min_value=-5, max_value=2**64 - 1),
+        _msgpack_values,
+    ).map(lambda t: msgpack.packb(list(t), use_bin_type=True))
+    return st.one_of(
+        st.tuples(st.binary(max_size=3000), st.sampled_from(["application/json", MSGPACK])),
+        st.tuples(_json.map(lambda v: json.dumps(v).encode()), json_type),
+        st.tuples(
+            st.fixed_dictionaries(
+                {"event": st.one_of(_b64, _json), "signature": st.one_of(_b64, _json)}
+            ).map(lambda v: json.dumps(v).encode()),
+            json_type,
+        ),
+        st.tuples(
+            st.tuples(unsigned_events, st.binary(min_size=64, max_size=64)).map(
+                lambda t: json.dumps(
+                    {
+                        "event": base64.b64encode(t[0]).decode(),
+                        "signature": base64.b64encode(t[1]).decode(),
+                    }
+                ).encode()
+            ),
+            json_type,
+        ),
+        st.tuples(
+            st.tuples(
+                unsigned_events.map(msgpack.unpackb), st.binary(min_size=60, max_size=66)
+            ).map(lambda t: msgpack.packb(list(t), use_bin_type=True)),
+            st.just(MSGPACK),
+        ),
+        st.tuples(
+            _msgpack_values.map(lambda v: msgpack.packb(v, use_bin_type=True)), st.just(MSGPACK)
+        ),
+        _mutations(events),
+        st.tuples(st.binary(max_size=200), st.sampled_from(["text/plain", "", "application/xml"])),
+    )
+
+
+def test_fuzzing_post_events_never_breaks_the_node(
+    net: Network, signer: Signer, demo: list[Issued]
+) -> None:
+    be = net.node("BE")
+    chain_id = net.genesis.chain_id
+    accepted = demo[0].issuance.event
+    refused = [
+        # Correctly formed, wrongly signed or not allowed: mutations of these are all refused too.
+        authoring.issue(
+            net.registry,
+            chain_id,
+            Certificate.from_json(signer.document("BE", "AE", "FZ")),
+            signer.keys["AE"],
+            created_ms=now(),
+        ).event,
+        authoring.confirm_import(
+            chain_id,
+            "BE",
+            demo[3].number,
+            demo[3].issuance.digest,
+            signer.keys["BE"],
+            created_ms=now(),
+        ),
+    ]
+    pool = [accepted.encoded, *(e.encoded for e in refused)]
+    before = head_of(be)
+    answers: dict[int, int] = {}
+
+    @settings(
+        max_examples=400,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(bodies(chain_id, pool))
+    def post(case: tuple[bytes, str]) -> None:
+        body, content_type = case
+        status, answer = post_raw(be, body, content_type)
+        answers[status] = answers.get(status, 0) + 1
+        assert status < 500, (status, answer, body[:200], content_type)
+        assert isinstance(answer, dict), (status, answer)
+        if status == 202:
+            # Only the exact event already on the ledger gets in, and only as itself.
+            assert answer["event_id"] == accepted.event_id.hex() and answer["status"] == "final"
+        else:
+            assert 400 <= status < 500 and answer["error"] and answer["message"], answer
+
+    post()
+    # Exact replays of the accepted event, both encodings, are idempotent.
+    assert post_raw(be, accepted.encoded, MSGPACK)[0] == 202
+    assert be.post("/v1/events", accepted.to_envelope())[0] == 202
+    assert head_of(be) == before, "the fuzzing changed the chain or a mempool"
+    assert set(answers) - {202, 400, 401, 403, 404, 409, 413, 415} == set(), answers
+    # The strategies reach the parser (400), the content-type check (415) and signatures (401).
+    assert answers.get(400, 0) > 100 and answers.get(415, 0) and answers.get(401, 0), answers
+
+
+# -- /metrics -------------------------------------------------------------------------------------
+def metric_values(node: NodeProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body = fetch(node.url + "/metrics")
+    assert status == 200
+    values = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def test_metrics_parse_and_move_with_events(net: Network, signer: Signer) -> None:
+    ae = net.node("AE")
+    before = metric_values(ae)
+    names = {name for name, _ in before}
+    for expected in (
+        "kpledger_height",
+        "kpledger_mempool_events",
+        "kpledger_blocks_total",
+        "kpledger_events_final_total",
+        "kpledger_http_requests_total",
+        "kpledger_finality_seconds_bucket",
+    ):
+        assert expected in names, expected
+    issuance = signer.issue(signer.document("AE", "IN", "MX"))
+    wait_final(net, ae, [submit(ae, issuance.event)])
+    assert ae.post("/v1/events", issuance.event.to_envelope())[0] == 202  # a replay: not counted
+    forged = authoring.issue(
+        net.registry,
+        net.genesis.chain_id,
+        Certificate.from_json(signer.document("AE", "IN", "MX")),
+        signer.keys["IN"],
+        created_ms=now(),
+    ).event
+    assert ae.post("/v1/events", forged.to_envelope())[0] == 401
+    after = metric_values(ae)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("kpledger_events_accepted_total", type="certificate.issue") == 1
+    assert delta("kpledger_events_refused_total", reason="bad_signature") == 1
+    assert delta("kpledger_blocks_total") >= 1 and delta("kpledger_events_final_total") >= 1
+    assert after[("kpledger_height", ())] == head_of(ae)[0]
+    assert delta("kpledger_http_requests_total", family="participant", status="401") == 1
+    assert delta("kpledger_http_requests_total", family="participant", status="202") == 2
+    assert delta("kpledger_finality_seconds_count") == 1
+
+
+# -- SPEC 3a: a third party's node holds no identities, on disk or in its log ---------------------
+def test_third_party_nodes_hold_no_identities_on_disk(net: Network, demo: list[Issued]) -> None:
+    """Runs last: it stops IN's and RU's nodes to read everything they wrote."""
+    for code in ("IN", "RU"):
+        net.node(code).stop()
+    for code in ("IN", "RU"):
+        others = [i for i in demo if code not in (i.exporting, i.importing)]
+        assert len(others) >= 4
+        needles = {s.encode() for i in others for s in i.secrets[:4]}
+        files = [p for p in (net.directory / code).rglob("*") if p.is_file()]
+        files.append(net.node(code).log)
+        assert any(p.name.endswith(".ldb") or p.name.endswith(".log") for p in files)
+        for path in files:
+            data = path.read_bytes()
+            for needle in needles:
+                assert needle not in data, f"{needle!r} in {path}"
+        # And through LevelDB itself, in case a table is compressed.
+        db = plyvel.DB(str(net.directory / code / "data"))
+        try:
+            for key, value in db.iterator():
+                for needle in needles:
+                    assert needle not in key and needle not in value, (
+                        f"{needle!r} in {code}'s store"
+                    )
+        finally:
+            db.close()
