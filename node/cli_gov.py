@@ -467,7 +467,7 @@ def network_join(directory: Path, participant: str, port: int, host: str, as_jso
     folder = directory / spec.code
     command = (
         f"kpledger gov propose admit --participant {spec.code} --name '{joiner.name}' "
-        f"--countries {'+'.join(spec.countries)} --authority-key-file {folder / 'authority.pem'} "
+        f"--countries {'+'.join(spec.countries)} --authority-pub {joiner.authority_key.hex()} "
         f"--encryption-pub {joiner.encryption_key.hex()} --node-pub {joiner.node_key.hex()} "
         f"--address {joiner.address} --node URL --key YOUR_AUTHORITY.pem"
     )

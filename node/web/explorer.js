@@ -41,6 +41,7 @@
   };
   const EVENT_LABELS = {
     "certificate.issue": "Issued",
+    "certificate.endorse": "Endorsed by the monitoring team",
     "certificate.confirm_import": "Import confirmed",
     "certificate.reject_import": "Import rejected",
     "certificate.void": "Voided",
