@@ -175,6 +175,22 @@ class Store:
         return value
 
     # -- writing ----------------------------------------------------------------------------
+    def put_raw_block(self, block: Block, commit_certificate: bytes) -> None:
+        """Store a block as received, deriving nothing: for auditing another node's chain.
+
+        Nothing is checked here; `ledger.audit.verify_chain(..., check_derived=False)` does it.
+        """
+        header = block.header
+        with self.db.write_batch(transaction=True, sync=False) as batch:
+            leaves = [event_leaf(e.event_id, e.type, e.number) for e in block.events]
+            batch.put(P_BLOCK + _h(header.height), encode([header.encoded, leaves]))
+            batch.put(P_COMMIT + _h(header.height), commit_certificate)
+            batch.put(P_HASH + header.hash, _h(header.height))
+            for index, event in enumerate(block.events):
+                batch.put(P_EVENT + event.event_id, encode([header.height, index, event.encoded]))
+            batch.put(K_HEAD, encode([header.height, header.hash]))
+        self._head = header
+
     def commit(self, execution: Execution, commit_certificate: bytes) -> None:
         """Store a final block and everything derived from it, atomically and durably."""
         header = execution.header

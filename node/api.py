@@ -539,8 +539,7 @@ async def peer_candidate(request: web.Request) -> web.Response:
     return web.Response(body=block, content_type=MSGPACK)
 
 
-async def peer_blocks(request: web.Request) -> web.Response:
-    await _peer_body(request)
+def _final_blocks_response(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         start = int(request.query.get("from", "1"))
@@ -548,6 +547,20 @@ async def peer_blocks(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise MalformedInput("from and limit are whole numbers") from exc
     return web.Response(body=encode(node.final_blocks(max(start, 1), limit)), content_type=MSGPACK)
+
+
+async def peer_blocks(request: web.Request) -> web.Response:
+    await _peer_body(request)
+    return _final_blocks_response(request)
+
+
+async def chain_blocks(request: web.Request) -> web.Response:
+    """Whole final blocks with their commit certificates, for an auditor (`kpledger audit --node`).
+
+    Events carry shipment facts that are not public, so this needs the operator's token.
+    """
+    require_token(request)
+    return _final_blocks_response(request)
 
 
 # -- operations -----------------------------------------------------------------------------------
@@ -594,6 +607,7 @@ def build_app(node: LedgerNode) -> web.Application:
     r.add_get("/v1/certificates", list_certificates)
     r.add_get("/v1/certificates/{number}", get_certificate)
     r.add_get("/v1/participants", participants)
+    r.add_get("/v1/chain/blocks", chain_blocks)
     r.add_get("/v1/public/certificates/{number}", public_certificate)
     r.add_get("/v1/public/head", public_head)
     r.add_get("/v1/public/blocks/{height}", public_block)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from node import cli_cert, cli_gov, cli_reports, explorer
+from node import cli_audit, cli_cert, cli_gov, cli_reports, explorer
 from node.cli_common import EXIT_USAGE, Group, emit, fail
 
 
@@ -139,6 +139,7 @@ main.add_command(cli_gov.key)
 network.add_command(cli_gov.network_join)
 main.add_command(cli_cert.verify)
 main.add_command(cli_reports.stats)
+main.add_command(cli_audit.audit)
 main.add_command(cli_reports.reconcile)
 main.add_command(explorer.explore)
 

@@ -37,7 +37,7 @@ def start_nodes(directory: Path, genesis: Genesis, log_dir: Path) -> list[subpro
 
 
 def wait_healthy(
-    urls: list[str], processes: list[subprocess.Popen[bytes]], timeout: float = 30
+    urls: list[str], processes: list[subprocess.Popen[bytes]], chain_id: str, timeout: float = 30
 ) -> None:
     deadline = time.monotonic() + timeout
     for url, process in zip(urls, processes, strict=True):
@@ -45,13 +45,24 @@ def wait_healthy(
             if process.poll() is not None:
                 raise click.ClickException(f"the node at {url} exited; see its log in devnet/logs")
             try:
-                if NodeClient(url, timeout=1).get("/healthz").ok:
+                health = NodeClient(url, timeout=1).get("/healthz")
+                if health.ok and process.poll() is None:
+                    if health.body.get("chain_id") != chain_id:
+                        raise click.ClickException(
+                            f"another network answers at {url} (port taken?); stop it first"
+                        )
                     break
             except ConnectionFailed:
                 pass
             if time.monotonic() > deadline:
                 raise click.ClickException(f"the node at {url} did not come up")
             time.sleep(0.1)
+    # A node that could not bind its port exits at once, possibly after another process on
+    # that port answered for it: make sure every one of ours is still running.
+    time.sleep(0.5)
+    for url, process in zip(urls, processes, strict=True):
+        if process.poll() is not None:
+            raise click.ClickException(f"the node at {url} exited (port taken?); see devnet/logs")
 
 
 def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -67,6 +78,10 @@ def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool = True) -> None:
     directory = Path(directory)
     if not (directory / "genesis.json").exists():
@@ -77,9 +92,11 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
         click.echo(f"using the existing network in {directory}/")
     genesis = Genesis.load(directory / "genesis.json")
     urls = [v.address for v in genesis.validators]
+    # SIGTERM (a supervisor, `kill`) stops the devnet as Ctrl-C does: never orphan the nodes.
+    signal.signal(signal.SIGTERM, _interrupt)
     processes = start_nodes(directory, genesis, directory / "logs")
     try:
-        wait_healthy(urls, processes)
+        wait_healthy(urls, processes, genesis.chain_id)
         height = NodeClient(urls[0]).get("/healthz").body["height"]
         if demo and height == 0:
             from node.demo import load_demo
