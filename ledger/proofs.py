@@ -401,9 +401,9 @@ def build_certificate_proof(
         events.append(EventInclusion(entry.event_id, entry.type, entry.height, index, path))
         if entry.height != head.height and entry.height not in heights:
             heights.append(entry.height)
-    issue = store.event(record.issue_event_id)
-    assert issue is not None
-    body = issue.event.body
+    commitment = store.issue_commitment(record.issue_event_id)
+    if commitment is None:
+        raise InvalidProof(f"the store lacks the issue event of {number}")
     return CertificateProof(
         number=number,
         head=final_head,
@@ -412,7 +412,7 @@ def build_certificate_proof(
         events=tuple(events),
         headers=tuple(blocks.final_header(h) for h in heights),
         public_wire=record.facts.public_wire(),
-        confidential_hash=confidential_hash(record.facts, body.sealed.commitment),
+        confidential_hash=confidential_hash(record.facts, commitment),
         changes=changes,
     )
 

@@ -177,7 +177,7 @@ class CertificateRecord:
     def from_wire(cls, obj: Any) -> CertificateRecord:
         facts, digest, status, history, reason, replaced_by, *rest = obj
         return cls(
-            facts=ShipmentFacts.from_wire(facts),
+            facts=ShipmentFacts.from_wire(facts, trusted=True),
             digest=digest,
             status=status,
             history=tuple(HistoryEntry(*h) for h in history),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import plyvel
 
 from ledger.block import Block, Header, event_leaf
@@ -161,6 +162,18 @@ class Store:
             return None
         height, index, encoded = decode(raw)
         return StoredEvent(Event.decode(encoded), height, index)
+
+    def issue_commitment(self, event_id: bytes) -> bytes | None:
+        """The identity commitment of a stored issue event, without parsing the whole event.
+
+        The public proof needs only this; the store wrote these bytes itself from a checked event.
+        """
+        raw = self.db.get(P_EVENT + event_id)
+        if raw is None:
+            return None
+        signed = msgpack.unpackb(msgpack.unpackb(raw)[2])
+        commitment = signed[0][5][1][0]  # [unsigned, sig] -> body -> [facts, sealed] -> commitment
+        return commitment if isinstance(commitment, bytes) else None
 
     # -- StateReader and NodeReader ---------------------------------------------------------
     def get_certificate(self, number: str) -> CertificateRecord | None:

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 from aiohttp import web
@@ -393,9 +393,31 @@ def proof_base64(proof: CertificateProof) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
+class _AnswerReader:
+    """The store as one public answer reads it: tree nodes from the node's cache, the record once.
+
+    State tree nodes are named by their hash, so a cached one is never stale; the proof and the
+    public view both need the certificate's record, which is decoded once.
+    """
+
+    def __init__(self, node: LedgerNode) -> None:
+        self._store = node.store
+        self.get_node = node.reader.get_node
+        self._records: dict[str, CertificateRecord | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        if number not in self._records:
+            self._records[number] = self._store.get_certificate(number)
+        return self._records[number]
+
+
 def _public_answer(node: LedgerNode, blocks: BlockCache, number: str) -> PublicAnswer:
-    proof = build_certificate_proof(node.store, number, blocks)
-    record = node.store.get_certificate(number)
+    reader = _AnswerReader(node)
+    proof = build_certificate_proof(cast(Store, reader), number, blocks)
+    record = reader.get_certificate(number)
     if record is None:
         body: dict[str, Any] = {
             "error": "certificate_not_found",

@@ -49,6 +49,11 @@ class Metrics:
         self.evidence = Counter(
             "kpledger_equivocation_evidence_total", "Equivocations detected", registry=r
         )
+        self.proposals_fetched = Counter(
+            "kpledger_proposed_blocks_fetched_total",
+            "Proposed blocks fetched whole because the proposal named events not yet here",
+            registry=r,
+        )
         self.sync_blocks = Counter(
             "kpledger_sync_blocks_total", "Final blocks fetched from peers by catch-up", registry=r
         )

@@ -135,7 +135,7 @@ def register(app: web.Application, node_key: Any, require_token: Any) -> None:
             raise MalformedInput("days is a whole number") from exc
         if not 0 <= days <= 36500:
             raise MalformedInput("days out of range")
-        year = int(request.query["year"]) if request.query.get("year", "").isdigit() else None
+        year = _period(request.query)[0] if request.query.get("year") else None
         return web.json_response(reconcile(request.app[node_key].store, days, year))
 
     app.router.add_get("/v1/public/stats", get_public_stats)

@@ -99,7 +99,9 @@ class LedgerNode:
         )
         self.candidates: dict[bytes, Execution | None] = {}
         #: Proposed blocks being fetched whole because some of their events are not here yet.
-        self._fetching: set[bytes] = set()
+        #: (The proposals naming each are handed to the core once it is here.)
+        self._fetching: dict[bytes, list[Proposal]] = {}
+        self._fetch_tasks: set[asyncio.Task[None]] = set()
         self._pending_decision: tuple[bytes, CommitCertificate] | None = None
         self._outbox: list[bytes] = []
         self._timers: list[asyncio.TimerHandle] = []
@@ -187,7 +189,7 @@ class LedgerNode:
         return None if raw is None else SignerState.from_wire(decode(raw)).height
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._fetch_tasks]:
             task.cancel()
         for timer in self._timers:
             timer.cancel()
@@ -215,7 +217,7 @@ class LedgerNode:
             chain_id=self.chain_id,
             time_ms=now_ms(),
             proposer=self.core.validator_index or 0,
-            verified=self.mempool.ids,
+            verified={e.event_id for e in events},  # checked on admission to the mempool
         )
         self._refuse(execution.refused)
         if not execution.block.events and not heartbeat_due:
@@ -312,15 +314,21 @@ class LedgerNode:
 
     def _on_proposal(self, proposal: Proposal, block_data: Any) -> None:
         if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
-            if proposal.value in self._fetching:
-                return  # judged when the whole block is here
+            waiting = self._fetching.get(proposal.value)
+            if waiting is not None:
+                if proposal not in waiting:
+                    waiting.append(proposal)  # judged when the whole block is here
+                return
             # Only a copy of the very block the proposal names is judged (and the verdict kept):
             # a relay without the block, or with other bytes, must not shadow a good copy.
             block = self._proposed_block(proposal, block_data)
             if block is _MISSING_EVENTS:
                 # Judging it now would mean a prevote for nil: fetch it whole first.
-                self._fetching.add(proposal.value)
-                asyncio.get_running_loop().create_task(self._fetch_proposed_block(proposal))
+                self._fetching[proposal.value] = [proposal]
+                self.metrics.proposals_fetched.inc()
+                task = asyncio.get_running_loop().create_task(self._fetch_proposed_block(proposal))
+                self._fetch_tasks.add(task)
+                task.add_done_callback(self._fetch_tasks.discard)
                 return
             if isinstance(block, Block):
                 execution = self._check_proposed_block(proposal, block)
@@ -373,11 +381,12 @@ class LedgerNode:
                 if block_bytes:
                     break
         finally:
-            self._fetching.discard(proposal.value)
+            waiting = self._fetching.pop(proposal.value, [])
         if proposal.height != self.store.height + 1:
             return
         try:
-            self._on_proposal(proposal, block_bytes or b"")
+            for each in waiting:
+                self._on_proposal(each, block_bytes or b"")
         except Exception:
             log.exception("proposed block fetched but not handled")
 
@@ -392,7 +401,7 @@ class LedgerNode:
                 raise InvalidBlock("the block's time is ahead of our clock")
             if block.header.proposer != proposal.proposer:
                 raise InvalidBlock("the block names another proposer")
-            verified = self.mempool.ids & {e.event_id for e in block.events}
+            verified = {e.event_id for e in block.events if e.event_id in self.mempool}
             return validate_block(
                 self.reader,
                 self.registry,
@@ -671,7 +680,7 @@ class LedgerNode:
         if cert.height != block.header.height or cert.value != block.header.hash:
             raise InvalidBlock("the commit certificate is for another block")
         cert.verify(self.chain_id, self.validator_keys)
-        verified = self.mempool.ids & {e.event_id for e in block.events}
+        verified = {e.event_id for e in block.events if e.event_id in self.mempool}
         execution = validate_block(
             self.reader,
             self.registry,

@@ -461,16 +461,14 @@ def hidden_in(body: bytes) -> list[bytes]:
 
 def test_the_public_view_leaks_no_party_carats_or_value(net: Network, demo: list[Issued]) -> None:
     needles: list[tuple[str, bytes]] = []
-    amounts = set()
     for item in demo:
         for secret in item.secrets:
             needles.append((secret, secret.encode()))
-        amounts |= {item.document["carats"], item.document["value_usd"]}
-        # In a proof, amounts would travel as integers of hundredths in msgpack.
+        # In a proof, amounts would travel as integers of hundredths in msgpack. (Not as decimal
+        # digits: any 7 digits turn up now and then in the hex of headers and signatures.)
         for field in ("carats", "value_usd"):
             hundredths = parse_hundredths(field, item.document[field], positive=False)
             needles.append((f"{field}={hundredths} (msgpack)", encode(hundredths)))
-            needles.append((f"{field}={hundredths}", str(hundredths).encode()))
     walked = public_walk(net, net.node("BE"), demo) + public_walk(net, net.node("IN"), demo)
     assert any(
         path.startswith("/v1/public/blocks/") and status == 200 for path, status, _ in walked
@@ -480,8 +478,6 @@ def test_the_public_view_leaks_no_party_carats_or_value(net: Network, demo: list
         for haystack in hidden_in(body):
             proofs += haystack is not body
             for what, needle in needles:
-                if path.startswith("/v1/public/stats") and what in amounts:
-                    continue  # aggregates: see test_public_stats_never_single_out_a_certificate
                 assert needle not in haystack, f"{what} found in the answer to {path}"
     assert proofs >= 2 * 3 * len(demo)
     for path, status, body in walked:
