@@ -61,6 +61,20 @@ def parse_participants(text: str) -> list[ParticipantSpec]:
     return specs
 
 
+def write_keys(folder: Path) -> tuple[SigningKey, SigningKey, EncryptionKey]:
+    """A participant's three new keys, as PKCS#8 PEM files readable by their owner only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    authority, node_key, encryption = (
+        SigningKey.generate(),
+        SigningKey.generate(),
+        EncryptionKey.generate(),
+    )
+    write_private_pem(folder / "authority.pem", authority.to_pem())
+    write_private_pem(folder / "node.pem", node_key.to_pem())
+    write_private_pem(folder / "encryption.pem", encryption.to_pem())
+    return authority, node_key, encryption
+
+
 def participant_name(spec: ParticipantSpec) -> str:
     return PARTICIPANT_NAMES.get(spec.code) or country_name(spec.code)
 
@@ -85,15 +99,7 @@ def init_network(
     validators = []
     for index, spec in enumerate(specs):
         folder = directory / spec.code
-        folder.mkdir(parents=True, exist_ok=True)
-        authority, node_key, encryption = (
-            SigningKey.generate(),
-            SigningKey.generate(),
-            EncryptionKey.generate(),
-        )
-        write_private_pem(folder / "authority.pem", authority.to_pem())
-        write_private_pem(folder / "node.pem", node_key.to_pem())
-        write_private_pem(folder / "encryption.pem", encryption.to_pem())
+        authority, node_key, encryption = write_keys(folder)
         port = base_port + index
         address = f"http://{host}:{port}"
         participants.append(
@@ -169,15 +175,7 @@ def init_joiner(
         raise InitError(f"{folder} already holds keys: refusing to overwrite them")
     if not 0 < port < 65536:
         raise InitError("--port must be 1 to 65535")
-    folder.mkdir(parents=True, exist_ok=True)
-    authority, node_key, encryption = (
-        SigningKey.generate(),
-        SigningKey.generate(),
-        EncryptionKey.generate(),
-    )
-    write_private_pem(folder / "authority.pem", authority.to_pem())
-    write_private_pem(folder / "node.pem", node_key.to_pem())
-    write_private_pem(folder / "encryption.pem", encryption.to_pem())
+    authority, node_key, encryption = write_keys(folder)
     config = _write_node_toml(folder, spec, host, port)
     return Joiner(
         spec=spec,
