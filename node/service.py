@@ -47,6 +47,12 @@ HEARTBEAT_MS = 10 * 60 * 1000
 WAITING_BLOCK_MS = 200
 SYNC_BATCH = 64
 RESEND_MS = 1000
+#: Events from clients go to the peers in one batch this often (each HTTP request costs both
+#: ends more than its events; a proposal flushes the batch at once anyway).
+GOSSIP_INTERVAL_S = 0.025
+#: How long a proposal naming events not here yet waits for them before fetching its block.
+GOSSIP_WAIT_STEPS = 5
+GOSSIP_WAIT_STEP_S = 0.01
 SYNC_INTERVAL_S = 2.0
 
 
@@ -323,10 +329,11 @@ class LedgerNode:
             # a relay without the block, or with other bytes, must not shadow a good copy.
             block = self._proposed_block(proposal, block_data)
             if block is _MISSING_EVENTS:
-                # Judging it now would mean a prevote for nil: fetch it whole first.
+                # Judging it now would mean a prevote for nil: wait for the events, or fetch.
                 self._fetching[proposal.value] = [proposal]
-                self.metrics.proposals_fetched.inc()
-                task = asyncio.get_running_loop().create_task(self._fetch_proposed_block(proposal))
+                task = asyncio.get_running_loop().create_task(
+                    self._complete_proposed_block(proposal, block_data)
+                )
                 self._fetch_tasks.add(task)
                 task.add_done_callback(self._fetch_tasks.discard)
                 return
@@ -366,7 +373,32 @@ class LedgerNode:
             return None
         return block if block.header.hash == proposal.value else None
 
-    async def _fetch_proposed_block(self, proposal: Proposal) -> None:
+    async def _complete_proposed_block(self, proposal: Proposal, compact: list[Any]) -> None:
+        """The events a proposal names are usually on their way here by gossip (HTTP requests
+        overtake one another): wait for them a moment, else ask the proposer, then the others,
+        for the whole block."""
+        block_data: Any = b""
+        try:
+            ids = compact[1]
+            for _ in range(GOSSIP_WAIT_STEPS):
+                await asyncio.sleep(GOSSIP_WAIT_STEP_S)
+                if all(event_id in self.mempool for event_id in ids):
+                    block_data = compact
+                    break
+            else:
+                self.metrics.proposals_fetched.inc()
+                block_data = await self._fetch_proposed_block(proposal) or b""
+        finally:
+            waiting = self._fetching.pop(proposal.value, [])
+        if proposal.height != self.store.height + 1:
+            return
+        try:
+            for each in waiting:
+                self._on_proposal(each, block_data)
+        except Exception:
+            log.exception("proposed block completed but not handled")
+
+    async def _fetch_proposed_block(self, proposal: Proposal) -> bytes | None:
         """Ask the proposer, then the others, for a proposed block we cannot rebuild."""
         path = f"/peer/candidate?value={proposal.value.hex()}"
         validators = self.registry.validators
@@ -374,21 +406,11 @@ class LedgerNode:
             validators[proposal.proposer].node_key if proposal.proposer < len(validators) else b""
         )
         peers = sorted(self.peers, key=lambda p: p.node_key != first)
-        block_bytes = None
-        try:
-            for peer in peers:
-                block_bytes = await self.client.get(peer, path)
-                if block_bytes:
-                    break
-        finally:
-            waiting = self._fetching.pop(proposal.value, [])
-        if proposal.height != self.store.height + 1:
-            return
-        try:
-            for each in waiting:
-                self._on_proposal(each, block_bytes or b"")
-        except Exception:
-            log.exception("proposed block fetched but not handled")
+        for peer in peers:
+            block_bytes = await self.client.get(peer, path)
+            if block_bytes:
+                return block_bytes
+        return None
 
     def candidate_block(self, value: bytes) -> bytes | None:
         """The encoding of a block proposed at the current height that we found valid."""
@@ -572,7 +594,7 @@ class LedgerNode:
 
     async def _gossip_loop(self) -> None:
         while True:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(GOSSIP_INTERVAL_S)
             self._flush_gossip()
 
     def _flush_gossip(self) -> None:
