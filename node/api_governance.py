@@ -99,6 +99,11 @@ def register_json(node: LedgerNode) -> dict[str, Any]:
         "participants": participants,
         "validators": [v.to_json() for v in registry.validators],
         "parameters": registry.parameters.to_json(),
+        # Who else an exporter's certificates must be sealed to (a monitoring team, say).
+        "extra_recipients": [
+            {"exporting_participant": exp, "name": name, "encryption_key": key.hex()}
+            for exp, name, key in registry.extra_recipients
+        ],
         "proposals_open": waiting,
         "history": history,
         "validator_history": validator_history,

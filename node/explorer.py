@@ -222,7 +222,9 @@ class ApiSource:
     def participants(self) -> dict[str, Any]:
         path = "/v1/participants" if self.token else "/v1/public/participants"
         found = self._get(path, self.client)
-        return _participants_json(found["participants"], found["validators"], self.kind)
+        return _participants_json(
+            found["participants"], found["validators"], self.kind, found.get("history", [])
+        )
 
     def stats(self, year: int, quarter: int | None) -> dict[str, Any]:
         data = self._get("/v1/public/stats", year=year, quarter=quarter)
@@ -329,7 +331,11 @@ class StoreSource:
             for p in self.registry.participants.values()
         ]
         validators = [v.to_json() for v in self.registry.validators]
-        return _participants_json(participants, validators, self.kind)
+        history = [
+            {"height": height, "changes": [c.to_json() for c in changes]}
+            for height, changes in self.store.register_history()
+        ]
+        return _participants_json(participants, validators, self.kind, history)
 
     def stats(self, year: int, quarter: int | None) -> dict[str, Any]:
         from node.reports import pair_stats, public_stats
@@ -340,7 +346,10 @@ class StoreSource:
 
 
 def _participants_json(
-    participants: list[dict[str, Any]], validators: list[dict[str, Any]], kind: str
+    participants: list[dict[str, Any]],
+    validators: list[dict[str, Any]],
+    kind: str,
+    history: list[dict[str, Any]],
 ) -> dict[str, Any]:
     validating = {v["participant"] for v in validators}
     return {
@@ -360,6 +369,8 @@ def _participants_json(
         "validators": [
             {"index": i, **Validator.from_json(v).to_json()} for i, v in enumerate(validators)
         ],
+        # What governance changed, by the height each change is in force from.
+        "history": [{"height": h["height"], **change} for h in history for change in h["changes"]],
     }
 
 
@@ -593,6 +604,15 @@ def render_participants(data: dict[str, Any]) -> None:
     for v in data["validators"]:
         validators.add_row(str(v["index"]), v["participant"], v["address"], _short(v["node_key"]))
     console.print(validators)
+    if not data["history"]:
+        console.print("The register is still genesis's: governance has changed nothing yet.")
+        return
+    history = Table(title="register history (each change in force from its height)")
+    for column in ("height", "change", "participant", "detail", "decided by"):
+        history.add_column(column)
+    for h in data["history"]:
+        history.add_row(str(h["height"]), h["kind"], h["subject"], h["detail"], _short(h["source"]))
+    console.print(history)
 
 
 def render_stats(data: dict[str, Any]) -> None:
@@ -650,7 +670,7 @@ def cert(source: Source, number: str) -> dict[str, Any]:
 @explore.command("participants")
 @_explore(render_participants)
 def participants(source: Source) -> dict[str, Any]:
-    """The participant register and the validators."""
+    """The participant register, the validators, and what governance changed and when."""
     return source.participants()
 
 

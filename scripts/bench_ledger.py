@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,23 @@ CHAIN_ID = "kp-bench"
 
 
 class Network:
-    """Four participants with fresh keys; every one runs a validator."""
+    """Participants with fresh keys (by default the four big traders); every one runs a
+    validator. `weights` is each one's share of the certificates issued."""
 
-    def __init__(self) -> None:
-        self.authority = {c: SigningKey.generate() for c in CODES}
-        self.encryption = {c: EncryptionKey.generate() for c in CODES}
-        self.node = [SigningKey.generate() for _ in CODES]
+    def __init__(
+        self,
+        codes: tuple[str, ...] = CODES,
+        weights: tuple[float, ...] = EXPORT_WEIGHTS,
+        genesis_time: datetime = START,
+    ) -> None:
+        self.codes = codes
+        self.weights = weights
+        self.authority = {c: SigningKey.generate() for c in codes}
+        self.encryption = {c: EncryptionKey.generate() for c in codes}
+        self.node = [SigningKey.generate() for _ in codes]
         self.genesis = Genesis(
             chain_id=CHAIN_ID,
-            genesis_time=START.isoformat(),
+            genesis_time=genesis_time.isoformat(),
             participants=tuple(
                 Participant(
                     c,
@@ -71,11 +80,11 @@ class Network:
                     self.authority[c].public_bytes,
                     self.encryption[c].public_bytes,
                 )
-                for c in CODES
+                for c in codes
             ),
             validators=tuple(
                 Validator(c, k.public_bytes, f"http://127.0.0.1:{7700 + i}")
-                for i, (c, k) in enumerate(zip(CODES, self.node, strict=True))
+                for i, (c, k) in enumerate(zip(codes, self.node, strict=True))
             ),
         )
         self.registry = Registry.from_genesis(self.genesis)
@@ -92,25 +101,36 @@ class Network:
 
 def generate(net: Network, count: int, seed: int) -> list[Event]:
     """A stream of trade: ~55% issues, ~40% import confirmations, the rest voids and rejections."""
+    return list(stream(net, count, seed))
+
+
+def stream(
+    net: Network, count: int, seed: int, *, start: datetime = START, events_per_day: int = 0
+) -> Iterator[Event]:
+    """The events of `generate`, one at a time. With `events_per_day`, the trade is spread over
+    the days from `start` at that pace (its certificates dated accordingly, which is what a
+    statistics query over years needs); with 0, it all happens on the start day."""
     rng = random.Random(seed)
-    events: list[Event] = []
     open_certificates: list[authoring.Issuance] = []
-    created = int(START.timestamp() * 1000)
+    created = int(start.timestamp() * 1000)
     serial = 0
-    today = START.date()
-    while len(events) < count:
+    today = start.date()
+    for n in range(count):
+        if events_per_day and n and n % events_per_day == 0:
+            today += timedelta(days=1)
+            created = max(created, int(datetime.combine(today, start.timetz()).timestamp() * 1000))
         created += 1
         roll = rng.random()
         if roll < 0.55 or not open_certificates:
             serial += 1
-            exporting = rng.choices(CODES, EXPORT_WEIGHTS)[0]
-            importing = rng.choice([c for c in CODES if c != exporting])
+            exporting = rng.choices(net.codes, net.weights)[0]
+            importing = rng.choice([c for c in net.codes if c != exporting])
             cert = _certificate(rng, serial, exporting, importing, today)
             issuance = authoring.issue(
                 net.registry, CHAIN_ID, cert, net.authority[exporting], created_ms=created
             )
             open_certificates.append(issuance)
-            events.append(issuance.event)
+            yield issuance.event
             continue
         # Decide a certificate issued a while ago (not always the latest one).
         pick = rng.randrange(max(0, len(open_certificates) - 200), len(open_certificates))
@@ -118,7 +138,7 @@ def generate(net: Network, count: int, seed: int) -> list[Event]:
         facts = issuance.event.body.facts
         exp, imp = facts.exporting_participant, facts.importing_participant
         if roll < 0.95:
-            events.append(
+            yield (
                 authoring.confirm_import(
                     CHAIN_ID,
                     imp,
@@ -129,7 +149,7 @@ def generate(net: Network, count: int, seed: int) -> list[Event]:
                 )
             )
         elif roll < 0.975:
-            events.append(
+            yield (
                 authoring.reject_import(
                     CHAIN_ID,
                     imp,
@@ -141,7 +161,7 @@ def generate(net: Network, count: int, seed: int) -> list[Event]:
                 )
             )
         else:
-            events.append(
+            yield (
                 authoring.void(
                     CHAIN_ID,
                     exp,
@@ -151,7 +171,6 @@ def generate(net: Network, count: int, seed: int) -> list[Event]:
                     created_ms=created,
                 )
             )
-    return events
 
 
 def _certificate(
@@ -159,10 +178,10 @@ def _certificate(
 ) -> Certificate:
     carats = rng.randint(50, 5_000_000)  # hundredths: 0.50 to 50,000 carats
     usd_per_carat = rng.randint(20, 900)
-    exporter, importer = EXPORTERS[exporting], EXPORTERS[importing]
+    exporter, importer = _company(exporting), _company(importing)
     return Certificate.from_json(
         {
-            "number": f"{exporting}-2026-{serial:07d}",
+            "number": f"{exporting}-{today.year}-{serial:07d}",
             "exporting_participant": exporting,
             "importing_participant": importing,
             "origin": rng.choice(ORIGINS),
@@ -178,6 +197,10 @@ def _certificate(
     )
 
 
+def _company(code: str) -> tuple[str, str]:
+    return EXPORTERS.get(code, (f"{code} Rough Diamond Trading Ltd", f"1 Exchange Street, {code}"))
+
+
 def disk_usage(path: Path) -> tuple[int, int]:
     """(bytes on disk as du counts them, apparent size) of every file under path."""
     used = apparent = 0
@@ -190,7 +213,7 @@ def disk_usage(path: Path) -> tuple[int, int]:
 
 
 def signature_checks(net: Network, events: list[Event]) -> list[tuple[bytes, bytes, bytes]]:
-    keys = {c: net.authority[c].public_bytes for c in CODES}
+    keys = {c: net.authority[c].public_bytes for c in net.codes}
     return [(keys[e.signer], encode(e.unsigned_wire), e.signature) for e in events]
 
 

@@ -223,6 +223,40 @@
           el("tbody", {}, rows),
         ),
       ),
+      registerHistory(data.history || []),
+    );
+  }
+
+  // What governance changed (admissions, suspensions, key rotations...), by height in force.
+  function registerHistory(history) {
+    const changes = history.flatMap((h) => h.changes.map((c) => ({ height: h.height, ...c })));
+    if (changes.length === 0) {
+      return el("p", { class: "status-explain", text: "The register is still the one in genesis: no governance change yet." });
+    }
+    const rows = changes.map((c) =>
+      el(
+        "tr",
+        {},
+        el("td", { class: "num", text: String(c.height) }),
+        el("td", { text: c.kind.replace(/_/g, " ") }),
+        el("td", { class: "mono", text: c.subject }),
+        el("td", { text: c.detail }),
+      ),
+    );
+    return el(
+      "div",
+      { class: "table-scroll" },
+      el(
+        "table",
+        { class: "data" },
+        el("caption", { text: "Register history: each change is in force from the height shown." }),
+        el(
+          "thead",
+          {},
+          el("tr", {}, ["From height", "Change", "Participant", "Detail"].map((h) => el("th", { scope: "col", text: h }))),
+        ),
+        el("tbody", {}, rows),
+      ),
     );
   }
 

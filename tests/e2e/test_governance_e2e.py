@@ -297,6 +297,10 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     status, register = bw.get("/v1/public/participants")
     kinds = [c["kind"] for entry in register["history"] for c in entry["changes"]]
     assert kinds == ["admit", "add_validator", "suspend", "reinstate", "rotate_key", "restrict"]
+    status, explored = cli("explore", "participants", "--node", bw.url)
+    assert status == 0, explored
+    assert [h["kind"] for h in explored["history"]] == kinds
+    assert [p["active"] for p in explored["participants"]] == [True] * 5
     status, listed = cli("gov", "list", "--node", bw.url)
     assert status == 0 and [p["status"] for p in listed["proposals"]] == ["enacted"] * 5
     assert time.monotonic() - started < 170
