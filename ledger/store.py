@@ -99,6 +99,7 @@ class Store:
             height = decode(raw)[0]
             self._head = self.header(height)
         self._registry: Registry | None = None
+        self._validator_sets: list[tuple[int, tuple[Validator, ...]]] | None = None
 
     def close(self) -> None:
         if not self.db.closed:
@@ -178,7 +179,11 @@ class Store:
     # -- StateReader and NodeReader ---------------------------------------------------------
     def get_certificate(self, number: str) -> CertificateRecord | None:
         raw = self.db.get(P_CERT + number.encode("utf-8"))
-        return None if raw is None else CertificateRecord.decode(raw)
+        if raw is None:
+            return None
+        # The store wrote these bytes from a checked record: no canonical re-encoding check on
+        # every read (the audit compares the stored bytes with what the events imply).
+        return CertificateRecord.from_wire(msgpack.unpackb(raw))
 
     def has_event(self, event_id: bytes) -> bool:
         return self.db.get(P_EVENT + event_id) is not None
@@ -246,6 +251,7 @@ class Store:
             batch.put(K_REGISTRY, encode(registry.to_wire()))
         if registry is not None and header.validators_hash != header.next_validators_hash:
             batch.put(P_VALIDATORS + following, encode([v.to_wire() for v in registry.validators]))
+            self._validator_sets = None
         if execution.register_changes:
             changes = [c.to_wire() for c in execution.register_changes]
             batch.put(P_REGISTER + following, encode(changes))
@@ -312,11 +318,13 @@ class Store:
 
     def validator_sets(self) -> list[tuple[int, tuple[Validator, ...]]]:
         """(first height in force, validators) of every set after genesis's, in height order."""
-        out = []
-        for key, raw in self.db.iterator(prefix=P_VALIDATORS):
-            height = int(struct.unpack(">Q", key[len(P_VALIDATORS) :])[0])
-            out.append((height, tuple(Validator.from_wire(v) for v in decode(raw))))
-        return out
+        if self._validator_sets is None:  # every public proof asks; only a commit changes it
+            out = []
+            for key, raw in self.db.iterator(prefix=P_VALIDATORS):
+                height = int(struct.unpack(">Q", key[len(P_VALIDATORS) :])[0])
+                out.append((height, tuple(Validator.from_wire(v) for v in decode(raw))))
+            self._validator_sets = out
+        return list(self._validator_sets)
 
     def register_history(self) -> list[tuple[int, list[RegisterChange]]]:
         """(height in force, changes) of every change to the register, in height order."""
