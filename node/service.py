@@ -320,6 +320,15 @@ class LedgerNode:
 
     def _on_proposal(self, proposal: Proposal, block_data: Any) -> None:
         if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
+            # Only the scheduled proposer's signed proposal is worth executing a block for: a
+            # forged or misrouted one must not cost us the block's re-execution (or a fetch).
+            if not proposal.verify(self.chain_id, self.validator_keys):
+                log.warning(
+                    "proposal refused: not signed by the proposer of height %d round %d",
+                    proposal.height,
+                    proposal.round,
+                )
+                return
             waiting = self._fetching.get(proposal.value)
             if waiting is not None:
                 if proposal not in waiting:
