@@ -93,7 +93,10 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
     genesis = Genesis.load(directory / "genesis.json")
     urls = [v.address for v in genesis.validators]
     # SIGTERM (a supervisor, `kill`) stops the devnet as Ctrl-C does: never orphan the nodes.
+    # SIGINT explicitly too: a process started in the background inherits SIGINT ignored, and
+    # Python then never turns it into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     processes = start_nodes(directory, genesis, directory / "logs")
     try:
         wait_healthy(urls, processes, genesis.chain_id)
