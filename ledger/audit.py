@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -14,10 +14,11 @@ from ledger.consensus import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.events import Event
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import ProposalRecord
 from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
+from ledger.merkle import merkle_root
 from ledger.state import CertificateRecord, Registry
 from ledger.statetree import MemoryNodeStore
 from ledger.stats import deltas
@@ -484,3 +485,76 @@ def verify_chain(
     except _Fault as fault:
         return AuditReport(False, audit.height_checked, audit.events_checked, str(fault))
     return AuditReport(True, audit.height_checked, audit.events_checked, None)
+
+
+@dataclass(frozen=True)
+class PublicBlock:
+    """What anyone may read of a final block: its header, commit certificate and event leaves."""
+
+    header: bytes
+    commit: bytes
+    leaves: list[bytes]
+
+
+def verify_public_chain(
+    genesis: Genesis,
+    blocks: Iterable[PublicBlock],
+    validator_sets: Mapping[int, Sequence[Validator]],
+    head: int,
+    *,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Check a chain from what its public routes give, as a light client would.
+
+    Every header links to the one before (from genesis), is signed by more than 2/3 of the
+    validator set in force at its height (followed from genesis: a new set must hash to what the
+    last header of the old set names next; `validator_sets` maps its first height to the set
+    the node says), and its events' Merkle leaves hash to its events root. The events themselves
+    (signatures, state transitions) are not public: `verify_chain` over whole blocks checks them.
+    """
+    prev: Header | None = None
+    validators: tuple[Validator, ...] = tuple(genesis.validators)
+    checked = events = 0
+    try:
+        for block in blocks:
+            height = checked + 1
+            try:
+                header = Header.decode(block.header)
+                check_link(header, prev, genesis.hash, genesis.chain_id)
+            except LedgerError as exc:
+                raise _Fault(f"block {height}: {exc.message}") from exc
+            if prev is not None and prev.next_validators_hash != prev.validators_hash:
+                named = validator_sets.get(height)
+                if named is None or validators_hash(tuple(named)) != prev.next_validators_hash:
+                    raise _Fault(
+                        f"block {height}: the validator set the node gives for it is not the "
+                        f"one header {prev.height} names next"
+                    )
+                validators = tuple(named)
+            if header.validators_hash != validators_hash(validators):
+                raise _Fault(f"block {height}: signed by a validator set not in force there")
+            try:
+                certificate = CommitCertificate.from_wire(decode(block.commit))
+            except LedgerError as exc:
+                raise _Fault(f"block {height}: the commit certificate is malformed") from exc
+            if certificate.height != height or certificate.value != header.hash:
+                raise _Fault(f"block {height}: the commit certificate is for another header")
+            try:
+                certificate.verify(genesis.chain_id, [v.node_key for v in validators])
+            except LedgerError as exc:
+                raise _Fault(f"block {height}: {exc.message}") from exc
+            if len(block.leaves) != header.event_count:
+                raise _Fault(
+                    f"block {height}: {len(block.leaves)} events, the header says "
+                    f"{header.event_count}"
+                )
+            if merkle_root(block.leaves) != header.events_root:
+                raise _Fault(f"block {height}: the events do not hash to the header's events root")
+            prev, checked, events = header, height, events + len(block.leaves)
+            if progress is not None:
+                progress(height, head)
+        if checked < head:
+            raise _Fault(f"the chain ends at height {checked}, before its head {head}")
+    except _Fault as fault:
+        return AuditReport(False, checked, events, str(fault))
+    return AuditReport(True, checked, events, None)

@@ -489,8 +489,8 @@ async def public_block(request: web.Request) -> web.Response:
     leaves = node.store.event_leaves(height)
     events = []
     for leaf in leaves:
-        event_id, event_type, _number = decode(leaf)
-        events.append({"event_id": event_id.hex(), "type": event_type})
+        event_id, event_type, number = decode(leaf)
+        events.append({"event_id": event_id.hex(), "type": event_type, "number": number})
     out["events"] = events
     return json_response(out)
 

@@ -336,3 +336,15 @@ class TestNetwork:
 
     def open_store(self, path: Path | str) -> Store:
         return Store(path, self.genesis)
+
+
+def public_blocks(store: Store) -> list[Any]:
+    """The chain as its public routes show it: headers, commit certificates, event leaves."""
+    from ledger.audit import PublicBlock
+
+    out = []
+    for height in range(1, store.height + 1):
+        header, commit = store.header(height), store.commit_certificate_bytes(height)
+        assert header is not None and commit is not None
+        out.append(PublicBlock(header.encoded, commit, store.event_leaves(height)))
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import AuditReport, verify_chain
+from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
 from ledger.block import Block, events_root
 from ledger.encoding import decode, encode
 from ledger.state import VOIDED
@@ -22,7 +22,7 @@ from ledger.store import (
     Store,
     index_keys,
 )
-from tests.helpers import TestNetwork
+from tests.helpers import TestNetwork, public_blocks
 
 
 def _chain(net: TestNetwork, store: Store) -> None:
@@ -400,3 +400,56 @@ def test_a_tampered_state_tree_node(chain: tuple[TestNetwork, Store]) -> None:
     store.raw().put(key, _flip(node, 40))
     report = _audit(net, store)
     assert report.fault is not None and "state tree node" in report.fault
+
+
+# -- the public (light-client) audit ----------------------------------------------------------
+def _public(net: TestNetwork, blocks: list[PublicBlock], head: int | None = None) -> AuditReport:
+    return verify_public_chain(net.genesis, blocks, {}, len(blocks) if head is None else head)
+
+
+def test_the_public_audit_passes_a_clean_chain(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    seen: list[int] = []
+    report = verify_public_chain(
+        net.genesis, public_blocks(store), {}, 5, progress=lambda h, _: seen.append(h)
+    )
+    assert report == AuditReport(True, 5, 11, None)
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_the_public_audit_catches_each_fault(chain: tuple[TestNetwork, Store]) -> None:
+    net, store = chain
+    blocks = public_blocks(store)
+
+    def at(index: int, **changes: Any) -> list[PublicBlock]:
+        return [
+            dataclasses.replace(b, **changes) if i == index else b for i, b in enumerate(blocks)
+        ]
+
+    flipped_header = at(2, header=_flip(blocks[2].header, 20))
+    assert "block 3" in (_public(net, flipped_header).fault or "")
+    # A header altered after it was signed: block 4 no longer links to it, or its certificate
+    # no longer signs it.
+    assert not _public(net, flipped_header).ok
+    # Too few signers.
+    header = store.header(2)
+    assert header is not None
+    weak = encode(net.commit_certificate(header, signers=[0, 1]).to_wire())
+    report = _public(net, at(1, commit=weak))
+    assert not report.ok and report.height_checked == 1 and "block 2" in (report.fault or "")
+    # A certificate of another block.
+    report = _public(net, at(1, commit=blocks[2].commit))
+    assert not report.ok and "another header" in (report.fault or "")
+    # Events that are not the ones the header commits to.
+    report = _public(net, at(2, leaves=list(reversed(blocks[2].leaves))))
+    assert not report.ok and "events root" in (report.fault or "")
+    report = _public(net, at(2, leaves=blocks[2].leaves[:-1]))
+    assert not report.ok and "the header says" in (report.fault or "")
+    # A missing block, and a chain that stops short of the head it claims.
+    report = _public(net, blocks[:2] + blocks[3:])
+    assert not report.ok and report.height_checked == 2
+    report = _public(net, blocks[:3], head=5)
+    assert not report.ok and "before its head 5" in (report.fault or "")
+    # Another network's genesis.
+    other = TestNetwork(seed="another")
+    assert not verify_public_chain(other.genesis, blocks, {}, 5).ok

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from ledger import authoring, errors
 from ledger import governance as gov
-from ledger.audit import verify_chain
+from ledger.audit import verify_chain, verify_public_chain
 from ledger.chain import Execution, build_block, validate_block
 from ledger.consensus import CommitCertificate, Vote, VoteKind
 from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import Event
-from ledger.genesis import Parameters
+from ledger.genesis import Parameters, Validator
 from ledger.keys import EncryptionKey, SigningKey
 from ledger.proofs import (
     CertificateProof,
@@ -32,7 +32,7 @@ from ledger.proofs import (
 )
 from ledger.state import IMPORT_CONFIRMED, ISSUED, EventContext, Overlay, Registry, ZoneNotApproved
 from ledger.store import Store
-from tests.helpers import Member, TestNetwork
+from tests.helpers import Member, TestNetwork, public_blocks
 
 
 def _seed(*parts: str) -> bytes:
@@ -752,6 +752,17 @@ def test_validator_changes_follow_the_register_and_headers_name_the_next_set(
     c.enact(gov.REMOVE_VALIDATOR, "RU", [c.net.members["RU"].node.public_bytes])
     assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "BW"]
     assert len(c.store.validator_sets()) == 2
+    # A light client (the public audit) follows both changes from genesis, and only those.
+    c.commit([])
+    blocks, sets = public_blocks(c.store), dict(c.store.validator_sets())
+    report = verify_public_chain(c.net.genesis, blocks, sets, c.height)
+    assert report.ok and report.height_checked == c.height, report.fault
+    forged = dict(sets)
+    forged[change_height] = (*c.net.genesis.validators, Validator("XX", bytes(32), ""))
+    report = verify_public_chain(c.net.genesis, blocks, forged, c.height)
+    assert not report.ok and report.height_checked == change_height - 1
+    assert f"header {change_height - 1} names next" in (report.fault or "")
+    assert not verify_public_chain(c.net.genesis, blocks, {}, c.height).ok
 
 
 def test_the_register_is_stored_and_reloaded(chain: Chain, tmp_path: Path) -> None:

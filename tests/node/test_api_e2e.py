@@ -32,6 +32,7 @@ from ledger.keys import SigningKey, load_signing_key
 from ledger.proofs import CertificateProof, verify_certificate_proof
 from node.peers import MSGPACK
 from tests.e2e.harness import REPO, Network, NodeProcess, http
+from tests.helpers import TestNetwork
 from tests.ledger.test_proofs import graft_stale_status, tamperings
 from tests.node.conftest import Issued, Signer, build_demo_chain, submit, wait_final
 
@@ -922,3 +923,24 @@ def test_third_party_nodes_hold_no_identities_on_disk(net: Network, demo: list[I
                     )
         finally:
             db.close()
+
+
+def test_audit_of_a_live_node_with_and_without_its_token(
+    net: Network, demo: list[Issued], tmp_path: Path
+) -> None:
+    be = net.nodes[0]
+    done = run_cli("audit", "--node", be.url, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    public = json.loads(done.stdout)
+    assert public["ok"] and public["scope"] == "public"
+    assert public["events_checked"] >= len(demo)
+    done = run_cli("audit", "--node", be.url, "--token", be.token, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    full = json.loads(done.stdout)
+    assert full["ok"] and full["scope"] == "full"
+    assert full["height_checked"] >= public["height_checked"]
+    # Against another network's genesis, the very first block does not link.
+    other = tmp_path / "other-genesis.json"
+    other.write_text(json.dumps(TestNetwork(seed="elsewhere").genesis.to_json()))
+    done = run_cli("audit", "--node", be.url, "--genesis", str(other))
+    assert done.returncode == 1 and "FAULT after height 0" in done.stdout

@@ -1,0 +1,72 @@
+"""`kpledger audit --data DIR`: exit 0 on a sound chain, 1 naming the first fault, 2 on misuse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ledger.encoding import decode, encode
+from ledger.store import P_EVENT, Store
+from tests.helpers import TestNetwork
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def audit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", "audit", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def _build(tmp_path: Path) -> tuple[TestNetwork, Path, Path]:
+    net = TestNetwork()
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(net.genesis.to_json()))
+    data = tmp_path / "BE" / "data"
+    store = Store(data, net.genesis)
+    try:
+        a, b = net.issue(exporting="BE", importing="AE"), net.issue(exporting="IN", importing="RU")
+        net.commit_block(store, [a.event, b.event])
+        net.commit_block(store, [net.confirm(a), net.void(b, "lost")])
+    finally:
+        store.close()
+    return net, genesis, data
+
+
+def test_audit_data_passes_a_sound_chain_and_names_a_fault(tmp_path: Path) -> None:
+    net, genesis, data = _build(tmp_path)
+    done = audit("--data", str(data), "--json")  # genesis found at ../../genesis.json
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["height_checked"] == 2 and report["events_checked"] == 4
+    assert report["scope"] == "full"
+
+    store = Store(data, net.genesis)
+    try:
+        event_id = store.event_ids(2)[0]
+        height, index, encoded = decode(store.raw().get(P_EVENT + event_id))
+        flipped = encoded[:-3] + bytes([encoded[-3] ^ 1]) + encoded[-2:]
+        store.raw().put(P_EVENT + event_id, encode([height, index, flipped]))
+    finally:
+        store.close()
+    done = audit("--data", str(data), "--genesis", str(genesis))
+    assert done.returncode == 1
+    assert "FAULT after height 1" in done.stdout and "block 2 event 0" in done.stdout
+
+
+def test_audit_usage_errors(tmp_path: Path) -> None:
+    _, genesis, data = _build(tmp_path)
+    assert audit().returncode == 2
+    assert audit("--data", str(data), "--node", "http://127.0.0.1:9").returncode == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = audit("--data", str(empty), "--genesis", str(genesis))
+    assert done.returncode == 2 and "no LevelDB" in done.stderr
+    done = audit("--node", "http://127.0.0.1:9", "--genesis", str(genesis))
+    assert done.returncode == 2 and "cannot reach" in done.stderr
