@@ -36,14 +36,17 @@ def test_only_the_scheduled_proposers_signature_gets_a_block_executed(tmp_path: 
             key = load_signing_key(tmp_path / signer / "node.pem")
             return Proposal.create(key, node.chain_id, 1, 0, value, -1, proposer)
 
-        async def deliver(p: Proposal) -> None:
-            node._on_proposal(p, block)
+        async def deliver() -> None:
+            try:
+                # Signed by another validator's node key: refused before the block is executed.
+                node._on_proposal(proposal(CODES[(proposer + 1) % len(CODES)]), block)
+                assert value not in node.candidates
+                # The same block from its scheduled proposer is executed and kept.
+                node._on_proposal(proposal(CODES[proposer]), block)
+                assert value in node.candidates
+            finally:
+                await node.client.close()  # the prevote it sent opened the peer session
 
-        # Signed by another validator's node key: refused before the block is even executed.
-        asyncio.run(deliver(proposal(CODES[(proposer + 1) % len(CODES)])))
-        assert value not in node.candidates
-        # The same block from its scheduled proposer is executed and kept as a candidate.
-        asyncio.run(deliver(proposal(CODES[proposer])))
-        assert value in node.candidates
+        asyncio.run(deliver())
     finally:
         node.store.close()
