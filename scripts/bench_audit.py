@@ -32,10 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ledger import CHAIN_ID, Network, signature_checks, stream, time_verify
+from bench_ledger import Network, signature_checks, stream, time_verify
 
 from ledger.audit import verify_chain
-from ledger.chain import build_block
 from ledger.encoding import encode
 from ledger.genesis import Genesis
 from ledger.store import Store
@@ -64,16 +63,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> tuple[Genesis, list[Any],
         if len(chunk) < args.block_size and n < args.events:
             continue
         block_time = max(block_time + 1, chunk[-1].created_ms + 60_000)
-        execution = build_block(
-            store,
-            net.registry,
-            net.genesis.hash,
-            store.head,
-            chunk,
-            chain_id=CHAIN_ID,
-            time_ms=block_time,
-            proposer=(store.height + 1) % len(net.node),
-        )
+        execution = net.next_block(store, chunk, block_time)
         if execution.refused:
             _, error = execution.refused[0]
             raise SystemExit(f"the ledger refused a generated event: {error.code}: {error}")
@@ -217,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.events < 1 or args.block_size < 1 or args.workers < 1 or args.events_per_day < 1:
         parser.error("--events, --block-size, --events-per-day and --workers must be positive")
+    if args.block_size > 10 * args.events_per_day:
+        # The block's time is its last event's: confirmations early in a block spanning weeks
+        # would be judged after their certificates expired.
+        parser.error("a block may span at most 10 days of trade (--block-size, --events-per-day)")
     if args.reuse and not args.dir:
         parser.error("--reuse needs --dir")
     result = run(args)

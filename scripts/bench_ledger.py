@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ledger import authoring
 from ledger.audit import verify_chain
 from ledger.certificate import Certificate
-from ledger.chain import build_block
+from ledger.chain import Execution, build_block
 from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size
 from ledger.encoding import encode
 from ledger.events import Event
@@ -88,6 +88,19 @@ class Network:
             ),
         )
         self.registry = Registry.from_genesis(self.genesis)
+
+    def next_block(self, store: Store, events: list[Event], time_ms: int) -> Execution:
+        """The block of `events` on top of the store's head, built as its proposer would."""
+        return build_block(
+            store,
+            self.registry,
+            self.genesis.hash,
+            store.head,
+            events,
+            chain_id=CHAIN_ID,
+            time_ms=time_ms,
+            proposer=(store.height + 1) % len(self.node),
+        )
 
     def commit_certificate(self, height: int, value: bytes) -> bytes:
         """Precommits of a quorum of validators for the block (what consensus would gather)."""
@@ -250,16 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chunk = events[offset : offset + args.block_size]
         block_time += 60_000
         t0 = time.perf_counter()
-        execution = build_block(
-            store,
-            net.registry,
-            net.genesis.hash,
-            store.head,
-            chunk,
-            chain_id=CHAIN_ID,
-            time_ms=block_time,
-            proposer=(store.height + 1) % len(net.node),
-        )
+        execution = net.next_block(store, chunk, block_time)
         t1 = time.perf_counter()
         # Gathering the validators' precommits is consensus, not storage: not measured.
         certificate = net.commit_certificate(execution.header.height, execution.header.hash)

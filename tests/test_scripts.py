@@ -1,0 +1,61 @@
+"""The benchmark scripts run and report their figures (tiny sizes: no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_bench_ledger_reports_its_figures() -> None:
+    result = run(
+        "bench_ledger.py", "--events", "600", "--block-size", "200", "--audit-workers", "2"
+    )
+    assert result["events"] == 600 and result["blocks"] == 3
+    assert result["ed25519_verify_per_s"] and result["disk_bytes_per_event"]
+    assert isinstance(result["audit"], dict) and result["audit"]["events_per_s"]
+
+
+def test_bench_audit_builds_audits_and_queries(tmp_path: Path) -> None:
+    args = ("--events", "1500", "--block-size", "500", "--events-per-day", "50", "--workers", "2")
+    result = run("bench_audit.py", *args, "--dir", str(tmp_path))
+    assert result["events"] == 1500 and result["blocks"] == 3
+    stats = result["stats"]
+    assert isinstance(stats, dict) and stats["year"] == 2016 and stats["rows"]
+    again = run("bench_audit.py", "--dir", str(tmp_path), "--reuse", "--workers", "1")
+    assert again["events"] == 1500 and again["build_s"] is None
+
+
+def test_bench_public_measures_one_live_node() -> None:
+    result = run(
+        "bench_public.py", "--certificates", "300", "--duration", "1", "--concurrency", "4"
+    )
+    assert result["certificates"] == 300
+    for name in ("healthz", "hot_set", "random"):
+        figures = result[name]
+        assert isinstance(figures, dict) and figures["ok"] and not figures["failed"], name
+
+
+def test_bench_network_measures_four_live_nodes() -> None:
+    result = run("bench_network.py", "--rate", "20", "--duration", "2")
+    loop = result["open_loop"]
+    assert isinstance(loop, dict) and loop["finalised"] and not loop["refused"]
+    assert result["ed25519_verify_per_s"]
+    heights = result["final_heights"]
+    assert isinstance(heights, dict) and len(heights) == 4 and min(heights.values()) >= 1
