@@ -19,6 +19,7 @@ from ledger.governance import ProposalRecord
 from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
 from ledger.merkle import merkle_root
+from ledger.proofs import FinalHeader
 from ledger.state import CertificateRecord, Registry
 from ledger.statetree import MemoryNodeStore
 from ledger.stats import deltas
@@ -531,16 +532,10 @@ def verify_public_chain(
                         f"one header {prev.height} names next"
                     )
                 validators = tuple(named)
-            if header.validators_hash != validators_hash(validators):
-                raise _Fault(f"block {height}: signed by a validator set not in force there")
             try:
+                # Final under the set in force: as a proof's headers are checked.
                 certificate = CommitCertificate.from_wire(decode(block.commit))
-            except LedgerError as exc:
-                raise _Fault(f"block {height}: the commit certificate is malformed") from exc
-            if certificate.height != height or certificate.value != header.hash:
-                raise _Fault(f"block {height}: the commit certificate is for another header")
-            try:
-                certificate.verify(genesis.chain_id, [v.node_key for v in validators])
+                FinalHeader(header, certificate).check(genesis, validators)
             except LedgerError as exc:
                 raise _Fault(f"block {height}: {exc.message}") from exc
             if len(block.leaves) != header.event_count:

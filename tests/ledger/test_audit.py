@@ -439,7 +439,7 @@ def test_the_public_audit_catches_each_fault(chain: tuple[TestNetwork, Store]) -
     assert not report.ok and report.height_checked == 1 and "block 2" in (report.fault or "")
     # A certificate of another block.
     report = _public(net, at(1, commit=blocks[2].commit))
-    assert not report.ok and "another header" in (report.fault or "")
+    assert not report.ok and "not for header 2" in (report.fault or "")
     # Events that are not the ones the header commits to.
     report = _public(net, at(2, leaves=list(reversed(blocks[2].leaves))))
     assert not report.ok and "events root" in (report.fault or "")
