@@ -562,19 +562,31 @@
 
   // -- statistics ------------------------------------------------------------------------------
   function zero() {
-    return { certificates: 0, carats: 0n, value: 0n };
+    return { certificates: 0, carats: 0n, value: 0n, hidden: 0 };
   }
 
+  // Cells of fewer than min_cell certificates publish their count only: their carats and value
+  // are left out of the totals, and `hidden` counts the certificates so left out.
   function totals(rows) {
     const byParticipant = new Map();
     for (const row of rows) {
       if (!byParticipant.has(row.participant)) byParticipant.set(row.participant, { exporter: zero(), importer: zero() });
       const t = byParticipant.get(row.participant)[row.role];
       t.certificates += row.certificates;
-      t.carats += hundredths(row.carats);
-      t.value += hundredths(row.value_usd);
+      if (row.suppressed) {
+        t.hidden += row.certificates;
+      } else {
+        t.carats += hundredths(row.carats);
+        t.value += hundredths(row.value_usd);
+      }
     }
     return byParticipant;
+  }
+
+  function partialAmount(t, amount) {
+    if (t.hidden && t.hidden === t.certificates) return "not published (small cells)";
+    const shown = formatHundredths(amount);
+    return t.hidden ? `${shown} + ${t.hidden} cert. not shown` : shown;
   }
 
   async function loadStats(year, quarter) {
@@ -651,17 +663,17 @@
       ),
     );
     if (codes.length) {
-      children.push(totalsTable(codes, byParticipant, period));
+      children.push(totalsTable(codes, byParticipant, period, whole.body.min_cell));
       children.push(detailTable(whole.body.rows, period));
     }
     replace(target, children);
   }
 
-  function totalsTable(codes, byParticipant, period) {
+  function totalsTable(codes, byParticipant, period, minCell) {
     const cells = (t) => [
       el("td", { class: "num", text: String(t.certificates) }),
-      el("td", { class: "num", text: formatHundredths(t.carats) }),
-      el("td", { class: "num", text: formatHundredths(t.value) }),
+      el("td", { class: "num", text: partialAmount(t, t.carats) }),
+      el("td", { class: "num", text: partialAmount(t, t.value) }),
     ];
     return el(
       "div",
@@ -669,7 +681,7 @@
       el(
         "table",
         { class: "data", id: "stats-table" },
-        el("caption", { text: `Totals per participant, ${period} (all HS codes)` }),
+        el("caption", { text: `Totals per participant, ${period} (all HS codes). Carats and value of cells with fewer than ${minCell} certificates are not published, and not counted here.` }),
         el(
           "thead",
           {},
