@@ -444,6 +444,15 @@ def _explore(render: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
             as_json: bool,
             **kwargs: Any,
         ) -> None:
+            # Options given to `explore` itself, before the command, apply to it too.
+            context = click.get_current_context()
+            group = context.parent.obj if context.parent is not None else None
+            if isinstance(group, dict):
+                node_url = node_url or group.get("node_url")
+                token = token or group.get("token")
+                data_dir = data_dir or group.get("data_dir")
+                genesis_path = genesis_path or group.get("genesis_path")
+                as_json = as_json or bool(group.get("as_json"))
             with _source(node_url, token, data_dir, genesis_path) as source:
                 try:
                     data = fetch(source, **kwargs)
@@ -627,13 +636,41 @@ def render_stats(data: dict[str, Any]) -> None:
 
 
 # -- commands ---------------------------------------------------------------------------------
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-def explore() -> None:
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@_source_options
+@click.pass_context
+def explore(
+    ctx: click.Context,
+    node_url: str | None,
+    token: str | None,
+    data_dir: Path | None,
+    genesis_path: Path | None,
+    as_json: bool,
+) -> None:
     """Browse the chain: blocks, certificates, participants and statistics.
 
     Read a node's public API (--node URL), its participant API for full records (--node URL
-    --token T), or a stopped node's data directory (--data DIR --genesis genesis.json).
+    --token T), or a stopped node's data directory (--data DIR --genesis genesis.json). The
+    source may be given before the command (it applies to it) or after it. Without a command:
+    the head of the chain and its recent blocks.
     """
+    given = {
+        "node_url": node_url,
+        "token": token,
+        "data_dir": data_dir,
+        "genesis_path": genesis_path,
+        "as_json": as_json,
+    }
+    ctx.obj = given
+    if ctx.invoked_subcommand is None:
+        if node_url is None and data_dir is None:
+            click.echo(ctx.get_help())
+            return
+        ctx.invoke(head, count=DEFAULT_BLOCKS, **given)
 
 
 @explore.command("head")

@@ -169,6 +169,17 @@ def test_participants_lists_the_register_and_validators(chain: Chain) -> None:
     assert "Belgium" in human and "validators, in proposer order" in human
 
 
+def test_the_source_may_come_before_the_command_and_alone_shows_the_head(chain: Chain) -> None:
+    after = as_json(chain.public("participants", "--json"))
+    before = as_json(chain.run("--node", chain.url, "--json", "participants"))
+    assert before == after
+    overview = as_json(chain.run("--node", chain.url, "--json"))
+    assert overview == as_json(chain.public("head", "--json"))
+    assert "head at height" in chain.run("--node", chain.url).output
+    assert "Usage:" in chain.run().output  # no source, no command: the help
+    assert "The register is still genesis's" in chain.public("participants").output
+
+
 def test_stats_gives_the_public_aggregates(chain: Chain) -> None:
     data = as_json(chain.public("stats", "--year", str(YEAR), "--json"))
     assert data["year"] == YEAR and "pairs" not in data
