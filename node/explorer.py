@@ -408,6 +408,10 @@ def _source(
         source.close()
 
 
+#: The parameters _source_options adds, as a command receives them.
+SOURCE_OPTIONS = ("node_url", "token", "data_dir", "genesis_path", "as_json")
+
+
 def _source_options(func: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option("--node", "node_url", help="A node's URL: read its public API."),
@@ -436,24 +440,20 @@ def _explore(render: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
 
     def decorator(fetch: Callable[..., dict[str, Any]]) -> Callable[..., None]:
         @functools.wraps(fetch)
-        def command(
-            node_url: str | None,
-            token: str | None,
-            data_dir: Path | None,
-            genesis_path: Path | None,
-            as_json: bool,
-            **kwargs: Any,
-        ) -> None:
+        def command(**kwargs: Any) -> None:
             # Options given to `explore` itself, before the command, apply to it too.
             context = click.get_current_context()
             group = context.parent.obj if context.parent is not None else None
-            if isinstance(group, dict):
-                node_url = node_url or group.get("node_url")
-                token = token or group.get("token")
-                data_dir = data_dir or group.get("data_dir")
-                genesis_path = genesis_path or group.get("genesis_path")
-                as_json = as_json or bool(group.get("as_json"))
-            with _source(node_url, token, data_dir, genesis_path) as source:
+            inherited = group if isinstance(group, dict) else {}
+            given = {k: kwargs.pop(k) or inherited.get(k) for k in SOURCE_OPTIONS}
+            as_json = bool(given["as_json"])
+            source_args = (
+                given["node_url"],
+                given["token"],
+                given["data_dir"],
+                given["genesis_path"],
+            )
+            with _source(*source_args) as source:
                 try:
                     data = fetch(source, **kwargs)
                 except NotOnLedger as exc:
@@ -643,14 +643,7 @@ def render_stats(data: dict[str, Any]) -> None:
 )
 @_source_options
 @click.pass_context
-def explore(
-    ctx: click.Context,
-    node_url: str | None,
-    token: str | None,
-    data_dir: Path | None,
-    genesis_path: Path | None,
-    as_json: bool,
-) -> None:
+def explore(ctx: click.Context, /, **source: Any) -> None:
     """Browse the chain: blocks, certificates, participants and statistics.
 
     Read a node's public API (--node URL), its participant API for full records (--node URL
@@ -658,19 +651,12 @@ def explore(
     source may be given before the command (it applies to it) or after it. Without a command:
     the head of the chain and its recent blocks.
     """
-    given = {
-        "node_url": node_url,
-        "token": token,
-        "data_dir": data_dir,
-        "genesis_path": genesis_path,
-        "as_json": as_json,
-    }
-    ctx.obj = given
+    ctx.obj = source
     if ctx.invoked_subcommand is None:
-        if node_url is None and data_dir is None:
+        if source["node_url"] is None and source["data_dir"] is None:
             click.echo(ctx.get_help())
             return
-        ctx.invoke(head, count=DEFAULT_BLOCKS, **given)
+        ctx.invoke(head, count=DEFAULT_BLOCKS, **source)
 
 
 @explore.command("head")

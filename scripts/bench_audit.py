@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ledger import Network, signature_checks, stream, time_verify
 
 from ledger.audit import verify_chain
-from ledger.encoding import encode
 from ledger.genesis import Genesis
 from ledger.store import Store
 from node.reports import pair_stats, public_stats
@@ -71,7 +70,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> tuple[Genesis, list[Any],
             execution, net.commit_certificate(execution.header.height, execution.header.hash)
         )
         if len(sample) < CEILING_SAMPLE:
-            sample.extend(signature_checks(net, chunk[:200]))
+            sample.extend(signature_checks(net.genesis, chunk[:200]))
         chunk = []
         if store.height % 50 == 0:
             elapsed = time.perf_counter() - started
@@ -88,15 +87,12 @@ def reuse(data_dir: Path) -> tuple[Genesis, list[Any], dict[str, Any]]:
     """Open a chain built by an earlier run and take its signature sample from its blocks."""
     genesis = Genesis.load(data_dir / "genesis.json")
     store = Store(data_dir / "chain", genesis)
-    keys = {p.code: p.authority_key for p in genesis.participants}
     sample: list[Any] = []
     height = 1
     while len(sample) < CEILING_SAMPLE and height <= store.height:
         block = store.block(height)
         assert block is not None
-        sample.extend(
-            (keys[e.signer], encode(e.unsigned_wire), e.signature) for e in block.events[:200]
-        )
+        sample.extend(signature_checks(genesis, list(block.events[:200])))
         height += 1
     figures = {"blocks": store.height, "build_s": None}
     store.close()
