@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,22 @@ class Parameters:
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
+    def violation(self) -> str | None:
+        """Why these parameters could stop the chain (a bound or a rule between them), or None."""
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            bound = PARAMETER_BOUNDS.get(name)
+            if bound is None:  # pragma: no cover - test_every_parameter_has_a_bound
+                return f"{name} has no documented range"
+            if not bound.low <= value <= bound.high:
+                return (
+                    f"{name} must be {bound.low} to {bound.high} ({bound.why}); it would be {value}"
+                )
+        for rule, holds in PARAMETER_RULES:
+            if not holds(self):
+                return rule
+        return None
+
     @classmethod
     def from_json(cls, raw: Any) -> Parameters:
         if raw is None:
@@ -189,7 +206,11 @@ class Parameters:
         for key, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MalformedInput(f"parameters.{key}: must be a non-negative integer")
-        return replace(cls(), **raw)
+        parameters = replace(cls(), **raw)
+        problem = parameters.violation()
+        if problem is not None:
+            raise MalformedInput(f"parameters: {problem}")
+        return parameters
 
     def to_wire(self) -> list[Any]:
         return [[name, getattr(self, name)] for name in self.__dataclass_fields__]
@@ -199,6 +220,55 @@ class Parameters:
         if not isinstance(obj, list) or not all(isinstance(p, list) and len(p) == 2 for p in obj):
             raise MalformedInput("parameters are [[name, value]...]")
         return cls.from_json(dict(obj))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The documented range of one parameter (docs/governance.md, "Parameters")."""
+
+    low: int
+    high: int
+    why: str
+
+
+#: Largest encoding of any governance event (propose, vote, rotate_key, validator.ready, ...),
+#: with every field at its limit (test_the_largest_governance_event_fits). Event limits never go
+#: below it: the vote that would undo a change must always fit in an event and in a block.
+MAX_GOVERNANCE_EVENT_BYTES = 32 * 1024
+
+#: One line per parameter; a new parameter of Parameters needs its line here and in
+#: docs/governance.md (tests check both). Values are integers; the rules below relate them.
+PARAMETER_BOUNDS: dict[str, Bound] = {
+    "max_validity_days": Bound(1, 730, "a certificate is valid for days, not decades"),
+    "max_block_events": Bound(100, 10_000, "a vote always finds room in a block"),
+    "max_block_bytes": Bound(
+        MAX_GOVERNANCE_EVENT_BYTES, 32 * 1024 * 1024, "a block travels in one peer message"
+    ),
+    "max_event_bytes": Bound(
+        MAX_GOVERNANCE_EVENT_BYTES, 512 * 1024, "every governance event fits; one HTTP body"
+    ),
+    "max_clock_drift_ms": Bound(2_000, 600_000, "honest clocks agree; a block is not refused"),
+    "timeout_propose_ms": Bound(200, 60_000, "a round ends in a minute at most"),
+    "timeout_vote_ms": Bound(100, 60_000, "a round ends in a minute at most"),
+    "timeout_delta_ms": Bound(50, 60_000, "a round ends in a minute at most"),
+    "governance_threshold_num": Bound(1, 999, "with den: more than 1/2, less than 1"),
+    "governance_threshold_den": Bound(2, 1000, "with num: more than 1/2, less than 1"),
+}
+
+#: Rules between parameters: what must hold, and the check.
+PARAMETER_RULES: tuple[tuple[str, Callable[[Parameters], bool]], ...] = (
+    (
+        "max_block_bytes must be at least max_event_bytes (a block holds the largest event)",
+        lambda p: p.max_block_bytes >= p.max_event_bytes,
+    ),
+    (
+        "the governance threshold must be more than 1/2 and less than 1",
+        lambda p: (
+            2 * p.governance_threshold_num > p.governance_threshold_den
+            and p.governance_threshold_num < p.governance_threshold_den
+        ),
+    ),
+)
 
 
 def validators_hash(validators: tuple[Validator, ...]) -> bytes:
@@ -232,6 +302,9 @@ class Genesis:
                 raise MalformedInput(f"genesis: validator of unknown participant {v.participant}")
         if not self.chain_id or len(self.chain_id) > 64:
             raise MalformedInput("genesis: chain_id must be 1 to 64 characters")
+        problem = self.parameters.violation()
+        if problem is not None:
+            raise MalformedInput(f"genesis: parameters: {problem}")
 
     def participant(self, code: str) -> Participant | None:
         for p in self.participants:

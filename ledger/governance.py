@@ -590,14 +590,12 @@ def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameter
             f"{name!r} is not a network parameter; one of "
             f"{', '.join(Parameters.__dataclass_fields__)}"
         )
-    if value < 1:
-        raise ParameterOutOfRange(f"{name} must be at least 1")
     changed = replace(parameters, **{name: value})
-    num, den = changed.governance_threshold_num, changed.governance_threshold_den
-    if not (2 * num >= den and num < den):
-        raise ParameterOutOfRange(
-            f"the governance threshold must stay between 1/2 and 1 (it would be {num}/{den})"
-        )
+    # Checked on the register in force when proposed, and again on the one it enters when it
+    # takes effect (another change may have moved a related parameter in between).
+    problem = changed.violation()
+    if problem is not None:
+        raise ParameterOutOfRange(f"{name} = {value} is refused: {problem}")
     return changed
 
 

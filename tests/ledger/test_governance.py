@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pycountry
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 from hypothesis import given, settings
@@ -22,7 +24,13 @@ from ledger.consensus import CommitCertificate, Vote, VoteKind
 from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import Event
-from ledger.genesis import Parameters, Validator
+from ledger.genesis import (
+    MAX_GOVERNANCE_EVENT_BYTES,
+    PARAMETER_BOUNDS,
+    Genesis,
+    Parameters,
+    Validator,
+)
 from ledger.keys import EncryptionKey, SigningKey
 from ledger.proofs import (
     CertificateProof,
@@ -282,6 +290,36 @@ def set_a_threshold_of_everyone(c: Chain) -> tuple[list[Event], Event]:
 @case(gov.ParameterOutOfRange)
 def set_a_parameter_to_zero(c: Chain) -> tuple[list[Event], Event]:
     return [], c.propose(gov.SET_PARAMETER, "", ["max_validity_days", 0])
+
+
+#: Values an attacker set on a 5-validator network (issue 22), each accepted then: once in force,
+#: each stops the chain or the vote that would undo it (2/4 lets half the members decide).
+HALTING_PARAMETERS = (
+    ("max_event_bytes", 1),
+    ("max_event_bytes", 1000),
+    ("max_block_bytes", 1),
+    ("max_block_bytes", 60_000),  # below max_event_bytes: the largest event fits no block
+    ("max_block_events", 1),
+    ("timeout_propose_ms", 10**12),
+    ("timeout_vote_ms", 0),
+    ("max_validity_days", 10**15),
+    ("max_clock_drift_ms", 1),
+    ("governance_threshold_den", 4),  # 2/4
+    ("governance_threshold_num", 1),  # 1/3
+    ("governance_threshold_den", 2),  # 2/2: everyone
+)
+
+
+def _halting_case(name: str, value: int) -> Case:
+    def make(c: Chain) -> tuple[list[Event], Event]:
+        return [], c.propose(gov.SET_PARAMETER, "", [name, value])
+
+    make.__name__ = f"set_{name}_to_{value}"
+    return make
+
+
+for _name, _value in HALTING_PARAMETERS:
+    case(gov.ParameterOutOfRange)(_halting_case(_name, _value))
 
 
 @case(errors.ParticipantNotActive, suspended=["RU"])
@@ -569,7 +607,7 @@ def test_passing_is_more_than_the_threshold_share_of_active_participants(
 
 @pytest.mark.parametrize(
     ("participants", "num", "den", "needed"),
-    [(4, 2, 3, 3), (6, 2, 3, 5), (4, 3, 4, 4), (3, 1, 2, 2), (5, 2, 3, 4)],
+    [(4, 2, 3, 3), (6, 2, 3, 5), (4, 3, 4, 4), (3, 3, 5, 2), (5, 2, 3, 4)],
 )
 def test_the_threshold_boundary_on_the_chain(
     participants: int, num: int, den: int, needed: int, make_store: Callable[..., Store]
@@ -668,6 +706,103 @@ def test_a_change_that_no_longer_applies_fails_and_changes_nothing(chain: Chain)
     assert records[second.event_id].status == gov.FAILED
     assert records[second.event_id].note.startswith("participant_exists")
     assert "BW" in c.registry.participants
+
+
+def test_parameters_are_checked_again_when_they_take_effect(chain: Chain) -> None:
+    """Two changes each within bounds on today's register, that together would put a block limit
+    below the event limit: the second to take effect fails and changes nothing."""
+    c = chain
+    smaller_blocks = c.propose(gov.SET_PARAMETER, "", ["max_block_bytes", 64 * 1024], effective=8)
+    larger_events = c.propose(
+        gov.SET_PARAMETER, "", ["max_event_bytes", 128 * 1024], effective=8, by="AE"
+    )
+    c.commit([smaller_blocks, larger_events])
+    c.commit(
+        [
+            c.vote(smaller_blocks, by="AE"),
+            c.vote(smaller_blocks, by="IN"),
+            c.vote(larger_events, by="BE"),
+            c.vote(larger_events, by="IN"),
+        ]
+    )
+    c.until(7)
+    records = {r.proposal_id: r for r in c.store.proposals()}
+    assert records[smaller_blocks.event_id].status == gov.ENACTED
+    failed = records[larger_events.event_id]
+    assert failed.status == gov.FAILED and failed.note.startswith("parameter_out_of_range")
+    assert c.registry.parameters.max_block_bytes == 64 * 1024
+    assert c.registry.parameters.max_event_bytes == Parameters().max_event_bytes
+    assert c.registry.parameters.violation() is None
+
+
+def test_a_change_at_the_edge_of_its_range_takes_effect(chain: Chain) -> None:
+    bound = PARAMETER_BOUNDS["max_event_bytes"]
+    chain.enact(gov.SET_PARAMETER, "", ["max_event_bytes", bound.low])
+    assert chain.registry.parameters.max_event_bytes == MAX_GOVERNANCE_EVENT_BYTES == bound.low
+
+
+def test_genesis_with_parameters_out_of_range_is_refused() -> None:
+    with pytest.raises(errors.MalformedInput, match="max_event_bytes"):
+        TestNetwork(parameters=Parameters(max_event_bytes=1))
+    raw = TestNetwork().genesis.to_json()
+    raw["parameters"]["governance_threshold_num"] = 1
+    with pytest.raises(errors.MalformedInput, match="threshold"):
+        Genesis.from_json(raw)
+
+
+def test_every_parameter_has_a_bound_and_the_defaults_are_within_them() -> None:
+    assert set(PARAMETER_BOUNDS) == set(Parameters.__dataclass_fields__)
+    assert Parameters().violation() is None
+
+
+def test_the_parameter_table_of_the_docs_is_the_one_enforced() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "governance.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| (\d+)(?: \([^)]*\))? to (\d+)", text, re.M)
+    documented = {name: (int(default), int(low), int(high)) for name, default, low, high in rows}
+    defaults = Parameters()
+    assert documented == {
+        name: (getattr(defaults, name), bound.low, bound.high)
+        for name, bound in PARAMETER_BOUNDS.items()
+    }
+
+
+def test_the_largest_governance_event_fits_the_smallest_event_limit(chain: Chain) -> None:
+    """Every field at its limit, in four-byte characters: the undoing vote always fits."""
+    wide = "\U0001d538"
+    m = newcomer()
+    countries = sorted(c.alpha_2 for c in pycountry.countries)[:60]
+    chain_id = "k" * 64
+    largest = [
+        authoring.propose(
+            chain_id,
+            "EU",
+            gov.ADMIT,
+            "EU",
+            [
+                wide * gov.MAX_NAME,
+                countries,
+                m.authority.public_bytes,
+                m.encryption.public_bytes,
+                m.node.public_bytes,
+                "https://" + wide * (gov.MAX_ADDRESS - 8),
+            ],
+            2**62,
+            m.authority,
+            created_ms=2**62,
+        ),
+        authoring.propose(
+            chain_id,
+            "EU",
+            gov.RESTRICT,
+            "EU",
+            [[f"{i:02d}" + wide * 62 for i in range(gov.MAX_ZONES)], m.authority.public_bytes],
+            2**62,
+            m.authority,
+            created_ms=2**62,
+        ),
+    ]
+    for event in largest:
+        assert len(event.encoded) <= MAX_GOVERNANCE_EVENT_BYTES, (event.type, len(event.encoded))
 
 
 # -- admission, suspension, validators ---------------------------------------------------------
