@@ -109,6 +109,19 @@ class DuplicateEvent(LedgerError):
     http_status = 409
 
 
+class StatisticsNotPublished(LedgerError):
+    """The public statistics of a quarter that is not yet published (it is open, or too recent)."""
+
+    code = "statistics_not_published"
+    http_status = 404
+
+    def __init__(self, message: str, publishes_on: str) -> None:
+        super().__init__(message)
+        #: The UTC date from which the first block publishes the quarter (ISO).
+        self.publishes_on = publishes_on
+        self.details = {"publishes_on": publishes_on}
+
+
 class InvalidBlock(LedgerError):
     code = "invalid_block"
     http_status = 400

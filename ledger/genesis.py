@@ -158,6 +158,10 @@ class Validator:
         return cls(str(participant), node_key, str(address))
 
 
+#: The longest wait, in days after a quarter's end, before its public statistics are frozen.
+STATS_FREEZE_DAYS_MAX = 365
+
+
 @dataclass(frozen=True)
 class Parameters:
     """Network parameters; governance may change them later at a stated height."""
@@ -174,6 +178,9 @@ class Parameters:
     #: Share of active participants whose yes votes pass a governance proposal, as num/den.
     governance_threshold_num: int = 2
     governance_threshold_den: int = 3
+    #: Days after a quarter's end before its statistics are published (frozen) on the public
+    #: route, between 1 and STATS_FREEZE_DAYS_MAX (docs/statistics.md).
+    stats_freeze_days: int = 30
 
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -253,6 +260,9 @@ PARAMETER_BOUNDS: dict[str, Bound] = {
     "timeout_delta_ms": Bound(50, 60_000, "a round ends in a minute at most"),
     "governance_threshold_num": Bound(1, 999, "with den: more than 1/2, less than 1"),
     "governance_threshold_den": Bound(2, 1000, "with num: more than 1/2, less than 1"),
+    "stats_freeze_days": Bound(
+        1, STATS_FREEZE_DAYS_MAX, "a closed quarter is published within the following year"
+    ),
 }
 
 #: Rules between parameters: what must hold, and the check.

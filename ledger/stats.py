@@ -10,8 +10,9 @@ A reconcile exactly, certificate by certificate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from ledger.state import IMPORT_CONFIRMED, VOIDED, CertificateRecord
 
@@ -96,3 +97,157 @@ def deltas(
         for key, figures in contributions(new):
             total[key] = total[key] + figures
     return {k: v for k, v in total.items() if not v.is_zero()}
+
+
+# -- publication: the public figures of closed quarters, frozen at stated heights ---------------
+#
+# The public route never shows live figures: reading them before and after one block gives that
+# block's certificates' carats and value. Instead each quarter is *published* once, at the first
+# block whose time is at least its end plus `stats_freeze_days`, with the figures as they stand
+# after that block. Later changes to a published quarter (a late confirmation, a void, a
+# certificate dated into it) are *revisions*: they are published together at the next
+# publication of any quarter, and a cell is revised only when at least MIN_PUBLIC_CELL
+# certificates changed it since its last publication (otherwise it keeps its published figures
+# and the change waits). docs/statistics.md says what this leaves a reader able to infer.
+
+#: Public cells with fewer certificates show the count only, and a published cell is revised only
+#: when at least this many certificates changed it: one or two would give a shipment away.
+MIN_PUBLIC_CELL = 3
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, order=True)
+class Quarter:
+    year: int
+    quarter: int
+
+    @property
+    def code(self) -> int:
+        """A sortable integer: 20263 for 2026 Q3."""
+        return self.year * 10 + self.quarter
+
+    @classmethod
+    def from_code(cls, code: int) -> Quarter:
+        return cls(code // 10, code % 10)
+
+    @classmethod
+    def containing(cls, day: date) -> Quarter:
+        return cls(day.year, quarter_of(day.month))
+
+    def previous(self) -> Quarter:
+        return (
+            Quarter(self.year - 1, 4) if self.quarter == 1 else Quarter(self.year, self.quarter - 1)
+        )
+
+    def next(self) -> Quarter:
+        return (
+            Quarter(self.year + 1, 1) if self.quarter == 4 else Quarter(self.year, self.quarter + 1)
+        )
+
+    def end(self) -> date:
+        """The first day after the quarter."""
+        following = self.next()
+        return date(following.year, 3 * following.quarter - 2, 1)
+
+    def prefix(self) -> str:
+        return f"{self.year:04d}{self.quarter}"
+
+    def __str__(self) -> str:
+        return f"{self.year} Q{self.quarter}"
+
+
+def freeze_ms(quarter: Quarter, freeze_days: int) -> int:
+    """The block time from which a quarter is published: its end plus `freeze_days`, 00:00 UTC."""
+    end = quarter.end()
+    return int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() * 1000) + (
+        freeze_days * DAY_MS
+    )
+
+
+def latest_due(time_ms: int, freeze_days: int) -> Quarter:
+    """The latest quarter whose publication time is at or before `time_ms`."""
+    moment = datetime.fromtimestamp((time_ms - freeze_days * DAY_MS) / 1000, tz=UTC)
+    return Quarter.containing(moment.date()).previous()
+
+
+@dataclass(frozen=True, order=True)
+class PublicCell:
+    """One published figure: a participant in one role (exporter or importer) and HS code."""
+
+    role: str
+    participant: str
+    hs_code: str
+
+    def encode(self, quarter: Quarter) -> bytes:
+        return f"{quarter.prefix()}/{self.role}/{self.participant}/{self.hs_code}".encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> tuple[Quarter, PublicCell]:
+        period, role, participant, hs = raw.decode().split("/")
+        return Quarter(int(period[:4]), int(period[4])), cls(role, participant, hs)
+
+
+def cell_of(key: StatKey) -> tuple[Quarter, PublicCell]:
+    return Quarter(key.year, key.quarter), PublicCell(key.role, key.participant, key.hs_code)
+
+
+def touches(
+    changes: Iterable[tuple[CertificateRecord | None, CertificateRecord]],
+) -> dict[tuple[Quarter, PublicCell], int]:
+    """How many certificates changed each public cell: entered it or left it."""
+    out: dict[tuple[Quarter, PublicCell], int] = defaultdict(int)
+    for old, new in changes:
+        before = {cell_of(key) for key, _ in contributions(old)}
+        after = {cell_of(key) for key, _ in contributions(new)}
+        for cell in before ^ after:
+            out[cell] += 1
+    return dict(out)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A cell's public figures, the count of changes they include, and the height they date from."""
+
+    figures: Figures
+    changes: int
+    height: int
+
+    def to_wire(self) -> list[int]:
+        f = self.figures
+        return [f.certificates, f.carats, f.value_usd, self.changes, self.height]
+
+    @classmethod
+    def from_wire(cls, obj: list[int]) -> Published:
+        certificates, carats, value, changes, height = obj
+        return cls(Figures(certificates, carats, value), changes, height)
+
+
+def publish_quarter(
+    *,
+    first: bool,
+    height: int,
+    live: Mapping[PublicCell, Figures],
+    changed: Mapping[PublicCell, int],
+    published: Mapping[PublicCell, Published],
+) -> tuple[dict[PublicCell, Published], bool]:
+    """What a publication at `height` writes for one quarter, and whether any change waits.
+
+    `live` are the quarter's figures after the block, `changed` each cell's count of changes ever,
+    `published` what was published before. A first publication takes every cell as it stands; a
+    revision takes a cell only when at least MIN_PUBLIC_CELL certificates changed it since.
+    """
+    writes: dict[PublicCell, Published] = {}
+    waiting = False
+    for cell in sorted(set(live) | set(published)):
+        figures = live.get(cell, Figures())
+        count = changed.get(cell, 0)
+        before = published.get(cell)
+        if before is not None and before.figures == figures and before.changes == count:
+            continue
+        since = count - (before.changes if before is not None else 0)
+        if first or since >= MIN_PUBLIC_CELL:
+            writes[cell] = Published(figures, count, height)
+        else:
+            waiting = True
+    return writes, waiting

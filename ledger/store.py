@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,18 @@ from ledger.genesis import Genesis, Validator
 from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange
 from ledger.hashing import sha256
 from ledger.state import CertificateRecord, Registry
-from ledger.stats import Figures, StatKey, deltas
+from ledger.stats import (
+    Figures,
+    PublicCell,
+    Published,
+    Quarter,
+    StatKey,
+    cell_of,
+    deltas,
+    latest_due,
+    publish_quarter,
+    touches,
+)
 
 # Key families. Every key starts with a one-letter family and a slash.
 K_GENESIS = b"m/genesis"
@@ -41,6 +53,11 @@ P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
 P_SCHEDULE = P_GOV + b"s/"  # effective height + proposal id -> b"" (open or passed only)
 P_VALIDATORS = P_GOV + b"v/"  # first height in force -> validator list (at each change)
 P_REGISTER = P_GOV + b"r/"  # height in force -> the register changes taking effect there
+P_PUB = b"p/"  # public statistics: what was published, when, and what waits (ledger/stats.py)
+P_PUB_CELL = P_PUB + b"c/"  # quarter/role/participant/hs -> Published figures
+P_PUB_TOUCH = P_PUB + b"t/"  # quarter/role/participant/hs -> certificates that ever changed it
+P_PUB_DIRTY = P_PUB + b"d/"  # quarter -> b"": changed since its last publication
+P_PUB_AT = P_PUB + b"h/"  # height -> [last quarter published before, last after, block time]
 
 
 def _h(height: int) -> bytes:
@@ -265,9 +282,10 @@ class Store:
 
     def _write_stats(self, batch: Any, execution: Execution) -> None:
         changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
+        live: dict[StatKey, Figures] = {}
         for key, delta in deltas(changes).items():
-            current = self.stat(key)
-            total = current + delta
+            total = self.stat(key) + delta
+            live[key] = total
             if total.is_zero():
                 batch.delete(P_STATS + key.encode())
             else:
@@ -275,6 +293,108 @@ class Store:
                     P_STATS + key.encode(),
                     encode([total.certificates, total.carats, total.value_usd]),
                 )
+        touched: dict[tuple[Quarter, PublicCell], int] = {}
+        for (quarter, cell), count in touches(changes).items():
+            total_count = self._touch_count(quarter, cell) + count
+            touched[(quarter, cell)] = total_count
+            batch.put(P_PUB_TOUCH + cell.encode(quarter), encode(total_count))
+            batch.put(P_PUB_DIRTY + quarter.prefix().encode(), b"")
+        self._publish(batch, execution.header, live, touched)
+
+    def _touch_count(self, quarter: Quarter, cell: PublicCell) -> int:
+        raw = self.db.get(P_PUB_TOUCH + cell.encode(quarter))
+        return int(decode(raw)) if raw is not None else 0
+
+    def _publish(
+        self,
+        batch: Any,
+        header: Header,
+        live: dict[StatKey, Figures],
+        touched: dict[tuple[Quarter, PublicCell], int],
+    ) -> None:
+        """At the first block past a quarter's publication time: publish it, and revisions.
+
+        `live` and `touched` are this block's new aggregates, not yet in the database.
+        """
+        registry = self.registry() or Registry.from_genesis(self.genesis)
+        due = latest_due(header.time_ms, registry.parameters.stats_freeze_days)
+        last = self.last_published()
+        if last is not None and due <= last:
+            return
+        dirty = {
+            Quarter.from_code(int(key[len(P_PUB_DIRTY) :]))
+            for key in self.db.iterator(prefix=P_PUB_DIRTY, include_value=False)
+        }
+        dirty |= {quarter for quarter, _ in touched}
+        for quarter in sorted(q for q in dirty if q <= due):
+            figures: dict[PublicCell, Figures] = defaultdict(Figures)
+            for key, f in self._live_quarter(quarter, live).items():
+                figures[cell_of(key)[1]] += f
+            changed = {
+                cell: count
+                for (q, cell), count in self._touch_counts(quarter).items()
+                if q == quarter
+            }
+            changed.update({cell: n for (q, cell), n in touched.items() if q == quarter})
+            writes, waiting = publish_quarter(
+                first=last is None or quarter > last,
+                height=header.height,
+                live={c: f for c, f in figures.items() if not f.is_zero()},
+                changed=changed,
+                published=self.published(quarter),
+            )
+            for cell, published in writes.items():
+                batch.put(P_PUB_CELL + cell.encode(quarter), encode(published.to_wire()))
+            if not waiting:
+                batch.delete(P_PUB_DIRTY + quarter.prefix().encode())
+        before = last.code if last is not None else 0
+        batch.put(P_PUB_AT + _h(header.height), encode([before, due.code, header.time_ms]))
+
+    def _live_quarter(
+        self, quarter: Quarter, overlay: dict[StatKey, Figures]
+    ) -> dict[StatKey, Figures]:
+        found = dict(self.stats(quarter.year, quarter.quarter))
+        for key, f in overlay.items():
+            if (key.year, key.quarter) == (quarter.year, quarter.quarter):
+                found[key] = f
+        return found
+
+    def _touch_counts(self, quarter: Quarter) -> dict[tuple[Quarter, PublicCell], int]:
+        prefix = P_PUB_TOUCH + quarter.prefix().encode() + b"/"
+        return {
+            PublicCell.decode(key[len(P_PUB_TOUCH) :]): int(decode(raw))
+            for key, raw in self.db.iterator(prefix=prefix)
+        }
+
+    def published(self, quarter: Quarter) -> dict[PublicCell, Published]:
+        """A published quarter's public cells as they were last published (empty if none)."""
+        prefix = P_PUB_CELL + quarter.prefix().encode() + b"/"
+        return {
+            PublicCell.decode(key[len(P_PUB_CELL) :])[1]: Published.from_wire(decode(raw))
+            for key, raw in self.db.iterator(prefix=prefix)
+        }
+
+    def publications(self) -> list[tuple[int, Quarter | None, Quarter, int]]:
+        """Every publication: (height, last quarter published before, last after, block time)."""
+        out = []
+        for key, raw in self.db.iterator(prefix=P_PUB_AT):
+            before, after, time_ms = decode(raw)
+            height = int(struct.unpack(">Q", key[len(P_PUB_AT) :])[0])
+            out.append(
+                (
+                    height,
+                    Quarter.from_code(before) if before else None,
+                    Quarter.from_code(after),
+                    time_ms,
+                )
+            )
+        return out
+
+    def last_published(self) -> Quarter | None:
+        """The latest quarter the public statistics cover (None before the first publication)."""
+        for _, raw in self.db.iterator(prefix=P_PUB_AT, reverse=True):
+            return Quarter.from_code(decode(raw)[1])
+        return None
 
     def stat(self, key: StatKey) -> Figures:
         raw = self.db.get(P_STATS + key.encode())

@@ -90,7 +90,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         response = await handler(request)
     except LedgerError as exc:
-        response = error_response(exc.http_status, exc.code, exc.message)
+        extra = getattr(exc, "details", None) or {}
+        response = error_response(exc.http_status, exc.code, exc.message, **extra)
     except web.HTTPRequestEntityTooLarge:
         response = error_response(413, "body_too_large", "the request body is too large")
     except web.HTTPException as exc:

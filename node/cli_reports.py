@@ -18,23 +18,27 @@ from node.client import NodeClient
 @click.option("--node", "node_url", required=True, help="The node's URL.")
 @click.option("--year", type=int, required=True, help="Calendar year.")
 @click.option("--quarter", type=click.IntRange(1, 4), help="Quarter (default: the whole year).")
-@click.option("--token", help="Operator token: adds figures per pair of participants.")
+@click.option(
+    "--token",
+    help="Operator token: the live figures (participant API), with figures per pair of "
+    "participants. Without it: the public figures, published per closed quarter.",
+)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV output, one row per line.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(
     node_url: str, year: int, quarter: int | None, token: str | None, as_csv: bool, as_json: bool
 ) -> None:
-    """KP statistics: certificates, carats and US$ per participant, role and HS code."""
+    """KP statistics: certificates, carats and US$ per participant, role and HS code.
+
+    The public figures cover closed quarters only, each frozen at a stated height after the
+    quarter's end (docs/statistics.md); with --token, the live figures as of the head.
+    """
     client = NodeClient(node_url, token)
-    answer = client.get("/v1/public/stats", year=year, quarter=quarter)
+    path = "/v1/stats" if token else "/v1/public/stats"
+    answer = client.get(path, year=year, quarter=quarter)
     if not answer.ok:
         refused(answer, as_json)
     data: dict[str, Any] = answer.body
-    if token:
-        pairs = client.get("/v1/stats", year=year, quarter=quarter)
-        if not pairs.ok:
-            refused(pairs, as_json)
-        data["pairs"] = pairs.body["pairs"]
     if as_csv:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -54,7 +58,7 @@ def stats(
             writer.writerow(
                 [
                     year,
-                    quarter or "",
+                    row.get("quarter", quarter) or "",
                     row["participant"],
                     row["role"],
                     row["hs_code"],
@@ -80,26 +84,47 @@ def _amount(value: str | None) -> str:
     return "suppressed" if value is None else value
 
 
+def publication_note(data: dict[str, Any]) -> str:
+    """When the figures shown were frozen, and what is not published yet."""
+    if data.get("live"):
+        return f"live figures as of height {data['height']}, not published"
+
+    def one(q: dict[str, Any]) -> str:
+        if not q["published"]:
+            return f"Q{q['quarter']} not published before {q['publishes_on']}"
+        revised = q["revised_at"]
+        note = f"Q{q['quarter']} frozen at height {q['frozen_at']} ({q['frozen_on']})"
+        return note + (f", revised at {', '.join(map(str, revised))}" if revised else "")
+
+    quarters = data.get("quarters") or [data]
+    return "; ".join(one(q) for q in quarters)
+
+
 def stats_table(data: dict[str, Any], period: str) -> Table:
-    """The public statistics as a table; small cells show their count only."""
+    """The statistics as a table; public small cells show their count only."""
+    by_quarter = any("quarter" in row for row in data["rows"])
     table = Table(title=f"KP statistics {period}")
-    for column in ("participant", "role", "HS code", "certificates", "carats", "value (US$)"):
+    columns = ["participant", "role", "HS code", "certificates", "carats", "value (US$)"]
+    for column in (["quarter"] if by_quarter else []) + columns:
         table.add_column(column, justify="right" if column[0] in "cv" else "left")
     for row in data["rows"]:
-        table.add_row(
+        cells = [
             row["participant"],
             row["role"],
             row["hs_code"],
             str(row["certificates"]),
             _amount(row["carats"]),
             _amount(row["value_usd"]),
-        )
+        ]
+        table.add_row(*([f"Q{row['quarter']}"] if by_quarter else []), *cells)
+    notes = [publication_note(data)]
     if not data["rows"]:
-        table.caption = "no certificates in this period"
+        notes.append("no certificates in this period")
     elif any(row.get("suppressed") for row in data["rows"]):
-        table.caption = (
+        notes.append(
             f"cells of fewer than {data.get('min_cell', 3)} certificates show the count only"
         )
+    table.caption = "\n".join(notes)
     return table
 
 

@@ -227,9 +227,12 @@ class ApiSource:
         )
 
     def stats(self, year: int, quarter: int | None) -> dict[str, Any]:
-        data = self._get("/v1/public/stats", year=year, quarter=quarter)
+        # With a token the participant API's live figures (and pairs); without, the public ones,
+        # published per closed quarter (an open quarter is refused, saying when it will be).
         if self.token:
-            data["pairs"] = self._get("/v1/stats", self.client, year=year, quarter=quarter)["pairs"]
+            data = self._get("/v1/stats", self.client, year=year, quarter=quarter)
+        else:
+            data = self._get("/v1/public/stats", year=year, quarter=quarter)
         return {"source": self.kind, **data}
 
 
@@ -338,11 +341,10 @@ class StoreSource:
         return _participants_json(participants, validators, self.kind, history)
 
     def stats(self, year: int, quarter: int | None) -> dict[str, Any]:
-        from node.reports import pair_stats, public_stats
+        from node.reports import pair_stats
 
-        data = public_stats(self.store, year, quarter)
-        data["pairs"] = pair_stats(self.store, year, quarter)["pairs"]
-        return {"source": self.kind, **data}
+        # The data directory is the operator's own: the live figures, as the participant API.
+        return {"source": self.kind, **pair_stats(self.store, year, quarter)}
 
 
 def _participants_json(
@@ -476,7 +478,8 @@ def _not_found(exc: NotOnLedger, as_json: bool) -> NoReturn:
     if as_json:
         emit({"error": exc.code, "message": exc.message, **exc.extra}, True, "")
     else:
-        click.echo(f"not found: {exc.message}", err=True)
+        what = "not published" if exc.code == "statistics_not_published" else "not found"
+        click.echo(f"{what}: {exc.message}", err=True)
         if isinstance(proof, dict):
             click.echo(f"  {_proof_line(proof, absence=True)}", err=True)
     bad_proof = isinstance(proof, dict) and proof.get("result") != "valid"

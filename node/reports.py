@@ -9,9 +9,17 @@ from typing import Any
 from aiohttp import web
 
 from ledger.certificate import format_hundredths
-from ledger.errors import MalformedInput
-from ledger.state import IMPORT_REJECTED, ISSUED
-from ledger.stats import EXPORT, Figures
+from ledger.errors import MalformedInput, StatisticsNotPublished
+from ledger.state import IMPORT_REJECTED, ISSUED, Registry
+from ledger.stats import (
+    EXPORT,
+    MIN_PUBLIC_CELL,
+    Figures,
+    PublicCell,
+    Quarter,
+    cell_of,
+    freeze_ms,
+)
 from ledger.store import Store
 
 
@@ -36,28 +44,111 @@ def _period(query: Any) -> tuple[int, int | None]:
     return year, quarter
 
 
-#: Public cells with fewer certificates show the count only: a cell of one or two certificates
-#: would give away a single shipment's carats and value (statistical disclosure control).
-MIN_PUBLIC_CELL = 3
+def _cell_row(cell: PublicCell, figures: Figures, *, suppress: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "participant": cell.participant,
+        "role": "exporter" if cell.role == EXPORT else "importer",
+        "hs_code": cell.hs_code,
+        **_figures_json(figures),
+    }
+    if suppress and figures.certificates < MIN_PUBLIC_CELL:
+        row.update(carats=None, value_usd=None, suppressed=True)
+    return row
+
+
+def _day(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, tz=UTC).date().isoformat()
+
+
+def _quarter_publication(
+    store: Store, quarter: Quarter, publications: list[tuple[int, Quarter | None, Quarter, int]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One quarter's publication facts and its rows, as published (small cells count only)."""
+    freeze_days = _freeze_days(store)
+    frozen = next(
+        (h, t)
+        for h, before, after, t in publications
+        if (before is None or before < quarter) and quarter <= after
+    )
+    cells = store.published(quarter)
+    revised = sorted({p.height for p in cells.values() if p.height > frozen[0]})
+    info: dict[str, Any] = {
+        "quarter": quarter.quarter,
+        "published": True,
+        "frozen_at": frozen[0],
+        "frozen_on": _day(frozen[1]),
+        "revised_at": revised,
+        "as_of_height": revised[-1] if revised else frozen[0],
+    }
+    following = store.last_published() or quarter
+    info["next_publication_on"] = _day(freeze_ms(following.next(), freeze_days))
+    rows = [
+        _cell_row(cell, p.figures, suppress=True)
+        for cell, p in sorted(cells.items())
+        if p.figures.certificates > 0
+    ]
+    return info, rows
+
+
+def _freeze_days(store: Store) -> int:
+    registry = store.registry() or Registry.from_genesis(store.genesis)
+    return registry.parameters.stats_freeze_days
+
+
+def _not_published(store: Store, quarter: Quarter) -> StatisticsNotPublished:
+    days = _freeze_days(store)
+    on = _day(freeze_ms(quarter, days))
+    return StatisticsNotPublished(
+        f"the public statistics of {quarter} are not published yet: they are frozen at the first "
+        f"block on or after {on} (UTC), {days} days after the quarter's end; live figures are on "
+        "the participant API (GET /v1/stats, token)",
+        on,
+    )
 
 
 def public_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:
-    """Per participant (as exporter and as importer) and HS code, as the KP publishes them."""
-    table: dict[tuple[str, str, str], Figures] = defaultdict(Figures)
+    """Per participant (as exporter and as importer) and HS code, as published (closed quarters).
+
+    One quarter: its figures as frozen at its publication height, with later revisions. A year:
+    the rows of its published quarters, each row naming its quarter (never summed across quarters,
+    which would undo the small-cell rule), and when the others will be published.
+    """
+    last = store.last_published()
+    publications = store.publications()
+    wanted = [Quarter(year, quarter)] if quarter else [Quarter(year, q) for q in range(1, 5)]
+    published = [q for q in wanted if last is not None and q <= last]
+    if not published:
+        raise _not_published(store, wanted[0])
+    if quarter:
+        info, rows = _quarter_publication(store, wanted[0], publications)
+        return {"year": year, **info, "min_cell": MIN_PUBLIC_CELL, "rows": rows}
+    quarters: list[dict[str, Any]] = []
+    all_rows: list[dict[str, Any]] = []
+    for q in wanted:
+        if q in published:
+            info, rows = _quarter_publication(store, q, publications)
+            quarters.append(info)
+            all_rows += [{"quarter": q.quarter, **row} for row in rows]
+        else:
+            error = _not_published(store, q)
+            quarters.append(
+                {"quarter": q.quarter, "published": False, "publishes_on": error.publishes_on}
+            )
+    return {
+        "year": year,
+        "quarter": None,
+        "quarters": quarters,
+        "min_cell": MIN_PUBLIC_CELL,
+        "rows": all_rows,
+    }
+
+
+def live_rows(store: Store, year: int, quarter: int | None) -> list[dict[str, Any]]:
+    """Per participant, role and HS code as of the head: every figure (participant API only)."""
+    table: dict[PublicCell, Figures] = defaultdict(Figures)
     for key, figures in store.stats(year, quarter):
-        table[(key.participant, key.role, key.hs_code)] += figures
-    rows = []
-    for (participant, role, hs), figures in sorted(table.items()):
-        row: dict[str, Any] = {
-            "participant": participant,
-            "role": "exporter" if role == EXPORT else "importer",
-            "hs_code": hs,
-            **_figures_json(figures),
-        }
-        if figures.certificates < MIN_PUBLIC_CELL:
-            row.update(carats=None, value_usd=None, suppressed=True)
-        rows.append(row)
-    return {"year": year, "quarter": quarter, "min_cell": MIN_PUBLIC_CELL, "rows": rows}
+        table[cell_of(key)[1]] += figures
+    return [_cell_row(cell, f, suppress=False) for cell, f in sorted(table.items())]
 
 
 def pair_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:
@@ -81,7 +172,14 @@ def pair_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:
                 "unconfirmed": _figures_json(e + (-i)),
             }
         )
-    return {"year": year, "quarter": quarter, "pairs": rows}
+    return {
+        "year": year,
+        "quarter": quarter,
+        "live": True,
+        "height": store.height,
+        "rows": live_rows(store, year, quarter),
+        "pairs": rows,
+    }
 
 
 def reconcile(store: Store, days: int, year: int | None = None) -> dict[str, Any]:

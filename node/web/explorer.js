@@ -611,8 +611,14 @@
       return t;
     });
     const children = [];
+    // Public figures cover closed quarters only, each frozen some days after the quarter's end.
+    const waiting = (whole.body.quarters || []).filter((q) => !q.published);
+    if (waiting.length) {
+      const which = waiting.map((q) => `Q${q.quarter} from ${q.publishes_on}`).join(", ");
+      children.push(el("p", { class: "notice", id: "stats-unpublished", text: `Not published yet: ${which}. Public figures cover closed quarters, each frozen after the quarter's end.` }));
+    }
     if (!codes.length) {
-      children.push(el("p", { class: "notice", text: `No certificates were issued in ${period} on this network.` }));
+      children.push(el("p", { class: "notice", text: `No certificates in the published figures for ${period}.` }));
     } else {
       children.push(
         el(
@@ -725,7 +731,7 @@
                 "tr",
                 {},
                 el("td", { text: r.participant }),
-                el("td", { text: r.role }),
+                el("td", { text: r.quarter ? `${r.role} (Q${r.quarter})` : r.role }),
                 el("td", { text: r.hs_code }),
                 el("td", { class: "num", text: String(r.certificates) }),
                 el("td", { class: "num", text: r.suppressed ? "suppressed (small cell)" : formatHundredths(hundredths(r.carats)) }),

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -487,13 +488,25 @@ def test_the_public_view_leaks_no_party_carats_or_value(net: Network, demo: list
 
 
 def test_public_stats_never_single_out_a_certificate(net: Network, demo: list[Issued]) -> None:
-    status, stats = net.node("BE").get("/v1/public/stats")
-    assert status == 200 and stats["rows"]
-    singles = {(i.document["carats"], i.document["value_usd"]) for i in demo}
-    assert any(row.get("suppressed") for row in stats["rows"])
-    for row in stats["rows"]:
-        assert (row["carats"], row["value_usd"]) not in singles, row
-        assert row.get("suppressed", False) == (row["certificates"] < 3), row
+    today = datetime.now(UTC).date()
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    node = net.node("BE")
+    # The demo trade is in the open quarter: not published, with the date it will be.
+    status, refused = node.get(f"/v1/public/stats?year={year}&quarter={quarter}")
+    assert status == 404 and refused["error"] == "statistics_not_published"
+    assert refused["publishes_on"] > today.isoformat() and "/v1/stats" in refused["message"]
+    status, whole = node.get(f"/v1/public/stats?year={year}")
+    if quarter == 1:
+        assert status == 404 and whole["error"] == "statistics_not_published"
+    else:
+        assert status == 200 and whole["rows"] == []
+        assert [q["published"] for q in whole["quarters"]] == [q < quarter for q in range(1, 5)]
+    # The live figures, every one of them, are for the participants (token).
+    assert node.get(f"/v1/stats?year={year}")[0] == 401
+    status, live = node.get(f"/v1/stats?year={year}&quarter={quarter}", token=True)
+    assert status == 200 and live["live"] is True
+    exported = sum(r["certificates"] for r in live["rows"] if r["role"] == "exporter")
+    assert exported == sum(1 for i in demo if i.fate != "voided")
 
 
 def test_public_certificate_answers(net: Network, demo: list[Issued]) -> None:

@@ -180,17 +180,26 @@ def test_the_source_may_come_before_the_command_and_alone_shows_the_head(chain: 
     assert "The register is still genesis's" in chain.public("participants").output
 
 
-def test_stats_gives_the_public_aggregates(chain: Chain) -> None:
+def test_stats_publish_closed_quarters_only(chain: Chain) -> None:
+    # The demo trade is dated today: its quarter is open, so the public route refuses it and says
+    # when it will be published; the live figures are on the participant API (token).
+    quarter = (datetime.now(UTC).month - 1) // 3 + 1
+    args = ("stats", "--year", str(YEAR), "--quarter", str(quarter))
+    refused = as_json(chain.public(*args, "--json", expect=1))
+    assert refused["error"] == "statistics_not_published"
+    assert refused["publishes_on"] > datetime.now(UTC).date().isoformat()
+    human = chain.public(*args, expect=1).output
+    assert "not published" in human and "/v1/stats" in human
+    if quarter == 1:  # no quarter of this year is closed yet
+        assert as_json(chain.public("stats", "--year", str(YEAR), "--json", expect=1))
+        return
     data = as_json(chain.public("stats", "--year", str(YEAR), "--json"))
     assert data["year"] == YEAR and "pairs" not in data
-    exported = sum(r["certificates"] for r in data["rows"] if r["role"] == "exporter")
-    assert exported == sum(1 for i in chain.issued if i.fate != "voided")
-    human = chain.public("stats", "--year", str(YEAR)).output
-    assert f"KP statistics {YEAR}" in human
+    assert [q["published"] for q in data["quarters"]] == [q < quarter for q in range(1, 5)]
+    assert data["rows"] == []  # the chain began today: the closed quarters hold none of it
+    human = " ".join(chain.public("stats", "--year", str(YEAR)).output.split())
+    assert f"KP statistics {YEAR}" in human and f"Q{quarter} not published before" in human
     assert_no_secrets(chain, human, amounts=False)
-    quarter = (datetime.now(UTC).month - 1) // 3 + 1
-    same = as_json(chain.public("stats", "--year", str(YEAR), "--quarter", str(quarter), "--json"))
-    assert same["rows"] == data["rows"] and same["quarter"] == quarter
 
 
 def test_the_script_runs_the_same_explorer(chain: Chain) -> None:
@@ -232,13 +241,18 @@ def test_token_shows_the_full_record_to_a_party(chain: Chain) -> None:
     assert "proof checked" in human
 
 
-def test_token_adds_pairs_to_stats(chain: Chain) -> None:
+def test_token_gives_the_live_stats_and_pairs(chain: Chain) -> None:
     data = as_json(chain.token("stats", "--year", str(YEAR), "--json"))
+    assert data["live"] is True and data["height"] >= 1
+    exported = sum(r["certificates"] for r in data["rows"] if r["role"] == "exporter")
+    assert exported == sum(1 for i in chain.issued if i.fate != "voided")
+    assert not any(r.get("suppressed") for r in data["rows"])
     assert {(p["exporting_participant"], p["importing_participant"]) for p in data["pairs"]} >= {
         ("BE", "AE"),
         ("IN", "RU"),
     }
-    assert "exports against imports" in chain.token("stats", "--year", str(YEAR)).output
+    human = chain.token("stats", "--year", str(YEAR)).output
+    assert "exports against imports" in human and "live figures as of height" in human
 
 
 # -- a stopped node's data directory ---------------------------------------------------------
