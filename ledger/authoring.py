@@ -19,14 +19,17 @@ from ledger.events import (
     sign_event,
 )
 from ledger.governance import (
+    AUTHORITY,
+    ENCRYPTION,
     MONITOR_PREFIX,
+    NODE,
     EndorseBody,
     ProposeBody,
     RotateKeyBody,
     VoteBody,
     parse_args,
 )
-from ledger.keys import SigningKey
+from ledger.keys import EncryptionKey, SigningKey
 from ledger.state import Registry
 
 
@@ -116,17 +119,57 @@ def vote(
     return sign_event(chain_id, voter, VoteBody(proposal_id, approve), key, created_ms)
 
 
+def prove(key: SigningKey | EncryptionKey, chain_id: str, participant: str, role: str) -> bytes:
+    """The proof that the holder of `key` has it as `participant`'s `role` key on `chain_id`."""
+    return key.prove_possession(chain_id, participant, role)
+
+
+def admission(
+    chain_id: str,
+    participant: str,
+    name: str,
+    countries: Sequence[str],
+    authority: SigningKey,
+    encryption: EncryptionKey,
+    node: SigningKey | None = None,
+    address: str = "",
+) -> list[Any]:
+    """The args of an `admit` proposal, with the proofs of possession its keys' holder makes."""
+    return [
+        name,
+        list(countries),
+        authority.public_bytes,
+        encryption.public_bytes,
+        node.public_bytes if node is not None else b"",
+        address if node is not None else "",
+        prove(authority, chain_id, participant, AUTHORITY),
+        prove(encryption, chain_id, participant, ENCRYPTION),
+        prove(node, chain_id, participant, NODE) if node is not None else b"",
+    ]
+
+
 def rotate_key(
     chain_id: str,
     participant: str,
     key_kind: str,
-    new_public_key: bytes,
+    new_key: SigningKey | EncryptionKey | bytes,
     current_key: SigningKey,
     *,
     created_ms: int,
+    proof: bytes | None = None,
 ) -> Event:
-    """Signed with the current authority key; the new key is in force from the next block."""
-    body = RotateKeyBody(key_kind, new_public_key)
+    """Signed with the current authority key; the new key is in force from the next block.
+
+    `new_key` is the new private key (its proof of possession is made here), or its public key
+    with the `proof` its holder made."""
+    if isinstance(new_key, bytes):
+        if proof is None:
+            raise MalformedInput("a rotation to a public key needs its proof of possession")
+        public = new_key
+    else:
+        public = new_key.public_bytes
+        proof = proof if proof is not None else prove(new_key, chain_id, participant, key_kind)
+    body = RotateKeyBody(key_kind, public, proof)
     return sign_event(chain_id, participant, body, current_key, created_ms)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -10,6 +10,7 @@ from ledger.certificate import MAX_ZONE, is_country, is_participant_code
 from ledger.errors import LedgerError, MalformedInput, ParticipantNotActive, UnknownParticipant
 from ledger.events import BODY_TYPES, Event
 from ledger.genesis import Parameters, Participant, Validator
+from ledger.keys import is_valid_ed25519_public, is_valid_x25519_public, verify_possession
 
 if TYPE_CHECKING:
     from ledger.state import EventContext, Registry
@@ -44,6 +45,10 @@ KINDS = (
 AUTHORITY = "authority"
 ENCRYPTION = "encryption"
 KEY_KINDS = (AUTHORITY, ENCRYPTION)
+#: The roles a key has on the register; one key has one role of one participant.
+NODE = "node"
+MONITORING = "monitoring"
+KEY_ROLES = (AUTHORITY, ENCRYPTION, NODE, MONITORING)
 
 #: The signer field of an endorsement: the monitoring team of participant CODE is `monitor/CODE`.
 MONITOR_PREFIX = "monitor/"
@@ -90,6 +95,27 @@ class CountryTaken(LedgerError):
 class NodeKeyInUse(LedgerError):
     code = "node_key_in_use"
     http_status = 409
+
+
+class KeyInUse(LedgerError):
+    """A key has one role of one participant: authority, encryption, node or monitoring."""
+
+    code = "key_in_use"
+    http_status = 409
+
+
+class InvalidPublicKey(MalformedInput):
+    """Not a usable public key: the identity, a small-order or off-curve point, all zeros."""
+
+    code = "invalid_public_key"
+    http_status = 400
+
+
+class BadKeyProof(LedgerError):
+    """The proof of possession of a new key does not verify under that key."""
+
+    code = "bad_key_proof"
+    http_status = 401
 
 
 class AlreadySuspended(LedgerError):
@@ -194,6 +220,9 @@ GOVERNANCE_ERRORS: tuple[type[LedgerError], ...] = (
     ParticipantExists,
     CountryTaken,
     NodeKeyInUse,
+    KeyInUse,
+    InvalidPublicKey,
+    BadKeyProof,
     AlreadySuspended,
     NotSuspended,
     AlreadyValidator,
@@ -221,12 +250,41 @@ def _text(what: str, raw: Any, low: int, high: int) -> str:
     return raw
 
 
-def _key(what: str, raw: Any, *, optional: bool = False) -> bytes:
+def _key(what: str, raw: Any, *, optional: bool = False, role: str | None = None) -> bytes:
+    """A 32-byte public key; with its `role`, a valid point of its curve (X25519 for the
+    encryption key, Ed25519 for the others)."""
     if optional and raw == b"":
         return b""
     if not isinstance(raw, bytes) or len(raw) != 32:
         raise MalformedInput(f"{what}: must be a 32-byte public key")
+    if role is not None:
+        valid = is_valid_x25519_public if role == ENCRYPTION else is_valid_ed25519_public
+        if not valid(raw):
+            curve = "X25519" if role == ENCRYPTION else "Ed25519"
+            raise InvalidPublicKey(
+                f"{what}: not a valid {curve} public key (the identity, a small-order or "
+                "off-curve point, or all zeros)"
+            )
     return raw
+
+
+def _proof(what: str, raw: Any, *, optional: bool = False) -> bytes:
+    if optional and raw == b"":
+        return b""
+    if not isinstance(raw, bytes) or len(raw) != 64:
+        raise MalformedInput(f"{what}: a proof of possession is a 64-byte signature")
+    return raw
+
+
+def check_possession(
+    chain_id: str, participant: str, role: str, public_key: bytes, proof: bytes
+) -> None:
+    """The new key's holder signed that it is `participant`'s `role` key on this chain."""
+    if not verify_possession(public_key, role, chain_id, participant, proof):
+        raise BadKeyProof(
+            f"the proof of possession of {participant}'s new {role} key does not verify "
+            f"under that key (it signs chain {chain_id!r}, {participant}, {role} and the key)"
+        )
 
 
 def _address(what: str, raw: Any, *, optional: bool = False) -> str:
@@ -251,8 +309,12 @@ def _args(kind: str, raw: Any, count: int, shape: str) -> list[Any]:
 def parse_args(kind: str, raw: Any) -> tuple[Any, ...]:
     """Check a proposal's kind-specific args (their shape only); returns them as a tuple."""
     if kind == ADMIT:
-        name, countries, authority, encryption, node_key, address = _args(
-            kind, raw, 6, "[name, countries, authority_key, encryption_key, node_key, address]"
+        name, countries, authority, encryption, node_key, address, *proofs = _args(
+            kind,
+            raw,
+            9,
+            "[name, countries, authority_key, encryption_key, node_key, address, "
+            "authority_proof, encryption_proof, node_proof]",
         )
         if not isinstance(countries, list | tuple) or not 1 <= len(countries) <= 60:
             raise MalformedInput("admit: countries must list 1 to 60 ISO 3166-1 alpha-2 codes")
@@ -260,24 +322,31 @@ def parse_args(kind: str, raw: Any) -> tuple[Any, ...]:
             raise MalformedInput("admit: countries must be ISO 3166-1 alpha-2 codes")
         if len(set(countries)) != len(countries):
             raise MalformedInput("admit: a country is listed twice")
-        node_key = _key("admit node_key", node_key, optional=True)
+        node_key = _key("admit node_key", node_key, optional=True, role=NODE)
         address = _address("admit address", address, optional=True)
         if bool(node_key) != bool(address):
             raise MalformedInput("admit: a node key and its address go together")
+        authority_proof, encryption_proof, node_proof = proofs
+        node_proof = _proof("admit node_proof", node_proof, optional=True)
+        if bool(node_key) != bool(node_proof):
+            raise MalformedInput("admit: a node key and its proof of possession go together")
         return (
             _text("admit name", name, 1, MAX_NAME),
             tuple(countries),
-            _key("admit authority_key", authority),
-            _key("admit encryption_key", encryption),
+            _key("admit authority_key", authority, role=AUTHORITY),
+            _key("admit encryption_key", encryption, role=ENCRYPTION),
             node_key,
             address,
+            _proof("admit authority_proof", authority_proof),
+            _proof("admit encryption_proof", encryption_proof),
+            node_proof,
         )
     if kind in (SUSPEND, REINSTATE, LIFT):
         _args(kind, raw, 0, "[]")
         return ()
     if kind == ADD_VALIDATOR:
         node_key, address = _args(kind, raw, 2, "[node_key, address]")
-        return (_key("node_key", node_key), _address("address", address))
+        return (_key("node_key", node_key, role=NODE), _address("address", address))
     if kind == REMOVE_VALIDATOR:
         (node_key,) = _args(kind, raw, 1, "[node_key]")
         return (_key("node_key", node_key),)
@@ -288,15 +357,15 @@ def parse_args(kind: str, raw: Any) -> tuple[Any, ...]:
         checked = tuple(_text("restrict zone", z, 1, MAX_ZONE) for z in zones)
         if len(set(checked)) != len(checked):
             raise MalformedInput("restrict: a zone is listed twice")
-        return (checked, _key("monitoring_key", monitoring))
+        return (checked, _key("monitoring_key", monitoring, role=MONITORING))
     if kind == SET_PARAMETER:
         name, value = _args(kind, raw, 2, "[name, value]")
         return (_text("parameter name", name, 1, 64), _int("parameter value", value))
     if kind == REPLACE_KEY:
-        key_kind, key = _args(kind, raw, 2, "[key kind, public key]")
+        key_kind, key, proof = _args(kind, raw, 3, "[key kind, public key, proof]")
         if key_kind not in KEY_KINDS:
             raise MalformedInput(f"replace_key: the key kind is one of {', '.join(KEY_KINDS)}")
-        return (key_kind, _key("replace_key key", key))
+        return (key_kind, _key("replace_key key", key, role=key_kind), _proof("proof", proof))
     raise MalformedInput(f"unknown proposal kind {kind!r}; one of {', '.join(KINDS)}")
 
 
@@ -361,17 +430,20 @@ class RotateKeyBody:
     type: ClassVar[str] = ROTATE_KEY
     key_kind: str
     public_key: bytes
+    #: The new key's signature of the possession statement (ledger.keys.possession_statement).
+    proof: bytes
 
     def to_wire(self) -> list[Any]:
-        return [self.key_kind, self.public_key]
+        return [self.key_kind, self.public_key, self.proof]
 
     @classmethod
     def from_wire(cls, obj: Any) -> RotateKeyBody:
-        if not isinstance(obj, list) or len(obj) != 2:
-            raise MalformedInput("rotate_key: body must be [key kind, public key]")
+        if not isinstance(obj, list) or len(obj) != 3:
+            raise MalformedInput("rotate_key: body must be [key kind, public key, proof]")
         if obj[0] not in KEY_KINDS:
             raise MalformedInput(f"rotate_key: the key kind is one of {', '.join(KEY_KINDS)}")
-        return cls(obj[0], _key("rotate_key public key", obj[1]))
+        key = _key("rotate_key public key", obj[1], role=obj[0])
+        return cls(obj[0], key, _proof("rotate_key proof", obj[2]))
 
 
 @dataclass(frozen=True)
@@ -509,7 +581,7 @@ class ProposalRecord:
 def args_json(kind: str, args: tuple[Any, ...]) -> dict[str, Any]:
     """A proposal's args with their names, keys in hex: what a person reads."""
     if kind == ADMIT:
-        name, countries, authority, encryption, node_key, address = args
+        name, countries, authority, encryption, node_key, address, *_ = args
         return {
             "name": name,
             "countries": list(countries),
@@ -576,6 +648,40 @@ class _Draft:
     participants: dict[str, Participant]
     validators: list[Validator]
     parameters: Parameters
+    extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
+
+
+def key_owners(
+    participants: Mapping[str, Participant],
+    validators: Sequence[Validator],
+    extra_recipients: Sequence[tuple[str, str, bytes]] = (),
+) -> dict[bytes, tuple[str, str]]:
+    """Every key on the register: key -> (whose, role)."""
+    owners: dict[bytes, tuple[str, str]] = {}
+    for p in participants.values():
+        owners[p.authority_key] = (p.code, AUTHORITY)
+        owners[p.encryption_key] = (p.code, ENCRYPTION)
+        if p.node_key:
+            owners[p.node_key] = (p.code, NODE)
+        if p.monitoring_key:
+            owners[p.monitoring_key] = (p.code, MONITORING)
+    for v in validators:
+        owners.setdefault(v.node_key, (v.participant, NODE))
+    for exporting, name, key in extra_recipients:
+        owners.setdefault(key, (f"{name} (extra recipient of {exporting})", ENCRYPTION))
+    return owners
+
+
+def _require_free(
+    owners: Mapping[bytes, tuple[str, str]], key: bytes, role: str, mine: tuple[str, str] | None
+) -> None:
+    """`key` may take `role`: it is no key of the register, or already exactly `mine`."""
+    found = owners.get(key)
+    if found is None or found == mine:
+        return
+    code, held = found
+    error = NodeKeyInUse if role == NODE and held == NODE else KeyInUse
+    raise error(f"that {role} key is already {code}'s {held} key: one key, one role")
 
 
 def _node_keys_in_use(draft: _Draft) -> set[bytes]:
@@ -602,8 +708,9 @@ def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameter
 def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) -> str:
     """Change `draft` as the proposal says, or raise (changing nothing). Returns a description."""
     participants = draft.participants
+    keys = key_owners(participants, draft.validators, draft.extra_recipients)
     if kind == ADMIT:
-        name, countries, authority, encryption, node_key, address = args
+        name, countries, authority, encryption, node_key, address, *_ = args
         if subject in participants:
             raise ParticipantExists(f"{subject} is already a participant")
         owners = {c: p.code for p in participants.values() for c in p.countries}
@@ -612,6 +719,12 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
             raise CountryTaken(f"{taken[0]} is already issued for by {owners[taken[0]]}")
         if node_key and node_key in _node_keys_in_use(draft):
             raise NodeKeyInUse("that node key is already another node's")
+        new_keys = [(authority, AUTHORITY), (encryption, ENCRYPTION)]
+        new_keys += [(node_key, NODE)] if node_key else []
+        for new, role in new_keys:
+            _require_free(keys, new, role, None)
+        if len({new for new, _ in new_keys}) != len(new_keys):
+            raise KeyInUse(f"{subject}'s keys must differ: one key, one role")
         participants[subject] = Participant(
             code=subject,
             name=name,
@@ -647,6 +760,7 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
             raise AlreadyValidator("that node key is already a validator's")
         if any(p.node_key == node_key and p.code != subject for p in participants.values()):
             raise NodeKeyInUse("that node key is another participant's node")
+        _require_free(keys, node_key, NODE, (subject, NODE))
         draft.validators.append(Validator(subject, node_key, address))
         return f"validator {node_key.hex()[:16]} at {address}"
     if kind == REMOVE_VALIDATOR:
@@ -662,6 +776,7 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
         return f"validator {node_key.hex()[:16]} removed"
     if kind == RESTRICT:
         zones, monitoring = args
+        _require_free(keys, monitoring, MONITORING, (subject, MONITORING))
         participants[subject] = replace(
             participant, restricted_zones=tuple(zones), monitoring_key=monitoring
         )
@@ -672,10 +787,17 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
         participants[subject] = replace(participant, restricted_zones=(), monitoring_key=None)
         return "restriction lifted"
     if kind == REPLACE_KEY:
-        key_kind, key = args
+        key_kind, key, _ = args
+        if key == current_key(participant, key_kind):
+            raise KeyUnchanged(f"that is already {subject}'s {key_kind} key")
+        _require_free(keys, key, key_kind, None)
         participants[subject] = with_key(participant, key_kind, key)
         return f"{key_kind} key replaced"
     raise MalformedInput(f"unknown proposal kind {kind!r}")  # pragma: no cover - parsed earlier
+
+
+def current_key(participant: Participant, key_kind: str) -> bytes:
+    return participant.authority_key if key_kind == AUTHORITY else participant.encryption_key
 
 
 def with_key(participant: Participant, key_kind: str, key: bytes) -> Participant:
@@ -685,7 +807,12 @@ def with_key(participant: Participant, key_kind: str, key: bytes) -> Participant
 
 
 def _draft(registry: Registry) -> _Draft:
-    return _Draft(dict(registry.participants), list(registry.validators), registry.parameters)
+    return _Draft(
+        dict(registry.participants),
+        list(registry.validators),
+        registry.parameters,
+        registry.extra_recipients,
+    )
 
 
 # -- the rules of each governance event ---------------------------------------------------------
@@ -697,6 +824,8 @@ class ProposalView(Protocol):
     def closed_proposal(self, proposal_id: bytes) -> ProposalRecord | None: ...
 
     def rotation(self, code: str, key_kind: str) -> bytes | None: ...
+
+    def rotated_keys(self) -> set[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -724,7 +853,7 @@ def check_governance(
     if isinstance(body, VoteBody):
         return GovernanceChange(proposal=_vote(view, registry, event, body, ctx))
     if isinstance(body, RotateKeyBody):
-        return GovernanceChange(rotation=_rotate(view, registry, event, body))
+        return GovernanceChange(rotation=_rotate(view, registry, event, body, ctx))
     raise MalformedInput(f"{event.type} is not a governance event")  # pragma: no cover
 
 
@@ -738,6 +867,15 @@ def _propose(
             f"effective height {body.effective_height} must be {ctx.height + MIN_LEAD} to "
             f"{ctx.height + MAX_LEAD} for a proposal recorded at height {ctx.height}"
         )
+    if body.kind == ADMIT:
+        _, _, authority, encryption, node_key, _, *proofs = body.args
+        check_possession(ctx.chain_id, body.subject, AUTHORITY, authority, proofs[0])
+        check_possession(ctx.chain_id, body.subject, ENCRYPTION, encryption, proofs[1])
+        if node_key:
+            check_possession(ctx.chain_id, body.subject, NODE, node_key, proofs[2])
+    elif body.kind == REPLACE_KEY:
+        key_kind, key, proof = body.args
+        check_possession(ctx.chain_id, body.subject, key_kind, key, proof)
     # Refused now if it could not take effect on today's register (it is checked again then).
     apply_change(_draft(registry), body.kind, body.subject, body.args)
     record = ProposalRecord(
@@ -779,18 +917,20 @@ def _vote(
 
 
 def _rotate(
-    view: ProposalView, registry: Registry, event: Event, body: RotateKeyBody
+    view: ProposalView, registry: Registry, event: Event, body: RotateKeyBody, ctx: EventContext
 ) -> tuple[str, str, bytes]:
     participant = registry.participant(event.signer)
-    current = (
-        participant.authority_key if body.key_kind == AUTHORITY else participant.encryption_key
-    )
-    if body.public_key == current:
+    if body.public_key == current_key(participant, body.key_kind):
         raise KeyUnchanged(f"that is already {event.signer}'s {body.key_kind} key")
     if view.rotation(event.signer, body.key_kind) is not None:
         raise RotationPending(
             f"{event.signer}'s {body.key_kind} key is already being rotated in this block"
         )
+    owners = key_owners(registry.participants, registry.validators, registry.extra_recipients)
+    _require_free(owners, body.public_key, body.key_kind, None)
+    if body.public_key in view.rotated_keys():
+        raise KeyInUse(f"another participant rotates to that {body.key_kind} key in this block")
+    check_possession(ctx.chain_id, event.signer, body.key_kind, body.public_key, body.proof)
     return (event.signer, body.key_kind, body.public_key)
 
 
@@ -838,7 +978,12 @@ def next_registry(
         if record.status == OPEN:
             records[record.proposal_id] = replace(record, status=EXPIRED, closed_height=height)
             continue
-        trial = _Draft(dict(draft.participants), list(draft.validators), draft.parameters)
+        trial = _Draft(
+            dict(draft.participants),
+            list(draft.validators),
+            draft.parameters,
+            draft.extra_recipients,
+        )
         try:
             detail = apply_change(trial, record.kind, record.subject, record.args)
         except LedgerError as exc:

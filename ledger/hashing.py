@@ -21,6 +21,7 @@ TAG_GENESIS = b"kp/genesis/1"
 TAG_VALIDATORS = b"kp/validators/1"
 TAG_REGISTRY = b"kp/registry/1"
 TAG_KEY_ID = b"kp/key-id/1"
+TAG_KEY_POSSESSION = b"kp/key-possession/1"
 
 
 def sha256(data: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,78 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from ledger.encoding import encode
 from ledger.errors import BadSignature, MalformedInput
-from ledger.hashing import TAG_KEY_ID, tagged, tagged_hash
+from ledger.hashing import TAG_KEY_ID, TAG_KEY_POSSESSION, tagged, tagged_hash
 
 _sodium: Any
 try:  # libsodium verifies faster than OpenSSL here; the rule set is pinned in docs/protocol.md.
     import nacl.bindings as _sodium
 except ImportError:  # pragma: no cover - PyNaCl is a declared dependency
     _sodium = None
+
+
+#: The field of Curve25519 and the order of its prime subgroup.
+P25519 = 2**255 - 19
+_A = 486662
+#: A fixed clamped scalar: X25519 of it and a point is all zeros exactly when the point is of
+#: small order (the clamped scalar is a multiple of the cofactor 8).
+_PROBE = bytes([8] + [0] * 30 + [64])
+
+
+def is_valid_ed25519_public(public_key: bytes) -> bool:
+    """A canonical encoding of a point of the curve's prime-order subgroup (libsodium's check):
+    not the identity, not of small order, on the curve."""
+    if not isinstance(public_key, bytes) or len(public_key) != 32 or _sodium is None:
+        return False
+    return bool(_sodium.crypto_core_ed25519_is_valid_point(public_key))
+
+
+def is_valid_x25519_public(public_key: bytes) -> bool:
+    """A canonical u-coordinate (< p) of a point on Curve25519 itself (not its twist), not of
+    small order: so not all zeros, not 1, not any of the low-order points."""
+    if not isinstance(public_key, bytes) or len(public_key) != 32:
+        return False
+    u = int.from_bytes(public_key, "little")
+    if u >= P25519:
+        return False
+    rhs = (u * u * u + _A * u * u + u) % P25519
+    if rhs == 0 or pow(rhs, (P25519 - 1) // 2, P25519) != 1:
+        return False  # u = 0, or on the twist
+    if _sodium is None:  # pragma: no cover - PyNaCl is a declared dependency
+        return True
+    try:
+        shared = _sodium.crypto_scalarmult(_PROBE, public_key)
+    except Exception:  # libsodium refuses an all-zero result: a small-order point
+        return False
+    return bool(shared != bytes(32))
+
+
+def possession_statement(chain_id: str, participant: str, role: str, public_key: bytes) -> bytes:
+    """What a proof of possession signs: this key, for this role of this participant, on this
+    chain (docs/protocol.md, "Proof of possession")."""
+    return encode(["kp/key-possession", chain_id, participant, role, public_key])
+
+
+def _montgomery_to_edwards(u_bytes: bytes) -> bytes:
+    """The Edwards point (sign bit 0) of a Curve25519 u-coordinate: y = (u - 1) / (u + 1)."""
+    u = int.from_bytes(u_bytes, "little")
+    y = (u - 1) * pow(u + 1, P25519 - 2, P25519) % P25519
+    return y.to_bytes(32, "little")
+
+
+def verify_possession(
+    public_key: bytes, role: str, chain_id: str, participant: str, proof: bytes
+) -> bool:
+    """True when `proof` is a signature of the possession statement by the private half of
+    `public_key`: Ed25519 for the signing roles; XEdDSA (an Ed25519 signature under the key's
+    Edwards form, as Signal's XEdDSA) for an X25519 encryption key."""
+    statement = possession_statement(chain_id, participant, role, public_key)
+    if role == "encryption":
+        if not is_valid_x25519_public(public_key):
+            return False
+        return verify(_montgomery_to_edwards(public_key), TAG_KEY_POSSESSION, statement, proof)
+    return verify(public_key, TAG_KEY_POSSESSION, statement, proof)
 
 
 def key_id(public_key: bytes) -> str:
@@ -58,6 +123,13 @@ class SigningKey:
             serialization.NoEncryption(),
         )
 
+    def prove_possession(self, chain_id: str, participant: str, role: str) -> bytes:
+        """Sign the statement that this key is `participant`'s `role` key on `chain_id`."""
+        return self.sign(
+            TAG_KEY_POSSESSION,
+            possession_statement(chain_id, participant, role, self.public_bytes),
+        )
+
     @classmethod
     def from_pem(cls, data: bytes) -> SigningKey:
         try:
@@ -89,6 +161,40 @@ class EncryptionKey:
     @classmethod
     def generate(cls) -> EncryptionKey:
         return cls(x25519.X25519PrivateKey.generate())
+
+    def prove_possession(self, chain_id: str, participant: str, role: str = "encryption") -> bytes:
+        """An XEdDSA signature of the possession statement by this X25519 key: the Ed25519
+        signature a key pair with the same scalar makes, under the Edwards point of our u with
+        sign 0 (Signal's XEdDSA, section 2.3). Anyone verifies it with the public key alone."""
+        assert _sodium is not None, "PyNaCl is a declared dependency"
+        message = tagged(
+            TAG_KEY_POSSESSION, possession_statement(chain_id, participant, role, self.public_bytes)
+        )
+        k = bytearray(
+            self.raw.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+        )
+        k[0] &= 248
+        k[31] &= 127
+        k[31] |= 64
+        edwards = _sodium.crypto_scalarmult_ed25519_base_noclamp(bytes(k))
+        a = _sodium.crypto_core_ed25519_scalar_reduce(bytes(k) + bytes(32))
+        if edwards[31] & 0x80:
+            a = _sodium.crypto_core_ed25519_scalar_negate(a)
+        public = edwards[:31] + bytes([edwards[31] & 0x7F])
+        nonce = os.urandom(64)
+        r = _sodium.crypto_core_ed25519_scalar_reduce(
+            hashlib.sha512(b"\xfe" + b"\xff" * 31 + a + message + nonce).digest()
+        )
+        big_r = _sodium.crypto_scalarmult_ed25519_base_noclamp(r)
+        h = _sodium.crypto_core_ed25519_scalar_reduce(
+            hashlib.sha512(big_r + public + message).digest()
+        )
+        s = _sodium.crypto_core_ed25519_scalar_add(r, _sodium.crypto_core_ed25519_scalar_mul(h, a))
+        return bytes(big_r + s)
 
     def to_pem(self) -> bytes:
         return self.raw.private_bytes(

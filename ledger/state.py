@@ -589,6 +589,9 @@ class Overlay:
         found = self.rotations.get((code, key_kind))
         return found[0] if found is not None else None
 
+    def rotated_keys(self) -> set[bytes]:
+        return {key for key, _ in self.rotations.values()}
+
     def apply(
         self, registry: Registry, event: Event, ctx: EventContext, *, verified: bool = False
     ) -> list[CertificateRecord]:

@@ -67,6 +67,53 @@ def public_key(value: str, what: str) -> bytes:
     return raw
 
 
+def private_key(value: str | None) -> SigningKey | EncryptionKey | None:
+    """The private key a PEM file holds (for its proof of possession), or None (hex, or a public
+    key file)."""
+    if value is None or len(value.strip()) == 64:
+        return None
+    try:
+        data = Path(value).read_bytes()
+    except OSError:
+        return None
+    for load in (SigningKey.from_pem, EncryptionKey.from_pem):
+        try:
+            return load(data)
+        except MalformedInput:
+            continue
+    return None
+
+
+def proof_of(
+    what: str,
+    key_option_value: str | None,
+    proof_hex: str | None,
+    chain_id: str,
+    participant: str,
+    role: str,
+    public: bytes,
+) -> bytes:
+    """The proof of possession of `public`: made here from its private key file, or given in hex
+    (the key's holder made it: `kpledger key prove`, printed by `kpledger network join`)."""
+    if proof_hex is not None:
+        try:
+            proof = bytes.fromhex(proof_hex.strip())
+        except ValueError:
+            proof = b""
+        if len(proof) != 64:
+            fail(f"{what}: a proof of possession is 128 hex characters", EXIT_USAGE, code="usage")
+        return proof
+    key = private_key(key_option_value)
+    if key is None or key.public_bytes != public:
+        fail(
+            f"{what}: the proof of possession of the key is needed: give its private key file, "
+            "or the proof its holder made (kpledger key prove)",
+            EXIT_USAGE,
+            code="usage",
+        )
+    return authoring.prove(key, chain_id, participant, role)
+
+
 def _signer(registry: Registry, key: SigningKey, given: str | None) -> str:
     if given:
         return given
@@ -106,8 +153,11 @@ def gov_group() -> None:
     help="admit: its authority key (PEM, private or public).",
 )
 @click.option("--authority-pub", default=None, help="admit: its authority public key (hex).")
+@click.option("--authority-proof", default=None, help="admit: its proof of possession (hex).")
 @click.option("--encryption-pub", default=None, help="admit: its X25519 key (hex or PEM file).")
+@click.option("--encryption-proof", default=None, help="admit: its proof of possession (hex).")
 @click.option("--node-pub", default=None, help="admit/add_validator/remove_validator: node key.")
+@click.option("--node-proof", default=None, help="admit: the node key's proof of possession.")
 @click.option("--address", default=None, help="admit/add_validator: the node's URL.")
 @click.option("--zones", default=None, help="restrict: approved zones, comma-separated.")
 @click.option("--monitoring-pub", default=None, help="restrict: the monitoring team's key.")
@@ -117,6 +167,7 @@ def gov_group() -> None:
     "--key-kind", default=None, type=click.Choice(gov.KEY_KINDS), help="replace_key: which key."
 )
 @click.option("--new-pub", default=None, help="replace_key: the new public key (hex or PEM).")
+@click.option("--new-proof", default=None, help="replace_key: its proof of possession (hex).")
 @click.option(
     "--effective-height",
     default=None,
@@ -135,8 +186,11 @@ def gov_propose(
     countries: str | None,
     authority_key_file: Path | None,
     authority_pub: str | None,
+    authority_proof: str | None,
     encryption_pub: str | None,
+    encryption_proof: str | None,
     node_pub: str | None,
+    node_proof: str | None,
     address: str | None,
     zones: str | None,
     monitoring_pub: str | None,
@@ -144,6 +198,7 @@ def gov_propose(
     value: int | None,
     key_kind: str | None,
     new_pub: str | None,
+    new_proof: str | None,
     effective_height: int | None,
     node_url: str,
     key_path: Path,
@@ -174,18 +229,43 @@ def gov_propose(
     if kind == gov.ADMIT:
         from ledger.certificate import country_name
 
-        if authority_key_file is not None:
-            authority = public_key(str(authority_key_file), "--authority-key-file")
-        else:
-            authority = public_key(need(authority_pub, "--authority-pub"), "--authority-pub")
+        authority_source = (
+            str(authority_key_file)
+            if authority_key_file is not None
+            else need(authority_pub, "--authority-pub")
+        )
+        authority = public_key(authority_source, "--authority-key-file/--authority-pub")
+        encryption_source = need(encryption_pub, "--encryption-pub")
+        encryption = public_key(encryption_source, "--encryption-pub")
         node_key = public_key(node_pub, "--node-pub") if node_pub else b""
         args = [
             name or country_name(subject),
             [c.strip().upper() for c in (countries or subject).replace(",", "+").split("+")],
             authority,
-            public_key(need(encryption_pub, "--encryption-pub"), "--encryption-pub"),
+            encryption,
             node_key,
             (address or "") if node_key else "",
+            proof_of(
+                "admit",
+                authority_source,
+                authority_proof,
+                chain_id,
+                subject,
+                gov.AUTHORITY,
+                authority,
+            ),
+            proof_of(
+                "admit",
+                encryption_source,
+                encryption_proof,
+                chain_id,
+                subject,
+                gov.ENCRYPTION,
+                encryption,
+            ),
+            proof_of("admit", node_pub, node_proof, chain_id, subject, gov.NODE, node_key)
+            if node_key
+            else b"",
         ]
     elif kind == gov.ADD_VALIDATOR:
         registered = current.node_key if current is not None else None
@@ -213,7 +293,12 @@ def gov_propose(
         subject = ""
         args = [need(parameter, "--parameter"), need(value, "--value")]
     elif kind == gov.REPLACE_KEY:
-        args = [need(key_kind, "--key-kind"), public_key(need(new_pub, "--new-pub"), "--new-pub")]
+        kind_of_key = need(key_kind, "--key-kind")
+        new_public = public_key(need(new_pub, "--new-pub"), "--new-pub")
+        proof = proof_of(
+            "replace_key", new_pub, new_proof, chain_id, subject, kind_of_key, new_public
+        )
+        args = [kind_of_key, new_public, proof]
     effective = effective_height or _height(client) + DEFAULT_LEAD
     try:
         event = authoring.propose(
@@ -376,14 +461,14 @@ def key_rotate(
         if new_key_path.exists():
             fail(f"{new_key_path} exists: refusing to overwrite a key", EXIT_USAGE, as_json=as_json)
         new = SigningKey.generate() if key_kind == gov.AUTHORITY else EncryptionKey.generate()
-        pem, new_public = new.to_pem(), new.public_bytes
+        pem = new.to_pem()
     else:
         try:
             data = new_key_path.read_bytes()
             if key_kind == gov.AUTHORITY:
-                new_public = SigningKey.from_pem(data).public_bytes
+                new = SigningKey.from_pem(data)
             else:
-                new_public = EncryptionKey.from_pem(data).public_bytes
+                new = EncryptionKey.from_pem(data)
         except OSError as exc:
             fail(f"cannot read {new_key_path}: {exc.strerror}", EXIT_USAGE, as_json=as_json)
         except MalformedInput as exc:
@@ -392,8 +477,10 @@ def key_rotate(
     client = NodeClient(node_url)
     chain_id, registry = _network(client)
     participant = _signer(registry, current, signer)
+    new_public = new.public_bytes
+    # The new key signs that it is the participant's key of that kind on this chain.
     event = authoring.rotate_key(
-        chain_id, participant, key_kind, new_public, current, created_ms=_now_ms()
+        chain_id, participant, key_kind, new, current, created_ms=_now_ms()
     )
     if generate:
         write_private_pem(new_key_path, pem)  # before submitting: the key must never be lost
@@ -409,6 +496,47 @@ def key_rotate(
             "new_key_file": str(new_key_path),
         },
     )
+
+
+@key.command("prove")
+@click.option("--role", required=True, type=click.Choice(gov.KEY_ROLES), help="The key's role.")
+@click.option("--participant", required=True, help="The participant whose key it is (to be).")
+@click.option(
+    "--key-file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The private key (PEM): Ed25519, or X25519 for the encryption role.",
+)
+@click.option("--chain-id", default=None, help="The network's chain id (or --node).")
+@click.option("--node", "node_url", default=None, help="A node of the network, for its chain id.")
+@json_option
+def key_prove(
+    role: str,
+    participant: str,
+    key_file: Path,
+    chain_id: str | None,
+    node_url: str | None,
+    as_json: bool,
+) -> None:
+    """Print the proof of possession of a key (for `gov propose admit|replace_key` made by
+    another participant): the key signs that it is PARTICIPANT's ROLE key on this chain."""
+    if chain_id is None:
+        if node_url is None:
+            fail("give --chain-id or --node", EXIT_USAGE, as_json=as_json, code="usage")
+        chain_id, _ = _network(NodeClient(node_url))
+    key = private_key(str(key_file))
+    wanted = EncryptionKey if role == gov.ENCRYPTION else SigningKey
+    if not isinstance(key, wanted):
+        curve = "X25519" if role == gov.ENCRYPTION else "Ed25519"
+        fail(f"{key_file} holds no {curve} private key", EXIT_USAGE, as_json=as_json, code="usage")
+    proof = authoring.prove(key, chain_id, participant.upper(), role)
+    data = {
+        "participant": participant.upper(),
+        "role": role,
+        "public_key": key.public_bytes.hex(),
+        "proof": proof.hex(),
+    }
+    emit(data, as_json, proof.hex())
 
 
 # -- endorsement --------------------------------------------------------------------------------
@@ -468,7 +596,10 @@ def network_join(directory: Path, participant: str, port: int, host: str, as_jso
     command = (
         f"kpledger gov propose admit --participant {spec.code} --name '{joiner.name}' "
         f"--countries {'+'.join(spec.countries)} --authority-pub {joiner.authority_key.hex()} "
-        f"--encryption-pub {joiner.encryption_key.hex()} --node-pub {joiner.node_key.hex()} "
+        f"--authority-proof {joiner.authority_proof.hex()} "
+        f"--encryption-pub {joiner.encryption_key.hex()} "
+        f"--encryption-proof {joiner.encryption_proof.hex()} --node-pub {joiner.node_key.hex()} "
+        f"--node-proof {joiner.node_proof.hex()} "
         f"--address {joiner.address} --node URL --key YOUR_AUTHORITY.pem"
     )
     data = {
@@ -478,6 +609,9 @@ def network_join(directory: Path, participant: str, port: int, host: str, as_jso
         "authority_key": joiner.authority_key.hex(),
         "encryption_key": joiner.encryption_key.hex(),
         "node_key": joiner.node_key.hex(),
+        "authority_proof": joiner.authority_proof.hex(),
+        "encryption_proof": joiner.encryption_proof.hex(),
+        "node_proof": joiner.node_proof.hex(),
         "propose": command,
     }
     emit(

@@ -160,6 +160,10 @@ class Joiner:
     authority_key: bytes
     encryption_key: bytes
     node_key: bytes
+    #: Each key's proof of possession (for this chain, participant and role): the `admit` names them.
+    authority_proof: bytes = b""
+    encryption_proof: bytes = b""
+    node_proof: bytes = b""
 
 
 def init_joiner(
@@ -175,6 +179,7 @@ def init_joiner(
         raise InitError(f"{folder} already holds keys: refusing to overwrite them")
     if not 0 < port < 65536:
         raise InitError("--port must be 1 to 65535")
+    chain_id = Genesis.load(directory / "genesis.json").chain_id
     authority, node_key, encryption = write_keys(folder)
     config = _write_node_toml(folder, spec, host, port)
     return Joiner(
@@ -185,4 +190,7 @@ def init_joiner(
         authority_key=authority.public_bytes,
         encryption_key=encryption.public_bytes,
         node_key=node_key.public_bytes,
+        authority_proof=authority.prove_possession(chain_id, spec.code, "authority"),
+        encryption_proof=encryption.prove_possession(chain_id, spec.code, "encryption"),
+        node_proof=node_key.prove_possession(chain_id, spec.code, "node"),
     )

@@ -190,7 +190,9 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
         "gov", "propose", "admit", "--participant", "BW", "--name", "Botswana",
         "--authority-key-file", str(bw_authority),
         "--encryption-pub", joiner.encryption_key.hex(),
-        "--node-pub", joiner.node_key.hex(), "--address", joiner.address,
+        "--encryption-proof", joiner.encryption_proof.hex(),
+        "--node-pub", joiner.node_key.hex(), "--node-proof", joiner.node_proof.hex(),
+        "--address", joiner.address,
         "--node", be.url, "--key", str(network.directory / "BE" / "authority.pem"), "--wait",
     )  # fmt: skip
     assert status == 0, out

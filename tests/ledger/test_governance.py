@@ -180,6 +180,29 @@ class Chain:
         return record
 
 
+def admit_args(
+    c: Chain,
+    m: Member,
+    *,
+    node: bool = False,
+    name: str = "Botswana",
+    countries: Sequence[str] | None = None,
+    address: str = "http://127.0.0.1:7704",
+    code: str | None = None,
+) -> list[Any]:
+    """The args of `admit` for `m`'s keys, with the proofs of possession their holder makes."""
+    return authoring.admission(
+        c.net.chain_id,
+        code or m.code,
+        name,
+        list(countries or m.countries),
+        m.authority,
+        m.encryption,
+        m.node if node else None,
+        address,
+    )
+
+
 @pytest.fixture
 def chain(network: TestNetwork, store: Store) -> Chain:
     return Chain(network, store)
@@ -222,23 +245,20 @@ def effective_height_too_far(c: Chain) -> tuple[list[Event], Event]:
 @case(gov.ParticipantExists)
 def admit_an_existing_participant(c: Chain) -> tuple[list[Event], Event]:
     m = newcomer("AE", ("AE",))
-    args = ["UAE", ["AE"], m.authority.public_bytes, m.encryption.public_bytes, b"", ""]
-    return [], c.propose(gov.ADMIT, "AE", args)
+    return [], c.propose(gov.ADMIT, "AE", admit_args(c, m, name="UAE"))
 
 
 @case(gov.CountryTaken)
 def admit_with_a_country_of_another(c: Chain) -> tuple[list[Event], Event]:
     m = newcomer()
-    args = ["Botswana", ["BW", "BE"], m.authority.public_bytes, m.encryption.public_bytes, b"", ""]
-    return [], c.propose(gov.ADMIT, "BW", args)
+    return [], c.propose(gov.ADMIT, "BW", admit_args(c, m, countries=["BW", "BE"]))
 
 
 @case(gov.NodeKeyInUse)
 def admit_with_a_node_key_in_use(c: Chain) -> tuple[list[Event], Event]:
-    m = newcomer()
-    ae_node = c.net.members["AE"].node.public_bytes
-    args = ["Botswana", ["BW"], m.authority.public_bytes, m.encryption.public_bytes, ae_node]
-    return [], c.propose(gov.ADMIT, "BW", [*args, "http://127.0.0.1:9"])
+    ae = c.net.members["AE"]
+    m = dataclasses.replace(newcomer(), node=ae.node)
+    return [], c.propose(gov.ADMIT, "BW", admit_args(c, m, node=True))
 
 
 @case(errors.UnknownParticipant)
@@ -422,7 +442,7 @@ def a_vote_on_an_enacted_proposal(c: Chain) -> tuple[list[Event], Event]:
 def rotate_to_the_same_key(c: Chain) -> tuple[list[Event], Event]:
     key = c.net.key("BE")
     return [], authoring.rotate_key(
-        c.net.chain_id, "BE", gov.AUTHORITY, key.public_bytes, key, created_ms=c.net.tick()
+        c.net.chain_id, "BE", gov.AUTHORITY, key, key, created_ms=c.net.tick()
     )
 
 
@@ -431,9 +451,7 @@ def rotate_twice_in_one_block(c: Chain) -> tuple[list[Event], Event]:
     key = c.net.key("BE")
     first, second = SigningKey.from_seed(_seed("a")), SigningKey.from_seed(_seed("b"))
     rotate = [
-        authoring.rotate_key(
-            c.net.chain_id, "BE", gov.AUTHORITY, k.public_bytes, key, created_ms=c.net.tick()
-        )
+        authoring.rotate_key(c.net.chain_id, "BE", gov.AUTHORITY, k, key, created_ms=c.net.tick())
         for k in (first, second)
     ]
     return [rotate[0]], rotate[1]
@@ -445,11 +463,146 @@ def signed_with_a_rotated_key(c: Chain) -> tuple[list[Event], Event]:
     c.commit(
         [
             authoring.rotate_key(
-                c.net.chain_id, "BE", gov.AUTHORITY, new.public_bytes, old, created_ms=c.net.tick()
+                c.net.chain_id, "BE", gov.AUTHORITY, new, old, created_ms=c.net.tick()
             )
         ]
     )
     return [], c.net.issue(exporting="BE", importing="AE", key=old).event
+
+
+# -- one key, one role of one participant; proof of possession of every new key -------------
+
+
+def _rotate(
+    c: Chain, by: str, kind: str, new: SigningKey | EncryptionKey | bytes, **kw: Any
+) -> Event:
+    return authoring.rotate_key(
+        c.net.chain_id, by, kind, new, c.net.key(by), created_ms=c.net.tick(), **kw
+    )
+
+
+@case(gov.KeyInUse)
+def rotate_to_another_participants_authority_key(c: Chain) -> tuple[list[Event], Event]:
+    """IN takes RU's key, RU colluding (it signs the proof): RU's key would vote twice."""
+    return [], _rotate(c, "IN", gov.AUTHORITY, c.net.key("RU"))
+
+
+@case(gov.KeyInUse)
+def rotate_to_another_participants_encryption_key(c: Chain) -> tuple[list[Event], Event]:
+    return [], _rotate(c, "IN", gov.ENCRYPTION, c.net.members["RU"].encryption)
+
+
+@case(gov.KeyInUse)
+def rotate_the_authority_key_to_a_node_key(c: Chain) -> tuple[list[Event], Event]:
+    return [], _rotate(c, "IN", gov.AUTHORITY, c.net.members["IN"].node)
+
+
+@case(gov.KeyInUse)
+def two_participants_rotate_to_one_key_in_a_block(c: Chain) -> tuple[list[Event], Event]:
+    shared = SigningKey.from_seed(_seed("shared"))
+    return [_rotate(c, "IN", gov.AUTHORITY, shared)], _rotate(c, "RU", gov.AUTHORITY, shared)
+
+
+@case(gov.BadKeyProof)
+def rotate_without_possession_of_the_new_key(c: Chain) -> tuple[list[Event], Event]:
+    new = SigningKey.from_seed(_seed("in-new"))
+    proof = c.net.key("IN").prove_possession(c.net.chain_id, "IN", gov.AUTHORITY)
+    return [], _rotate(c, "IN", gov.AUTHORITY, new.public_bytes, proof=proof)
+
+
+@case(gov.BadKeyProof)
+def rotate_with_a_proof_made_for_another_participant(c: Chain) -> tuple[list[Event], Event]:
+    new = SigningKey.from_seed(_seed("in-new"))
+    proof = new.prove_possession(c.net.chain_id, "RU", gov.AUTHORITY)
+    return [], _rotate(c, "IN", gov.AUTHORITY, new.public_bytes, proof=proof)
+
+
+@case(gov.BadKeyProof)
+def rotate_with_a_proof_made_for_another_chain(c: Chain) -> tuple[list[Event], Event]:
+    new = SigningKey.from_seed(_seed("in-new"))
+    proof = new.prove_possession("another-chain", "IN", gov.AUTHORITY)
+    return [], _rotate(c, "IN", gov.AUTHORITY, new.public_bytes, proof=proof)
+
+
+@case(gov.BadKeyProof)
+def rotate_with_a_proof_made_for_another_role(c: Chain) -> tuple[list[Event], Event]:
+    new = SigningKey.from_seed(_seed("in-new"))
+    proof = new.prove_possession(c.net.chain_id, "IN", gov.NODE)
+    return [], _rotate(c, "IN", gov.AUTHORITY, new.public_bytes, proof=proof)
+
+
+@case(gov.BadKeyProof)
+def rotate_an_encryption_key_without_possession(c: Chain) -> tuple[list[Event], Event]:
+    new = EncryptionKey(x25519.X25519PrivateKey.from_private_bytes(_seed("in-enc-new")))
+    other = EncryptionKey(x25519.X25519PrivateKey.from_private_bytes(_seed("in-enc-other")))
+    proof = other.prove_possession(c.net.chain_id, "IN")
+    return [], _rotate(c, "IN", gov.ENCRYPTION, new.public_bytes, proof=proof)
+
+
+@case(gov.KeyInUse)
+def admit_with_another_participants_keys(c: Chain) -> tuple[list[Event], Event]:
+    """A newcomer with BE's authority and encryption keys (BE colluding: it signs the proofs)."""
+    be = c.net.members["BE"]
+    m = dataclasses.replace(newcomer(), authority=be.authority, encryption=be.encryption)
+    return [], c.propose(gov.ADMIT, "BW", admit_args(c, m), by="AE")
+
+
+@case(gov.KeyInUse)
+def admit_with_one_key_for_two_roles(c: Chain) -> tuple[list[Event], Event]:
+    m = newcomer()
+    m = dataclasses.replace(m, node=m.authority)
+    return [], c.propose(gov.ADMIT, "BW", admit_args(c, m, node=True))
+
+
+@case(gov.BadKeyProof)
+def admit_without_possession_of_the_encryption_key(c: Chain) -> tuple[list[Event], Event]:
+    m = newcomer()
+    args = admit_args(c, m)
+    args[7] = newcomer("ZA").encryption.prove_possession(c.net.chain_id, "BW")
+    return [], c.propose(gov.ADMIT, "BW", args)
+
+
+@case(gov.BadKeyProof)
+def admit_without_possession_of_the_node_key(c: Chain) -> tuple[list[Event], Event]:
+    m = newcomer()
+    args = admit_args(c, m, node=True)
+    args[8] = m.authority.prove_possession(c.net.chain_id, "BW", gov.NODE)
+    return [], c.propose(gov.ADMIT, "BW", args)
+
+
+@case(gov.KeyInUse)
+def replace_a_key_with_another_participants(c: Chain) -> tuple[list[Event], Event]:
+    ru = c.net.key("RU")
+    args = [gov.AUTHORITY, ru.public_bytes, ru.prove_possession(c.net.chain_id, "IN", "authority")]
+    return [], c.propose(gov.REPLACE_KEY, "IN", args)
+
+
+@case(gov.BadKeyProof)
+def replace_a_key_without_possession(c: Chain) -> tuple[list[Event], Event]:
+    new = SigningKey.from_seed(_seed("in-replaced"))
+    args = [gov.AUTHORITY, new.public_bytes, bytes(64)]
+    return [], c.propose(gov.REPLACE_KEY, "IN", args)
+
+
+@case(gov.KeyUnchanged)
+def replace_a_key_with_itself(c: Chain) -> tuple[list[Event], Event]:
+    key = c.net.key("IN")
+    args = [
+        gov.AUTHORITY,
+        key.public_bytes,
+        key.prove_possession(c.net.chain_id, "IN", "authority"),
+    ]
+    return [], c.propose(gov.REPLACE_KEY, "IN", args)
+
+
+@case(gov.KeyInUse)
+def add_a_validator_whose_node_key_is_an_authority_key(c: Chain) -> tuple[list[Event], Event]:
+    return [], c.propose(gov.ADD_VALIDATOR, "IN", [c.net.key("RU").public_bytes, "http://x:1"])
+
+
+@case(gov.KeyInUse)
+def restrict_under_another_participants_authority_key(c: Chain) -> tuple[list[Event], Event]:
+    return [], c.propose(gov.RESTRICT, "IN", [["ZONE-A"], c.net.key("IN").public_bytes])
 
 
 @case(ZoneNotApproved)
@@ -492,7 +645,8 @@ def endorse_by_an_unrestricted_participants_monitor(c: Chain) -> tuple[list[Even
 @case(errors.SignerNotAllowed)
 def endorse_by_another_participants_monitor(c: Chain) -> tuple[list[Event], Event]:
     c.enact(gov.RESTRICT, "IN", _restrict_args(MONITOR))
-    c.enact(gov.RESTRICT, "RU", _restrict_args(MONITOR), voters=("AE", "IN"))
+    ru_monitor = SigningKey.from_seed(_seed("monitor", "RU"))
+    c.enact(gov.RESTRICT, "RU", _restrict_args(ru_monitor), voters=("AE", "IN"))
     issuance = c.net.issue(exporting="IN", importing="BE", zone="ZONE-A")
     c.commit([issuance.event])
     event = authoring.endorse(
@@ -500,7 +654,7 @@ def endorse_by_another_participants_monitor(c: Chain) -> tuple[list[Event], Even
         "RU",
         issuance.event.number,
         issuance.digest,
-        MONITOR,
+        ru_monitor,
         created_ms=c.net.tick(),
     )
     return [], event
@@ -693,7 +847,7 @@ def test_a_passed_change_takes_effect_exactly_at_its_height(chain: Chain) -> Non
 def test_a_change_that_no_longer_applies_fails_and_changes_nothing(chain: Chain) -> None:
     c = chain
     m = newcomer()
-    args = ["Botswana", ["BW"], m.authority.public_bytes, m.encryption.public_bytes, b"", ""]
+    args = admit_args(c, m)
     first = c.propose(gov.ADMIT, "BW", args, effective=8)
     c.commit([first])
     second = c.propose(gov.ADMIT, "BW", args, effective=8, by="AE")
@@ -778,14 +932,16 @@ def test_the_largest_governance_event_fits_the_smallest_event_limit(chain: Chain
             "EU",
             gov.ADMIT,
             "EU",
-            [
+            authoring.admission(
+                chain_id,
+                "EU",
                 wide * gov.MAX_NAME,
                 countries,
-                m.authority.public_bytes,
-                m.encryption.public_bytes,
-                m.node.public_bytes,
+                m.authority,
+                m.encryption,
+                m.node,
                 "https://" + wide * (gov.MAX_ADDRESS - 8),
-            ],
+            ),
             2**62,
             m.authority,
             created_ms=2**62,
@@ -812,14 +968,7 @@ def test_an_admitted_participant_trades_from_its_effective_height(chain: Chain) 
     c = chain
     bw = newcomer()
     c.add_member(bw)
-    args = [
-        "Botswana",
-        ["BW"],
-        bw.authority.public_bytes,
-        bw.encryption.public_bytes,
-        bw.node.public_bytes,
-        "http://127.0.0.1:7704",
-    ]
+    args = admit_args(c, bw, node=True, address="http://127.0.0.1:7704")
     proposal = c.propose(gov.ADMIT, "BW", args, effective=5)
     c.commit([proposal, c.vote(proposal, by="AE"), c.vote(proposal, by="RU")])
     early = c.commit([c.vote(proposal, by="BW", key=bw.authority)])
@@ -863,14 +1012,7 @@ def test_validator_changes_follow_the_register_and_headers_name_the_next_set(
     c = chain
     bw = newcomer()
     c.add_member(bw)
-    admit = [
-        "Botswana",
-        ["BW"],
-        bw.authority.public_bytes,
-        bw.encryption.public_bytes,
-        bw.node.public_bytes,
-        "http://127.0.0.1:7704",
-    ]
+    admit = admit_args(c, bw, node=True, address="http://127.0.0.1:7704")
     c.enact(gov.ADMIT, "BW", admit)
     record = c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, "http://127.0.0.1:7704"])
     change_height = record.effective_height
@@ -928,7 +1070,7 @@ def test_a_rotated_key_is_refused_after_the_change_and_old_events_stay_valid(
     early = c.net.issue(exporting="BE", importing="AE")
     c.commit([early.event])
     rotate = authoring.rotate_key(
-        c.net.chain_id, "BE", gov.AUTHORITY, new.public_bytes, old, created_ms=c.net.tick()
+        c.net.chain_id, "BE", gov.AUTHORITY, new, old, created_ms=c.net.tick()
     )
     same_block = c.net.issue(exporting="BE", importing="IN", key=old)
     rotation_block = c.commit([rotate, same_block.event])
@@ -953,11 +1095,16 @@ def test_replace_key_by_governance_wins_over_a_rotation_in_the_same_block(chain:
     c = chain
     thief = SigningKey.from_seed(_seed("thief"))
     rightful = SigningKey.from_seed(_seed("rightful"))
-    proposal = c.propose(gov.REPLACE_KEY, "IN", [gov.AUTHORITY, rightful.public_bytes], by="AE")
+    replace = [
+        gov.AUTHORITY,
+        rightful.public_bytes,
+        authoring.prove(rightful, "kp-test", "IN", "authority"),
+    ]
+    proposal = c.propose(gov.REPLACE_KEY, "IN", replace, by="AE")
     c.commit([proposal, c.vote(proposal, by="BE"), c.vote(proposal, by="RU")])
     c.until(proposal.body.effective_height - 2)
     rotation = authoring.rotate_key(
-        c.net.chain_id, "IN", gov.AUTHORITY, thief.public_bytes, c.net.key("IN"), created_ms=1
+        c.net.chain_id, "IN", gov.AUTHORITY, thief, c.net.key("IN"), created_ms=1
     )
     c.commit([rotation])
     assert c.registry.participants["IN"].authority_key == rightful.public_bytes
@@ -972,12 +1119,135 @@ def test_an_encryption_key_rotation_changes_who_new_identities_are_sealed_to(
         c.net.chain_id,
         "AE",
         gov.ENCRYPTION,
-        new.public_bytes,
+        new,
         c.net.key("AE"),
         created_ms=c.net.tick(),
     )
     c.commit([rotate])
     assert dict(c.registry.recipients_for("BE", "AE"))["AE"] == new.public_bytes
+
+
+def test_one_key_cannot_vote_twice(chain: Chain) -> None:
+    """The attack of issue 22: IN rotates to RU's key, then RU's key signs IN's vote."""
+    c = chain
+    refused = c.commit([_rotate(c, "IN", gov.AUTHORITY, c.net.key("RU"))]).refused
+    assert [type(x) for _, x in refused] == [gov.KeyInUse]
+    assert c.registry.participants["IN"].authority_key == c.net.key("IN").public_bytes
+    proposal = c.propose(gov.SUSPEND, "AE")
+    c.commit([proposal, c.vote(proposal, by="RU")])
+    late = c.commit([c.vote(proposal, by="IN", key=c.net.key("RU"))])
+    assert [type(x) for _, x in late.refused] == [errors.BadSignature]
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.yes == 2 and record.status == gov.OPEN
+
+
+def test_a_passed_admission_fails_when_its_key_was_taken_in_between(chain: Chain) -> None:
+    """Checked when proposed, and again when it takes effect: a rotation took the key since."""
+    c = chain
+    m = newcomer()
+    proposal = c.propose(gov.ADMIT, "BW", admit_args(c, m), effective=6)
+    c.commit([proposal, c.vote(proposal, by="AE"), c.vote(proposal, by="IN")])
+    # RU gets the newcomer's private key and rotates to it before the admission is in force.
+    c.commit([_rotate(c, "RU", gov.AUTHORITY, m.authority)])
+    c.until(5)
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.FAILED
+    assert record.note.startswith("key_in_use"), record.note
+    assert "BW" not in c.registry.participants
+
+
+def _off_curve_y() -> bytes:
+    """An Ed25519 encoding whose y has no x on the curve."""
+    p, d = 2**255 - 19, -121665 * pow(121666, 2**255 - 21, 2**255 - 19)
+    for y in range(2, 100):
+        x2 = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+        if pow(x2, (p - 1) // 2, p) == p - 1:
+            return y.to_bytes(32, "little")
+    raise AssertionError("no off-curve y below 100")  # pragma: no cover
+
+
+def _twist_u() -> bytes:
+    """A u-coordinate on the twist of Curve25519, not on the curve."""
+    p = 2**255 - 19
+    for u in range(2, 100):
+        if pow((u**3 + 486662 * u * u + u) % p, (p - 1) // 2, p) == p - 1:
+            return u.to_bytes(32, "little")
+    raise AssertionError("no twist point below 100")  # pragma: no cover
+
+
+ED25519_BAD = {
+    "identity": bytes([1]) + bytes(31),
+    "all zeros (order 4)": bytes(32),
+    "order 2": bytes.fromhex("ec" + "ff" * 30 + "7f"),
+    "order 8": bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    "non-canonical y >= p": bytes.fromhex("ed" + "ff" * 30 + "7f"),
+    "off the curve": _off_curve_y(),
+}
+X25519_BAD = {
+    "all zeros": bytes(32),
+    "u = 1 (order 4)": bytes([1]) + bytes(31),
+    "order 8": (
+        325606250916557431795983626356110631294008115727848805560023387167927233504
+    ).to_bytes(32, "little"),
+    "u = p - 1": (2**255 - 20).to_bytes(32, "little"),
+    "non-canonical u = p": (2**255 - 19).to_bytes(32, "little"),
+    "on the twist": _twist_u(),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [(gov.AUTHORITY, w) for w in ED25519_BAD] + [(gov.ENCRYPTION, w) for w in X25519_BAD],
+)
+def test_a_rotation_to_an_invalid_point_is_refused(chain: Chain, kind: str, what: str) -> None:
+    bad = (ED25519_BAD if kind == gov.AUTHORITY else X25519_BAD)[what]
+    with pytest.raises(gov.InvalidPublicKey) as caught:
+        _rotate(chain, "IN", kind, bad, proof=bytes(64))
+    assert caught.value.code == "invalid_public_key" and caught.value.http_status == 400
+    # Nor can governance bring one in, as a replacement, a new participant's or a validator's.
+    with pytest.raises(gov.InvalidPublicKey):
+        chain.propose(gov.REPLACE_KEY, "IN", [kind, bad, bytes(64)])
+    if kind == gov.AUTHORITY:
+        with pytest.raises(gov.InvalidPublicKey):
+            chain.propose(gov.ADD_VALIDATOR, "IN", [bad, "http://127.0.0.1:9"])
+        with pytest.raises(gov.InvalidPublicKey):
+            chain.propose(gov.RESTRICT, "IN", [["ZONE-A"], bad])
+
+
+def test_generated_keys_are_valid_points_and_prove_possession() -> None:
+    import nacl.bindings
+
+    from ledger.keys import (
+        _montgomery_to_edwards,
+        is_valid_ed25519_public,
+        is_valid_x25519_public,
+        verify_possession,
+    )
+
+    for i in range(20):
+        signing = SigningKey.from_seed(_seed("valid", str(i)))
+        encryption = EncryptionKey(x25519.X25519PrivateKey.from_private_bytes(_seed("x", str(i))))
+        assert is_valid_ed25519_public(signing.public_bytes)
+        assert is_valid_x25519_public(encryption.public_bytes)
+        # XEdDSA: our u's Edwards form is the point libsodium maps back to the same u.
+        edwards = _montgomery_to_edwards(encryption.public_bytes)
+        assert (
+            nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(edwards) == encryption.public_bytes
+        )
+        for key, role in ((signing, gov.AUTHORITY), (encryption, gov.ENCRYPTION)):
+            proof = key.prove_possession("kp-test", "BW", role)
+            assert verify_possession(key.public_bytes, role, "kp-test", "BW", proof)
+            assert not verify_possession(key.public_bytes, role, "kp-test", "BE", proof)
+            assert not verify_possession(key.public_bytes, role, "kp-other", "BW", proof)
+            flipped = bytes([proof[0] ^ 1]) + proof[1:]
+            assert not verify_possession(key.public_bytes, role, "kp-test", "BW", flipped)
+        assert not verify_possession(
+            signing.public_bytes,
+            gov.NODE,
+            "kp-test",
+            "BW",
+            signing.prove_possession("kp-test", "BW", gov.AUTHORITY),
+        )
 
 
 # -- restriction and endorsement -----------------------------------------------------------------
@@ -1038,14 +1308,7 @@ def changed(chain: Chain) -> dict[str, Any]:
     bw = newcomer()
     c.add_member(bw)
     address = "http://127.0.0.1:7704"
-    admit = [
-        "Botswana",
-        ["BW"],
-        bw.authority.public_bytes,
-        bw.encryption.public_bytes,
-        bw.node.public_bytes,
-        address,
-    ]
+    admit = admit_args(c, bw, node=True, address=address)
     c.enact(gov.ADMIT, "BW", admit)
     c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, address])
     c.enact(gov.REMOVE_VALIDATOR, "RU", [c.net.members["RU"].node.public_bytes])
@@ -1056,7 +1319,7 @@ def changed(chain: Chain) -> dict[str, Any]:
                 c.net.chain_id,
                 "BE",
                 gov.AUTHORITY,
-                new.public_bytes,
+                new,
                 c.net.key("BE"),
                 created_ms=c.net.tick(),
             )
@@ -1135,12 +1398,16 @@ def test_governance_bodies_round_trip_and_malformed_ones_are_refused(chain: Chai
         (
             gov.ADMIT,
             "BW",
-            ["B", ["BW"], m.authority.public_bytes, m.encryption.public_bytes, b"", ""],
+            admit_args(c, m, name="B"),
         ),
         (gov.SUSPEND, "RU", []),
         (gov.RESTRICT, "IN", [["Z1"], MONITOR.public_bytes]),
         (gov.SET_PARAMETER, "", ["max_validity_days", 10]),
-        (gov.REPLACE_KEY, "IN", [gov.ENCRYPTION, bytes(range(32))]),
+        (
+            gov.REPLACE_KEY,
+            "IN",
+            [gov.ENCRYPTION, m.encryption.public_bytes, m.encryption.prove_possession("c", "IN")],
+        ),
     ]:
         event = c.propose(kind, subject, args)
         assert Event.decode(event.encoded) == event
