@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import struct
 from collections import defaultdict
 from collections.abc import Iterator
@@ -60,6 +63,42 @@ P_PUB_DIRTY = P_PUB + b"d/"  # quarter -> b"": changed since its last publicatio
 P_PUB_AT = P_PUB + b"h/"  # height -> [last quarter published before, last after, block time]
 
 
+#: The data directory and every file in it are the node's own: carats, values and identities
+#: (sealed, but the node's own opened ones in its indexes) are in them.
+DATA_DIR_MODE = 0o700
+DATA_FILE_MODE = 0o600
+
+_log = logging.getLogger("kpledger.store")
+
+
+def make_private(path: Path) -> int:
+    """Create the data directory 0700, or make an existing one 0700 and its files 0600.
+
+    Also adds 077 to the process umask, so that the files LevelDB creates later (tables,
+    logs, manifests) are 0600 too. Returns how many modes it had to change.
+    """
+    os.umask(os.umask(0o077) | 0o077)
+    path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    fixed = 0
+    for entry in [path, *path.iterdir()]:
+        if entry.is_symlink():
+            continue
+        mode = stat.S_IMODE(entry.lstat().st_mode)
+        if mode & 0o077:
+            os.chmod(entry, DATA_DIR_MODE if entry.is_dir() else DATA_FILE_MODE)
+            fixed += 1
+    if fixed:
+        _log.warning(
+            "the data directory %s was open to other local users: made it %o and its files %o "
+            "(%d modes changed)",
+            path,
+            DATA_DIR_MODE,
+            DATA_FILE_MODE,
+            fixed,
+        )
+    return fixed
+
+
 def _h(height: int) -> bytes:
     return struct.pack(">Q", height)
 
@@ -88,7 +127,10 @@ class Store:
 
     def __init__(self, path: Path | str, genesis: Genesis) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            make_private(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot make the data directory {self.path} private: {exc}") from exc
         try:
             self.db = plyvel.DB(str(self.path), create_if_missing=True)
         except plyvel.IOError as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -245,3 +248,34 @@ def test_queries_and_pages_agree_with_a_plain_filter(
 def test_the_index_is_what_the_records_imply(query_store: tuple[Store, list[Any]]) -> None:
     store, _ = query_store
     assert _index_of(store) == _implied_index(store)
+
+
+def _modes(path: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in [path, *path.iterdir()]}
+
+
+def test_the_data_directory_is_private(
+    network: TestNetwork, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Carats and values are in the LevelDB files: no other local user may read them (issue 12)."""
+    path = tmp_path / "data"
+    store = Store(path, network.genesis)
+    network.commit_block(store, [network.issue().event])
+    store.close()
+    assert _modes(path)["data"] == 0o700
+    assert all(mode == 0o600 for name, mode in _modes(path).items() if name != "data")
+    # A directory left open by an older version (or by hand) is closed on open, and said so.
+    os.chmod(path, 0o755)
+    for file in path.iterdir():
+        os.chmod(file, 0o644)
+    with caplog.at_level(logging.WARNING, logger="kpledger.store"):
+        store = Store(path, network.genesis)
+    assert "open to other local users" in caplog.text
+    # The files LevelDB makes from now on are private too (umask), through many blocks.
+    for _ in range(30):
+        network.commit_block(store, [network.issue().event for _ in range(20)])
+    store.raw().compact_range()
+    store.close()
+    modes = _modes(path)
+    assert modes.pop("data") == 0o700
+    assert len(modes) > 3 and set(modes.values()) == {0o600}, modes
