@@ -84,6 +84,9 @@ class SealedIdentities:
         recipients = [b.recipient for b in parsed]
         if len(set(recipients)) != len(recipients):
             raise MalformedInput("sealed identities: a recipient appears twice")
+        if len({len(b.ciphertext) for b in parsed}) != 1:
+            # Every box seals the same plaintext with the same suite: one length for all.
+            raise MalformedInput("sealed identities: the boxes seal one plaintext, of one length")
         return cls(commitment, tuple(parsed))
 
     @property

@@ -85,6 +85,13 @@ class MissingRecipient(LedgerError):
     http_status = 400
 
 
+class UnexpectedRecipient(LedgerError):
+    """The identities are sealed to someone the register does not name for this certificate."""
+
+    code = "unexpected_recipient"
+    http_status = 400
+
+
 class ZoneNotApproved(LedgerError):
     """A restricted participant's certificate must name one of its approved origin zones."""
 
@@ -412,6 +419,14 @@ def _issue(
     if missing:
         raise MissingRecipient(
             f"the identities must be sealed to {', '.join(sorted(missing))} as well"
+        )
+    # Exactly the boxes the register requires: any other would be stored by every node forever
+    # (up to 16 of 8 KiB each) for a recipient no one can hold to account.
+    unexpected = set(body.sealed.recipients) - needed
+    if unexpected:
+        raise UnexpectedRecipient(
+            f"the identities may be sealed only to {', '.join(sorted(needed))}; "
+            f"not to {', '.join(sorted(unexpected))}"
         )
     if exporting.monitoring_key is not None:
         _check_restriction(exporting, facts)

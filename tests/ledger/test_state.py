@@ -38,6 +38,7 @@ from ledger.state import (
     EventContext,
     MissingRecipient,
     Overlay,
+    UnexpectedRecipient,
     WrongChain,
     ZoneNotApproved,
     date_of,
@@ -146,6 +147,27 @@ def issue_sealed_to_the_exporter_only(net: TestNetwork, store: Store) -> tuple[E
     recipients = [("BE", net.members["BE"].encryption.public_bytes)]
     sealed = seal(cert.identities, bytes(32), cert.number, recipients)
     return sign_event(net.chain_id, "BE", IssueBody(cert.facts, sealed), net.key("BE"), 1), None
+
+
+def _sealed_with_extra_boxes(net: TestNetwork, extra: list[tuple[str, bytes]]) -> Event:
+    cert = net.certificate("BE", "AE")
+    recipients = net.registry.recipients_for("BE", "AE") + extra
+    sealed = seal(cert.identities, bytes(32), cert.number, recipients)
+    return sign_event(net.chain_id, "BE", IssueBody(cert.facts, sealed), net.key("BE"), 1)
+
+
+@case(UnexpectedRecipient)
+def issue_sealed_to_a_made_up_recipient_too(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    return _sealed_with_extra_boxes(
+        net, [("ZZ-MONITOR", net.members["IN"].encryption.public_bytes)]
+    ), None
+
+
+@case(UnexpectedRecipient)
+def issue_sealed_to_a_participant_not_party_to_it(
+    net: TestNetwork, store: Store
+) -> tuple[Event, None]:
+    return _sealed_with_extra_boxes(net, [("IN", net.members["IN"].encryption.public_bytes)]), None
 
 
 @case(errors.ReplacementInvalid)
@@ -400,7 +422,7 @@ def test_every_error_has_its_own_code() -> None:
         for obj in vars(errors).values()
         if isinstance(obj, type) and issubclass(obj, LedgerError)
     ]
-    kinds += [DigestMismatch, MissingRecipient, ZoneNotApproved, WrongChain]
+    kinds += [DigestMismatch, MissingRecipient, UnexpectedRecipient, ZoneNotApproved, WrongChain]
     kinds += [NotARecipient, SealBroken]
     codes = [k.code for k in kinds]
     assert len(codes) == len(set(codes)), sorted(codes)
@@ -781,3 +803,35 @@ CertificateLifecycles.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestCertificateLifecycles = CertificateLifecycles.TestCase
+
+
+def test_an_issuance_carries_exactly_the_boxes_the_register_requires(network: TestNetwork) -> None:
+    """Seven 8 KiB boxes for made-up recipients were accepted (issue 12): no more, no fewer."""
+    from ledger.confidential import MAX_BOXES, SealedIdentities
+
+    padding = [(f"X{i}", network.members["IN"].encryption.public_bytes) for i in range(7)]
+    event = _sealed_with_extra_boxes(network, padding)
+    overlay = Overlay(_EmptyReader())
+    ctx = EventContext(height=1, time_ms=network.tick(), chain_id=network.chain_id)
+    with pytest.raises(UnexpectedRecipient, match="X0, X1"):
+        overlay.apply(network.registry, event, ctx)
+    # The exact set is accepted.
+    overlay.apply(network.registry, network.issue().event, ctx)
+    # Boxes of unequal length cannot all seal the one plaintext: refused when decoded.
+    good = network.issue().event.body.sealed.to_wire()
+    commitment, boxes = good
+    boxes[1][1] = boxes[1][1] + bytes(16)
+    with pytest.raises(errors.MalformedInput, match="one length"):
+        SealedIdentities.from_wire([commitment, boxes])
+    assert len(network.registry.recipients_for("BE", "AE")) <= MAX_BOXES
+
+
+class _EmptyReader:
+    def get_certificate(self, number: str) -> None:
+        return None
+
+    def has_event(self, event_id: bytes) -> bool:
+        return False
+
+    def get_node(self, node_hash: bytes) -> None:
+        return None
