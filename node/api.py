@@ -26,6 +26,7 @@ from ledger.proofs import CertificateProof, FinalHeader, StoreBlocks, build_cert
 from ledger.state import STATUSES, CertificateRecord
 from ledger.store import Store
 from node import api_governance, explorer_web, reports
+from node.limits import RateLimits, query_int, query_middleware
 from node.peers import MSGPACK, PeerAuthError, check_request
 from node.service import LedgerNode, now_ms
 from node.views import certificate_facts_json, history_json, public_certificate_json
@@ -64,26 +65,6 @@ def family(path: str) -> str:
     return "ops"
 
 
-class RateLimiter:
-    """A token bucket per client address, for the public routes. Bounded memory."""
-
-    def __init__(self, rate: float, burst: int, max_clients: int = 100_000) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.max_clients = max_clients
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        tokens, last = self.buckets.pop(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
-        self.buckets[client] = (tokens - 1.0 if allowed else tokens, now)
-        while len(self.buckets) > self.max_clients:
-            self.buckets.popitem(last=False)
-        return allowed
-
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     node = request.app[NODE]
@@ -98,23 +79,18 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = HTTP_ERROR_CODES.get(exc.status, "http_error")
         message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
         response = error_response(exc.status, code, message or exc.reason)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            # RFC 9110 15.5.6: a 405 names, in Allow, the methods the resource does answer.
+            allowed = sorted(exc.allowed_methods)
+            response = error_response(
+                405, code, f"{exc.method} is not answered here; use {' or '.join(allowed)}"
+            )
+            response.headers["Allow"] = ", ".join(allowed)
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
         response = error_response(500, "internal_error", "the node failed to answer; see its log")
     node.metrics.http.labels(family(request.path), str(response.status)).inc()
     return response
-
-
-def make_rate_middleware(limiter: RateLimiter) -> Any:
-    @web.middleware
-    async def rate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v1/public/") and not limiter.allow(request.remote or "?"):
-            return error_response(
-                429, "rate_limited", "too many requests from your address; slow down"
-            )
-        return await handler(request)
-
-    return rate_middleware
 
 
 def require_token(request: web.Request) -> None:
@@ -232,10 +208,10 @@ async def list_certificates(request: web.Request) -> web.Response:
                 datetime.strptime(q[key], "%Y-%m-%d")
             except ValueError as exc:
                 raise MalformedInput(f"'{key}' must be an ISO date YYYY-MM-DD") from exc
-    try:
-        limit = min(max(int(q.get("limit", "100")), 1), 1000)
-    except ValueError as exc:
-        raise MalformedInput("limit must be a whole number") from exc
+    limit = query_int(q, "limit", 100, 1, 1000)
+    for key in ("exporting", "importing"):
+        if key in q and not _PARTICIPANT_CODE.fullmatch(q[key]):
+            raise MalformedInput(f"'{key}' is a participant code: two capital letters, or EU")
     records = list(
         node.store.certificates(
             exporting=q.get("exporting") or None,
@@ -382,6 +358,7 @@ class BlockCache:
 CACHE: web.AppKey[PublicCache] = web.AppKey("public_cache", PublicCache)
 BLOCKS: web.AppKey[BlockCache] = web.AppKey("block_cache", BlockCache)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_PARTICIPANT_CODE = re.compile(r"[A-Z]{2}")
 
 
 def proof_base64(proof: CertificateProof) -> str:
@@ -583,6 +560,9 @@ async def chain_blocks(request: web.Request) -> web.Response:
     Events carry shipment facts that are not public, so this needs the operator's token.
     """
     require_token(request)
+    # Out of range is refused here (the peer route clamps, for nodes of older versions).
+    query_int(request.query, "from", 1, 1, 2**63 - 1)
+    query_int(request.query, "limit", 64, 1, 256)
     return _final_blocks_response(request)
 
 
@@ -614,10 +594,17 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def build_app(node: LedgerNode) -> web.Application:
-    limiter = RateLimiter(node.config.public_rate_per_s, node.config.public_burst)
+def build_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) -> web.Application:
+    """The node's application; `reserved` says which addresses are registered nodes' (limits)."""
+    limits = RateLimits(
+        node.config,
+        node.config.api_token,
+        node,
+        reserved,
+        on_limited=lambda name: node.metrics.rate_limited.labels(name).inc(),
+    )
     app = web.Application(
-        middlewares=[errors_middleware, make_rate_middleware(limiter)],
+        middlewares=[errors_middleware, limits.middleware(), query_middleware],
         # Blocks between peers are large; clients' bodies are held to max_body_bytes in read_body.
         client_max_size=64 * 1024 * 1024,
     )

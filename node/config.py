@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from collections.abc import Callable
@@ -35,6 +36,40 @@ class NodeConfig:
     max_body_bytes: int = 1024 * 1024
     public_rate_per_s: float = 50.0
     public_burst: int = 200
+    #: The other route families' rate limits, per client address (token buckets; 429 beyond).
+    participant_rate_per_s: float = 50.0
+    participant_burst: int = 500
+    events_rate_per_s: float = 200.0
+    events_burst: int = 2000
+    ops_rate_per_s: float = 50.0
+    ops_burst: int = 500
+    explorer_rate_per_s: float = 20.0
+    explorer_burst: int = 200
+    peer_rate_per_s: float = 10.0
+    peer_burst: int = 50
+    #: The participant's own clients (the operator's token, a registered node key): their own
+    #: budget per address, so that a flood from a shared address cannot lock them out.
+    own_rate_per_s: float = 2000.0
+    own_burst: int = 10_000
+    #: Connections: how long a new connection may take to send a complete request header, how
+    #: long a kept-alive connection may stay idle, how long one request may take from its header
+    #: to its last response byte (its body read included); how many connections at once.
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 15.0
+    request_timeout_s: float = 60.0
+    max_connections: int = 1000
+    max_connections_per_address: int = 32
+    #: Connections from the registered nodes' addresses and `trusted_addresses`: a pool of their
+    #: own, outside the caps above, so that a flood never locks the peers out.
+    peer_connections: int = 512
+    trusted_addresses: tuple[str, ...] = ()
+    #: Longest request line and header field (bytes), most header fields in one request.
+    max_header_bytes: int = 8190
+    max_headers: int = 64
+    #: Each kind of log line at most `log_repeat_burst` times per `log_repeat_window_s`; past
+    #: it, one "similar lines suppressed" line with the count (a flood never fills the disk).
+    log_repeat_burst: int = 20
+    log_repeat_window_s: float = 60.0
     #: Pending events kept at most; past it the node answers 503 (back-pressure).
     mempool_limit: int = 50_000
     #: Wait this long for more events before proposing a block (batching).
@@ -68,6 +103,25 @@ class NodeConfig:
                 raise ConfigError(f"{path}: '{key}' must be a {kind.__name__}")
             return value
 
+        def positive(key: str, kind: type) -> Any:
+            value = get(key, kind, getattr(cls, key))
+            if value <= 0:
+                raise ConfigError(f"{path}: '{key}' must be above 0")
+            return value
+
+        def trusted() -> tuple[str, ...]:
+            value = raw.get("trusted_addresses", [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: 'trusted_addresses' must be a list of addresses")
+            for item in value:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"{path}: 'trusted_addresses': {item!r} is not an IP address or network"
+                    ) from exc
+            return tuple(value)
+
         port = get("port", int)
         if not 0 < port < 65536:
             raise ConfigError(f"{path}: 'port' must be 1 to 65535")
@@ -87,6 +141,8 @@ class NodeConfig:
             max_body_bytes=get("max_body_bytes", int, cls.max_body_bytes),
             public_rate_per_s=get("public_rate_per_s", float, cls.public_rate_per_s),
             public_burst=get("public_burst", int, cls.public_burst),
+            **{key: positive(key, kind) for key, kind in _BOUNDS.items()},
+            trusted_addresses=trusted(),
             mempool_limit=get("mempool_limit", int, cls.mempool_limit),
             block_delay_ms=get("block_delay_ms", int, cls.block_delay_ms),
             log_level=get("log_level", str, cls.log_level),
@@ -103,6 +159,33 @@ class NodeConfig:
 
     def encryption_key(self) -> EncryptionKey:
         return _load(self.encryption_key_path, load_encryption_key)
+
+
+#: The bounds node.toml may set, each above 0, by kind.
+_BOUNDS: dict[str, type] = {
+    "participant_rate_per_s": float,
+    "participant_burst": int,
+    "events_rate_per_s": float,
+    "events_burst": int,
+    "ops_rate_per_s": float,
+    "ops_burst": int,
+    "explorer_rate_per_s": float,
+    "explorer_burst": int,
+    "peer_rate_per_s": float,
+    "peer_burst": int,
+    "own_rate_per_s": float,
+    "own_burst": int,
+    "header_timeout_s": float,
+    "keepalive_timeout_s": float,
+    "request_timeout_s": float,
+    "max_connections": int,
+    "max_connections_per_address": int,
+    "peer_connections": int,
+    "max_header_bytes": int,
+    "max_headers": int,
+    "log_repeat_burst": int,
+    "log_repeat_window_s": float,
+}
 
 
 def _load(path: Path, loader: Callable[[Path], T]) -> T:

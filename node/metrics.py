@@ -46,6 +46,24 @@ class Metrics:
             ["family", "status"],
             registry=r,
         )
+        self.rate_limited = Counter(
+            "kpledger_http_rate_limited_total",
+            "Requests answered 429, by route family (own: the operator's and registered nodes')",
+            ["family"],
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "kpledger_connections_refused_total",
+            "Connections refused at once, by the cap that refused them",
+            ["reason"],
+            registry=r,
+        )
+        self.connections_timed_out = Counter(
+            "kpledger_connections_timed_out_total",
+            "Connections closed by a deadline (header, keepalive, request)",
+            ["phase"],
+            registry=r,
+        )
         self.evidence = Counter(
             "kpledger_equivocation_evidence_total", "Equivocations detected", registry=r
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -12,15 +14,81 @@ from aiohttp import web
 from node import logs
 from node.api import build_app
 from node.config import NodeConfig
+from node.connections import ConnectionGuard, ConnectionLimits, GuardedRunner, raise_fd_limit
 from node.service import LedgerNode
 
 log = logging.getLogger("kpledger.node")
 
+#: How often the registered nodes' host names are resolved again, when the register is unchanged.
+RESOLVE_EVERY_S = 600.0
 
-async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
+
+def connection_guard(config: NodeConfig) -> ConnectionGuard:
+    """The connection caps of node.toml, lowered if the open-file limit could not hold them."""
+    fd_limit = raise_fd_limit()
+    wanted = ConnectionLimits.from_config(config)
+    limits = wanted.within_fd_limit(fd_limit)
+    if limits != wanted:
+        log.warning(
+            "connection caps lowered to fit the open-file limit",
+            extra={
+                "fd_limit": fd_limit,
+                "max_connections": limits.max_connections,
+                "max_connections_per_address": limits.max_connections_per_address,
+                "peer_connections": limits.peer_connections,
+            },
+        )
+    return ConnectionGuard(limits, config.trusted_addresses)
+
+
+def node_urls(node: LedgerNode) -> list[str]:
+    """Where the registered nodes are: every validator's and every participant's address."""
+    urls = [v.address for v in node.registry.validators]
+    urls += [p.address for p in node.registry.participants.values() if p.address]
+    return urls
+
+
+async def keep_peer_addresses(node: LedgerNode, guard: ConnectionGuard) -> None:
+    """Keep the guard's peer pool on the addresses the register names, as it changes."""
+    seen = None
+    since = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        if node.registry.hash != seen or loop.time() - since > RESOLVE_EVERY_S:
+            seen, since = node.registry.hash, loop.time()
+            await guard.resolve_peers(node_urls(node))
+        await asyncio.sleep(2.0)
+
+
+async def sweep_logs(repeats: logs.RepeatFilter) -> None:
+    """Write the "similar lines suppressed" counts as each window ends, even if nothing follows."""
+    while True:
+        await asyncio.sleep(repeats.window_s)
+        repeats.sweep(time.monotonic())
+
+
+async def serve(
+    config: NodeConfig,
+    ready: asyncio.Event | None = None,
+    repeats: logs.RepeatFilter | None = None,
+) -> None:
     node = LedgerNode(config)
-    app = build_app(node)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    guard = connection_guard(config)
+    guard.on_refused = lambda reason: node.metrics.connections_refused.labels(reason).inc()
+    guard.on_timed_out = lambda phase: node.metrics.connections_timed_out.labels(phase).inc()
+    await guard.resolve_peers(node_urls(node))
+    app = build_app(node, guard.reserved)
+    runner = GuardedRunner(
+        app,
+        guard,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=config.keepalive_timeout_s,
+        max_line_size=config.max_header_bytes,
+        max_field_size=config.max_header_bytes,
+        max_headers=config.max_headers,
+        lingering_time=min(2.0, config.request_timeout_s),
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
@@ -30,6 +98,10 @@ async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
         node.store.close()
         raise SystemExit(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from exc
     await node.start()
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(keep_peer_addresses(node, guard))]
+    if repeats is not None:
+        tasks.append(loop.create_task(sweep_logs(repeats)))
     log.info(
         "node started",
         extra={
@@ -40,7 +112,6 @@ async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
         },
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
@@ -49,6 +120,10 @@ async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("node stopping", extra={"height": node.store.height})
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
         await node.stop()
         log.info("node stopped")
@@ -56,5 +131,14 @@ async def serve(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
 
 def run(config_path: Path | str) -> None:
     config = NodeConfig.load(config_path)
-    logs.setup(config.log_level, node=config.participant)
-    asyncio.run(serve(config))
+    repeats = logs.setup(
+        config.log_level,
+        node=config.participant,
+        secrets=(config.api_token,),
+        repeat_burst=config.log_repeat_burst,
+        repeat_window_s=config.log_repeat_window_s,
+    )
+    try:
+        asyncio.run(serve(config, repeats=repeats))
+    finally:
+        repeats.sweep()

@@ -20,10 +20,13 @@ from tests.e2e.harness import Network, NodeProcess
 
 PARTICIPANTS = ("BE", "AE", "IN", "RU")
 #: What a test module's network changes in node.toml before the nodes start, by participant.
-#: The public routes get a high rate limit, so that tests which walk them are never throttled.
-DEFAULT_OVERRIDES: dict[str, dict[str, Any]] = {
-    code: {"public_rate_per_s": 100_000.0, "public_burst": 100_000} for code in PARTICIPANTS
+#: Every route family gets a high rate limit, so that tests which walk them are never throttled.
+UNTHROTTLED: dict[str, Any] = {
+    key: value
+    for family in ("public", "participant", "events", "ops", "explorer", "peer")
+    for key, value in ((f"{family}_rate_per_s", 100_000.0), (f"{family}_burst", 100_000))
 }
+DEFAULT_OVERRIDES: dict[str, dict[str, Any]] = {code: dict(UNTHROTTLED) for code in PARTICIPANTS}
 
 
 def now_ms() -> int:
@@ -42,7 +45,8 @@ def override_toml(config: Path, values: dict[str, Any]) -> None:
 
 def start_network(directory: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Network:
     net = Network.create(directory)
-    for code, values in {**DEFAULT_OVERRIDES, **(overrides or {})}.items():
+    for code in {*DEFAULT_OVERRIDES, *(overrides or {})}:
+        values = {**DEFAULT_OVERRIDES.get(code, {}), **(overrides or {}).get(code, {})}
         override_toml(net.node(code).config, values)
     try:
         net.start()
