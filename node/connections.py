@@ -90,6 +90,23 @@ def raise_fd_limit(ceiling: int = 1 << 20) -> int:
     return ceiling if soft == resource.RLIM_INFINITY else soft
 
 
+def client_key(address: str) -> str:
+    """Whom a connection counts against: the IPv4 address, or the /64 of an IPv6 one.
+
+    One IPv6 host commonly holds a whole /64, so caps and rate limits per single IPv6 address
+    would give it 2^64 budgets. An IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _refusal(status: int, code: str, message: str) -> bytes:
     body = json.dumps({"error": code, "message": message}).encode()
     reason = {503: "Service Unavailable"}.get(status, "Error")
@@ -129,7 +146,9 @@ class ConnectionGuard:
 
     def admit(self, address: str) -> str | None:
         """Take a connection from `address` (None), or say why not (a machine code)."""
-        if self.reserved(address):
+        reserved = self.reserved(address)
+        address = client_key(address)
+        if reserved:
             if self.peers >= self.limits.peer_connections:
                 return self._refuse("peer_connections")
             self.peers += 1
@@ -143,6 +162,7 @@ class ConnectionGuard:
         return None
 
     def release(self, address: str, reserved: bool) -> None:
+        address = client_key(address)
         if reserved:
             self.peers -= 1
         else:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ledger.errors import MalformedInput
+from node.connections import client_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -112,12 +113,13 @@ class RateLimits:
             except ValueError:
                 return None
             if key in self.node.peer_keys:
-                return ("node", address, key) if self.reserved(address) else ("node", address)
+                reserved = self.reserved(request.remote or "?")
+                return ("node", address, key) if reserved else ("node", address)
         return None
 
     def wait(self, request: web.Request) -> tuple[str, float]:
         """The family spent and 0, or the family and the seconds to wait before retrying."""
-        address = request.remote or "?"
+        address = client_key(request.remote or "?")
         own = self.own_client(request, address)
         if own is not None:
             return "own", self.own.wait(own)

@@ -202,15 +202,19 @@ def build_chain(directory: Path, certificates: int, log: Any) -> None:
 # -- running one node ---------------------------------------------------------------------------
 @contextmanager
 def one_node(directory: Path) -> Iterator[tuple[str, int]]:
-    """Start BE's node (public rate limit raised for the benchmark); yield its URL and pid."""
+    """Start BE's node (rate limits raised for the benchmark); yield its URL and pid."""
     config = directory / "BE" / "node.toml"
+    limits = tuple(
+        f"{family}_{kind}" for family in ("public", "ops") for kind in ("rate_per_s", "burst")
+    )
     lines = [
         line
         for line in config.read_text().splitlines()
-        if not line.startswith(("public_rate_per_s", "public_burst", "port", "log_level"))
+        if not line.startswith((*limits, "port", "log_level"))
     ]
     port = free_port()
-    lines += [f"public_rate_per_s = {toml_value(1e9)}", "public_burst = 1000000000"]
+    for family in ("public", "ops"):  # all the load comes from one address
+        lines += [f"{family}_rate_per_s = {toml_value(1e9)}", f"{family}_burst = 1000000000"]
     lines += [f"port = {port}", 'log_level = "warning"']
     config.write_text("\n".join(lines) + "\n")
     log_file = open(directory / "BE.log", "ab")  # noqa: SIM115 - the child's

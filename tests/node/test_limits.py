@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from node.config import ConfigError, NodeConfig
-from node.connections import FD_RESERVE, ConnectionGuard, ConnectionLimits, parse_fault
+from node.connections import (
+    FD_RESERVE,
+    ConnectionGuard,
+    ConnectionLimits,
+    client_key,
+    parse_fault,
+)
 from node.limits import RateLimiter, rate_family
 from node.logs import JsonFormatter, RepeatFilter
 
@@ -77,6 +83,17 @@ def test_the_peer_pool_and_the_caps_are_counted_apart() -> None:
     guard.release("198.51.100.1", reserved=False)
     assert guard.admit("198.51.100.3") is None
     assert guard.refused == {"per_address": 1, "max_connections": 1, "peer_connections": 1}
+
+
+def test_an_ipv6_host_counts_as_its_64_and_a_mapped_ipv4_as_itself() -> None:
+    guard = ConnectionGuard(ConnectionLimits(max_connections_per_address=2))
+    assert guard.admit("2001:db8:1:2::10") is None
+    assert guard.admit("2001:db8:1:2:ffff::1") is None
+    assert guard.admit("2001:db8:1:2::abcd") == "per_address"
+    assert guard.admit("2001:db8:1:3::1") is None
+    assert client_key("::ffff:198.51.100.9") == "198.51.100.9"
+    guard.release("2001:db8:1:2::10", reserved=False)
+    assert guard.admit("2001:db8:1:2::77") is None
 
 
 def test_caps_are_lowered_to_fit_the_open_file_limit() -> None:
