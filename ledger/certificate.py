@@ -11,7 +11,7 @@ from typing import Any
 import pycountry
 
 from ledger.encoding import encode
-from ledger.errors import InvalidCertificate
+from ledger.errors import InvalidCertificate, InvalidCertificateNumber
 from ledger.hashing import TAG_CERT_CONFIDENTIAL, TAG_CERT_DIGEST, TAG_IDENTITY_COMMIT, tagged_hash
 
 HS_CODES = ("7102.10", "7102.21", "7102.31")
@@ -23,8 +23,13 @@ HS_DESCRIPTIONS = {
 MIXED_ORIGIN = "MIXED"
 MULTI_COUNTRY_PARTICIPANTS = frozenset({"EU"})
 
-_NUMBER_RE = re.compile(r"^([A-Z]{2})-([A-Z0-9-]{1,20})$")
-_AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?$")
+#: Matched with fullmatch only: `$` with `match` also accepts a trailing newline.
+_NUMBER_RE = re.compile(r"[A-Z]{2}-[A-Z0-9-]{1,20}")
+_AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?")
+NUMBER_RULE = "an ISO alpha-2 prefix, a dash, then 1 to 20 of A-Z, 0-9 and dashes"
+NUMBER_EXAMPLE = "BE-2026-000123"
+#: Longer than any number can be: what a route or a command reads of one at most.
+MAX_NUMBER_INPUT = 64
 MAX_NAME = 200
 MAX_ADDRESS = 500
 MAX_PARCELS = 1_000_000
@@ -45,6 +50,39 @@ def is_participant_code(code: str) -> bool:
     return is_country(code) or code in MULTI_COUNTRY_PARTICIPANTS
 
 
+def is_certificate_number(value: object) -> bool:
+    """The form SPEC 3 gives a number, exactly: no surrounding space, no trailing newline."""
+    return (
+        isinstance(value, str) and _NUMBER_RE.fullmatch(value) is not None and is_country(value[:2])
+    )
+
+
+def normalise_number(typed: str) -> str:
+    """A certificate number as a person typed or pasted it: trimmed and upper-cased, then checked.
+
+    The one place every command and route reads a number given by hand. Only human input is
+    normalised: a number inside a signed event is taken as it is, and refused if not exact.
+    Raises InvalidCertificateNumber, saying what a number looks like.
+    """
+    if not isinstance(typed, str):
+        raise InvalidCertificateNumber(f"a certificate number looks like {NUMBER_EXAMPLE}")
+    shown = typed if len(typed) <= MAX_NUMBER_INPUT else typed[:MAX_NUMBER_INPUT] + "..."
+    number = typed.strip()
+    # Upper-case ASCII only: str.upper() would turn some other letters into A-Z (U+017F into S).
+    if number.isascii():
+        number = number.upper()
+    if not _NUMBER_RE.fullmatch(number):
+        raise InvalidCertificateNumber(
+            f"{shown!r} is not a certificate number, which is {NUMBER_RULE} (e.g. {NUMBER_EXAMPLE})"
+        )
+    if not is_country(number[:2]):
+        raise InvalidCertificateNumber(
+            f"{shown!r} is not a certificate number: its prefix {number[:2]!r} is not an "
+            "ISO 3166-1 country"
+        )
+    return number
+
+
 def country_name(code: str) -> str:
     country = pycountry.countries.get(alpha_2=code)
     return country.name if country is not None else code
@@ -62,7 +100,7 @@ def parse_hundredths(field: str, raw: Any, *, positive: bool) -> int:
         text = raw.strip()
     else:
         raise InvalidCertificate(field, 'must be a decimal string such as "1250.50"')
-    if not _AMOUNT_RE.match(text):
+    if not _AMOUNT_RE.fullmatch(text):
         raise InvalidCertificate(
             field, f"{raw!r} is not a non-negative decimal with at most 2 decimal places"
         )
@@ -238,11 +276,8 @@ class ShipmentFacts:
 
     def check(self) -> None:
         """Every rule that needs nothing but the certificate itself."""
-        if not isinstance(self.number, str) or not _NUMBER_RE.match(self.number):
-            raise InvalidCertificate(
-                "number",
-                f"{self.number!r} must be an ISO alpha-2 prefix, a dash, then 1 to 20 of A-Z, 0-9 and dashes",
-            )
+        if not isinstance(self.number, str) or not _NUMBER_RE.fullmatch(self.number):
+            raise InvalidCertificate("number", f"{self.number!r} must be {NUMBER_RULE}")
         if not is_country(self.prefix):
             raise InvalidCertificate(
                 "number", f"prefix {self.prefix!r} is not an ISO 3166-1 country"
@@ -281,7 +316,7 @@ class ShipmentFacts:
         if self.issued_on > self.expires_on:
             raise InvalidCertificate("expires_on", "must not be before issued_on")
         if self.replaces is not None and (
-            not isinstance(self.replaces, str) or not _NUMBER_RE.match(self.replaces)
+            not isinstance(self.replaces, str) or not _NUMBER_RE.fullmatch(self.replaces)
         ):
             raise InvalidCertificate("replaces", f"{self.replaces!r} is not a certificate number")
         if self.replaces == self.number:
@@ -358,6 +393,8 @@ class Certificate:
         replaces = raw.get("replaces")
         if replaces is not None and not isinstance(replaces, str):
             raise InvalidCertificate("replaces", "must be a certificate number")
+        if replaces is not None:
+            replaces = replaces.strip()  # as the number is: the document is typed by a person
         zone = raw.get("zone")
         if zone is not None and not isinstance(zone, str):
             raise InvalidCertificate("zone", "must be a string")

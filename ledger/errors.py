@@ -38,6 +38,12 @@ class InvalidCertificate(MalformedInput):
         self.field = field
 
 
+class InvalidCertificateNumber(MalformedInput):
+    """A number given by hand that is not a certificate number even once trimmed and upper-cased."""
+
+    code = "invalid_certificate_number"
+
+
 class BadSignature(LedgerError):
     """A signature does not verify under the key it claims."""
 
@@ -50,6 +56,20 @@ class SignerNotAllowed(LedgerError):
 
     code = "signer_not_allowed"
     http_status = 403
+
+
+class TokenRequired(LedgerError):
+    """A route that needs the node operator's bearer token was asked without one."""
+
+    code = "token_required"
+    http_status = 401
+
+
+class TokenRefused(LedgerError):
+    """A bearer token that is not this node's api_token (wrong, another node's, or replaced)."""
+
+    code = "token_refused"
+    http_status = 401
 
 
 class UnknownParticipant(LedgerError):

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ledger.certificate import ShipmentFacts
+from ledger.certificate import NUMBER_RULE, ShipmentFacts, is_certificate_number
 from ledger.confidential import SealedIdentities
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCertificate, LedgerError, MalformedInput
@@ -29,6 +29,19 @@ def _str(field: str, raw: Any, limit: int = 64) -> str:
     if not isinstance(raw, str) or not raw or len(raw) > limit:
         raise MalformedInput(f"{field}: must be a string of 1 to {limit} characters")
     return raw
+
+
+def event_number(raw: Any) -> str:
+    """The certificate number an event names, exactly as SPEC 3 writes one.
+
+    Never normalised: the number is part of what was signed, so a number with a space or a
+    trailing newline in it is refused rather than read as another number.
+    """
+    if not is_certificate_number(raw):
+        shown = raw if not isinstance(raw, str) or len(raw) <= 64 else raw[:64] + "..."
+        raise MalformedInput(f"number: {shown!r} is not a certificate number ({NUMBER_RULE})")
+    number: str = raw
+    return number
 
 
 def _digest(raw: Any) -> bytes:
@@ -72,7 +85,7 @@ class ConfirmImportBody:
     def from_wire(cls, obj: Any) -> ConfirmImportBody:
         if not isinstance(obj, list) or len(obj) != 2:
             raise MalformedInput("confirm_import: body must be [number, certificate digest]")
-        return cls(_str("number", obj[0], 23), _digest(obj[1]))
+        return cls(event_number(obj[0]), _digest(obj[1]))
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,7 @@ class RejectImportBody:
         reason = _str("reason", obj[2], MAX_REASON)
         if not reason.strip():
             raise MalformedInput("reason: must say why the import is rejected")
-        return cls(_str("number", obj[0], 23), _digest(obj[1]), reason)
+        return cls(event_number(obj[0]), _digest(obj[1]), reason)
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ class VoidBody:
         reason = obj[1]
         if reason not in VOID_REASONS:
             raise InvalidCertificate("reason", f"a void reason is one of {', '.join(VOID_REASONS)}")
-        return cls(_str("number", obj[0], 23), reason)
+        return cls(event_number(obj[0]), reason)
 
 
 Body = IssueBody | ConfirmImportBody | RejectImportBody | VoidBody

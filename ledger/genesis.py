@@ -367,8 +367,10 @@ class Genesis:
     def load(cls, path: Path | str) -> Genesis:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
             raise MalformedInput(f"cannot read genesis file {path}: {exc}") from exc
+        except RecursionError as exc:
+            raise MalformedInput(f"cannot read genesis file {path}: nested too deeply") from exc
         return cls.from_json(raw)
 
     def save(self, path: Path | str) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ledger.certificate import MAX_ZONE, is_country, is_participant_code
 from ledger.errors import LedgerError, MalformedInput, ParticipantNotActive, UnknownParticipant
-from ledger.events import BODY_TYPES, Event
+from ledger.events import BODY_TYPES, Event, event_number
 from ledger.genesis import Parameters, Participant, Validator
 from ledger.keys import is_valid_ed25519_public, is_valid_x25519_public, verify_possession
 
@@ -464,7 +464,7 @@ class EndorseBody:
         digest = obj[1]
         if not isinstance(digest, bytes) or len(digest) != 32:
             raise MalformedInput("certificate_digest: must be 32 bytes")
-        return cls(_text("number", obj[0], 1, 23), digest)
+        return cls(event_number(obj[0]), digest)
 
 
 BODY_TYPES.update(

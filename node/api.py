@@ -17,9 +17,17 @@ from typing import Any, cast
 import msgpack
 from aiohttp import web
 
+from ledger.certificate import normalise_number
 from ledger.confidential import NotARecipient, SealBroken, open_sealed
 from ledger.encoding import decode, encode
-from ledger.errors import CertificateNotFound, InvalidProof, LedgerError, MalformedInput
+from ledger.errors import (
+    CertificateNotFound,
+    InvalidProof,
+    LedgerError,
+    MalformedInput,
+    TokenRefused,
+    TokenRequired,
+)
 from ledger.events import Event, IssueBody
 from ledger.merkle import leaf_hash, node_hash
 from ledger.proofs import CertificateProof, FinalHeader, StoreBlocks, build_certificate_proof
@@ -73,6 +81,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except LedgerError as exc:
         extra = getattr(exc, "details", None) or {}
         response = error_response(exc.http_status, exc.code, exc.message, **extra)
+        if isinstance(exc, TokenRequired | TokenRefused):
+            challenge = 'Bearer realm="kpledger"'
+            if isinstance(exc, TokenRefused):
+                challenge += ', error="invalid_token"'
+            response.headers["WWW-Authenticate"] = challenge
     except web.HTTPRequestEntityTooLarge:
         response = error_response(413, "body_too_large", "the request body is too large")
     except web.HTTPException as exc:
@@ -94,13 +107,21 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def require_token(request: web.Request) -> None:
+    """The node operator's bearer token: missing and wrong are told apart (401 either way)."""
     node = request.app[NODE]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.strip().encode(), node.config.api_token.encode()
-    ):
-        raise web.HTTPUnauthorized(text="this route needs the node operator's bearer token")
+    if not header.strip():
+        raise TokenRequired(
+            "this route needs the node operator's bearer token (Authorization: Bearer <api_token "
+            "from node.toml>)"
+        )
+    if scheme.lower() != "bearer":
+        raise TokenRequired(
+            f"this route needs a bearer token (Authorization: Bearer ...), not {scheme[:20]!r}"
+        )
+    if not hmac.compare_digest(token.strip().encode(), node.config.api_token.encode()):
+        raise TokenRefused("token refused: it is not this node's api_token")
 
 
 async def read_body(request: web.Request, *, allow: tuple[str, ...]) -> bytes:
@@ -192,7 +213,8 @@ def full_certificate_json(node: LedgerNode, record: CertificateRecord) -> dict[s
 async def get_certificate(request: web.Request) -> web.Response:
     require_token(request)
     node = request.app[NODE]
-    return json_response(full_certificate_json(node, _record(node, request.match_info["number"])))
+    number = normalise_number(request.match_info["number"])
+    return json_response(full_certificate_json(node, _record(node, number)))
 
 
 async def list_certificates(request: web.Request) -> web.Response:
@@ -412,9 +434,7 @@ def _public_answer(node: LedgerNode, blocks: BlockCache, number: str) -> PublicA
 async def public_certificate(request: web.Request) -> web.Response:
     """The public view and proof of one number; `?digest=` (the QR code's) says if it matches."""
     node = request.app[NODE]
-    number = request.match_info["number"]
-    if len(number) > 40:
-        raise MalformedInput("not a certificate number")
+    number = normalise_number(request.match_info["number"])
     claimed = request.query.get("digest")
     if claimed is not None and not _HEX64.fullmatch(claimed):
         raise MalformedInput("digest must be 64 hex characters")

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
 from ledger.block import Block, event_leaf
 from ledger.encoding import decode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreError, StoreLocked
 from ledger.genesis import Genesis, Validator
 from ledger.store import Store
-from node.cli_common import EXIT_REFUSED, EXIT_USAGE, emit, fail
+from node.cli_common import EXIT_REFUSED, EXIT_USAGE, Command, emit, fail, with_token
 from node.client import ConnectionFailed, NodeClient
 
 BATCH = 128
@@ -36,7 +37,13 @@ def _fetch_blocks(url: str, token: str, start: int, limit: int) -> list[Any]:
         with urllib.request.urlopen(request, timeout=60) as response:
             items = decode(response.read())
     except urllib.error.HTTPError as exc:
-        raise ConnectionFailed(f"the node refused the block download ({exc.code})") from exc
+        reason = ""
+        try:
+            body = json.loads(exc.read())
+            reason = f": {body['error']}: {body['message']}"
+        except (ValueError, KeyError, TypeError, OSError):
+            pass
+        raise ConnectionFailed(f"the node refused the block download ({exc.code}{reason})") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ConnectionFailed(f"cannot reach the node at {url}: {exc}") from exc
     if not isinstance(items, list):
@@ -63,7 +70,7 @@ def _download(url: str, token: str, store: Store, head: int, progress: Progress)
             yield height
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option(
     "--data",
     "data_dir",
@@ -75,12 +82,14 @@ def _download(url: str, token: str, store: Store, head: int, progress: Progress)
     "node_url",
     help="A live node's URL: with --token, whole blocks; without, what its public routes show.",
 )
-@click.option("--token", help="The node operator's API token (with --node): a full audit.")
+@with_token("The node operator's API token (with --node): a full audit.", required=False)
 @click.option(
     "--genesis",
     "genesis_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="genesis.json (default: ../genesis.json next to the data directory, or the node's).",
+    help="genesis.json. Default with --data: the genesis the node.toml beside DIR names, else "
+    "DIR/../../genesis.json (as `network init` lays a network out), else DIR/../genesis.json; "
+    "with --node: the node's own.",
 )
 @click.option(
     "--workers",
@@ -116,7 +125,20 @@ def audit(
         genesis = _genesis(genesis_path or _default_genesis(data_dir), as_json)
         if not (data_dir / "CURRENT").exists():
             fail(f"{data_dir} holds no LevelDB database", EXIT_USAGE, as_json=as_json, code="usage")
-        store = Store(data_dir, genesis)
+        try:
+            store = Store(data_dir, genesis)
+        except StoreLocked:
+            fail(
+                f"the store {data_dir} is in use by a running node; use audit --node URL "
+                "(with --token for a full audit), or stop the node first",
+                EXIT_USAGE,
+                as_json=as_json,
+                code="store_locked",
+            )
+        except StoreError as exc:
+            if "another genesis" in exc.message:
+                raise  # the chain is not of this genesis: a fault (exit 1), not a misuse
+            fail(exc.message, EXIT_USAGE, as_json=as_json, code=exc.code)
         try:
             report = _verify(store, genesis, workers, progress, check_derived=True)
         finally:
@@ -170,7 +192,8 @@ def audit(
             )
         emit(data, as_json, summary)
         return
-    emit(data, as_json, f"FAULT after height {report.height_checked}: {report.fault}")
+    message = f"FAULT after height {report.height_checked}: {report.fault}"
+    emit({**data, "error": "chain_fault", "message": message}, as_json, message)
     raise SystemExit(EXIT_REFUSED)
 
 
@@ -242,10 +265,25 @@ def _verify_public(
 
 
 def _default_genesis(data_dir: Path) -> Path:
-    for candidate in (data_dir.parent.parent / "genesis.json", data_dir.parent / "genesis.json"):
-        if candidate.exists():
+    """Where --help says: the node.toml beside the data directory, then the usual layout."""
+    candidates = []
+    config = data_dir.parent / "node.toml"
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+        named = raw.get("genesis")
+        if isinstance(named, str) and named:
+            candidates.append(config.parent / named)
+    except (OSError, ValueError):
+        pass  # no readable node.toml there: the layout `network init` writes
+    candidates += [data_dir.parent.parent / "genesis.json", data_dir.parent / "genesis.json"]
+    for candidate in candidates:
+        if candidate.is_file():
             return candidate
-    return data_dir.parent.parent / "genesis.json"
+    fail(
+        f"no genesis.json at {' or '.join(str(c) for c in candidates)}: give --genesis",
+        EXIT_USAGE,
+        code="usage",
+    )
 
 
 def _genesis(path: Path, as_json: bool) -> Genesis:

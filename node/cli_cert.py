@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,24 @@ import click
 from ledger import authoring
 from ledger.certificate import Certificate
 from ledger.errors import InvalidProof, LedgerError, MalformedInput
-from ledger.events import Event
+from ledger.events import MAX_REASON, Event
 from ledger.genesis import Genesis, Parameters, Participant
 from ledger.keys import SigningKey, load_signing_key
 from ledger.proofs import CertificateProof, verify_certificate_proof
 from ledger.state import Registry
-from node.cli_common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Group, emit, fail, refused
-from node.client import NodeClient
+from node.cli_common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Command,
+    Group,
+    certificate_number,
+    emit,
+    fail,
+    refused,
+    with_token,
+)
+from node.client import ConnectionFailed, NodeClient, segment
 
 WAIT_TIMEOUT_S = 120.0
 
@@ -44,19 +54,25 @@ def _network(client: NodeClient) -> tuple[str, Registry]:
     found = client.get("/v1/public/participants")
     if not genesis.ok or not found.ok:
         fail(
-            f"the node did not describe its network: {genesis.message or found.message}", EXIT_USAGE
+            f"the node did not describe its network: {genesis.message or found.message}",
+            EXIT_USAGE,
+            code="connection_failed",
         )
-    participants = {}
-    for raw in found.body["participants"]:
-        participants[raw["code"]] = Participant.from_json(raw)
-    extra = tuple(
-        (e["exporting_participant"], e["name"], bytes.fromhex(e["encryption_key"]))
-        for e in genesis.body.get("extra_recipients", [])
-    )
-    registry = Registry.build(
-        participants, (), Parameters.from_json(found.body.get("parameters")), extra
-    )
-    return genesis.body["chain_id"], registry
+    try:
+        participants = {}
+        for raw in found.body["participants"]:
+            participants[raw["code"]] = Participant.from_json(raw)
+        extra = tuple(
+            (e["exporting_participant"], e["name"], bytes.fromhex(e["encryption_key"]))
+            for e in genesis.body.get("extra_recipients", [])
+        )
+        registry = Registry.build(
+            participants, (), Parameters.from_json(found.body.get("parameters")), extra
+        )
+        chain_id = str(genesis.body["chain_id"])
+    except (KeyError, TypeError, ValueError, AttributeError, LedgerError) as exc:
+        raise ConnectionFailed(f"{client.url} does not describe a kpledger network: {exc}") from exc
+    return chain_id, registry
 
 
 def _submit(
@@ -65,6 +81,8 @@ def _submit(
     answer = client.post("/v1/events", event.to_envelope())
     if not answer.ok:
         refused(answer, as_json)
+    if not isinstance(answer.body, dict) or not isinstance(answer.body.get("event_id"), str):
+        raise ConnectionFailed(f"{client.url} did not answer with an event id")
     event_id = answer.body["event_id"]
     out: dict[str, Any] = {"event_id": event_id, "status": answer.body.get("status", "pending")}
     out.update(extra or {})
@@ -101,10 +119,19 @@ def _submit(
 
 
 def _public(client: NodeClient, number: str, as_json: bool) -> dict[str, Any]:
-    answer = client.get(f"/v1/public/certificates/{number}")
+    answer = client.get(f"/v1/public/certificates/{segment(number)}")
     if not answer.ok:
         refused(answer, as_json)
-    body: dict[str, Any] = answer.body
+    body = answer.body
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(k), str)
+        for k in ("digest", "exporting_participant", "importing_participant")
+    ):
+        raise ConnectionFailed(f"{client.url} gave a malformed public view of {number}")
+    try:
+        bytes.fromhex(body["digest"])
+    except ValueError as exc:
+        raise ConnectionFailed(f"{client.url} gave a malformed digest for {number}") from exc
     return body
 
 
@@ -137,6 +164,13 @@ def cert_issue(file: Path, node_url: str, key_path: Path, wait: bool, as_json: b
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         fail(f"cannot read {file} as JSON: {exc}", EXIT_USAGE, as_json=as_json, code="usage")
+    except RecursionError:
+        fail(
+            f"cannot read {file} as JSON: nested too deeply",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="usage",
+        )
     certificate = Certificate.from_json(raw)
     salt = None
     if isinstance(raw, dict) and raw.get("identity_salt"):
@@ -172,6 +206,7 @@ def _decision(
     kind: str,
     reason: str | None = None,
 ) -> None:
+    number = certificate_number(number)
     key = _key(key_path)
     client = NodeClient(node_url)
     chain_id, _ = _network(client)
@@ -212,6 +247,13 @@ def cert_reject(
     number: str, reason: str, node_url: str, key_path: Path, wait: bool, as_json: bool
 ) -> None:
     """Reject the import of certificate NUMBER (as the importing authority), saying why."""
+    # Refused here, before anything is read or sent: the ledger would refuse it too.
+    if not reason.strip():
+        fail("--reason must say why the import is rejected", EXIT_USAGE, code="usage")
+    if len(reason) > MAX_REASON:
+        fail(f"--reason is at most {MAX_REASON} characters", EXIT_USAGE, code="usage")
+    if any(ord(ch) < 32 and ch != "\n" for ch in reason):
+        fail("--reason must not hold control characters", EXIT_USAGE, code="usage")
     _decision(number, node_url, key_path, wait, as_json, "reject", reason)
 
 
@@ -229,14 +271,18 @@ def cert_void(
     _decision(number, node_url, key_path, wait, as_json, "void", reason)
 
 
+TOKEN_HELP = "The node operator's API token (api_token in node.toml)."
+
+
 @cert.command("show")
 @click.argument("number")
 @node_option
-@click.option("--token", required=True, help="The node operator's API token (node.toml).")
+@with_token(TOKEN_HELP, required=True)
 @json_option
 def cert_show(number: str, node_url: str, token: str, as_json: bool) -> None:
     """The full record of certificate NUMBER, as this participant's node may show it."""
-    answer = NodeClient(node_url, token).get(f"/v1/certificates/{number}")
+    number = certificate_number(number)
+    answer = NodeClient(node_url, token).get(f"/v1/certificates/{segment(number)}")
     if not answer.ok:
         refused(answer, as_json)
     emit(answer.body, as_json, render_record(answer.body))
@@ -245,7 +291,7 @@ def cert_show(number: str, node_url: str, token: str, as_json: bool) -> None:
 @cert.command("pdf")
 @click.argument("number")
 @node_option
-@click.option("--token", required=True, help="The node operator's API token (node.toml).")
+@with_token(TOKEN_HELP, required=True)
 @click.option(
     "--out",
     "out_path",
@@ -262,8 +308,9 @@ def cert_pdf(number: str, node_url: str, token: str, out_path: Path, as_json: bo
     """
     from node.pdf import NotAParty, render_certificate_pdf, verification_url
 
+    number = certificate_number(number)
     client = NodeClient(node_url, token)
-    answer = client.get(f"/v1/certificates/{urllib.parse.quote(number, safe='')}")
+    answer = client.get(f"/v1/certificates/{segment(number)}")
     if not answer.ok:
         refused(answer, as_json)
     record: dict[str, Any] = answer.body
@@ -326,7 +373,7 @@ def render_record(c: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("number")
 @node_option
 @click.option(
@@ -362,11 +409,12 @@ def verify(
     Exit 0: the proof checks and the certificate is in force; 1: unknown, voided, rejected,
     expired, or the document does not match; 2: the proof does not check, or no answer.
     """
+    number = certificate_number(number)
     try:
         genesis = Genesis.load(genesis_path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
-    answer = NodeClient(node_url).get(f"/v1/public/certificates/{number}")
+    answer = NodeClient(node_url).get(f"/v1/public/certificates/{segment(number)}")
     if not isinstance(answer.body, dict) or "proof" not in answer.body:
         fail(
             f"the node gave no proof ({answer.status} {answer.error}: {answer.message})",
@@ -384,14 +432,17 @@ def verify(
             as_json=as_json,
             code="invalid_proof",
         )
-    age_h = (_now_ms() - checked.head_time_ms) / 3_600_000
-    if age_h > max_age_hours:
+    age_s = (_now_ms() - checked.head_time_ms) / 1000
+    if age_s > max_age_hours * 3600:
         fail(
-            f"the proof's latest final header (height {checked.head_height}) is {age_h:.1f} hours "
-            "old: the node may be serving a stale status",
+            f"the proof's latest final header (height {checked.head_height}) is "
+            f"{describe_age(age_s)} old, past the limit of {describe_age(max_age_hours * 3600)} "
+            "(--max-age-hours): the node may be serving a stale status",
             EXIT_USAGE,
             as_json=as_json,
             code="stale_proof",
+            head_height=checked.head_height,
+            age_seconds=round(age_s, 1),
         )
     result: dict[str, Any] = {
         "number": number,
@@ -399,20 +450,23 @@ def verify(
         "head_height": checked.head_height,
     }
     if not checked.found:
-        result["status"] = "unknown"
-        emit(
-            result,
-            as_json,
+        message = (
             f"{number}: NOT ON THE LEDGER (proof of absence checked at height "
-            f"{checked.head_height})",
+            f"{checked.head_height})"
         )
+        result.update(
+            status="unknown", error="certificate_not_found", message=message, in_force=False
+        )
+        emit(result, as_json, message)
         raise SystemExit(EXIT_REFUSED)
     today = datetime.now(UTC).date().isoformat()
     status = checked.status or "unknown"
     if status == "issued" and checked.expires_on is not None and today > checked.expires_on:
         status = "expired"
+    in_force = status in ("issued", "import_confirmed")
     result.update(
         status=status,
+        in_force=in_force,
         exporting_participant=checked.exporting_participant,
         importing_participant=checked.importing_participant,
         issued_on=checked.issued_on,
@@ -420,22 +474,67 @@ def verify(
         digest=checked.digest.hex() if checked.digest else None,
         history=[{"type": t, "height": h, "event_id": i.hex()} for t, h, i in checked.history],
     )
-    exit_status = EXIT_OK if status in ("issued", "import_confirmed") else EXIT_REFUSED
-    lines = [
-        f"{number}: {status.upper().replace('_', ' ')}",
-        f"  {checked.exporting_participant} -> {checked.importing_participant}, issued "
-        f"{checked.issued_on}, expires {checked.expires_on}",
-        f"  proof checked against genesis: {len(checked.history)} event(s), latest final "
-        f"height {checked.head_height}",
-    ]
+    label = status.upper().replace("_", " ")
+    detail = []
+    if status == "voided":
+        # The reason rides beside the proof, not in it: the status leaf binds the status alone.
+        reason = answer.body.get("void_reason")
+        if isinstance(reason, str) and reason:
+            result["void_reason"] = reason
+            label += f" (reason: {reason})"
+            detail.append(
+                f"  void reason {reason!r} as the node states it (the proof covers the status)"
+            )
+    elif status == "import_rejected":
+        detail.append(
+            "  the importing authority's reason is not public (it is free text, and may name the "
+            "parties); a party's node shows it: kpledger cert show"
+        )
+    elif status == "expired":
+        label += f" on {checked.expires_on}"
+    matches: bool | None = None
     if document is not None:
         matches, why = _document_matches(document, checked.digest or b"")
         result["document"] = "matches" if matches else "does not match"
-        lines.append(f"  document {document}: {'MATCHES the ledger' if matches else why}")
         if not matches:
-            exit_status = EXIT_REFUSED
+            result["document_problem"] = why
+    # The verdict that decides the exit status comes first, and says all of it.
+    if matches is False:
+        exit_status = EXIT_REFUSED
+        headline = f"{number}: DOCUMENT DOES NOT MATCH ({document} {why})"
+        lines = [headline, f"  the ledger's status of {number}: {label}"]
+        result.update(error="document_mismatch", message=headline)
+    else:
+        exit_status = EXIT_OK if in_force else EXIT_REFUSED
+        headline = f"{number}: {label}"
+        if matches:
+            headline += f", and {document} MATCHES the ledger"
+        lines = [headline]
+        if not in_force:
+            result.update(error=f"certificate_{status}", message=headline)
+    lines += detail
+    lines += [
+        f"  {checked.exporting_participant} -> {checked.importing_participant}, issued "
+        f"{checked.issued_on}, expires {checked.expires_on}",
+        f"  proof checked against genesis: {len(checked.history)} event(s), latest final "
+        f"height {checked.head_height} ({describe_age(age_s)} ago)",
+    ]
     emit(result, as_json, "\n".join(lines))
     raise SystemExit(exit_status)
+
+
+def describe_age(seconds: float) -> str:
+    """An age as a person reads it: seconds, minutes, hours or days, never "0.0 hours"."""
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        whole = round(seconds)
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    if seconds < 48 * 3600:
+        hours = seconds / 3600
+        return f"{hours:.1f} hours" if hours < 10 else f"{round(hours)} hours"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _document_matches(path: Path, digest: bytes) -> tuple[bool, str]:
@@ -444,12 +543,14 @@ def _document_matches(path: Path, digest: bytes) -> tuple[bool, str]:
         certificate = Certificate.from_json(raw)
     except (OSError, ValueError) as exc:
         return False, f"cannot be read: {exc}"
+    except RecursionError:
+        return False, "cannot be read: nested too deeply"
     except LedgerError as exc:
         return False, f"is not a valid certificate: {exc.message}"
     salt_hex = raw.get("identity_salt") if isinstance(raw, dict) else None
-    if not salt_hex:
+    if not isinstance(salt_hex, str) or not salt_hex:
         return False, (
-            "DOES NOT CARRY identity_salt, so its parties cannot be checked; use the "
+            "does not carry identity_salt, so its parties cannot be checked; use the "
             "document as issued (kpledger cert show --json)"
         )
     try:
@@ -457,5 +558,5 @@ def _document_matches(path: Path, digest: bytes) -> tuple[bool, str]:
     except ValueError:
         return False, "has a malformed identity_salt"
     if certificate.digest(salt) != digest:
-        return False, "DOES NOT MATCH the certificate on the ledger"
+        return False, "differs from the certificate on the ledger (another digest)"
     return True, ""

@@ -1,18 +1,45 @@
-"""What every `kpledger` command shares: exit statuses, output, and turning errors into them."""
+"""What every `kpledger` command shares: exit statuses, output, the token, and errors turned into them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from ledger.errors import LedgerError
+from ledger.certificate import normalise_number
+from ledger.errors import InvalidCertificateNumber, LedgerError
 from node.client import Answer, ConnectionFailed
+from node.config import ConfigError, read_api_token
 
-#: Exit statuses, as SPEC section 2 fixes them.
+#: Exit statuses, as SPEC section 2 fixes them: 0 success, 1 the ledger said no (refused,
+#: invalid, not found), 2 usage, connection or authorisation trouble.
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+#: Where a token comes from when --token is not given (SPEC 2), so it need not be on a command
+#: line (which `ps` and shell history show).
+TOKEN_ENV = "KPLEDGER_TOKEN"
+
+#: Error codes of the node that mean "your token", not "the ledger's answer": exit 2.
+#: ("unauthorized" is what nodes before token_required and token_refused answered.)
+AUTH_ERRORS = frozenset({"token_required", "token_refused", "unauthorized"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_wanted() -> bool:
+    """Whether the command running asked for --json (here or on an enclosing group)."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json"):
+            return True
+        ctx = ctx.parent
+    return False
 
 
 def emit(data: Any, as_json: bool, human: str) -> None:
@@ -20,34 +47,166 @@ def emit(data: Any, as_json: bool, human: str) -> None:
 
 
 def fail(
-    message: str, status: int = EXIT_REFUSED, *, as_json: bool = False, code: str = "error"
+    message: str,
+    status: int = EXIT_REFUSED,
+    *,
+    as_json: bool | None = None,
+    code: str = "error",
+    **extra: Any,
 ) -> NoReturn:
+    """Say why and exit: with --json, `{"error", "message"}` on stdout; else a line on stderr."""
+    if as_json is None:
+        as_json = json_wanted()
     if as_json:
-        click.echo(json.dumps({"error": code, "message": message}))
+        click.echo(json.dumps({"error": code, "message": message, **extra}, ensure_ascii=False))
     else:
         click.echo(f"error: {message}", err=True)
     sys.exit(status)
 
 
-def refused(answer: Answer, as_json: bool) -> NoReturn:
-    """The node said no: 4xx is the ledger's answer (exit 1); anything else is trouble (exit 2)."""
-    status = EXIT_REFUSED if 400 <= answer.status < 500 and answer.status != 429 else EXIT_USAGE
+def answer_status(answer: Answer) -> int:
+    """The exit status of a node's refusal: its 4xx is the ledger saying no, except for the token."""
+    if answer.error in AUTH_ERRORS:
+        return EXIT_USAGE
+    if 400 <= answer.status < 500 and answer.status != 429:
+        return EXIT_REFUSED
+    return EXIT_USAGE
+
+
+def refused(answer: Answer, as_json: bool | None = None) -> NoReturn:
+    """The node said no (or could not answer): its reason, and the exit status SPEC 2 gives it."""
+    if as_json is None:
+        as_json = json_wanted()
+    status = answer_status(answer)
     if as_json:
-        click.echo(
-            json.dumps(answer.body if isinstance(answer.body, dict) else {"error": answer.error})
-        )
+        body = answer.body if isinstance(answer.body, dict) else {}
+        out = {k: v for k, v in body.items() if k != "proof"}
+        out.update(error=answer.error, message=answer.message, http_status=answer.status)
+        click.echo(json.dumps(out, ensure_ascii=False))
     else:
         click.echo(f"refused ({answer.status} {answer.error}): {answer.message}", err=True)
+        if answer.error in AUTH_ERRORS:
+            click.echo(
+                f"  the token comes from --token, --config node.toml (its api_token) or "
+                f"{TOKEN_ENV}",
+                err=True,
+            )
     sys.exit(status)
 
 
-class Group(click.Group):
-    """Turns connection failures and ledger refusals into the exit statuses of SPEC section 2."""
+def certificate_number(typed: str) -> str:
+    """A number typed by a person, normalised; a clear exit 1 when it is still not a number."""
+    try:
+        return normalise_number(typed)
+    except InvalidCertificateNumber as exc:
+        fail(exc.message, EXIT_REFUSED, code=exc.code)
+
+
+# -- the token -----------------------------------------------------------------------------------
+def token_from_config(path: Path) -> str:
+    """The api_token of a node.toml, for commands given --config instead of --token."""
+    try:
+        return read_api_token(path)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE, code="config")
+
+
+def resolve_token(token: str | None, config_path: Path | None, *, required: bool) -> str | None:
+    """--token, else --config's api_token, else KPLEDGER_TOKEN (click reads it into `token`)."""
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source("token")
+    if config_path is not None:
+        if token and source is ParameterSource.COMMANDLINE:
+            fail("give --token or --config, not both", EXIT_USAGE, code="usage")
+        token = token_from_config(config_path)
+    if token is not None and not token.strip():
+        fail(
+            f"the token is empty (from {'--token' if source is ParameterSource.COMMANDLINE else TOKEN_ENV})",
+            EXIT_USAGE,
+            code="usage",
+        )
+    if required and not token:
+        fail(
+            f"this command needs the node operator's token: --token T, --config node.toml, or "
+            f"{TOKEN_ENV}=T in the environment",
+            EXIT_USAGE,
+            code="usage",
+        )
+    return token.strip() if token else None
+
+
+def token_options(help_text: str) -> list[Callable[[F], F]]:
+    """--token (or KPLEDGER_TOKEN) and --config node.toml, as every command that takes one has."""
+    return [
+        click.option(
+            "--token",
+            envvar=TOKEN_ENV,
+            show_envvar=True,
+            default=None,
+            help=f"{help_text} Rather --config or {TOKEN_ENV}: a command line shows in `ps`.",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="The node's node.toml: its api_token is the token.",
+        ),
+    ]
+
+
+def with_token(help_text: str, *, required: bool) -> Callable[[F], F]:
+    """Add the token options to a command; it receives one `token` (None when optional)."""
+
+    def decorator(func: F) -> F:
+        @functools.wraps(func)
+        def command(*args: Any, token: str | None, config_path: Path | None, **kwargs: Any) -> Any:
+            return func(*args, token=resolve_token(token, config_path, required=required), **kwargs)
+
+        wrapped: Any = command
+        for option in reversed(token_options(help_text)):
+            wrapped = option(wrapped)
+        return wrapped  # type: ignore[no-any-return]
+
+    return decorator
+
+
+# -- errors into exit statuses -------------------------------------------------------------------
+def _json_in(args: Sequence[str]) -> bool:
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
+class Command(click.Command):
+    """Turns connection failures and ledger refusals into SPEC 2's exit statuses and --json form."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConnectionFailed as exc:
-            fail(str(exc), EXIT_USAGE, code="connection_failed")
+            fail(
+                str(exc),
+                EXIT_USAGE,
+                as_json=bool(ctx.params.get("as_json")),
+                code="connection_failed",
+            )
         except LedgerError as exc:
-            fail(exc.message, EXIT_REFUSED, code=exc.code)
+            fail(exc.message, EXIT_REFUSED, as_json=bool(ctx.params.get("as_json")), code=exc.code)
+
+
+class Group(click.Group):
+    """A group whose commands are `Command`s; usage errors too are JSON under --json."""
+
+    command_class = Command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        args = [*ctx._protected_args, *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if not (ctx.params.get("as_json") or _json_in(args)):
+                raise
+            fail(exc.format_message(), EXIT_USAGE, as_json=True, code="usage")
+        except ConnectionFailed as exc:
+            fail(str(exc), EXIT_USAGE, as_json=_json_in(args), code="connection_failed")
+        except LedgerError as exc:
+            fail(exc.message, EXIT_REFUSED, as_json=_json_in(args), code=exc.code)

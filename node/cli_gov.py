@@ -25,8 +25,16 @@ from node.cli_cert import (
     node_option,
     wait_option,
 )
-from node.cli_common import EXIT_USAGE, Group, emit, fail, refused
-from node.client import NodeClient
+from node.cli_common import (
+    EXIT_USAGE,
+    Command,
+    Group,
+    certificate_number,
+    emit,
+    fail,
+    refused,
+)
+from node.client import NodeClient, segment
 
 #: By default a change takes effect this many blocks after the current height.
 DEFAULT_LEAD = 10
@@ -349,12 +357,7 @@ def gov_vote(
     """Vote on proposal PROPOSAL_ID (one vote per participant; votes close at effective - 2)."""
     if approve is None:
         fail("say --yes or --no", EXIT_USAGE, as_json=as_json, code="usage")
-    try:
-        pid = bytes.fromhex(proposal_id)
-    except ValueError:
-        pid = b""
-    if len(pid) != 32:
-        fail("a proposal id is 64 hex characters", EXIT_USAGE, as_json=as_json, code="usage")
+    pid = _proposal_id(proposal_id)
     key = _key(key_path)
     client = NodeClient(node_url)
     chain_id, registry = _network(client)
@@ -365,8 +368,19 @@ def gov_vote(
         event,
         wait,
         as_json,
-        {"proposal_id": proposal_id, "voter": voter, "approve": bool(approve)},
+        {"proposal_id": pid.hex(), "voter": voter, "approve": bool(approve)},
     )
+
+
+def _proposal_id(typed: str) -> bytes:
+    """A proposal id as a person pastes it (spaces around it, any case): 32 bytes, or exit 2."""
+    try:
+        pid = bytes.fromhex(typed.strip())
+    except ValueError:
+        pid = b""
+    if len(pid) != 32:
+        fail("a proposal id is 64 hex characters", EXIT_USAGE, code="usage")
+    return pid
 
 
 def _render(p: dict[str, Any]) -> str:
@@ -414,7 +428,8 @@ def gov_list(status: str | None, node_url: str, as_json: bool) -> None:
 @json_option
 def gov_show(proposal_id: str, node_url: str, as_json: bool) -> None:
     """One proposal: the change, its status, the tally and each vote."""
-    answer = NodeClient(node_url).get(f"/v1/public/governance/proposals/{proposal_id}")
+    pid = _proposal_id(proposal_id).hex()
+    answer = NodeClient(node_url).get(f"/v1/public/governance/proposals/{segment(pid)}")
     if not answer.ok:
         refused(answer, as_json)
     emit(answer.body, as_json, _render(answer.body))
@@ -540,7 +555,7 @@ def key_prove(
 
 
 # -- endorsement --------------------------------------------------------------------------------
-@click.command("endorse")
+@click.command("endorse", cls=Command)
 @click.argument("number")
 @node_option
 @click.option(
@@ -555,6 +570,7 @@ def key_prove(
 def cert_endorse(number: str, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
     """Endorse certificate NUMBER as the monitoring team of its restricted exporter; only then
     may the importer confirm it."""
+    number = certificate_number(number)
     monitoring_key = _key(key_path)
     client = NodeClient(node_url)
     chain_id, _ = _network(client)
@@ -571,7 +587,7 @@ def cert_endorse(number: str, node_url: str, key_path: Path, wait: bool, as_json
 
 
 # -- joining a network --------------------------------------------------------------------------
-@click.command("join")
+@click.command("join", cls=Command)
 @click.option(
     "--dir",
     "directory",

@@ -10,36 +10,73 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from node.cli_common import emit, refused
-from node.client import NodeClient
+from node.cli_common import EXIT_USAGE, Command, emit, fail, refused, with_token
+from node.client import ConnectionFailed, NodeClient
+
+#: What `stats --csv` writes: the public table, or (with a token) the table per pair.
+CSV_TABLES = ("participants", "pairs")
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--node", "node_url", required=True, help="The node's URL.")
-@click.option("--year", type=int, required=True, help="Calendar year.")
+@click.option("--year", type=click.IntRange(1900, 9999), required=True, help="Calendar year.")
 @click.option("--quarter", type=click.IntRange(1, 4), help="Quarter (default: the whole year).")
-@click.option(
-    "--token",
-    help="Operator token: the live figures (participant API), with figures per pair of "
+@with_token(
+    "Operator token: the live figures (participant API), with figures per pair of "
     "participants. Without it: the public figures, published per closed quarter.",
+    required=False,
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV output, one row per line.")
+@click.option(
+    "--table",
+    "csv_table",
+    type=click.Choice(CSV_TABLES),
+    default=None,
+    help="With --csv: which table (default participants; pairs needs the token).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(
-    node_url: str, year: int, quarter: int | None, token: str | None, as_csv: bool, as_json: bool
+    node_url: str,
+    year: int,
+    quarter: int | None,
+    token: str | None,
+    as_csv: bool,
+    csv_table: str | None,
+    as_json: bool,
 ) -> None:
     """KP statistics: certificates, carats and US$ per participant, role and HS code.
 
     The public figures cover closed quarters only, each frozen at a stated height after the
-    quarter's end (docs/statistics.md); with --token, the live figures as of the head.
+    quarter's end (docs/statistics.md); with --token, the live figures as of the head, and the
+    figures per pair of participants (in CSV: --csv --table pairs).
     """
+    if csv_table is not None and not as_csv:
+        fail("--table chooses the table of --csv", EXIT_USAGE, code="usage")
+    if as_csv and as_json:
+        fail("give --csv or --json, not both", EXIT_USAGE, code="usage")
+    if csv_table == "pairs" and not token:
+        fail(
+            "the figures per pair are on the participant API: give the operator's token",
+            EXIT_USAGE,
+            code="usage",
+        )
     client = NodeClient(node_url, token)
     path = "/v1/stats" if token else "/v1/public/stats"
     answer = client.get(path, year=year, quarter=quarter)
     if not answer.ok:
         refused(answer, as_json)
     data: dict[str, Any] = answer.body
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise ConnectionFailed(f"{client.url} gave malformed statistics")
+    if token and not isinstance(data.get("pairs"), list):
+        raise ConnectionFailed(f"{client.url} gave malformed figures per pair")
+    if as_csv and csv_table == "pairs":
+        click.echo(pairs_csv(data["pairs"], year, quarter), nl=False)
+        return
     if as_csv:
+        if "pairs" in data:
+            # Not silently dropped: CSV holds one table, so the other is named.
+            click.echo("kpledger: the figures per pair are in `--csv --table pairs`", err=True)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(
@@ -78,6 +115,41 @@ def stats(
     console.print(table)
     if "pairs" in data:
         console.print(pairs_table(data["pairs"], f"exports against imports, {period}"))
+
+
+PAIR_CSV_HEADER = [
+    "year",
+    "quarter",
+    "exporting_participant",
+    "importing_participant",
+    "exported_certificates",
+    "exported_carats",
+    "exported_value_usd",
+    "imported_certificates",
+    "imported_carats",
+    "imported_value_usd",
+    "unconfirmed_certificates",
+    "unconfirmed_carats",
+    "unconfirmed_value_usd",
+]
+
+
+def pairs_csv(pairs: list[dict[str, Any]], year: int, quarter: int | None) -> str:
+    """Exports of A to B against imports of B from A, one row per ordered pair."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PAIR_CSV_HEADER)
+    for p in pairs:
+        row: list[Any] = [
+            year,
+            quarter or "",
+            p["exporting_participant"],
+            p["importing_participant"],
+        ]
+        for part in ("exported", "imported", "unconfirmed"):
+            row += [p[part]["certificates"], p[part]["carats"], p[part]["value_usd"]]
+        writer.writerow(row)
+    return out.getvalue()
 
 
 def _amount(value: str | None) -> str:
@@ -143,9 +215,9 @@ def pairs_table(pairs: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--node", "node_url", required=True, help="The node's URL.")
-@click.option("--token", required=True, help="The node operator's API token.")
+@with_token("The node operator's API token (api_token in node.toml).", required=True)
 @click.option(
     "--days",
     default=30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -12,6 +13,11 @@ from typing import Any
 
 class ConnectionFailed(Exception):
     """The node could not be reached, or did not answer in JSON."""
+
+
+def segment(value: str) -> str:
+    """One path segment, URL-quoted: a number or id goes on the wire exactly as it is."""
+    return urllib.parse.quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,10 @@ class NodeClient:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        except ValueError as exc:
+            raise ConnectionFailed(f"{self.url} is not a URL a node can be reached at") from exc
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 status, raw = response.status, response.read()
@@ -61,6 +70,9 @@ class NodeClient:
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ConnectionFailed(f"cannot reach the node at {self.url}: {reason}") from exc
+        except (http.client.HTTPException, ValueError) as exc:
+            # InvalidURL (a space in the URL), a garbled status line: not a node that answers.
+            raise ConnectionFailed(f"cannot talk to the node at {self.url}: {exc}") from exc
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError as exc:

@@ -83,7 +83,7 @@ class NodeConfig:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         base = path.parent
 
@@ -186,6 +186,21 @@ _BOUNDS: dict[str, type] = {
     "log_repeat_burst": int,
     "log_repeat_window_s": float,
 }
+
+
+def read_api_token(path: Path | str) -> str:
+    """The api_token of a node.toml, and nothing else of it: what the CLI's --config reads."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    token = raw.get("api_token")
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError(f"{path} holds no api_token")
+    return token.strip()
 
 
 def _load(path: Path, loader: Callable[[Path], T]) -> T:

@@ -20,8 +20,19 @@ from ledger.genesis import Genesis, Validator
 from ledger.proofs import CertificateProof, build_certificate_proof, verify_certificate_proof
 from ledger.state import Registry
 from ledger.store import Store
-from node.cli_common import EXIT_REFUSED, EXIT_USAGE, Group, emit, fail, refused
-from node.client import NodeClient
+from node.cli_common import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Group,
+    certificate_number,
+    emit,
+    fail,
+    json_wanted,
+    refused,
+    resolve_token,
+    token_options,
+)
+from node.client import NodeClient, segment
 from node.views import certificate_facts_json, history_json
 
 #: How many blocks `explore head` lists by default.
@@ -199,7 +210,7 @@ class ApiSource:
 
     def certificate(self, number: str) -> dict[str, Any]:
         genesis, against = self._genesis()
-        answer = self.public.get(f"/v1/public/certificates/{number}")
+        answer = self.public.get(f"/v1/public/certificates/{segment(number)}")
         body = answer.body if isinstance(answer.body, dict) else {}
         if not answer.ok and answer.status != 404:
             refused(answer, _as_json())
@@ -216,7 +227,8 @@ class ApiSource:
                 f"{proof['status']}",
                 "checked_against": against,
             }
-        record = self._get(f"/v1/certificates/{number}", self.client) if self.token else public
+        path = f"/v1/certificates/{segment(number)}"
+        record = self._get(path, self.client) if self.token else public
         return {"source": self.kind, **record, "proof": proof}
 
     def participants(self) -> dict[str, Any]:
@@ -384,8 +396,7 @@ def _load_genesis(path: Path) -> Genesis:
 
 
 def _as_json() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.params.get("as_json"))
+    return json_wanted()
 
 
 @contextmanager
@@ -411,13 +422,13 @@ def _source(
 
 
 #: The parameters _source_options adds, as a command receives them.
-SOURCE_OPTIONS = ("node_url", "token", "data_dir", "genesis_path", "as_json")
+SOURCE_OPTIONS = ("node_url", "token", "config_path", "data_dir", "genesis_path", "as_json")
 
 
 def _source_options(func: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option("--node", "node_url", help="A node's URL: read its public API."),
-        click.option("--token", help="With --node: the operator's token, for the full records."),
+        *token_options("With --node: the operator's token, for the full records."),
         click.option(
             "--data",
             "data_dir",
@@ -449,28 +460,47 @@ def _explore(render: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
             inherited = group if isinstance(group, dict) else {}
             given = {k: kwargs.pop(k) or inherited.get(k) for k in SOURCE_OPTIONS}
             as_json = bool(given["as_json"])
-            source_args = (
-                given["node_url"],
-                given["token"],
-                given["data_dir"],
-                given["genesis_path"],
-            )
+            token = given["token"]
+            if given["data_dir"] is not None and token and not _token_given(context):
+                token = None  # KPLEDGER_TOKEN in the environment does not apply to --data
+            elif token or given["config_path"]:
+                token = resolve_token(token, given["config_path"], required=False)
+            source_args = (given["node_url"], token, given["data_dir"], given["genesis_path"])
             with _source(*source_args) as source:
                 try:
                     data = fetch(source, **kwargs)
                 except NotOnLedger as exc:
                     _not_found(exc, as_json)
+            proof = data.get("proof")
+            bad_proof = isinstance(proof, dict) and proof.get("result") != "valid"
             if as_json:
+                if bad_proof:
+                    assert isinstance(proof, dict)
+                    data = {
+                        **data,
+                        "error": "invalid_proof",
+                        "message": f"the proof does not check: {proof.get('message')}",
+                    }
                 emit(data, True, "")
             else:
                 render(data)
-            proof = data.get("proof")
-            if isinstance(proof, dict) and proof.get("result") != "valid":
+            if bad_proof:
                 sys.exit(EXIT_USAGE)
 
         return _source_options(command)
 
     return decorator
+
+
+def _token_given(context: click.Context) -> bool:
+    """Whether --token was on the command line (here or before the command), not from the env."""
+    from click.core import ParameterSource
+
+    while context is not None:
+        if context.get_parameter_source("token") is ParameterSource.COMMANDLINE:
+            return True
+        context = context.parent  # type: ignore[assignment]
+    return False
 
 
 def _not_found(exc: NotOnLedger, as_json: bool) -> NoReturn:
@@ -690,7 +720,7 @@ def block(source: Source, height: int) -> dict[str, Any]:
 @_explore(render_certificate)
 def cert(source: Source, number: str) -> dict[str, Any]:
     """One certificate's status and history, with its proof checked against genesis."""
-    return source.certificate(number)
+    return source.certificate(certificate_number(number))
 
 
 @explore.command("participants")

@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.errors import InvalidProof, MalformedInput
+from ledger.certificate import normalise_number
+from ledger.errors import InvalidProof
 from ledger.genesis import Genesis
 from ledger.proofs import CertificateProof, build_certificate_proof, verify_certificate_proof
 from ledger.store import Store
@@ -107,9 +108,7 @@ def register(app: web.Application, node_key: Any) -> None:
 
     async def verify(request: web.Request) -> web.Response:
         node = request.app[node_key]
-        number = request.match_info["number"]
-        if not 1 <= len(number) <= 40:
-            raise MalformedInput("not a certificate number")
+        number = normalise_number(request.match_info["number"])
         if node.store.head is None:
             return web.json_response(
                 {"error": "no_blocks", "message": "the ledger has no final block yet"}, status=404

@@ -70,3 +70,34 @@ def test_audit_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no LevelDB" in done.stderr
     done = audit("--node", "http://127.0.0.1:9", "--genesis", str(genesis))
     assert done.returncode == 2 and "cannot reach" in done.stderr
+
+
+def test_audit_finds_the_genesis_its_help_names(tmp_path: Path) -> None:
+    """--help names where the genesis is looked for with --data, and that is where it looks."""
+    helped = audit("--help")
+    assert helped.returncode == 0
+    text = " ".join(helped.stdout.split())
+    assert "the genesis the node.toml beside DIR names" in text
+    assert "DIR/../../genesis.json" in text and "DIR/../genesis.json" in text
+    # 1. A node.toml beside the data directory names a genesis elsewhere: that one is used.
+    (tmp_path / "a").mkdir()
+    _, genesis, data = _build(tmp_path / "a")
+    elsewhere = tmp_path / "a" / "shared" / "kp-genesis.json"
+    elsewhere.parent.mkdir()
+    genesis.rename(elsewhere)
+    (data.parent / "node.toml").write_text('genesis = "../shared/kp-genesis.json"\n')
+    done = audit("--data", str(data), "--json", "--workers", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["ok"]
+    # 2. No node.toml: DIR/../genesis.json when DIR/../../genesis.json is not there.
+    (data.parent / "node.toml").unlink()
+    elsewhere.rename(data.parent / "genesis.json")
+    done = audit("--data", str(data), "--json", "--workers", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # 3. None anywhere: a usage error that names where it looked.
+    (data.parent / "genesis.json").unlink()
+    done = audit("--data", str(data), "--json", "--workers", "1")
+    assert done.returncode == 2
+    failure = json.loads(done.stdout)
+    assert failure["error"] == "usage" and "give --genesis" in failure["message"]
+    assert str(data.parent.parent / "genesis.json") in failure["message"]
