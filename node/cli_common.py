@@ -125,6 +125,14 @@ def resolve_token(token: str | None, config_path: Path | None, *, required: bool
             EXIT_USAGE,
             code="usage",
         )
+    if token and not all(33 <= ord(ch) < 127 for ch in token.strip()):
+        # An HTTP header carries printable ASCII only; the node could not even parse the request.
+        fail(
+            "the token holds a space, a control character or a non-ASCII character: it is not "
+            "a node's api_token (check what was pasted)",
+            EXIT_USAGE,
+            code="usage",
+        )
     if required and not token:
         fail(
             f"this command needs the node operator's token: --token T, --config node.toml, or "
