@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -13,11 +15,17 @@ from aiohttp import web
 
 from node import logs
 from node.api import build_app
-from node.config import NodeConfig
+from node.config import ConfigError, NodeConfig
 from node.connections import ConnectionGuard, ConnectionLimits, GuardedRunner, raise_fd_limit
 from node.service import LedgerNode
 
 log = logging.getLogger("kpledger.node")
+
+#: A supervisor that already holds the node's port (bound to node.toml's host and port) hands
+#: the socket over by leaving it open in the child and naming its file descriptor here; the node
+#: then listens on it instead of binding the port itself, so nothing can take the port between
+#: the supervisor choosing it and the node listening. The test harness starts nodes this way.
+LISTEN_FD_ENV = "KPLEDGER_LISTEN_FD"
 
 #: How often the registered nodes' host names are resolved again, when the register is unchanged.
 RESOLVE_EVERY_S = 600.0
@@ -67,11 +75,45 @@ async def sweep_logs(repeats: logs.RepeatFilter) -> None:
         repeats.sweep(time.monotonic())
 
 
+def inherited_socket(config: NodeConfig) -> socket.socket | None:
+    """The listening socket named by KPLEDGER_LISTEN_FD, checked against node.toml, or None.
+
+    The variable is removed from the environment, so that nothing the node starts inherits it.
+    """
+    raw = os.environ.pop(LISTEN_FD_ENV, None)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{LISTEN_FD_ENV}={raw!r} is not a file descriptor number")
+    try:
+        sock = socket.socket(fileno=int(raw))
+    except OSError as exc:
+        raise ConfigError(f"{LISTEN_FD_ENV}={raw}: not an open socket ({exc.strerror})") from exc
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        sock.close()
+        raise ConfigError(f"{LISTEN_FD_ENV}={raw}: not a TCP socket")
+    host, port = sock.getsockname()[:2]
+    try:
+        wanted = {info[4][0] for info in socket.getaddrinfo(config.host, None)}
+    except OSError:
+        wanted = {config.host}
+    if port != config.port or host not in wanted:
+        sock.close()
+        raise ConfigError(
+            f"{LISTEN_FD_ENV}={raw} is bound to {host}:{port}, but {config.path} says "
+            f"{config.host}:{config.port}"
+        )
+    return sock
+
+
 async def serve(
     config: NodeConfig,
     ready: asyncio.Event | None = None,
     repeats: logs.RepeatFilter | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
+    """Run the node until SIGINT or SIGTERM, listening on `sock` if given (see LISTEN_FD_ENV),
+    else on node.toml's host and port."""
     node = LedgerNode(config)
     guard = connection_guard(config)
     guard.on_refused = lambda reason: node.metrics.connections_refused.labels(reason).inc()
@@ -90,7 +132,11 @@ async def serve(
         lingering_time=min(2.0, config.request_timeout_s),
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site: web.BaseSite
+    if sock is not None:
+        site = web.SockSite(runner, sock)
+    else:
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
@@ -131,6 +177,7 @@ async def serve(
 
 def run(config_path: Path | str) -> None:
     config = NodeConfig.load(config_path)
+    sock = inherited_socket(config)
     repeats = logs.setup(
         config.log_level,
         node=config.participant,
@@ -139,6 +186,6 @@ def run(config_path: Path | str) -> None:
         repeat_window_s=config.log_repeat_window_s,
     )
     try:
-        asyncio.run(serve(config, repeats=repeats))
+        asyncio.run(serve(config, repeats=repeats, sock=sock))
     finally:
         repeats.sweep()

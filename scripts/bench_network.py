@@ -558,7 +558,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["saturation"] = saturate(net, supply, args, log)
         results["final_heights"] = {n.participant: n.height() for n in net.nodes}
     finally:
-        net.kill_all()
+        net.close()
         if not args.keep:
             shutil.rmtree(directory, ignore_errors=True)
     return results

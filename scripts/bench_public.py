@@ -55,6 +55,8 @@ from ledger.state import Registry  # noqa: E402
 from ledger.store import Store  # noqa: E402
 from node.config import toml_value  # noqa: E402
 from node.netinit import init_network, parse_participants  # noqa: E402
+from node.runner import LISTEN_FD_ENV  # noqa: E402
+from tests.e2e.harness import reserve_ports  # noqa: E402
 
 CODES = ("BE", "AE", "IN", "RU")
 CHAIN_ID = "kp-bench-public"
@@ -65,7 +67,9 @@ HOT_SET = 100
 
 
 # -- building the chain -------------------------------------------------------------------------
-def free_port() -> int:
+def genesis_base_port() -> int:
+    """A port number for genesis's addresses: only BE's node runs, on a port of its own (see
+    one_node), so nothing listens on these; an unused number is all the peers' calls need."""
     with closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -142,7 +146,7 @@ def commit_certificate(height: int, value: bytes, node_keys: list[SigningKey]) -
 
 def build_chain(directory: Path, certificates: int, log: Any) -> None:
     """A fresh network in `directory` whose BE data dir holds `certificates` certificates."""
-    base_port = free_port()
+    base_port = genesis_base_port()
     init_network(
         directory, parse_participants(",".join(CODES)), base_port=base_port, chain_id=CHAIN_ID
     )
@@ -212,7 +216,9 @@ def one_node(directory: Path) -> Iterator[tuple[str, int]]:
         for line in config.read_text().splitlines()
         if not line.startswith((*limits, "port", "log_level"))
     ]
-    port = free_port()
+    # The port is held from here on and handed to the node: nothing can take it in between.
+    [listener] = reserve_ports(1)
+    port = listener.port
     for family in ("public", "ops"):  # all the load comes from one address
         lines += [f"{family}_rate_per_s = {toml_value(1e9)}", f"{family}_burst = 1000000000"]
     lines += [f"port = {port}", 'log_level = "warning"']
@@ -224,6 +230,8 @@ def one_node(directory: Path) -> Iterator[tuple[str, int]]:
         stderr=log_file,
         cwd=REPO,
         start_new_session=True,
+        env={**os.environ, LISTEN_FD_ENV: str(listener.fileno)},
+        pass_fds=(listener.fileno,),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -248,6 +256,7 @@ def one_node(directory: Path) -> Iterator[tuple[str, int]]:
                 process.kill()
                 process.wait()
         log_file.close()
+        listener.close()
 
 
 # -- measuring ----------------------------------------------------------------------------------

@@ -194,13 +194,13 @@ def wait_final(net: Network, node: NodeProcess, event_ids: list[str], timeout: f
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Network]:
-    """Four nodes (BE, AE, IN, RU) running on free ports; killed at teardown whatever happens."""
+    """Four nodes (BE, AE, IN, RU) running on held ports; killed at teardown whatever happens."""
     net = Network.create(tmp_path / "net")
     try:
         net.start()
         yield net
     finally:
-        net.kill_all()
+        net.close()
 
 
 @pytest.fixture

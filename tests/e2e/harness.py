@@ -1,9 +1,10 @@
-"""Real node processes on 127.0.0.1 for end-to-end tests: free ports, temp dirs, clean kills."""
+"""Real node processes on 127.0.0.1 for end-to-end tests: held ports, temp dirs, clean kills."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,7 +13,6 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,32 +21,116 @@ from ledger.genesis import Genesis, Parameters
 from ledger.keys import SigningKey, load_signing_key
 from ledger.state import Registry
 from node.netinit import init_network, parse_participants
+from node.runner import LISTEN_FD_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port_block(count: int) -> int:
-    """A base port with `count` free consecutive ports after it (checked by binding each)."""
-    for _ in range(200):
-        with closing(socket.socket()) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65000:
-            continue
-        sockets = []
+#: Ports are chosen below the kernel's ephemeral range, which the kernel draws from for
+#: outgoing connections and port-0 binds: only a process asking for that very number competes.
+LOWEST_PORT = 20000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+class Listener:
+    """A TCP port on 127.0.0.1, held by a socket of the test process from the moment it is chosen
+    until close(): nothing else can bind it in between, however many other test runs share the
+    machine. (The old way, probe a free port, let go of it and have the node bind it later, lost
+    the port to another socket now and then: "cannot listen ... address already in use".)
+
+    The socket is bound to its explicit number, and a node started on it inherits it (the fd in
+    KPLEDGER_LISTEN_FD, see node/runner.py) and listens on it: the node never binds. The socket
+    takes turns:
+
+    - held (no node): bound without SO_REUSEADDR and not listening. No other socket may bind the
+      port, with SO_REUSEADDR or without, and a client connecting is refused at once, as by any
+      node that is down (nothing accepts connections in its name).
+    - open (a node runs): SO_REUSEADDR set, then listening. A listening port cannot be bound by
+      anyone else either. SO_REUSEADDR is what lets the socket listen again after a restart while
+      the connections the last node closed are still in TIME_WAIT on the port.
+
+    pause() goes back from open to held: shutdown() of a listening socket stops it listening and,
+    the port having been bound explicitly, keeps it bound (Linux).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.port: int = sock.getsockname()[1]
+
+    @classmethod
+    def bind(cls, port: int) -> Listener:
+        """Hold exactly this port (OSError when something has it)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            raise
+        return cls(sock)
+
+    @property
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    @property
+    def listening(self) -> bool:
+        return bool(self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+
+    def open(self) -> None:
+        """Listen (before a node starts on the socket): connections wait for the node."""
+        if not self.listening:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.listen(128)
+
+    def pause(self) -> None:
+        """Stop listening (the node that listened on the socket is gone), keeping the port."""
+        if self.sock.fileno() < 0:
+            return
+        if self.listening:
+            try:
+                self.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+            if self.listening:  # not Linux: give the port back and take it again at once
+                self.sock.close()
+                self.sock = Listener.bind(self.port).sock
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+
+    def lend(self) -> socket.socket:
+        """A handle on the open socket for a server in this process in place of the node (for
+        a test that impersonates it); closing the handle leaves the port held. pause() after."""
+        self.open()
+        return self.sock.dup()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def reserve_ports(count: int) -> list[Listener]:
+    """`count` consecutive ports on 127.0.0.1 (a network's base port and the ones after it,
+    as `network init --base-port` numbers them), each held by a Listener until closed."""
+    rng = random.SystemRandom()
+    high = _ephemeral_low() - count
+    for _ in range(500):
+        base = rng.randrange(LOWEST_PORT, high) if high > LOWEST_PORT else 0
+        if base == 0:
+            raise RuntimeError("the ephemeral port range leaves no room for test ports")
+        held: list[Listener] = []
         try:
             for port in range(base, base + count):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
+                held.append(Listener.bind(port))
         except OSError:
+            for listener in held:
+                listener.close()
             continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports found")
+        return held
+    raise RuntimeError(f"no block of {count} free ports found")
 
 
 def http(
@@ -86,10 +170,18 @@ class NodeProcess:
     url: str
     token: str
     log: Path
+    #: The node's port, held by the test process and handed to the node at each start.
+    listener: Listener | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         assert self.process is None or self.process.poll() is not None
+        env = dict(os.environ)
+        fds: tuple[int, ...] = ()
+        if self.listener is not None:
+            self.listener.open()
+            env[LISTEN_FD_ENV] = str(self.listener.fileno)
+            fds = (self.listener.fileno,)
         log = open(self.log, "ab")  # noqa: SIM115 - kept open for the child
         self.process = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
@@ -97,6 +189,8 @@ class NodeProcess:
             stderr=log,
             start_new_session=True,
             cwd=REPO,
+            env=env,
+            pass_fds=fds,
         )
         log.close()
 
@@ -114,9 +208,17 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        if self.listener is not None:
+            self.listener.pause()
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+    def close(self) -> None:
+        """Kill the node and give its port back."""
+        self.kill()
+        if self.listener is not None:
+            self.listener.close()
 
     def get(self, path: str, token: bool = False) -> tuple[int, Any]:
         return http("GET", self.url + path, token=self.token if token else None)
@@ -162,24 +264,27 @@ class Network:
         parameters: Parameters | None = None,
     ) -> Network:
         specs = parse_participants(participants)
-        base = free_port_block(len(specs))
-        genesis = init_network(
-            directory,
-            specs,
-            base_port=base,
-            chain_id="kp-test",
-            parameters=parameters
-            or Parameters(timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200),
-        )
+        ports = reserve_ports(len(specs))
+        try:
+            genesis = init_network(
+                directory,
+                specs,
+                base_port=ports[0].port,
+                chain_id="kp-test",
+                parameters=parameters
+                or Parameters(timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200),
+            )
+        except BaseException:
+            for listener in ports:
+                listener.close()
+            raise
         nodes = []
-        for v in genesis.validators:
+        for v, listener in zip(genesis.validators, ports, strict=True):
+            assert v.address == f"http://127.0.0.1:{listener.port}", v.address
             config = directory / v.participant / "node.toml"
             token = tomllib.loads(config.read_text())["api_token"]
-            nodes.append(
-                NodeProcess(
-                    v.participant, config, v.address, token, directory / f"{v.participant}.log"
-                )
-            )
+            log = directory / f"{v.participant}.log"
+            nodes.append(NodeProcess(v.participant, config, v.address, token, log, listener))
         return cls(directory, genesis, nodes)
 
     @property
@@ -206,6 +311,11 @@ class Network:
     def kill_all(self) -> None:
         for n in self.nodes:
             n.kill()
+
+    def close(self) -> None:
+        """Kill every node and give the network's ports back (the end of a test)."""
+        for n in self.nodes:
+            n.close()
 
     def wait_height(
         self, height: int, nodes: list[NodeProcess] | None = None, timeout: float = 30.0

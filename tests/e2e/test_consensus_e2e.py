@@ -38,7 +38,7 @@ from tests.e2e.conftest import (
     wait_final,
     wait_same_head,
 )
-from tests.e2e.harness import REPO, Network, NodeProcess, free_port_block, http
+from tests.e2e.harness import REPO, Network, NodeProcess, http
 
 pytestmark = pytest.mark.slow
 
@@ -352,6 +352,7 @@ class FakePeer:
         self.network = network
         self.key = node_key(network, participant)
         self.url = network.node(participant).url
+        self.listener = network.node(participant).listener
         self.honest = honest
         self.requests = 0
         self.proposals: list[Proposal] = []
@@ -400,8 +401,9 @@ class FakePeer:
         app.router.add_post("/peer/consensus", self.consensus)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        host, port = self.url.removeprefix("http://").split(":")
-        await web.TCPSite(self.runner, host, int(port), reuse_address=True).start()
+        # The harness holds the node's port: listen on (a handle of) the socket it holds.
+        assert self.listener is not None
+        await web.SockSite(self.runner, self.listener.lend()).start()
 
     def __enter__(self) -> FakePeer:
         self.thread.start()
@@ -413,6 +415,8 @@ class FakePeer:
             asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        assert self.listener is not None
+        self.listener.pause()
 
 
 def test_forged_commit_certificates_in_gossip_are_refused(
@@ -501,7 +505,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def test_network_init_writes_keys_genesis_and_configs(tmp_path: Path) -> None:
     directory = tmp_path / "kp"
-    base = free_port_block(4)
+    base = 17700  # only written into the files: nothing listens in this test
     done = cli(
         "network",
         "init",

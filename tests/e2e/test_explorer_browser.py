@@ -84,7 +84,7 @@ def trade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Network, l
     try:
         yield net, build_demo_chain(net, Signer.for_network(net), tag="WEB")
     finally:
-        net.kill_all()
+        net.close()
 
 
 def test_the_explorer_page_looks_certificates_up(

@@ -22,7 +22,7 @@ from ledger.keys import SigningKey, load_signing_key, write_private_pem
 from ledger.state import Registry
 from node.netinit import ParticipantSpec, init_joiner
 from tests.e2e.conftest import PARTIES, poll, submit, wait_final, wait_same_head
-from tests.e2e.harness import REPO, Network, NodeProcess, free_port_block
+from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports
 
 pytestmark = pytest.mark.slow
 
@@ -182,8 +182,8 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     g.final(early)
 
     # -- admit BW with its keys and node, through the CLI ---------------------------------------
-    port = free_port_block(1)
-    joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port)
+    [port] = reserve_ports(1)
+    joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port.port)
     bw_authority = network.directory / "BW" / "authority.pem"
     g.keys["BW"] = load_signing_key(bw_authority)
     status, out = cli(
@@ -219,7 +219,7 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
 
     # BW's node starts from genesis.json and syncs from the validators.
     token = tomllib.loads(joiner.config.read_text())["api_token"]
-    bw = NodeProcess("BW", joiner.config, joiner.address, token, network.directory / "BW.log")
+    bw = NodeProcess("BW", joiner.config, joiner.address, token, network.directory / "BW.log", port)
     network.nodes.append(bw)
     bw.start()
     bw.wait_healthy()

@@ -51,7 +51,7 @@ def start_network(directory: Path, overrides: dict[str, dict[str, Any]] | None =
     try:
         net.start()
     except BaseException:
-        net.kill_all()
+        net.close()
         raise
     return net
 
@@ -70,7 +70,7 @@ def network_factory(
 
     yield make
     for net in started:
-        net.kill_all()
+        net.close()
 
 
 @dataclass
