@@ -131,10 +131,19 @@ async def read_body(request: web.Request, *, allow: tuple[str, ...]) -> bytes:
     limit = request.app[NODE].config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-    return body
+    # read(n) answers what has arrived, up to n bytes: a body sent in several segments needs
+    # several reads (one read alone took the first segment for the whole body, now and then).
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+    return b"".join(chunks)
 
 
 # -- participant API ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -131,6 +132,29 @@ def test_an_event_is_accepted_once_and_its_replay_is_idempotent(
     assert (status, body["status"], body["height"]) == (202, "final", height)
     status, record = be.get(f"/v1/certificates/{issuance.event.number}", token=True)
     assert status == 200 and len(record["history"]) == 1
+
+
+def test_a_body_sent_in_pieces_is_read_whole(net: Network, signer: Signer) -> None:
+    """A client's body may arrive in several TCP segments: the node waits for all of it (it took
+    the first segment for the whole body and answered 400 "not JSON", now and then)."""
+    be = net.node("BE")
+    event = signer.issue(signer.document("BE", "AE", "SEG")).event
+    body = json.dumps(event.to_envelope()).encode()
+    host, port = be.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as client:
+        client.sendall(head + body[: len(body) // 2])
+        time.sleep(0.5)  # the node reads the first half before the rest is sent
+        client.sendall(body[len(body) // 2 :])
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"202", answer
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["event_id"] == event.event_id.hex()
 
 
 def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> None:
