@@ -40,9 +40,9 @@ def _ephemeral_low() -> int:
 
 class Listener:
     """A TCP port on 127.0.0.1, held by a socket of the test process from the moment it is chosen
-    until close(): nothing else can bind it in between, however many other test runs share the
-    machine. (The old way, probe a free port, let go of it and have the node bind it later, lost
-    the port to another socket now and then: "cannot listen ... address already in use".)
+    until close(), so that no other process can take it in between, however many test runs share
+    the machine. (The old way, probe a free port, let go of it and have the node bind it later,
+    lost the port to another socket now and then: "cannot listen ... address already in use".)
 
     The socket is bound to its explicit number, and a node started on it inherits it (the fd in
     KPLEDGER_LISTEN_FD, see node/runner.py) and listens on it: the node never binds. The socket
@@ -51,9 +51,13 @@ class Listener:
     - held (no node): bound without SO_REUSEADDR and not listening. No other socket may bind the
       port, with SO_REUSEADDR or without, and a client connecting is refused at once, as by any
       node that is down (nothing accepts connections in its name).
-    - open (a node runs): SO_REUSEADDR set, then listening. A listening port cannot be bound by
-      anyone else either. SO_REUSEADDR is what lets the socket listen again after a restart while
-      the connections the last node closed are still in TIME_WAIT on the port.
+    - open (a node is starting or running): SO_REUSEADDR set, so that the node can listen again
+      after a restart while the connections the last node closed are in TIME_WAIT on the port.
+      A listening port cannot be bound by anyone else either. While the node starts, before it
+      listens, only a socket bound with SO_REUSEADDR to this very number could join it: nothing
+      on the machine binds numbers below the ephemeral range so, and reserve_ports() never
+      picks a bound number. (The test process does not listen for the node: connections made
+      while the node starts are refused, as they would be by a real node, not kept waiting.)
 
     pause() goes back from open to held: shutdown() of a listening socket stops it listening and,
     the port having been bound explicitly, keeps it bound (Linux).
@@ -83,10 +87,8 @@ class Listener:
         return bool(self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
 
     def open(self) -> None:
-        """Listen (before a node starts on the socket): connections wait for the node."""
-        if not self.listening:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.listen(128)
+        """Ready the socket for a node (or a stand-in) that will listen on it."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
     def pause(self) -> None:
         """Stop listening (the node that listened on the socket is gone), keeping the port."""
