@@ -35,6 +35,10 @@ MAX_BUFFERED_PER_VALIDATOR = 12
 #: An equivocating proposer can sign any number of proposals for a round; two are enough to act on
 #: either and to prove the equivocation.
 MAX_PROPOSALS_PER_ROUND = 2
+#: The propose timeout of a round whose proposer was silent in an earlier round (its proposal never
+#: reached us, and none has since) is this fraction of the normal one. Timeouts bear on liveness
+#: only; the silence is forgotten at the proposer's next proposal (docs/consensus.md).
+SILENT_PROPOSER_DIVISOR = 4
 
 
 def quorum_size(n: int) -> int:
@@ -527,6 +531,15 @@ class SignerState:
         )
 
 
+def _validator_keys(validators: Sequence[bytes]) -> tuple[bytes, ...]:
+    keys = tuple(validators)
+    if not keys or any(len(k) != PUBLIC_KEY_BYTES for k in keys):
+        raise ValueError("validators must be a non-empty sequence of 32-byte public keys")
+    if len(set(keys)) != len(keys):
+        raise ValueError("a validator key appears twice")
+    return keys
+
+
 def _slot(message: Proposal | Vote) -> tuple[int, int]:
     """(round, kind) with kind 0 for a proposal: a validator signs at most one message per slot."""
     return (message.round, 0 if isinstance(message, Proposal) else int(message.kind))
@@ -542,7 +555,12 @@ class Application(Protocol):
         """A 32-byte value id to propose, or None when there is nothing to propose now."""
         ...
 
-    def is_valid(self, height: int, value: bytes) -> bool: ...
+    def is_valid(self, height: int, value: bytes) -> bool | None:
+        """True or False once the application has judged the value (re-executed its block);
+        None while it cannot tell yet (the block is not here). The core then waits: it neither
+        prevotes for the value nor against it until told (`on_validity`) or until the propose
+        timeout. "Not here yet" is not "invalid"."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,9 +574,10 @@ class TimeoutConfig:
     precommit_ms: int = 1000
     precommit_delta_ms: int = 500
 
-    def duration(self, step: Step, round: int) -> int:
+    def duration(self, step: Step, round: int, *, silent_proposer: bool = False) -> int:
         if step is Step.PROPOSE:
-            return self.propose_ms + self.propose_delta_ms * round
+            full = self.propose_ms + self.propose_delta_ms * round
+            return full // SILENT_PROPOSER_DIVISOR if silent_proposer else full
         if step is Step.PREVOTE:
             return self.prevote_ms + self.prevote_delta_ms * round
         return self.precommit_ms + self.precommit_delta_ms * round
@@ -703,6 +722,8 @@ class ConsensusCore:
         height: int,
         timeouts: TimeoutConfig | None = None,
         state: SignerState | None = None,
+        *,
+        next_validators: Sequence[bytes] | None = None,
     ) -> None:
         if not 1 <= height <= MAX_HEIGHT:
             raise ValueError("heights start at 1")
@@ -711,14 +732,19 @@ class ConsensusCore:
         self._app = app
         self._timeouts = timeouts or TimeoutConfig()
         self._validators: tuple[bytes, ...] = ()
+        self._next_validators: tuple[bytes, ...] = ()
         self._index: int | None = None
         self._buffer: dict[int, list[tuple[Proposal | Vote, tuple[bytes, ...]]]] = {}
-        self._buffer_slots: Counter[tuple[int, int]] = Counter()
+        # Slots are counted per signing key, not per index: a key that leaves the set must not
+        # use up the slots of whoever holds its index at the later height.
+        self._buffer_slots: Counter[tuple[int, bytes]] = Counter()
+        # Proposers whose proposal did not reach us before a propose timeout, and none since.
+        self._silent: set[bytes] = set()
         # A state from a later height than ours (the block store lost a block it had applied)
         # waits until we get there, so we never sign against it.
         self._pending_state: SignerState | None = None
         self._out: list[Action] = []
-        self._set_validators(validators)
+        self._set_validators(validators, next_validators)
         self._reset_height(height)
         if state is not None and state.height >= height:
             self._pending_state = state
@@ -763,6 +789,11 @@ class ConsensusCore:
     def valid(self) -> tuple[int, bytes | None]:
         return (self._valid_round, self._valid_value)
 
+    def current_proposals(self) -> tuple[Proposal, ...]:
+        """The proposals received for the current round (at most two: the second is evidence)."""
+        record = self._rounds.get(self._round)
+        return () if record is None else tuple(record.proposals)
+
     def signer_state(self) -> SignerState:
         return SignerState(
             height=self._height,
@@ -804,6 +835,14 @@ class ConsensusCore:
             self._run_rules(now)
         return self._take()
 
+    def on_validity(self, height: int, value: bytes, now: int) -> list[Action]:
+        """The application can now judge `value` (its block arrived, or was found bad): the rules
+        that waited for it run, and an idle height starts if a valid proposal warrants it."""
+        named = any(p.value == value for r in self._rounds.values() for p in r.proposals)
+        if height == self._height and named and self._decision is None and self._join(now):
+            self._run_rules(now)
+        return self._take()
+
     def on_timeout(self, step: Step, height: int, round: int, now: int) -> list[Action]:
         step = Step(step)
         # Only timeouts we scheduled for where we are now count (lines 57-65).
@@ -816,6 +855,7 @@ class ConsensusCore:
         ):
             return self._take()
         if step is Step.PROPOSE and self._step is Step.PROPOSE:
+            self._note_silence(round)
             self._step = Step.PREVOTE  # line 57
             self._sign_vote(VoteKind.PREVOTE, None)
         elif step is Step.PREVOTE and self._step is Step.PREVOTE:
@@ -862,11 +902,23 @@ class ConsensusCore:
                     self._out.append(Broadcast(proposal))
         return self._take()
 
-    def advance(self, height: int, validators: Sequence[bytes], now: int) -> list[Action]:
-        """Move to `height` (the node applied everything below it). The height starts idle."""
+    def advance(
+        self,
+        height: int,
+        validators: Sequence[bytes],
+        now: int,
+        next_validators: Sequence[bytes] | None = None,
+    ) -> list[Action]:
+        """Move to `height` (the node applied everything below it). The height starts idle.
+
+        `validators` sign `height`; `next_validators` are the set the node expects at the heights
+        after it (default: the same), against which messages for those heights are checked
+        before they are buffered. Buffered messages are checked again, against the set actually
+        in force, when their height comes.
+        """
         if height <= self._height:
             raise ValueError(f"cannot advance from height {self._height} to {height}")
-        self._set_validators(validators)
+        self._set_validators(validators, next_validators)
         self._reset_height(height)
         self._restore_if_pending()
         for buffered_height in sorted(self._buffer):
@@ -888,12 +940,14 @@ class ConsensusCore:
 
     # -- height and restart bookkeeping --------------------------------------------------------
 
-    def _set_validators(self, validators: Sequence[bytes]) -> None:
-        keys = tuple(validators)
-        if not keys or any(len(k) != PUBLIC_KEY_BYTES for k in keys):
-            raise ValueError("validators must be a non-empty sequence of 32-byte public keys")
-        if len(set(keys)) != len(keys):
-            raise ValueError("a validator key appears twice")
+    def _set_validators(
+        self, validators: Sequence[bytes], next_validators: Sequence[bytes] | None
+    ) -> None:
+        keys = _validator_keys(validators)
+        self._next_validators = (
+            keys if next_validators is None else _validator_keys(next_validators)
+        )
+        self._silent &= set(keys) | set(self._next_validators)
         self._validators = keys
         self._n = len(keys)
         self._quorum = quorum_size(self._n)
@@ -962,19 +1016,25 @@ class ConsensusCore:
 
     def _buffer_future(self, message: Proposal | Vote, sender: int) -> None:
         height = message.height
-        if height > self._height + MAX_BUFFERED_HEIGHTS or sender >= self._n:
+        # Checked against the set expected at those heights, not the current one: a validator
+        # whose index changes signs with its new index, and a key that leaves has no slot there.
+        expected = self._next_validators
+        if height > self._height + MAX_BUFFERED_HEIGHTS or sender >= len(expected):
             return
         queue = self._buffer.setdefault(height, [])
         if any(m == message for m, _ in queue):
             return
-        if self._buffer_slots[(height, sender)] >= MAX_BUFFERED_PER_VALIDATOR:
+        slot = (height, expected[sender])
+        if self._buffer_slots[slot] >= MAX_BUFFERED_PER_VALIDATOR:
             return
         # Checked now so a forger cannot use up an honest validator's slots; checked again on
-        # replay only if the validator set changed in between.
-        if not message.verify(self._chain_id, self._validators):
+        # replay only if the set in force then is not the one expected.
+        if not message.verify(self._chain_id, expected):
             return
-        self._buffer_slots[(height, sender)] += 1
-        queue.append((message, self._validators))
+        if isinstance(message, Proposal):
+            self._silent.discard(expected[sender])
+        self._buffer_slots[slot] += 1
+        queue.append((message, expected))
 
     def _accept_proposal(self, proposal: Proposal, *, verified: bool, now: int) -> bool:
         if proposal.height != self._height:
@@ -988,9 +1048,9 @@ class ConsensusCore:
             return False  # a duplicate: no need to check its signature again
         if not verified and not proposal.verify(self._chain_id, self._validators):
             return False
-        self._ensure_running(now)
+        self._silent.discard(self._validators[proposal.proposer])
         self._add_proposal(proposal)
-        return True
+        return self._join(now)
 
     def _accept_vote(self, vote: Vote, *, verified: bool, now: int) -> bool:
         if vote.height != self._height:
@@ -1004,9 +1064,27 @@ class ConsensusCore:
             return False  # a duplicate: no need to check its signature again
         if not verified and not vote.verify(self._chain_id, self._validators):
             return False
-        self._ensure_running(now)
         self._add_vote(vote)
-        return True
+        return self._join(now)
+
+    def _join(self, now: int) -> bool:
+        """Start an idle height when others show there is work at it: a valid proposal, or
+        messages from f+1 validators (so from an honest one, which starts a height only when it
+        has work). One validator's messages alone, a future-height vote replayed on advance
+        for one, do not pull the network into empty rounds. True when running."""
+        if not self._running and self._decision is None and self._warrants_start():
+            self._ensure_running(now)
+        return self._running
+
+    def _warrants_start(self) -> bool:
+        senders: set[int] = set()
+        for record in self._rounds.values():
+            senders |= record.senders
+        if len(senders) >= self._weak_quorum:
+            return True
+        return any(
+            self._is_valid(p.value) is True for r in self._rounds.values() for p in r.proposals
+        )
 
     def _record_for(self, round: int, sender: int) -> _RoundRecord | None:
         """The record of `round`, or None when `sender` may not take more memory ahead of us."""
@@ -1108,9 +1186,10 @@ class ConsensusCore:
                 if pol_round >= 0 and self._prevotes_for(pol_round, proposal.value) < quorum:
                     continue  # line 28 needs the proof of lock; the propose timeout may fire first
                 # Line 22 (no pol_round) or line 28.
-                accept = self._is_valid(proposal.value) and self._lock_allows(
-                    proposal.value, proposal.pol_round
-                )
+                verdict = self._is_valid(proposal.value)
+                if verdict is None:
+                    continue  # the block is not here yet: wait for it or for the propose timeout
+                accept = verdict and self._lock_allows(proposal.value, proposal.pol_round)
                 self._step = Step.PREVOTE
                 self._sign_vote(VoteKind.PREVOTE, proposal.value if accept else None)
                 return True
@@ -1124,8 +1203,9 @@ class ConsensusCore:
             return True
         if self._step >= Step.PREVOTE and self._polka_round != round:
             for proposal in record.proposals:  # line 36
-                if record.prevotes.count(proposal.value) >= quorum and self._is_valid(
-                    proposal.value
+                if (
+                    record.prevotes.count(proposal.value) >= quorum
+                    and self._is_valid(proposal.value) is True
                 ):
                     self._polka_round = round
                     self._valid_value, self._valid_round = proposal.value, round
@@ -1138,6 +1218,12 @@ class ConsensusCore:
             self._step = Step.PRECOMMIT  # line 44
             self._sign_vote(VoteKind.PRECOMMIT, None)
             return True
+        if record.precommits.count(None) >= quorum:
+            # 2f+1 validators precommitted nil: with f < n/3 no value can gather 2f+1 precommits
+            # in this round any more, so waiting out timeout_precommit (line 47) could decide
+            # nothing. Going on at once is what that timeout would do, only sooner.
+            self._start_round(round + 1, now)
+            return True
         if self._precommit_timeout_round != round and len(record.precommits.first) >= quorum:
             self._precommit_timeout_round = round  # line 47
             self._schedule(Step.PRECOMMIT, now)
@@ -1148,14 +1234,16 @@ class ConsensusCore:
         record = self._rounds.get(round)
         return 0 if record is None else record.prevotes.count(value)
 
-    def _is_valid(self, value: bytes) -> bool:
+    def _is_valid(self, value: bytes) -> bool | None:
+        """True, False, or None while the application cannot judge the value yet."""
         # Only "valid" is remembered: a node may lack a block now and have it a moment later.
         if value in self._known_valid:
             return True
-        if self._app.is_valid(self._height, value):
+        verdict = self._app.is_valid(self._height, value)
+        if verdict:
             self._known_valid.add(value)
             return True
-        return False
+        return None if verdict is None else False
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -1182,8 +1270,20 @@ class ConsensusCore:
 
     def _schedule(self, step: Step, now: int) -> None:
         self._scheduled.add((step, self._round))
-        at_ms = now + self._timeouts.duration(step, self._round)
+        silent = step is Step.PROPOSE and self._proposer_key(self._round) in self._silent
+        at_ms = now + self._timeouts.duration(step, self._round, silent_proposer=silent)
         self._out.append(ScheduleTimeout(step, self._height, self._round, at_ms))
+
+    def _proposer_key(self, round: int) -> bytes:
+        return self._validators[proposer_for(self._height, round, self._n)]
+
+    def _note_silence(self, round: int) -> None:
+        """The propose timeout of `round` fired: remember its proposer if nothing came from it."""
+        proposer = proposer_for(self._height, round, self._n)
+        record = self._rounds.get(round)
+        if proposer == self._index or (record is not None and record.proposals):
+            return
+        self._silent.add(self._validators[proposer])
 
     def _sign_proposal(self, value: bytes, pol_round: int) -> None:
         slot = (self._round, 0)

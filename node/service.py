@@ -12,6 +12,7 @@ from typing import Any
 from ledger.block import Block, Header
 from ledger.chain import Execution, build_block, validate_block
 from ledger.consensus import (
+    MAX_FUTURE_ROUNDS_PER_VALIDATOR,
     Action,
     Broadcast,
     CommitCertificate,
@@ -25,11 +26,12 @@ from ledger.consensus import (
     TimeoutConfig,
     Vote,
     message_from_wire,
+    proposer_for,
 )
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
 from ledger.events import Event
-from ledger.governance import PASSED
+from ledger.governance import PASSED, next_registry
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
 from node.config import NodeConfig
@@ -103,12 +105,20 @@ class LedgerNode:
             precommit_ms=params.timeout_vote_ms,
             precommit_delta_ms=params.timeout_delta_ms,
         )
+        #: Proposed blocks of the current height that we judged: their execution, or None when
+        #: the block is invalid. A value not here is one whose block we do not have (yet).
         self.candidates: dict[bytes, Execution | None] = {}
-        #: Proposed blocks being fetched whole because some of their events are not here yet.
-        #: (The proposals naming each are handed to the core once it is here.)
-        self._fetching: dict[bytes, list[Proposal]] = {}
+        #: Proposed blocks being awaited (events in flight) or fetched whole, by value.
+        self._judging: dict[bytes, asyncio.Task[None]] = {}
+        #: The first value proposed in each round of the current height: the only one of the
+        #: round whose block is executed or fetched. A second one is an equivocation: the core
+        #: keeps both as evidence, and it costs us no execution.
+        self._round_values: dict[int, bytes] = {}
         self._fetch_tasks: set[asyncio.Task[None]] = set()
+        #: A decision whose block we have not seen: committed as soon as the block arrives.
         self._pending_decision: tuple[bytes, CommitCertificate] | None = None
+        #: The (height, round) whose proposals' blocks were last sought (_fetch_awaited).
+        self._sought_at = (0, 0)
         self._outbox: list[bytes] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._start_handle: asyncio.TimerHandle | None = None
@@ -174,7 +184,15 @@ class LedgerNode:
             self.store.height + 1,
             self.timeouts,
             state,
+            next_validators=self._expected_next_validators(),
         )
+
+    def _expected_next_validators(self) -> list[bytes]:
+        """The validators expected at the height after the current one: the register in force
+        with the passed changes due then. (Changes take effect at least two blocks after their
+        proposal and voting closes before, so the current block cannot add to them.)"""
+        registry = next_registry(self.registry, {}, {}, self.store.height + 1).registry
+        return [v.node_key for v in registry.validators]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -232,8 +250,12 @@ class LedgerNode:
         self.candidates[value] = execution
         return value
 
-    def is_valid(self, height: int, value: bytes) -> bool:
-        return height == self.store.height + 1 and self.candidates.get(value) is not None
+    def is_valid(self, height: int, value: bytes) -> bool | None:
+        if height != self.store.height + 1:
+            return False
+        if value not in self.candidates:
+            return None  # no copy of the block yet: being fetched, or never to be executed
+        return self.candidates[value] is not None
 
     # -- events from clients and peers --------------------------------------------------------
     def submit(self, event: Event, *, from_peer: bool = False) -> EventStatus:
@@ -319,7 +341,10 @@ class LedgerNode:
                 log.debug("peer message ignored", extra={"reason": exc.message})
 
     def _on_proposal(self, proposal: Proposal, block_data: Any) -> None:
-        if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
+        current = self.store.height + 1
+        if proposal.height > current:
+            self._note_peer_height(proposal.height - 1)
+        elif proposal.height == current and proposal.value not in self.candidates:
             # Only the scheduled proposer's signed proposal is worth executing a block for: a
             # forged or misrouted one must not cost us the block's re-execution (or a fetch).
             if not proposal.verify(self.chain_id, self.validator_keys):
@@ -329,33 +354,60 @@ class LedgerNode:
                     proposal.round,
                 )
                 return
-            waiting = self._fetching.get(proposal.value)
-            if waiting is not None:
-                if proposal not in waiting:
-                    waiting.append(proposal)  # judged when the whole block is here
-                return
-            # Only a copy of the very block the proposal names is judged (and the verdict kept):
-            # a relay without the block, or with other bytes, must not shadow a good copy.
-            block = self._proposed_block(proposal, block_data)
-            if block is _MISSING_EVENTS:
-                # Judging it now would mean a prevote for nil: wait for the events, or fetch.
-                self._fetching[proposal.value] = [proposal]
-                task = asyncio.get_running_loop().create_task(
-                    self._complete_proposed_block(proposal, block_data)
-                )
-                self._fetch_tasks.add(task)
-                task.add_done_callback(self._fetch_tasks.discard)
-                return
-            if isinstance(block, Block):
-                execution = self._check_proposed_block(proposal, block)
-                self.candidates[proposal.value] = execution
-        elif proposal.height > self.store.height + 1:
-            self._note_peer_height(proposal.height - 1)
+            self._obtain_block(proposal, block_data)
+        # The core gets it even while its block is on its way: it waits for the block (is_valid
+        # answers None) and never takes "not here yet" for "invalid".
         self._process(self.core.on_proposal(proposal, now_ms()))
+
+    def _obtain_block(self, proposal: Proposal, block_data: Any) -> None:
+        """Judge the block a proposal names, from the data that came with it if that is the
+        very block, else once its events are here or it is fetched whole."""
+        value = proposal.value
+        if value in self._judging:
+            block = self._proposed_block(proposal, block_data)
+            if isinstance(block, Block):
+                self._judge(proposal, block)  # a whole copy came while we waited
+            return
+        first = self._round_values.get(proposal.round)
+        if first is not None and first != value:
+            log.warning(
+                "conflicting proposal not executed",
+                extra={"height": proposal.height, "round": proposal.round},
+            )
+            return
+        if proposal.round > self.core.round + MAX_FUTURE_ROUNDS_PER_VALIDATOR:
+            return  # far ahead of us: judged if and when we get to that round
+        self._round_values[proposal.round] = value
+        block = self._proposed_block(proposal, block_data)
+        if isinstance(block, Block):
+            self._judge(proposal, block)
+            return
+        # Missing, garbage, or another block's bytes (a relay without the block, a byzantine
+        # one): wait for the events in flight if we know which, else fetch the block.
+        compact = block_data if block is _MISSING_EVENTS else None
+        task = asyncio.get_running_loop().create_task(self._await_block(proposal, compact))
+        self._judging[value] = task
+        self._fetch_tasks.add(task)
+        task.add_done_callback(self._fetch_tasks.discard)
+
+    def _judge(self, proposal: Proposal, block: Block) -> None:
+        """Execute the proposed block; tell the core, or commit it if it was already decided."""
+        value = proposal.value
+        task = self._judging.pop(value, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        pending = self._pending_decision
+        if pending is not None and pending[0] == value:
+            # Final already: commit it now rather than at the next sync pass.
+            self._commit_decided(block, pending[1])
+            return
+        self.candidates[value] = self._check_proposed_block(proposal, block)
+        self._process(self.core.on_validity(proposal.height, value, now_ms()))
 
     def _proposed_block(self, proposal: Proposal, block_data: Any) -> Block | object | None:
         """The block a proposal names, from its whole encoding or from its header and event ids
-        (the events taken from our mempool); _MISSING_EVENTS when some are not here."""
+        (the events taken from our mempool); _MISSING_EVENTS when some are not here; None when
+        the data is not that block (its header or its events are another block's)."""
         max_events = self.registry.parameters.max_block_events
         try:
             if isinstance(block_data, list) and len(block_data) == 2:
@@ -373,7 +425,10 @@ class LedgerNode:
                     if event is None:
                         return _MISSING_EVENTS
                     events.append(event)
-                return Block(header, tuple(events))
+                block = Block(header, tuple(events))
+                # Event ids that are not the header's make another block, not an invalid one.
+                block.check_body()
+                return block
             if not isinstance(block_data, bytes) or not block_data:
                 return None
             block = Block.decode(block_data, max_events=max_events)
@@ -382,43 +437,54 @@ class LedgerNode:
             return None
         return block if block.header.hash == proposal.value else None
 
-    async def _complete_proposed_block(self, proposal: Proposal, compact: list[Any]) -> None:
+    async def _await_block(self, proposal: Proposal, compact: list[Any] | None) -> None:
         """The events a proposal names are usually on their way here by gossip (HTTP requests
         overtake one another): wait for them a moment, else ask the proposer, then the others,
-        for the whole block."""
-        block_data: Any = b""
+        for the whole block. If nobody has it, the core's propose timeout decides."""
+        value = proposal.value
+        block: Block | object | None = None
         try:
-            ids = compact[1]
-            for _ in range(GOSSIP_WAIT_STEPS):
-                await asyncio.sleep(GOSSIP_WAIT_STEP_S)
-                if all(event_id in self.mempool for event_id in ids):
-                    block_data = compact
-                    break
-            else:
+            if compact is not None:
+                for _ in range(GOSSIP_WAIT_STEPS):
+                    await asyncio.sleep(GOSSIP_WAIT_STEP_S)
+                    if all(event_id in self.mempool for event_id in compact[1]):
+                        block = self._proposed_block(proposal, compact)
+                        break
+            if not isinstance(block, Block):
                 self.metrics.proposals_fetched.inc()
-                block_data = await self._fetch_proposed_block(proposal) or b""
+                block = await self._fetch_block(value, proposal.proposer)
         finally:
-            waiting = self._fetching.pop(proposal.value, [])
-        if proposal.height != self.store.height + 1:
-            return
-        try:
-            for each in waiting:
-                self._on_proposal(each, block_data)
-        except Exception:
-            log.exception("proposed block completed but not handled")
+            if self._judging.get(value) is asyncio.current_task():
+                del self._judging[value]
+        if (
+            isinstance(block, Block)
+            and proposal.height == self.store.height + 1
+            and value not in self.candidates
+        ):
+            try:
+                self._judge(proposal, block)
+            except Exception:
+                log.exception("proposed block completed but not handled")
 
-    async def _fetch_proposed_block(self, proposal: Proposal) -> bytes | None:
-        """Ask the proposer, then the others, for a proposed block we cannot rebuild."""
-        path = f"/peer/candidate?value={proposal.value.hex()}"
+    async def _fetch_block(self, value: bytes, proposer: int) -> Block | None:
+        """Ask the proposer, then the others, for the block of `value`; the first answer that is
+        that block (by its hash and its events) is taken."""
+        path = f"/peer/candidate?value={value.hex()}"
         validators = self.registry.validators
-        first = (
-            validators[proposal.proposer].node_key if proposal.proposer < len(validators) else b""
-        )
+        first = validators[proposer].node_key if proposer < len(validators) else b""
         peers = sorted(self.peers, key=lambda p: p.node_key != first)
+        max_events = self.registry.parameters.max_block_events
         for peer in peers:
             block_bytes = await self.client.get(peer, path)
-            if block_bytes:
-                return block_bytes
+            if not block_bytes:
+                continue
+            try:
+                block = Block.decode(block_bytes, max_events=max_events)
+            except LedgerError as exc:
+                log.warning("undecodable fetched block", extra={"reason": exc.message})
+                continue
+            if block.header.hash == value:
+                return block
         return None
 
     def candidate_block(self, value: bytes) -> bytes | None:
@@ -432,21 +498,51 @@ class LedgerNode:
                 raise InvalidBlock("the block's time is ahead of our clock")
             if block.header.proposer != proposal.proposer:
                 raise InvalidBlock("the block names another proposer")
-            verified = {e.event_id for e in block.events if e.event_id in self.mempool}
-            return validate_block(
-                self.reader,
-                self.registry,
-                self.genesis.hash,
-                self.store.head,
-                block,
-                verified=verified,
-                chain_id=self.chain_id,
-            )
+            return self._execute(block)
         except LedgerError as exc:
             log.warning(
                 "proposed block refused", extra={"height": proposal.height, "reason": exc.message}
             )
             return None
+
+    def _execute(self, block: Block) -> Execution:
+        verified = {e.event_id for e in block.events if e.event_id in self.mempool}
+        return validate_block(
+            self.reader,
+            self.registry,
+            self.genesis.hash,
+            self.store.head,
+            block,
+            verified=verified,
+            chain_id=self.chain_id,
+        )
+
+    def _commit_decided(self, block: Block, cert: CommitCertificate) -> None:
+        """Commit the block of a decision we reached without it (it is final: no clock check)."""
+        if block.header.height != self.store.height + 1 or block.header.hash != cert.value:
+            return
+        try:
+            execution = self._execute(block)
+        except LedgerError as exc:
+            log.error("a decided block does not apply here", extra={"reason": exc.message})
+            return
+        self._commit(execution, cert)
+
+    async def _fetch_decided(self, height: int, cert: CommitCertificate) -> None:
+        """Fetch the block of a decision from the peers that still hold it as a candidate."""
+        value = cert.value
+        try:
+            proposer = proposer_for(height, cert.round, len(self.registry.validators))
+            block = await self._fetch_block(value, proposer)
+        finally:
+            if self._judging.get(value) is asyncio.current_task():
+                del self._judging[value]
+        pending = self._pending_decision
+        if block is not None and pending is not None and pending[0] == value:
+            try:
+                self._commit_decided(block, pending[1])
+            except Exception:
+                log.exception("decided block fetched but not committed")
 
     def _on_commit_certificate(self, cert: CommitCertificate) -> None:
         if cert.height == self.store.height + 1 and cert.value in self.candidates:
@@ -473,7 +569,18 @@ class LedgerNode:
                 self.metrics.evidence.inc()
                 self.store.note_evidence(encode(action.evidence.to_wire()))
                 log.warning("equivocation detected", extra={"validator": action.evidence.validator})
+        if (self.core.height, self.core.round) != self._sought_at:
+            self._sought_at = (self.core.height, self.core.round)
+            self._fetch_awaited()
         self.metrics.round.set(self.core.round)
+
+    def _fetch_awaited(self) -> None:
+        """Fetch the blocks of the current round's proposals that the core holds without them
+        (one from far ahead or replayed from the next-height buffer, a fetch that failed): the
+        block may have reached a peer since."""
+        for proposal in self.core.current_proposals():
+            if proposal.height == self.store.height + 1 and proposal.value not in self.candidates:
+                self._obtain_block(proposal, None)
 
     def _broadcast(self, message: Proposal | Vote | CommitCertificate) -> None:
         if isinstance(message, Proposal):
@@ -484,6 +591,10 @@ class LedgerNode:
             compact: Any = b""
             if execution is not None:
                 compact = [execution.header.encoded, [e.event_id for e in execution.block.events]]
+            elif message.proposer != self.core.validator_index:
+                # A relay without the block would only make each peer fetch it: the peers that
+                # have it relay it (issue 13 F1).
+                return
             item: list[Any] = ["proposal", message.to_wire(), compact]
         else:
             item = message.to_wire()
@@ -504,9 +615,21 @@ class LedgerNode:
     def _decide(self, decision: Decide) -> None:
         execution = self.candidates.get(decision.value)
         if execution is None or decision.height != self.store.height + 1:
-            # We saw the votes but not a valid copy of the block: fetch it, final, from a peer.
+            # We saw the votes but not a valid copy of the block. It is committed the moment a
+            # copy arrives (_judge): from the peers that hold it as a candidate, from a proposal
+            # still on its way, or, final, by sync.
             self._pending_decision = (decision.value, decision.certificate)
             self._note_peer_height(decision.height)
+            if decision.height == self.store.height + 1:
+                task = self._judging.get(decision.value)
+                if task is not None:
+                    return  # its proposal's block is on its way
+                task = asyncio.get_running_loop().create_task(
+                    self._fetch_decided(decision.height, decision.certificate)
+                )
+                self._judging[decision.value] = task
+                self._fetch_tasks.add(task)
+                task.add_done_callback(self._fetch_tasks.discard)
             return
         self._commit(execution, decision.certificate)
 
@@ -533,6 +656,10 @@ class LedgerNode:
             self._recheck_mempool(set(execution.records))
         self.candidates.clear()
         self._pending_decision = None
+        self._round_values.clear()
+        for task in self._judging.values():
+            task.cancel()  # blocks of the height just committed
+        self._judging.clear()
         log.info(
             "block final",
             extra={"height": height, "events": len(ids), "hash": execution.header.hash.hex()[:16]},
@@ -541,7 +668,11 @@ class LedgerNode:
             if waiter_height <= height and not future.done():
                 future.set_result(None)
         self._height_waiters = [(h, f) for h, f in self._height_waiters if not f.done()]
-        self._process(self.core.advance(height + 1, self.validator_keys, now_ms()))
+        self._process(
+            self.core.advance(
+                height + 1, self.validator_keys, now_ms(), self._expected_next_validators()
+            )
+        )
         # Tell the peers at once, so that one that missed the votes fetches the block.
         self._broadcast(cert)
         if self.is_validator:
@@ -588,6 +719,7 @@ class LedgerNode:
             try:
                 if self.core.running:
                     self._process(self.core.resend(now_ms()))
+                    self._fetch_awaited()
                 elif len(self.mempool):
                     self._schedule_start()
                 elif self.is_validator and self._heartbeat_due():

@@ -56,14 +56,20 @@ def keys(n: int = 4) -> list[bytes]:
 
 
 class App:
-    def __init__(self, value: bytes | None = V, invalid: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self, value: bytes | None = V, invalid: Sequence[bytes] = (), missing: Sequence[bytes] = ()
+    ) -> None:
         self.value = value
         self.invalid = set(invalid)
+        #: Values whose block has not arrived: the application cannot judge them yet.
+        self.missing = set(missing)
 
     def propose_value(self, height: int, round: int) -> bytes | None:
         return self.value
 
-    def is_valid(self, height: int, value: bytes) -> bool:
+    def is_valid(self, height: int, value: bytes) -> bool | None:
+        if value in self.missing:
+            return None
         return value not in self.invalid
 
 
@@ -440,15 +446,71 @@ def test_idle_core_does_nothing_until_started_or_a_valid_message_arrives() -> No
     assert c.on_timeout(Step.PROPOSE, 1, 0, 5_000) == []
     bad = Vote(VoteKind.PREVOTE, 1, 0, V, 1, b"\x00" * 64)
     assert c.on_vote(bad, 0) == [] and not c.running
-    out = c.on_vote(prevote(1, V), 100)
+    # One validator's votes do not start the height: it may be alone in running it.
+    assert c.on_vote(prevote(1, V), 50) == [] and not c.running
+    assert c.on_vote(precommit(1, None), 60) == [] and not c.running
+    # f+1 validators do: one of them is honest and has work.
+    out = c.on_vote(prevote(2, V), 100)
     assert c.running
     assert timeouts(out) == [ScheduleTimeout(Step.PROPOSE, 1, 0, 1_100)]
+
+
+def test_one_validators_future_height_votes_do_not_start_empty_rounds() -> None:
+    # Issue 12: a validator's signed votes for the next height, replayed on advance, made the
+    # idle network run empty rounds, so the next issuance waited for a late round.
+    c = core(0)
+    c.start(0)
+    for round in (0, 1):
+        feed(c, [prevote(3, None, round, height=2), precommit(3, None, round, height=2)])
+    feed(c, [precommit(i, V) for i in (1, 2, 3)])
+    assert c.decision is not None
+    assert c.advance(2, keys(), 100) == [] and not c.running
+    assert c.on_timeout(Step.PROPOSE, 2, 0, 2_000) == []
+    # A proposal from the scheduled proposer whose block is valid starts it.
+    out = c.on_proposal(proposal(0, W, height=2), 3_000)
+    assert c.running and one_vote(out, VoteKind.PREVOTE).value == W
 
 
 def test_invalid_proposal_gets_a_nil_prevote() -> None:
     c = core(0, app=App(invalid=[V]))
     c.start(0)
     assert one_vote(c.on_proposal(proposal(0, V), 0), VoteKind.PREVOTE).value is None
+
+
+def test_a_proposal_whose_block_is_missing_is_awaited_not_prevoted_nil() -> None:
+    # Issue 13 F1: "I do not have the block yet" must not count as "invalid".
+    app = App(missing=[V])
+    c = core(0, app=app)
+    c.start(0)
+    out = c.on_proposal(proposal(0, V), 10)
+    assert own_votes(out, VoteKind.PREVOTE) == [] and c.step is Step.PROPOSE
+    assert c.on_validity(1, V, 20) == []  # still missing: nothing happens
+    app.missing.clear()
+    assert c.on_validity(1, W, 30) == []  # a value no proposal names: nothing to re-judge
+    assert one_vote(c.on_validity(1, V, 40), VoteKind.PREVOTE).value == V
+
+
+def test_a_missing_block_is_judged_by_the_propose_timeout_then_still_counts() -> None:
+    app = App(missing=[V])
+    c = core(0, app=app)
+    c.start(0)
+    c.on_proposal(proposal(0, V), 10)
+    assert one_vote(c.on_timeout(Step.PROPOSE, 1, 0, 1_000), VoteKind.PREVOTE).value is None
+    # The block comes late, with a polka for it: the node locks on it (line 36) at once.
+    out = feed(c, [prevote(i, V) for i in (1, 2, 3)], 1_100)
+    assert own_votes(out, VoteKind.PRECOMMIT) == []
+    app.missing.clear()
+    out = c.on_validity(1, V, 1_200)
+    assert one_vote(out, VoteKind.PRECOMMIT).value == V and c.locked == (0, V)
+
+
+def test_an_idle_height_starts_when_the_proposed_block_arrives_valid() -> None:
+    app = App(missing=[V])
+    c = core(0, app=app)
+    assert c.on_proposal(proposal(0, V), 10) == [] and not c.running
+    app.missing.clear()
+    out = c.on_validity(1, V, 20)
+    assert c.running and one_vote(out, VoteKind.PREVOTE).value == V
 
 
 def test_propose_timeout_prevotes_nil_then_prevote_timeout_precommits_nil() -> None:
@@ -490,6 +552,36 @@ def test_precommit_quorum_of_any_values_ends_the_round() -> None:
     out = c.on_timeout(Step.PRECOMMIT, 1, 0, 1_500)
     assert c.round == 1 and c.step is Step.PROPOSE
     assert timeouts(out) == [ScheduleTimeout(Step.PROPOSE, 1, 1, 1_500 + 1_500)]
+
+
+def test_a_nil_precommit_quorum_ends_the_round_at_once() -> None:
+    # 2f+1 nil precommits: no value can be decided in this round, so its timeout is not awaited.
+    c = core(0)
+    c.start(0)
+    out = feed(c, [precommit(1, None), precommit(2, None), precommit(3, None)], 500)
+    assert c.round == 1 and c.step is Step.PROPOSE
+    assert timeouts(out) == [ScheduleTimeout(Step.PROPOSE, 1, 1, 500 + 1_500)]
+
+
+def test_a_silent_proposer_gets_a_shorter_propose_timeout_until_it_speaks() -> None:
+    # Issue 13 item 7: with validator 2 down, each of its rounds waited out the full timeout.
+    c = core(0, app=App(value=None))
+    c.start(0)
+    to_round(c, 1)  # round 1 of height 1: validator 2 proposes
+    out = c.on_timeout(Step.PROPOSE, 1, 1, 10_000)
+    assert one_vote(out, VoteKind.PREVOTE).value is None
+    feed(c, [precommit(i, V) for i in (1, 2, 3)], 10_100)
+    out = c.advance(2, keys(), 10_200)
+    out += c.start(10_300)  # round 0 of height 2: validator 2 again
+    assert timeouts(out) == [ScheduleTimeout(Step.PROPOSE, 2, 0, 10_300 + 1_000 // 4)]
+    # It speaks again, even late: from then on its rounds get the whole timeout.
+    c.on_timeout(Step.PROPOSE, 2, 0, 10_550)
+    c.on_proposal(proposal(0, W, height=2), 10_600)
+    feed(c, [precommit(i, W, height=2) for i in (1, 2, 3)], 10_700)
+    assert c.decision is not None
+    out = c.advance(6, keys(), 10_800)  # height 6, round 0: validator 2
+    out += c.start(10_900)
+    assert timeouts(out) == [ScheduleTimeout(Step.PROPOSE, 6, 0, 10_900 + 1_000)]
 
 
 def test_round_skip_needs_f_plus_one_validators() -> None:
@@ -786,6 +878,43 @@ def test_old_heights_are_ignored_and_next_heights_replayed_on_advance() -> None:
     assert out == [] and not c.running
     with pytest.raises(ValueError):
         c.advance(6, keys(), 300)
+
+
+def test_next_height_messages_are_checked_against_the_next_validator_set() -> None:
+    # Issue 13 F3: validator 1 leaves at height 2 and 4 joins; 2 and 3 move down one index.
+    current, following = keys(), [KEYS[i].public_bytes for i in (0, 2, 3, 4)]
+    c = ConsensusCore(CHAIN, current, KEYS[0], App(), 1, TimeoutConfig(), next_validators=following)
+    c.start(0)
+    # The departing key signs as index 1 at height 2 (it is index 1 now), as much as it likes.
+    for round in range(8):
+        for kind in VoteKind:
+            c.on_vote(Vote.create(KEYS[1], CHAIN, kind, 2, round, X, 1), 0)
+    # The new index 1 (key 2) and index 2 (key 3, the proposer of height 2 round 0) sign too.
+    new = [
+        Proposal.create(KEYS[3], CHAIN, 2, 0, W, -1, 2),
+        Vote.create(KEYS[2], CHAIN, VoteKind.PREVOTE, 2, 0, W, 1),
+        Vote.create(KEYS[3], CHAIN, VoteKind.PREVOTE, 2, 0, W, 2),
+    ]
+    assert feed(c, new) == []
+    feed(c, [precommit(i, V) for i in (1, 2, 3)])
+    out = c.advance(2, following, 100)
+    # Their messages were kept; with its own prevote they are a polka for W.
+    assert one_vote(out, VoteKind.PREVOTE).value == W
+    assert one_vote(out, VoteKind.PRECOMMIT).value == W
+
+
+def test_buffered_messages_are_checked_again_if_the_set_is_not_the_one_expected() -> None:
+    c = core(0)
+    c.start(0)
+    assert feed(c, [prevote(i, W, height=2) for i in (1, 3)]) == []
+    feed(c, [precommit(i, V) for i in (1, 2, 3)])
+    # Governance changed the set after all: 1's key is gone, so its index now means key 5's.
+    changed = [KEYS[i].public_bytes for i in (0, 5, 2, 3)]
+    out = c.advance(2, changed, 100)
+    assert not c.running  # only 3's prevote still holds: one validator does not start a height
+    out += c.on_proposal(Proposal.create(KEYS[2], CHAIN, 2, 0, W, -1, 2), 110)
+    assert one_vote(out, VoteKind.PREVOTE).value == W
+    assert own_votes(out, VoteKind.PRECOMMIT) == []  # 1's old prevote no longer counts
 
 
 def test_future_round_bookkeeping_is_bounded() -> None:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from ledger.block import Block
 from ledger.chain import build_block
-from ledger.consensus import Proposal, proposer_for
-from ledger.keys import load_signing_key
+from ledger.consensus import (
+    ConflictingProposals,
+    Proposal,
+    Step,
+    Vote,
+    VoteKind,
+    message_from_wire,
+    proposer_for,
+)
+from ledger.encoding import decode
+from ledger.keys import SigningKey, load_signing_key
 from node.config import NodeConfig
 from node.netinit import init_network, parse_participants
+from node.peers import Peer
 from node.service import LedgerNode
 
 CODES = ("BE", "AE", "IN", "RU")
@@ -50,3 +64,207 @@ def test_only_the_scheduled_proposers_signature_gets_a_block_executed(tmp_path: 
         asyncio.run(deliver())
     finally:
         node.store.close()
+
+
+# --- proposals whose block is missing, equivocating proposers, decisions before the block ------
+
+
+class Wire:
+    """Stands in for the node's peer client: keeps what it sends and answers block fetches."""
+
+    def __init__(self, node: LedgerNode) -> None:
+        self.node = node
+        self.sent: list[Any] = []
+        #: Blocks the peers hold as candidates, by value.
+        self.blocks: dict[bytes, bytes] = {}
+        self.fetches = 0
+        node.client.send = self.send  # type: ignore[method-assign]
+        node.client.get = self.get  # type: ignore[method-assign]
+
+    def send(self, peer: Peer, path: str, body: bytes) -> None:
+        if path == "/peer/consensus":
+            for item in decode(body):
+                if item not in self.sent:
+                    self.sent.append(item)
+
+    async def get(self, peer: Peer, path: str) -> bytes | None:
+        prefix = "/peer/candidate?value="
+        if not path.startswith(prefix):
+            return None
+        self.fetches += 1
+        return self.blocks.get(bytes.fromhex(path[len(prefix) :]))
+
+    def prevotes(self) -> list[bytes | None]:
+        """The values of the node's own prevotes, in the order sent."""
+        own = self.node.core.validator_index
+        votes = [message_from_wire(i) for i in self.sent if i[0] == "vote"]
+        return [
+            v.value
+            for v in votes
+            if isinstance(v, Vote) and v.kind is VoteKind.PREVOTE and v.validator == own
+        ]
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        await asyncio.sleep(0.005)
+
+
+def network(tmp_path: Path) -> tuple[LedgerNode, dict[int, SigningKey]]:
+    """BE's node (validator 0) of a fresh 4-validator network, and every validator's node key."""
+    init_network(tmp_path, parse_participants(",".join(CODES)), base_port=7700, chain_id="kp-p")
+    node = LedgerNode(NodeConfig.load(tmp_path / "BE" / "node.toml"))
+    keys = {i: load_signing_key(tmp_path / code / "node.pem") for i, code in enumerate(CODES)}
+    assert [k.public_bytes for k in keys.values()] == node.validator_keys
+    return node, keys
+
+
+def empty_block(node: LedgerNode, proposer: int, time_ms: int | None = None) -> Block:
+    return build_block(
+        node.store,
+        node.registry,
+        node.genesis.hash,
+        None,
+        [],
+        chain_id=node.chain_id,
+        time_ms=time_ms if time_ms is not None else int(time.time() * 1000) - 1_000,
+        proposer=proposer,
+    ).block
+
+
+def test_a_proposal_relayed_without_its_block_is_fetched_not_prevoted_nil(tmp_path: Path) -> None:
+    # Issue 13 F1: a relay without the block (resend by a node lacking it, or a byzantine one)
+    # made the node prevote nil at once, as if the block were invalid.
+    node, keys = network(tmp_path)
+    proposer = proposer_for(1, 0, 4)
+    block = empty_block(node, proposer)
+    value = block.header.hash
+    p = Proposal.create(keys[proposer], node.chain_id, 1, 0, value, -1, proposer)
+
+    async def run() -> None:
+        wire = Wire(node)
+        try:
+            node._on_proposal(p, b"")  # nobody has the block yet
+            await until(lambda: not node._fetch_tasks)
+            assert wire.fetches == 3  # the proposer, then the two others
+            node._on_proposal(p, b"\x93garbage")
+            node._on_proposal(p, [empty_block(node, proposer, 5).header.encoded, []])
+            await until(lambda: not node._fetch_tasks)
+            assert wire.prevotes() == [] and value not in node.candidates
+            # A peer has it now: the next relay without it gets it fetched, and prevoted.
+            wire.blocks[value] = block.encode()
+            node._on_proposal(p, b"")
+            await until(lambda: bool(wire.prevotes()))
+            assert wire.prevotes() == [value]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_the_propose_timeout_judges_a_proposal_whose_block_never_comes(tmp_path: Path) -> None:
+    node, keys = network(tmp_path)
+    proposer = proposer_for(1, 0, 4)
+    value = empty_block(node, proposer).header.hash
+    p = Proposal.create(keys[proposer], node.chain_id, 1, 0, value, -1, proposer)
+
+    async def run() -> None:
+        wire = Wire(node)
+        try:
+            node._process(node.core.start(int(time.time() * 1000)))  # the node has work
+            node._on_proposal(p, b"")
+            await until(lambda: not node._fetch_tasks)
+            assert wire.prevotes() == []
+            node._process(node.core.on_timeout(Step.PROPOSE, 1, 0, int(time.time() * 1000)))
+            assert wire.prevotes() == [None]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_conflicting_proposal_is_kept_as_evidence_and_not_executed(tmp_path: Path) -> None:
+    # Issue 12 item 6: each conflicting proposal a byzantine proposer signed was executed in full.
+    node, keys = network(tmp_path)
+    proposer = proposer_for(1, 0, 4)
+    now = int(time.time() * 1000)
+    first, second = (
+        empty_block(node, proposer, now - 2_000),
+        empty_block(node, proposer, now - 1_000),
+    )
+
+    def proposal(block: Block) -> Proposal:
+        return Proposal.create(keys[proposer], node.chain_id, 1, 0, block.header.hash, -1, proposer)
+
+    async def run() -> None:
+        wire = Wire(node)
+        try:
+            node._on_proposal(proposal(first), first.encode())
+            assert node.candidates.get(first.header.hash) is not None
+            assert wire.prevotes() == [first.header.hash]
+            node._on_proposal(proposal(second), second.encode())
+            node._on_proposal(proposal(second), b"")
+            assert second.header.hash not in node.candidates  # not executed
+            assert not node._fetch_tasks  # nor fetched
+            assert wire.fetches == 0 and wire.prevotes() == [first.header.hash]
+            (evidence,) = node.store.evidence()
+            stored = ConflictingProposals.from_wire(decode(evidence))
+            assert stored.verify(node.chain_id, node.validator_keys)
+            assert {stored.proposal_a, stored.proposal_b} == {proposal(first), proposal(second)}
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def decide_without_the_block(node: LedgerNode, keys: dict[int, SigningKey], value: bytes) -> None:
+    precommits = [
+        Vote.create(keys[i], node.chain_id, VoteKind.PRECOMMIT, 1, 0, value, i) for i in (1, 2, 3)
+    ]
+    node.on_peer_consensus([v.to_wire() for v in precommits])
+    assert node.core.decision is not None and node.store.height == 0
+
+
+def test_a_decision_reached_without_the_block_commits_when_the_block_arrives(
+    tmp_path: Path,
+) -> None:
+    # Issue 13 F2: the node waited for the next sync pass instead.
+    node, keys = network(tmp_path)
+    proposer = proposer_for(1, 0, 4)
+    block = empty_block(node, proposer)
+    value = block.header.hash
+
+    async def run() -> None:
+        wire = Wire(node)
+        try:
+            decide_without_the_block(node, keys, value)
+            await until(lambda: not node._fetch_tasks)  # no peer had it as a candidate
+            assert wire.fetches == 3 and node.store.height == 0
+            p = Proposal.create(keys[proposer], node.chain_id, 1, 0, value, -1, proposer)
+            node._on_proposal(p, block.encode())  # the proposal, late
+            assert node.store.height == 1 and node.store.head == block.header
+            assert node.core.height == 2
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_a_decision_reached_without_the_block_fetches_it_from_a_peer(tmp_path: Path) -> None:
+    node, keys = network(tmp_path)
+    block = empty_block(node, proposer_for(1, 0, 4))
+    value = block.header.hash
+
+    async def run() -> None:
+        wire = Wire(node)
+        wire.blocks[value] = block.encode()
+        try:
+            decide_without_the_block(node, keys, value)
+            await until(lambda: node.store.height == 1)
+            assert node.store.head == block.header and wire.fetches == 1  # the proposer had it
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
