@@ -10,11 +10,13 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ledger.consensus import (
+    MAX_BUFFERED_PER_VALIDATOR,
     Action,
     Broadcast,
     CommitCertificate,
     ConsensusCore,
     Decide,
+    EquivocationEvidence,
     Evidence,
     Persist,
     Proposal,
@@ -64,8 +66,13 @@ class SimulationConfig:
     #: to one half of the others. "amnesia": at every height it also answers each honest prevote
     #: with its own prevote for the same value, and the first honest precommit for a value with its
     #: precommit for it (later ones get nil), so that one node can decide and the others cannot:
-    #: only the lock rule then stops them deciding something else later. None: the seed chooses.
-    byzantine_strategy: Literal["split", "amnesia"] | None = None
+    #: only the lock rule then stops them deciding something else later. "strip": it relays every
+    #: honest proposal at once to everyone without its block, and never votes, so every honest
+    #: validator is needed and each sees most proposals first without their blocks (issue 13 F1).
+    #: "departing": it is the validator that leaves at the set change, and before leaving fills
+    #: every node's buffer for the heights after with votes signed as its old index (F3). None:
+    #: the seed chooses.
+    byzantine_strategy: Literal["split", "amnesia", "strip", "departing"] | None = None
     #: Simulated time after GST within which every honest node must reach the target.
     liveness_bound_ms: int = 60_000
     resend_ms: int = 1000
@@ -78,6 +85,13 @@ class SimulationConfig:
     #: Extra delay before a decided node's certificates reach a peer still at that height (block
     #: sync is slower than consensus gossip). None lets the seed choose.
     sync_delay_ms: int | None = None
+    #: Proposals that reach a peer without their block (before GST; the block comes later, by a
+    #: fetch, or is lost), and relays that never carry one. None lets the seed choose.
+    missing_blocks: bool | None = None
+    #: At one height a validator leaves the set and a new one (a node that followed as an
+    #: observer until then) joins at the end, so the indices after the leaver's shift down.
+    #: None lets the seed choose.
+    set_change: bool | None = None
 
 
 def _with_profile(config: SimulationConfig) -> SimulationConfig:
@@ -109,6 +123,11 @@ class SimulationReport:
     duplicated: int
     crashes: int
     evidence: int
+    #: The height from which the second validator set signs, or None.
+    set_change_height: int | None = None
+    #: Proposals delivered without their block, and blocks that reached a node on their own.
+    proposals_without_block: int = 0
+    blocks_fetched: int = 0
 
 
 def nodes_for_seed(seed: int) -> int:
@@ -145,14 +164,21 @@ def validator_keys(n: int) -> list[SigningKey]:
 
 
 class _App:
-    def __init__(self, seed: int, node: int) -> None:
+    """A node's application: its values are valid by their first byte, once it has their block."""
+
+    def __init__(self, seed: int, node: _Node, missing_blocks: bool) -> None:
         self._seed = seed
         self._node = node
+        self._missing_blocks = missing_blocks
 
     def propose_value(self, height: int, round: int) -> bytes | None:
-        return value_for(self._seed, self._node, height, round)
+        value = value_for(self._seed, self._node.index, height, round)
+        self._node.blocks.add(value)
+        return value
 
-    def is_valid(self, height: int, value: bytes) -> bool:
+    def is_valid(self, height: int, value: bytes) -> bool | None:
+        if self._missing_blocks and value not in self._node.blocks:
+            return None  # the block is not here (yet)
         return is_acceptable(value)
 
 
@@ -161,6 +187,18 @@ class _Deliver:
     to: int
     sender: int
     message: Proposal | Vote | CommitCertificate
+    #: For a proposal: whether its block comes with it.
+    with_block: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockArrives:
+    """A block reaches a node on its own: late, or fetched from a peer that has it."""
+
+    node: int
+    incarnation: int
+    height: int
+    value: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +233,7 @@ class _Gst:
     pass
 
 
-_Event = _Deliver | _Timer | _Resend | _Start | _Restart | _Gst
+_Event = _Deliver | _BlockArrives | _Timer | _Resend | _Start | _Restart | _Gst
 
 
 class _Node:
@@ -210,6 +248,9 @@ class _Node:
         self.up = False
         self.incarnation = 0
         self.cert_replies: dict[tuple[int, int], int] = {}
+        #: Values whose block this node holds (lost in a crash), and those it is fetching.
+        self.blocks: set[bytes] = set()
+        self.fetching: set[bytes] = set()
 
 
 class Simulation:
@@ -229,15 +270,14 @@ class Simulation:
         self.core_class = core_class
         self.log = log
         self.n = config.nodes
-        keys = validator_keys(self.n)
-        self.validators = [k.public_bytes for k in keys]
+        # One key more than validators: the validator that joins at the set change, if any.
+        keys = validator_keys(self.n + 1)
+        self.validators = tuple(k.public_bytes for k in keys[: self.n])
         rng = self.rng
         byzantine = config.byzantine
         if byzantine is None:
             byzantine = config.faults and rng.random() < 0.35
         self.byzantine: int | None = rng.randrange(self.n) if byzantine else None
-        self.nodes = [_Node(i, keys[i], i == self.byzantine) for i in range(self.n)]
-        self.honest = [node for node in self.nodes if not node.byzantine]
 
         # The fault plan, all drawn up front from the seed.
         faults = config.faults
@@ -277,6 +317,34 @@ class Simulation:
         rng.shuffle(others)
         self.attack_side = frozenset(others[: len(others) // 2])
         self.twins: dict[tuple[int, int, int], Proposal | Vote] = {}
+        # Drawn after the plan above, so that it stays what it was for each seed.
+        if config.byzantine_strategy is None and self.byzantine is not None:
+            self.strategy = rng.choice([self.strategy, self.strategy, "strip", "departing"])
+        missing = config.missing_blocks
+        if missing is None:
+            missing = faults and rng.random() < 0.5
+        self.missing_blocks = missing or self.strategy == "strip"
+        self.missing_p = rng.choice([0.1, 0.3, 0.6]) if missing and faults else 0.0
+        change = config.set_change
+        if change is None:
+            change = faults and rng.random() < 0.35
+        change = change or (self.byzantine is not None and self.strategy == "departing")
+        # validator sets by the height from which they sign
+        self.sets: list[tuple[int, tuple[bytes, ...]]] = [(1, self.validators)]
+        self.change_height: int | None = None
+        count = self.n
+        if change:
+            self.change_height = rng.randint(2, 3)
+            if self.byzantine is not None and self.strategy == "departing":
+                leaver = self.byzantine
+            else:
+                leaver = rng.choice([i for i in range(self.n) if i != self.byzantine])
+            joined = tuple(k for i, k in enumerate(self.validators) if i != leaver)
+            self.sets.append((self.change_height, (*joined, keys[self.n].public_bytes)))
+            count += 1
+        self.nodes = [_Node(i, keys[i], i == self.byzantine) for i in range(count)]
+        self.honest = [node for node in self.nodes if not node.byzantine]
+        self.flooded = False
 
         self.now = 0
         self.seq = 0
@@ -289,6 +357,21 @@ class Simulation:
         self.honest_signed: dict[tuple[int, int, int, int], Proposal | Vote] = {}
         self.events = self.delivered = self.dropped = self.duplicated = 0
         self.crashes = self.evidence = 0
+        self.without_block = self.fetched = 0
+        self.relayed: set[tuple[int, int, bytes]] = set()
+
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """The validator set that signs `height`."""
+        current = self.sets[0][1]
+        for start, keys in self.sets:
+            if start <= height:
+                current = keys
+        return current
+
+    def index_at(self, node: _Node, height: int) -> int | None:
+        keys = self.validators_at(height)
+        key = node.key.public_bytes
+        return keys.index(key) if key in keys else None
 
     # -- running ---------------------------------------------------------------------------
 
@@ -335,6 +418,9 @@ class Simulation:
             duplicated=self.duplicated,
             crashes=self.crashes,
             evidence=self.evidence,
+            set_change_height=self.change_height,
+            proposals_without_block=self.without_block,
+            blocks_fetched=self.fetched,
         )
 
     def _push(self, at: int, event: _Event) -> None:
@@ -353,6 +439,14 @@ class Simulation:
     def _handle(self, event: _Event) -> None:
         if isinstance(event, _Deliver):
             self._deliver(event)
+        elif isinstance(event, _BlockArrives):
+            node = self.nodes[event.node]
+            node.fetching.discard(event.value)
+            if node.up and node.incarnation == event.incarnation and node.core is not None:
+                self.fetched += 1
+                node.blocks.add(event.value)
+                self._say(f"node {node.index} gets the block of {event.value.hex()[:8]}")
+                self._execute(node, node.core.on_validity(event.height, event.value, self.now))
         elif isinstance(event, _Timer):
             node = self.nodes[event.node]
             if node.up and node.incarnation == event.incarnation and node.core is not None:
@@ -365,6 +459,7 @@ class Simulation:
             node = self.nodes[event.node]
             if node.up and node.incarnation == event.incarnation and node.core is not None:
                 self._execute(node, node.core.resend(self.now))
+                self._sync(node)
                 jitter = self.rng.randint(-200, 200)
                 self._push(self.now + self.config.resend_ms + jitter, event)
         elif isinstance(event, _Start):
@@ -391,18 +486,25 @@ class Simulation:
         node.incarnation += 1
         node.up = True
         state = None
+        # The blocks it held were in memory; those it proposed it can build again.
+        node.blocks.clear()
+        node.fetching.clear()
         if node.persisted is not None:
             state = SignerState.from_wire(decode(node.persisted))
+            node.blocks.update(m.value for m in state.signed if isinstance(m, Proposal))
+        height = len(node.chain) + 1
         node.core = self.core_class(
             CHAIN_ID,
-            self.validators,
+            self.validators_at(height),
             node.key,
-            _App(self.seed, node.index),
-            height=len(node.chain) + 1,
+            _App(self.seed, node, self.missing_blocks),
+            height=height,
             timeouts=self.timeouts,
             state=state,
+            next_validators=self.validators_at(height + 1),
         )
         self._say(f"node {node.index} boots at height {node.core.height} (state {state})")
+        self._flood(node)
         self._push(
             at + self.rng.randint(0, self.config.resend_ms), _Resend(node.index, node.incarnation)
         )
@@ -423,15 +525,70 @@ class Simulation:
         ):
             self._send_certificates(node, event.sender, message.height)
         self._say(f"node {node.index} <- {event.sender}: {_describe(message)}")
+        if isinstance(message, Proposal):
+            self._receive_block(node, message, event.with_block)
         if (
             node.byzantine
             and self.strategy == "amnesia"
             and isinstance(message, Vote)
-            and message.validator != node.index
+            and not self._own(node, message)
             and self._attacking(message.height)
         ):
             self._mirror(node, message)
+        if node.byzantine and self.strategy == "strip" and isinstance(message, Proposal):
+            self._strip(node, message)
         self._execute(node, core.on_message(message, self.now))
+
+    def _receive_block(self, node: _Node, proposal: Proposal, with_block: bool) -> None:
+        """The block comes with the proposal, or the node fetches it from a peer that has it."""
+        value = proposal.value
+        if value in node.blocks or not self.missing_blocks:
+            return
+        if with_block:
+            node.blocks.add(value)
+            return
+        self.without_block += 1
+        if value in node.fetching:
+            return
+        holders = [
+            peer
+            for peer in self.nodes
+            if peer is not node and peer.up and value in peer.blocks and not peer.byzantine
+        ]
+        if not holders:
+            return  # nobody has it yet: tried again when the proposal comes again
+        rng = self.rng
+        if self._faulty_now():
+            if rng.random() < self.drop_p:
+                return
+            delay = rng.randint(1, 2 * self.max_delay)
+        else:
+            delay = rng.randint(2, 2 * MAX_DELAY_MS)
+        node.fetching.add(value)
+        self._push(
+            self.now + delay, _BlockArrives(node.index, node.incarnation, proposal.height, value)
+        )
+
+    def _strip(self, node: _Node, proposal: Proposal) -> None:
+        """Relay an honest proposal at once to everyone, without its block."""
+        key = (proposal.height, proposal.round, proposal.value)
+        if self._own(node, proposal) or key in self.relayed:
+            return
+        self.relayed.add(key)
+        for peer in range(len(self.nodes)):
+            if peer != node.index:
+                self._push(self.now + 1, _Deliver(peer, node.index, proposal, with_block=False))
+
+    def _sync(self, node: _Node) -> None:
+        """The node's sync loop: a node that signs nothing (an observer, one that left the set)
+        would never be answered with certificates otherwise; it asks a peer that is ahead."""
+        ahead = [
+            peer
+            for peer in self.nodes
+            if peer.up and not peer.byzantine and len(peer.chain) > len(node.chain)
+        ]
+        if ahead:
+            self._send_certificates(self.rng.choice(ahead), node.index, len(node.chain) + 1)
 
     def _send_certificates(self, node: _Node, peer: int, height: int) -> None:
         # The sync path: a peer still working on a height we decided gets its certificates.
@@ -472,7 +629,14 @@ class Simulation:
                 self.now + self.rng.randint(0, self.block_interval),
                 _Start(node.index, node.incarnation, next_height),
             )
-            self._execute(node, core.advance(next_height, self.validators, self.now))
+            actions = core.advance(
+                next_height,
+                self.validators_at(next_height),
+                self.now,
+                self.validators_at(next_height + 1),
+            )
+            self._execute(node, actions)
+            self._flood(node)
 
     def _crash(self, node: _Node) -> None:
         self.crash_budget -= 1
@@ -502,20 +666,27 @@ class Simulation:
             self._check_evidence(node, action.evidence)
         return False
 
+    def _own(self, node: _Node, message: Proposal | Vote) -> bool:
+        """Signed by this node's key (its index may differ from one validator set to the next)."""
+        return self.index_at(node, message.height) == _signer_of(message)
+
     def _broadcast(self, node: _Node, message: Proposal | Vote | CommitCertificate) -> None:
         # Through the wire format once, as a real node would send it.
         wire = message_from_wire(decode(encode(message.to_wire())))
         if wire != message:
             raise self.fail(f"{type(message).__name__} does not survive its wire encoding")
-        own = isinstance(message, Proposal | Vote) and _signer_of(message) == node.index
+        own = isinstance(message, Proposal | Vote) and self._own(node, message)
         if isinstance(message, Proposal):
             self.proposed.setdefault(message.height, set()).add(message.value)
         if own and not node.byzantine:
             assert isinstance(message, Proposal | Vote)
             self._check_honest_signature(node, message)
+        if own and node.byzantine and self.strategy == "strip" and isinstance(message, Vote):
+            return  # it never votes: every honest validator is needed
         if (
             own
             and node.byzantine
+            and self.strategy in ("split", "amnesia")
             and isinstance(message, Proposal | Vote)
             and self._attacking(message.height)
         ):
@@ -523,14 +694,42 @@ class Simulation:
                 return  # it votes only through its mirrors
             twin = self._twin(node, message)
             self._say(f"node {node.index} EQUIVOCATES: {_describe(message)} / {_describe(twin)}")
-            for peer in range(self.n):
+            for peer in range(len(self.nodes)):
                 if peer != node.index:
                     self._send(node.index, peer, twin if peer in self.attack_side else message)
             return
         self._say(f"node {node.index} broadcasts {_describe(message)}")
-        for peer in range(self.n):
+        # A relay carries the block only if the relaying node has it (the node before issue 13
+        # F1 relayed without it), and a proposer's own block may reach a peer late.
+        with_block = isinstance(message, Proposal) and message.value in node.blocks
+        for peer in range(len(self.nodes)):
             if peer != node.index:
-                self._send(node.index, peer, message)
+                self._send(node.index, peer, message, with_block=with_block)
+
+    def _flood(self, node: _Node) -> None:
+        """The departing validator, at its last height, fills every node's buffer for the heights
+        after it with votes signed as its old index: the slots of whoever takes that index."""
+        if (
+            not node.byzantine
+            or self.strategy != "departing"
+            or self.change_height is None
+            or self.flooded
+            or node.core is None
+            or node.core.height != self.change_height - 1
+        ):
+            return
+        self.flooded = True
+        index = self.index_at(node, self.change_height - 1)
+        assert index is not None
+        junk = _byzantine_value(self.seed, self.change_height, -1)
+        for height in range(self.change_height, self.change_height + 3):
+            for round in range(MAX_BUFFERED_PER_VALIDATOR):
+                for kind in VoteKind:
+                    vote = Vote.create(node.key, CHAIN_ID, kind, height, round, junk, index)
+                    for peer in range(len(self.nodes)):
+                        if peer != node.index:
+                            self._push(self.now + 1, _Deliver(peer, node.index, vote))
+        self._say(f"node {node.index} FLOODS the heights after {self.change_height - 1}")
 
     def _attacking(self, height: int) -> bool:
         return self.attack_heights is None or height in self.attack_heights
@@ -547,8 +746,10 @@ class Simulation:
         key = (vote.height, vote.round, int(vote.kind), value)
         mirror = self.mirrors.get(key)
         if mirror is None:
+            index = self.index_at(node, vote.height)
+            assert index is not None
             mirror = Vote.create(
-                node.key, CHAIN_ID, vote.kind, vote.height, vote.round, value, node.index
+                node.key, CHAIN_ID, vote.kind, vote.height, vote.round, value, index
             )
             self.mirrors[key] = mirror
         self._send(node.index, vote.validator, mirror)
@@ -564,18 +765,20 @@ class Simulation:
         if twin is not None:
             return twin
         other = _byzantine_value(self.seed, message.height, message.round)
+        index = self.index_at(node, message.height)
+        assert index is not None
         made: Proposal | Vote
         if isinstance(message, Proposal):
             if message.value == other:
                 other = _byzantine_value(self.seed, message.height, message.round + 10**6)
             made = Proposal.create(
-                node.key, CHAIN_ID, message.height, message.round, other, -1, node.index
+                node.key, CHAIN_ID, message.height, message.round, other, -1, index
             )
             self.proposed.setdefault(message.height, set()).add(other)
         else:
             value = None if message.value == other else other
             made = Vote.create(
-                node.key, CHAIN_ID, message.kind, message.height, message.round, value, node.index
+                node.key, CHAIN_ID, message.kind, message.height, message.round, value, index
             )
         self.twins[key] = made
         return made
@@ -586,9 +789,20 @@ class Simulation:
         to: int,
         message: Proposal | Vote | CommitCertificate,
         extra_delay: int = 0,
+        *,
+        with_block: bool = True,
     ) -> None:
         rng = self.rng
         delay = rng.randint(1, MAX_DELAY_MS) + extra_delay
+        if to == self.byzantine and self.strategy == "strip":
+            delay = 1  # the stripper is close to everyone: its relays overtake the proposals
+        if with_block and self.missing_p and self._faulty_now() and rng.random() < self.missing_p:
+            # The block travels on its own: it comes late, or is lost and fetched.
+            with_block = False
+            if rng.random() >= self.drop_p and isinstance(message, Proposal):
+                late = _BlockArrives(to, self.nodes[to].incarnation, message.height, message.value)
+                self.nodes[to].fetching.add(message.value)
+                self._push(self.now + rng.randint(50, 3_000), late)
         if self._faulty_now():
             delay = rng.randint(1, self.max_delay) + extra_delay
             if self.partition is not None:
@@ -603,8 +817,10 @@ class Simulation:
                 delay = rng.randint(300, 4_000)
             if rng.random() < self.dup_p:
                 self.duplicated += 1
-                self._push(self.now + rng.randint(1, 2_000), _Deliver(to, sender, message))
-        self._push(self.now + delay, _Deliver(to, sender, message))
+                self._push(
+                    self.now + rng.randint(1, 2_000), _Deliver(to, sender, message, with_block)
+                )
+        self._push(self.now + delay, _Deliver(to, sender, message, with_block))
 
     # -- the checks ------------------------------------------------------------------------
 
@@ -633,7 +849,7 @@ class Simulation:
         if (certificate.height, certificate.value) != (height, value):
             raise self.fail(f"node {node.index}: the certificate is for another decision")
         try:
-            certificate.verify(CHAIN_ID, self.validators)
+            certificate.verify(CHAIN_ID, self.validators_at(height))
         except InvalidCommitCertificate as exc:
             raise self.fail(f"node {node.index}: its decision's certificate: {exc}") from exc
         agreed = self.decided.setdefault(height, value)
@@ -649,9 +865,13 @@ class Simulation:
     def _check_evidence(self, node: _Node, evidence: Evidence) -> None:
         self.evidence += 1
         self._say(f"node {node.index} reports evidence against {evidence.validator}")
-        if not evidence.verify(CHAIN_ID, self.validators):
+        first = (
+            evidence.vote_a if isinstance(evidence, EquivocationEvidence) else evidence.proposal_a
+        )
+        keys = self.validators_at(first.height)
+        if not evidence.verify(CHAIN_ID, keys):
             raise self.fail(f"node {node.index} reported evidence that does not verify")
-        if evidence.validator != self.byzantine:
+        if self.byzantine is None or keys[evidence.validator] != self.validators[self.byzantine]:
             raise self.fail(f"node {node.index} accuses honest validator {evidence.validator}")
 
 

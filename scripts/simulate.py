@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             f"duplicated {sum(r.duplicated for r in reports)}; "
             f"crashes {sum(r.crashes for r in reports)}; "
             f"evidence reports {sum(r.evidence for r in reports)}\n"
+            f"  validator set changes {sum(r.set_change_height is not None for r in reports)}; "
+            f"proposals delivered without their block "
+            f"{sum(r.proposals_without_block for r in reports)}, "
+            f"blocks late or fetched {sum(r.blocks_fetched for r in reports)}\n"
             f"  longest time from GST to the target height: "
             f"{max(r.finished_ms - r.gst_ms for r in reports)} ms (simulated)"
         )

@@ -986,8 +986,19 @@ class ForgetfulCore(ConsensusCore):
         height: int,
         timeouts: TimeoutConfig | None = None,
         state: SignerState | None = None,
+        *,
+        next_validators: Sequence[bytes] | None = None,
     ) -> None:
-        super().__init__(chain_id, validators, signer, app, height, timeouts, None)
+        super().__init__(
+            chain_id,
+            validators,
+            signer,
+            app,
+            height,
+            timeouts,
+            None,
+            next_validators=next_validators,
+        )
 
 
 def test_simulation_seeds() -> None:
@@ -1003,6 +1014,10 @@ def test_simulation_seeds() -> None:
     assert sum(r.evidence for r in reports) > 0
     assert max(r.max_round for r in reports) >= 3
     assert all(r.height >= 4 for r in reports)
+    # Validator sets changed, proposals came without their blocks and the blocks came later.
+    assert sum(r.set_change_height is not None for r in reports) > 60
+    assert sum(r.proposals_without_block for r in reports) > 1_000
+    assert sum(r.blocks_fetched for r in reports) > 1_000
 
 
 def test_simulation_survives_the_amnesia_attack() -> None:
@@ -1011,6 +1026,24 @@ def test_simulation_survives_the_amnesia_attack() -> None:
         run_simulation(SimulationConfig(seed=seed, profile="amnesia"))
     for seed in range(10):
         run_simulation(SimulationConfig(seed=seed, nodes=7, profile="amnesia"))
+
+
+def test_simulation_survives_proposals_relayed_without_their_blocks() -> None:
+    # Issue 13 F1: a byzantine validator relays every honest proposal at once without its block
+    # (and never votes, so every honest validator is needed).
+    for seed in range(40):
+        config = SimulationConfig(seed=seed, byzantine=True, byzantine_strategy="strip")
+        assert run_simulation(config).proposals_without_block > 0
+
+
+def test_simulation_survives_a_departing_validator_filling_the_next_heights() -> None:
+    # Issue 13 F3: the validator that leaves the set signs messages for the heights after as its
+    # old index, which another validator holds there.
+    for seed in range(30):
+        config = SimulationConfig(
+            seed=seed, nodes=nodes_for_seed(seed), byzantine=True, byzantine_strategy="departing"
+        )
+        assert run_simulation(config).set_change_height in (2, 3)
 
 
 def test_simulation_is_deterministic() -> None:
@@ -1044,6 +1077,22 @@ def test_negative_control_checker_catches_a_core_without_the_lock_rule() -> None
     assert "agreement:" in message and message.startswith("seed ")
     assert "replay with: python scripts/simulate.py --seed" in message
     assert message.endswith("--profile amnesia")
+
+
+class ImpatientCore(ConsensusCore):
+    """Takes "the block is not here yet" for "invalid", as the core did before issue 13 F1."""
+
+    def _is_valid(self, value: bytes) -> bool | None:
+        return super()._is_valid(value) is True
+
+
+def test_negative_control_checker_catches_a_core_that_prevotes_nil_for_a_missing_block() -> None:
+    configs = [
+        SimulationConfig(seed=seed, byzantine=True, byzantine_strategy="strip")
+        for seed in range(40)
+    ]
+    message = _first_failure(ImpatientCore, configs)
+    assert "liveness:" in message
 
 
 def test_negative_control_checker_catches_a_core_that_forgets_what_it_signed() -> None:
