@@ -14,7 +14,7 @@ from click.core import ParameterSource
 
 from ledger.certificate import normalise_number
 from ledger.errors import InvalidCertificateNumber, LedgerError
-from node.client import Answer, ConnectionFailed
+from node.client import Answer, Answered, ConnectionFailed
 from node.config import ConfigError, read_api_token
 
 #: Exit statuses, as SPEC section 2 fixes them: 0 success, 1 the ledger said no (refused,
@@ -34,7 +34,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def json_wanted() -> bool:
     """Whether the command running asked for --json (here or on an enclosing group)."""
-    ctx = click.get_current_context(silent=True)
+    return json_wanted_in(click.get_current_context(silent=True))
+
+
+def json_wanted_in(ctx: click.Context | None) -> bool:
     while ctx is not None:
         if ctx.params.get("as_json"):
             return True
@@ -184,21 +187,37 @@ def _json_in(args: Sequence[str]) -> bool:
     return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
 
 
+#: What reading a node's answer raises when the answer is not of the form expected.
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+def _exit_for(exc: Exception, as_json: bool) -> NoReturn:
+    """The exit of SPEC 2 for an exception out of a command, or the exception again."""
+    if isinstance(exc, ConnectionFailed):
+        fail(str(exc), EXIT_USAGE, as_json=as_json, code="connection_failed")
+    if isinstance(exc, LedgerError):
+        fail(exc.message, EXIT_REFUSED, as_json=as_json, code=exc.code)
+    if isinstance(exc, _SHAPE_ERRORS) and Answered.urls:
+        # A node answered, but not in the form a kpledger node of this version answers.
+        fail(
+            f"the node at {Answered.urls[-1]} answered in a form kpledger does not expect "
+            f"({type(exc).__name__}: {exc}); is it a kpledger node of this version?",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="unexpected_answer",
+        )
+    raise exc  # not from a node's answer: a defect, to be seen as one
+
+
 class Command(click.Command):
-    """Turns connection failures and ledger refusals into SPEC 2's exit statuses and --json form."""
+    """Turns connection failures, refusals and malformed answers into SPEC 2's exit statuses."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        Answered.reset()
         try:
             return super().invoke(ctx)
-        except ConnectionFailed as exc:
-            fail(
-                str(exc),
-                EXIT_USAGE,
-                as_json=bool(ctx.params.get("as_json")),
-                code="connection_failed",
-            )
-        except LedgerError as exc:
-            fail(exc.message, EXIT_REFUSED, as_json=bool(ctx.params.get("as_json")), code=exc.code)
+        except (ConnectionFailed, LedgerError, *_SHAPE_ERRORS) as exc:
+            _exit_for(exc, json_wanted_in(ctx))
 
 
 class Group(click.Group):
@@ -208,13 +227,12 @@ class Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         args = [*ctx._protected_args, *ctx.args]
+        Answered.reset()
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
             if not (ctx.params.get("as_json") or _json_in(args)):
                 raise
             fail(exc.format_message(), EXIT_USAGE, as_json=True, code="usage")
-        except ConnectionFailed as exc:
-            fail(str(exc), EXIT_USAGE, as_json=_json_in(args), code="connection_failed")
-        except LedgerError as exc:
-            fail(exc.message, EXIT_REFUSED, as_json=_json_in(args), code=exc.code)
+        except (ConnectionFailed, LedgerError, *_SHAPE_ERRORS) as exc:
+            _exit_for(exc, json_wanted_in(ctx) or _json_in(args))

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ConnectionFailed(Exception):
@@ -40,6 +40,16 @@ class Answer:
         if isinstance(self.body, dict):
             return str(self.body.get("message", self.body.get("error", "")))
         return str(self.body)
+
+
+class Answered:
+    """The nodes that have answered in this process, so that a malformed answer is named as such."""
+
+    urls: ClassVar[list[str]] = []
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.urls = []
 
 
 class NodeClient:
@@ -77,6 +87,7 @@ class NodeClient:
             parsed = json.loads(raw) if raw else None
         except ValueError as exc:
             raise ConnectionFailed(f"{self.url}{path} did not answer in JSON") from exc
+        Answered.urls.append(self.url)
         return Answer(status, parsed)
 
     def get(self, path: str, **query: Any) -> Answer:

@@ -8,9 +8,12 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -533,3 +536,60 @@ def test_no_traceback_as_a_process_either(cli: Cli) -> None:
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stdout + done.stderr
         assert "is not a certificate number" in done.stderr
+
+
+@contextmanager
+def foreign_server(payload: bytes) -> Iterator[str]:
+    """Something at --node that answers 200 with one JSON body to everything: not a kpledger node."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("payload", [b"{}", b"[1, 2]", b'{"header": {"height": "x"}, "proofs": 1}'])
+def test_an_answer_not_from_a_kpledger_node_is_named_not_a_traceback(
+    cli: Cli, payload: bytes
+) -> None:
+    pid = "ab" * 32
+    key = ["--key", cli.key("BE")]
+    with foreign_server(payload) as url:
+        node = ["--node", url]
+        for args in (
+            ["verify", "BE-1", *node, "--genesis", cli.genesis],
+            ["cert", "show", "BE-1", *node, "--token", cli.token()],
+            ["cert", "pdf", "BE-1", *node, "--token", cli.token(), "--out", str(cli.tmp / "f.pdf")],
+            ["cert", "confirm", "BE-1", *node, *key],
+            ["stats", *node, "--year", "2026", "--token", cli.token()],
+            ["reconcile", *node, "--token", cli.token()],
+            ["explore", *node],
+            ["explore", "participants", *node],
+            ["explore", "block", "1", *node],
+            ["gov", "list", *node],
+            ["gov", "show", pid, *node],
+            ["gov", "propose", "suspend", "--participant", "AE", *node, *key],
+        ):
+            done = cli.run(*args)  # asserts no traceback and no escaped exception
+            assert done.exit_code == 2, (args, done.output)
+        done = cli.run("cert", "confirm", "BE-1", *node, *key, "--json")
+        assert done.exit_code == 2
+        assert failure_json(done)["error"] in ("unexpected_answer", "connection_failed")
+    assert not (cli.tmp / "f.pdf").exists()
