@@ -92,6 +92,9 @@ class SimulationConfig:
     #: observer until then) joins at the end, so the indices after the leaver's shift down.
     #: None lets the seed choose.
     set_change: bool | None = None
+    #: Validators that are down from the start to the end (crashed for good): they count
+    #: against the f the network tolerates, so at most f of them, and no byzantine one then.
+    down: tuple[int, ...] = ()
 
 
 def _with_profile(config: SimulationConfig) -> SimulationConfig:
@@ -275,6 +278,10 @@ class Simulation:
         self.validators = tuple(k.public_bytes for k in keys[: self.n])
         rng = self.rng
         byzantine = config.byzantine
+        if config.down:
+            if byzantine or len(config.down) > (self.n - 1) // 3:
+                raise ValueError("down validators and a byzantine one must be at most f together")
+            byzantine = False
         if byzantine is None:
             byzantine = config.faults and rng.random() < 0.35
         self.byzantine: int | None = rng.randrange(self.n) if byzantine else None
@@ -343,7 +350,9 @@ class Simulation:
             self.sets.append((self.change_height, (*joined, keys[self.n].public_bytes)))
             count += 1
         self.nodes = [_Node(i, keys[i], i == self.byzantine) for i in range(count)]
-        self.honest = [node for node in self.nodes if not node.byzantine]
+        self.honest = [
+            node for node in self.nodes if not node.byzantine and node.index not in config.down
+        ]
         self.flooded = False
 
         self.now = 0
@@ -384,7 +393,9 @@ class Simulation:
 
     def run(self) -> SimulationReport:
         for node in self.nodes:
-            self._boot(node, at=self.rng.randint(0, 200))
+            at = self.rng.randint(0, 200)
+            if node.index not in self.config.down:
+                self._boot(node, at=at)
         self._push(self.gst, _Gst())
         deadline = self.gst + self.config.liveness_bound_ms
         while self.queue:

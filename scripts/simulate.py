@@ -38,6 +38,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="mixed: faults drawn per seed; amnesia: the harshest plan, with an amnesia attacker",
     )
     parser.add_argument("--no-faults", action="store_true", help="a perfect network, for contrast")
+    parser.add_argument(
+        "--down",
+        type=int,
+        action="append",
+        default=[],
+        help="a validator that never starts (repeatable); with --no-faults, what it costs",
+    )
     return parser.parse_args(argv)
 
 
@@ -49,6 +56,7 @@ def _config(args: argparse.Namespace, seed: int) -> SimulationConfig:
         target_height=args.target_height,
         faults=not args.no_faults,
         profile=args.profile,
+        down=tuple(args.down),
     )
 
 
