@@ -22,7 +22,7 @@ from ledger.merkle import merkle_root
 from ledger.proofs import FinalHeader
 from ledger.state import CertificateRecord, Registry
 from ledger.statetree import MemoryNodeStore
-from ledger.stats import deltas
+from ledger.stats import PublicBook, deltas
 from ledger.store import (
     K_HEAD,
     K_REGISTRY,
@@ -32,6 +32,11 @@ from ledger.store import (
     P_IDX,
     P_NODE,
     P_PROPOSAL,
+    P_PUB,
+    P_PUB_AT,
+    P_PUB_CELL,
+    P_PUB_DIRTY,
+    P_PUB_TOUCH,
     P_STATS,
     Store,
     index_keys,
@@ -159,6 +164,7 @@ class _Audit:
         self.registry = Registry.from_genesis(genesis)
         self.validator_keys = [v.node_key for v in genesis.validators]
         self.state = _FreshState()
+        self.public = PublicBook()
         self.height_checked = 0
         self.events_checked = 0
 
@@ -311,6 +317,11 @@ class _Audit:
         except LedgerError as exc:
             raise _Fault(f"block {loaded.height}: re-execution fails: {exc.message}") from exc
         self.state.apply(execution)
+        if self.check_derived:
+            changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
+            header = loaded.header
+            freeze_days = self.registry.parameters.stats_freeze_days  # in force at this height
+            self.public.apply(header.height, header.time_ms, freeze_days, changes)
         if execution.next_registry is not None:
             self.registry = execution.next_registry  # in force from the next height
 
@@ -360,6 +371,7 @@ class _Audit:
         self.check_governance()
         self.check_index()
         self.check_stats()
+        self.check_public_stats()
         self.check_state_nodes()
         self.check_no_stray_events()
 
@@ -423,6 +435,33 @@ class _Audit:
         missing = sorted(set(expected) - seen)
         if missing:
             raise _Fault(f"statistics are missing from the store: {_show(missing[0])}")
+
+    def check_public_stats(self) -> None:
+        """The published statistics are those the chain's block times and events imply."""
+        book = self.public
+        expected: dict[bytes, bytes] = {}
+        for quarter, cells in book.published.items():
+            for cell, published in cells.items():
+                expected[P_PUB_CELL + cell.encode(quarter)] = encode(published.to_wire())
+        for quarter, counts in book.changed.items():
+            for cell, count in counts.items():
+                expected[P_PUB_TOUCH + cell.encode(quarter)] = encode(count)
+        for quarter in book.dirty:
+            expected[P_PUB_DIRTY + quarter.prefix().encode()] = b""
+        for height, record in book.publications.items():
+            expected[P_PUB_AT + height.to_bytes(8, "big")] = encode(record)
+        seen: set[bytes] = set()
+        for key, value in self.db.iterator(prefix=P_PUB):
+            if key not in expected:
+                raise _Fault(
+                    f"the store holds public statistics the chain does not imply: {_show(key)}"
+                )
+            if value != expected[key]:
+                raise _Fault(f"the stored public statistics {_show(key)} differ from the chain's")
+            seen.add(key)
+        missing = sorted(set(expected) - seen)
+        if missing:
+            raise _Fault(f"public statistics are missing from the store: {_show(missing[0])}")
 
     def check_state_nodes(self) -> None:
         expected = self.state.nodes.nodes

@@ -10,8 +10,8 @@ A reconcile exactly, certificate by certificate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from ledger.state import IMPORT_CONFIRMED, VOIDED, CertificateRecord
@@ -251,3 +251,112 @@ def publish_quarter(
         else:
             waiting = True
     return writes, waiting
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one block publishes: new or revised cells, and the quarters left with nothing waiting."""
+
+    height: int
+    before: Quarter | None  # the last quarter published before this block (None: the first)
+    due: Quarter  # the last quarter published from this block on
+    time_ms: int
+    cells: dict[tuple[Quarter, PublicCell], Published]
+    settled: frozenset[Quarter]
+
+    def record(self) -> list[int]:
+        return [self.before.code if self.before is not None else 0, self.due.code, self.time_ms]
+
+
+def publication(
+    *,
+    height: int,
+    time_ms: int,
+    freeze_days: int,
+    last: Quarter | None,
+    dirty: Iterable[Quarter],
+    live: Callable[[Quarter], Mapping[PublicCell, Figures]],
+    changed: Callable[[Quarter], Mapping[PublicCell, int]],
+    published: Callable[[Quarter], Mapping[PublicCell, Published]],
+) -> Publication | None:
+    """The publication block `height` makes, if its time passes a quarter's publication time.
+
+    `dirty` are the quarters changed since they were last published (this block included);
+    `live`, `changed` and `published` give a quarter's figures after the block, its cells'
+    counts of changes, and what was published of it before.
+    """
+    due = latest_due(time_ms, freeze_days)
+    if last is not None and due <= last:
+        return None
+    cells: dict[tuple[Quarter, PublicCell], Published] = {}
+    settled = set()
+    for quarter in sorted(q for q in set(dirty) if q <= due):
+        writes, waiting = publish_quarter(
+            first=last is None or quarter > last,
+            height=height,
+            live={c: f for c, f in live(quarter).items() if not f.is_zero()},
+            changed=changed(quarter),
+            published=published(quarter),
+        )
+        cells.update({(quarter, cell): p for cell, p in writes.items()})
+        if not waiting:
+            settled.add(quarter)
+    return Publication(height, last, due, time_ms, cells, frozenset(settled))
+
+
+def public_cells(figures: Iterable[tuple[StatKey, Figures]]) -> dict[PublicCell, Figures]:
+    """Live aggregates summed over counterparties: the cells the public route shows."""
+    out: dict[PublicCell, Figures] = defaultdict(Figures)
+    for key, f in figures:
+        out[cell_of(key)[1]] += f
+    return dict(out)
+
+
+@dataclass
+class PublicBook:
+    """The public statistics' bookkeeping in memory, block by block: what the store's `p/`
+    family must hold (the audit rebuilds it from the chain and compares)."""
+
+    live: dict[Quarter, dict[StatKey, Figures]] = field(default_factory=dict)
+    changed: dict[Quarter, dict[PublicCell, int]] = field(default_factory=dict)
+    published: dict[Quarter, dict[PublicCell, Published]] = field(default_factory=dict)
+    dirty: set[Quarter] = field(default_factory=set)
+    publications: dict[int, list[int]] = field(default_factory=dict)
+    last: Quarter | None = None
+
+    def apply(
+        self,
+        height: int,
+        time_ms: int,
+        freeze_days: int,
+        changes: list[tuple[CertificateRecord | None, CertificateRecord]],
+    ) -> None:
+        for key, delta in deltas(changes).items():
+            quarter = Quarter(key.year, key.quarter)
+            figures = self.live.setdefault(quarter, {})
+            total = figures.get(key, Figures()) + delta
+            if total.is_zero():
+                figures.pop(key, None)
+            else:
+                figures[key] = total
+        for (quarter, cell), count in touches(changes).items():
+            counts = self.changed.setdefault(quarter, {})
+            counts[cell] = counts.get(cell, 0) + count
+            self.dirty.add(quarter)
+        made = publication(
+            height=height,
+            time_ms=time_ms,
+            freeze_days=freeze_days,
+            last=self.last,
+            dirty=self.dirty,
+            live=lambda q: public_cells(self.live.get(q, {}).items()),
+            changed=lambda q: self.changed.get(q, {}),
+            published=lambda q: self.published.get(q, {}),
+        )
+        if made is None:
+            return
+        for (quarter, cell), published in made.cells.items():
+            self.published.setdefault(quarter, {})[cell] = published
+        self.dirty -= made.settled
+        self.publications[height] = made.record()
+        self.last = made.due

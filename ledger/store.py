@@ -6,7 +6,6 @@ import logging
 import os
 import stat
 import struct
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,10 @@ from ledger.stats import (
     Published,
     Quarter,
     StatKey,
-    cell_of,
     deltas,
     latest_due,
-    publish_quarter,
+    public_cells,
+    publication,
     touches,
 )
 
@@ -359,38 +358,40 @@ class Store:
         `live` and `touched` are this block's new aggregates, not yet in the database.
         """
         registry = self.registry() or Registry.from_genesis(self.genesis)
-        due = latest_due(header.time_ms, registry.parameters.stats_freeze_days)
+        freeze_days = registry.parameters.stats_freeze_days
         last = self.last_published()
-        if last is not None and due <= last:
-            return
+        if last is not None and latest_due(header.time_ms, freeze_days) <= last:
+            return  # the common case: no publication, nothing read
+
+        def live_cells(quarter: Quarter) -> dict[PublicCell, Figures]:
+            return public_cells(self._live_quarter(quarter, live).items())
+
+        def changed(quarter: Quarter) -> dict[PublicCell, int]:
+            counts = {cell: n for (q, cell), n in self._touch_counts(quarter).items()}
+            counts.update({cell: n for (q, cell), n in touched.items() if q == quarter})
+            return counts
+
         dirty = {
             Quarter.from_code(int(key[len(P_PUB_DIRTY) :]))
             for key in self.db.iterator(prefix=P_PUB_DIRTY, include_value=False)
         }
-        dirty |= {quarter for quarter, _ in touched}
-        for quarter in sorted(q for q in dirty if q <= due):
-            figures: dict[PublicCell, Figures] = defaultdict(Figures)
-            for key, f in self._live_quarter(quarter, live).items():
-                figures[cell_of(key)[1]] += f
-            changed = {
-                cell: count
-                for (q, cell), count in self._touch_counts(quarter).items()
-                if q == quarter
-            }
-            changed.update({cell: n for (q, cell), n in touched.items() if q == quarter})
-            writes, waiting = publish_quarter(
-                first=last is None or quarter > last,
-                height=header.height,
-                live={c: f for c, f in figures.items() if not f.is_zero()},
-                changed=changed,
-                published=self.published(quarter),
-            )
-            for cell, published in writes.items():
-                batch.put(P_PUB_CELL + cell.encode(quarter), encode(published.to_wire()))
-            if not waiting:
-                batch.delete(P_PUB_DIRTY + quarter.prefix().encode())
-        before = last.code if last is not None else 0
-        batch.put(P_PUB_AT + _h(header.height), encode([before, due.code, header.time_ms]))
+        made = publication(
+            height=header.height,
+            time_ms=header.time_ms,
+            freeze_days=freeze_days,
+            last=last,
+            dirty=dirty | {quarter for quarter, _ in touched},
+            live=live_cells,
+            changed=changed,
+            published=self.published,
+        )
+        if made is None:  # pragma: no cover - latest_due said there is one
+            return
+        for (quarter, cell), published in made.cells.items():
+            batch.put(P_PUB_CELL + cell.encode(quarter), encode(published.to_wire()))
+        for quarter in made.settled:
+            batch.delete(P_PUB_DIRTY + quarter.prefix().encode())
+        batch.put(P_PUB_AT + _h(header.height), encode(made.record()))
 
     def _live_quarter(
         self, quarter: Quarter, overlay: dict[StatKey, Figures]

@@ -231,3 +231,47 @@ def test_a_revision_takes_a_cell_only_with_enough_changes() -> None:
 def test_issue_helper_is_dated_as_asked(network: TestNetwork) -> None:
     issuance: authoring.Issuance = issue_on(network, date(2026, 3, 31))
     assert issuance.event.body.facts.issued_on == date(2026, 3, 31)
+
+
+def _published_chain(net: TestNetwork, store: Store) -> None:
+    march = date(2026, 3, 20)
+    issued = [issue_on(net, march) for _ in range(6)] + [issue_on(net, march, "IN", "RU")]
+    net.commit_block(store, [i.event for i in issued], time_ms=day_ms(march))
+    net.commit_block(store, [], time_ms=_ms(2026, 5, 1))  # Q1 frozen
+    net.commit_block(store, [net.confirm(i) for i in issued[:4]], time_ms=_ms(2026, 5, 2))
+    net.commit_block(store, [net.void(issued[5])], time_ms=_ms(2026, 5, 3))  # waits
+    net.commit_block(store, [], time_ms=_ms(2026, 7, 31))  # Q2 frozen, Q1's imports revised
+
+
+def test_the_audit_rebuilds_the_published_statistics(network: TestNetwork, store: Store) -> None:
+    from ledger.audit import verify_chain
+
+    _published_chain(network, store)
+    assert public_stats(store, 2026, 1)["revised_at"] == [5]
+    report = verify_chain(store, network.genesis, workers=1)
+    assert report.ok, report.fault
+
+
+@pytest.mark.parametrize("what", ["cell", "changes", "dirty", "publication", "stray"])
+def test_the_audit_finds_forged_public_statistics(
+    network: TestNetwork, store: Store, what: str
+) -> None:
+    from ledger.audit import verify_chain
+    from ledger.encoding import encode
+    from ledger.store import P_PUB_AT, P_PUB_CELL, P_PUB_DIRTY, P_PUB_TOUCH
+
+    _published_chain(network, store)
+    db = store.raw()
+    cell = PublicCell("e", "BE", "7102.10").encode(Q1)
+    if what == "cell":  # a published figure made smaller
+        db.put(P_PUB_CELL + cell, encode(Published(Figures(6, 1, 1), 7, 2).to_wire()))
+    elif what == "changes":
+        db.put(P_PUB_TOUCH + cell, encode(99))
+    elif what == "dirty":
+        db.delete(P_PUB_DIRTY + Q1.prefix().encode())
+    elif what == "publication":
+        db.delete(P_PUB_AT + (5).to_bytes(8, "big"))
+    else:
+        db.put(P_PUB_CELL + PublicCell("i", "ZZ", "7102.10").encode(Q1), encode([3, 3, 3, 3, 3]))
+    report = verify_chain(store, network.genesis, workers=1)
+    assert not report.ok and "public statistics" in (report.fault or ""), report.fault
