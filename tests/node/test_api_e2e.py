@@ -233,8 +233,10 @@ def oversized_issue(net: Network, signer: Signer) -> Event:
     """A correctly signed issuance over 64 KiB: its sealed boxes padded with extra recipients."""
     issuance = signer.issue(signer.document("BE", "AE", "BIG"))
     body = issuance.event.body
-    padding = tuple(SealedBox(f"X{i}", b"\x00" * 8000) for i in range(12))
-    sealed = SealedIdentities(body.sealed.commitment, (*body.sealed.boxes, *padding))
+    # Boxes of one length (as a decodable issuance has), 8000 bytes each: over the event limit.
+    names = [*body.sealed.recipients, *(f"X{i}" for i in range(12))]
+    padding = tuple(SealedBox(name, b"\x00" * 8000) for name in names)
+    sealed = SealedIdentities(body.sealed.commitment, padding)
     return sign_event(
         net.genesis.chain_id, "BE", IssueBody(body.facts, sealed), signer.keys["BE"], now()
     )
