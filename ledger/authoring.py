@@ -23,8 +23,10 @@ from ledger.governance import (
     ENCRYPTION,
     MONITOR_PREFIX,
     NODE,
+    NODE_PREFIX,
     EndorseBody,
     ProposeBody,
+    ReadyBody,
     RotateKeyBody,
     VoteBody,
     parse_args,
@@ -185,3 +187,18 @@ def endorse(
     """The monitoring team of restricted participant `exporting` vouches for a certificate."""
     signer = MONITOR_PREFIX + exporting
     return sign_event(chain_id, signer, EndorseBody(number, digest), monitoring_key, created_ms)
+
+
+def ready(
+    chain_id: str,
+    participant: str,
+    node_key: SigningKey,
+    height: int,
+    block_hash: bytes,
+    *,
+    created_ms: int,
+) -> Event:
+    """A node governance added to the validators attests that it runs and has final block
+    `height` (its hash): signed with the node key; the node enters the set from the next block."""
+    body = ReadyBody(node_key.public_bytes, height, block_hash)
+    return sign_event(chain_id, NODE_PREFIX + participant, body, node_key, created_ms)

@@ -40,6 +40,11 @@ class Execution:
         return self.block.header
 
 
+def _due(registry: Registry, height: int) -> bool:
+    """A passed change takes effect with this block (its liveness rules read the headers)."""
+    return any(r.effective_height <= height + 1 for r in registry.proposals.values())
+
+
 def _run(
     reader: ChainReader,
     registry: Registry,
@@ -73,7 +78,16 @@ def _run(
     )
     accepted = tuple(overlay.order)
     # Registry changes happen at block boundaries: this block yields the register of height + 1.
-    transition = next_registry(registry, overlay.proposals, overlay.rotations, height)
+    transition = next_registry(
+        registry,
+        overlay.proposals,
+        overlay.rotations,
+        height,
+        overlay.ready,
+        overlay.live_validators(registry, height)
+        if overlay.ready or _due(registry, height)
+        else None,
+    )
     header = Header(
         chain_id=chain_id,
         height=height,

@@ -19,7 +19,8 @@ PROPOSE = "governance.propose"
 VOTE = "governance.vote"
 ROTATE_KEY = "participant.rotate_key"
 ENDORSE = "certificate.endorse"
-GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY)
+READY = "validator.ready"
+GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY, READY)
 
 ADMIT = "admit"
 SUSPEND = "suspend"
@@ -52,6 +53,18 @@ KEY_ROLES = (AUTHORITY, ENCRYPTION, NODE, MONITORING)
 
 #: The signer field of an endorsement: the monitoring team of participant CODE is `monitor/CODE`.
 MONITOR_PREFIX = "monitor/"
+#: The signer field of a readiness attestation: a node of participant CODE is `node/CODE`.
+NODE_PREFIX = "node/"
+
+#: Governance never leaves fewer validators than this (3f + 1 with f = 1: one may fail). A
+#: genesis may start with fewer (a development network); then no change shrinks it further.
+MIN_VALIDATORS = 4
+#: A validator counts as live when it proposed one of the last LIVENESS_WINDOW * n final blocks
+#: (the proposer schedule gives each live validator n of any n * n heights' round 0 turns).
+LIVENESS_WINDOW = 2
+#: A readiness attestation names a final block at most this many heights old: the node is
+#: synced, not merely running.
+READY_MAX_AGE = 100
 
 OPEN = "open"
 PASSED = "passed"
@@ -145,6 +158,35 @@ class LastValidator(LedgerError):
     http_status = 409
 
 
+class TooFewValidators(LedgerError):
+    """Governance never leaves fewer than MIN_VALIDATORS validators."""
+
+    code = "too_few_validators"
+    http_status = 409
+
+
+class ValidatorsNotLive(LedgerError):
+    """The change would leave fewer live validators than a quorum of the new set: the chain
+    would halt. (A readiness attestation is refused for now; the node sends it again.)"""
+
+    code = "validators_not_live"
+    http_status = 409
+
+
+class NotPendingValidator(LedgerError):
+    """A readiness attestation for a node that governance did not add (or that is in the set)."""
+
+    code = "not_a_pending_validator"
+    http_status = 409
+
+
+class StaleReadiness(LedgerError):
+    """A readiness attestation must name a recent final block, as the chain has it."""
+
+    code = "readiness_stale"
+    http_status = 409
+
+
 class NotRestricted(LedgerError):
     code = "not_restricted"
     http_status = 409
@@ -228,6 +270,10 @@ GOVERNANCE_ERRORS: tuple[type[LedgerError], ...] = (
     AlreadyValidator,
     NotAValidator,
     LastValidator,
+    TooFewValidators,
+    ValidatorsNotLive,
+    NotPendingValidator,
+    StaleReadiness,
     NotRestricted,
     UnknownParameter,
     ParameterOutOfRange,
@@ -467,9 +513,48 @@ class EndorseBody:
         return cls(event_number(obj[0]), digest)
 
 
+@dataclass(frozen=True)
+class ReadyBody:
+    """A node governance added to the validators attests that it runs and is synced: signed with
+    its node key (signer `node/CODE`), naming a recent final block."""
+
+    type: ClassVar[str] = READY
+    node_key: bytes
+    height: int
+    block_hash: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [self.node_key, self.height, self.block_hash]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> ReadyBody:
+        if not isinstance(obj, list) or len(obj) != 3:
+            raise MalformedInput("ready: body must be [node_key, height, block_hash]")
+        node_key, height, block_hash = obj
+        if not isinstance(block_hash, bytes) or len(block_hash) != 32:
+            raise MalformedInput("ready: the block hash is 32 bytes")
+        return cls(_key("ready node_key", node_key, role=NODE), _int("height", height), block_hash)
+
+
 BODY_TYPES.update(
-    {PROPOSE: ProposeBody, VOTE: VoteBody, ROTATE_KEY: RotateKeyBody, ENDORSE: EndorseBody}
+    {
+        PROPOSE: ProposeBody,
+        VOTE: VoteBody,
+        ROTATE_KEY: RotateKeyBody,
+        ENDORSE: EndorseBody,
+        READY: ReadyBody,
+    }
 )
+
+
+def node_participant(signer: str) -> str | None:
+    """The participant a `node/CODE` signer is a node of, or None."""
+    return signer[len(NODE_PREFIX) :] if signer.startswith(NODE_PREFIX) else None
+
+
+def quorum(n: int) -> int:
+    """Precommits that finalise a block of a set of n: more than 2/3."""
+    return 2 * n // 3 + 1
 
 
 def monitored_participant(signer: str) -> str | None:
@@ -649,12 +734,43 @@ class _Draft:
     validators: list[Validator]
     parameters: Parameters
     extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
+    pending: list[Validator] = field(default_factory=list)
+    #: Node keys of the validators seen live lately (None: the reader keeps no headers).
+    live: frozenset[bytes] | None = None
+
+    def copy(self) -> _Draft:
+        return _Draft(
+            dict(self.participants),
+            list(self.validators),
+            self.parameters,
+            self.extra_recipients,
+            list(self.pending),
+            self.live,
+        )
+
+
+def _check_remaining(draft: _Draft, remaining: list[Validator]) -> None:
+    """A set that loses validators keeps at least MIN_VALIDATORS, and a live quorum of itself."""
+    if not remaining:
+        raise LastValidator("the network's last validator cannot be removed")
+    if len(remaining) < MIN_VALIDATORS and len(remaining) < len(draft.validators):
+        raise TooFewValidators(
+            f"the network keeps at least {MIN_VALIDATORS} validators; this leaves {len(remaining)}"
+        )
+    if draft.live is not None:
+        alive = sum(1 for v in remaining if v.node_key in draft.live)
+        if alive < quorum(len(remaining)):
+            raise ValidatorsNotLive(
+                f"this leaves {alive} live validators of {len(remaining)}; a block needs "
+                f"{quorum(len(remaining))}: the chain would halt"
+            )
 
 
 def key_owners(
     participants: Mapping[str, Participant],
     validators: Sequence[Validator],
     extra_recipients: Sequence[tuple[str, str, bytes]] = (),
+    pending: Sequence[Validator] = (),
 ) -> dict[bytes, tuple[str, str]]:
     """Every key on the register: key -> (whose, role)."""
     owners: dict[bytes, tuple[str, str]] = {}
@@ -666,6 +782,8 @@ def key_owners(
         if p.monitoring_key:
             owners[p.monitoring_key] = (p.code, MONITORING)
     for v in validators:
+        owners.setdefault(v.node_key, (v.participant, NODE))
+    for v in pending:
         owners.setdefault(v.node_key, (v.participant, NODE))
     for exporting, name, key in extra_recipients:
         owners.setdefault(key, (f"{name} (extra recipient of {exporting})", ENCRYPTION))
@@ -685,7 +803,7 @@ def _require_free(
 
 
 def _node_keys_in_use(draft: _Draft) -> set[bytes]:
-    keys = {v.node_key for v in draft.validators}
+    keys = {v.node_key for v in (*draft.validators, *draft.pending)}
     keys |= {p.node_key for p in draft.participants.values() if p.node_key}
     return keys
 
@@ -708,7 +826,7 @@ def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameter
 def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) -> str:
     """Change `draft` as the proposal says, or raise (changing nothing). Returns a description."""
     participants = draft.participants
-    keys = key_owners(participants, draft.validators, draft.extra_recipients)
+    keys = key_owners(participants, draft.validators, draft.extra_recipients, draft.pending)
     if kind == ADMIT:
         name, countries, authority, encryption, node_key, address, *_ = args
         if subject in participants:
@@ -745,8 +863,16 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
     if kind == SUSPEND:
         if not participant.active:
             raise AlreadySuspended(f"{subject} is already suspended")
+        # Its validators leave the set with it; they wait, pending, for a reinstatement and
+        # their nodes' readiness.
+        theirs = [v for v in draft.validators if v.participant == subject]
+        if theirs:
+            remaining = [v for v in draft.validators if v.participant != subject]
+            _check_remaining(draft, remaining)
+            draft.validators[:] = remaining
+            draft.pending.extend(theirs)
         participants[subject] = replace(participant, active=False)
-        return "suspended"
+        return "suspended" + (f" ({len(theirs)} validator(s) set aside)" if theirs else "")
     if kind == REINSTATE:
         if participant.active:
             raise NotSuspended(f"{subject} is not suspended")
@@ -756,22 +882,28 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
         node_key, address = args
         if not participant.active:
             raise ParticipantNotActive(f"{subject} is suspended and cannot become a validator")
-        if any(v.node_key == node_key for v in draft.validators):
+        if any(v.node_key == node_key for v in (*draft.validators, *draft.pending)):
             raise AlreadyValidator("that node key is already a validator's")
         if any(p.node_key == node_key and p.code != subject for p in participants.values()):
             raise NodeKeyInUse("that node key is another participant's node")
         _require_free(keys, node_key, NODE, (subject, NODE))
-        draft.validators.append(Validator(subject, node_key, address))
-        return f"validator {node_key.hex()[:16]} at {address}"
+        # In the set only once its node attests readiness on the chain (validator.ready).
+        draft.pending.append(Validator(subject, node_key, address))
+        return f"validator {node_key.hex()[:16]} at {address}, pending its readiness"
     if kind == REMOVE_VALIDATOR:
         (node_key,) = args
-        kept = [
-            v for v in draft.validators if not (v.participant == subject and v.node_key == node_key)
-        ]
+
+        def other(v: Validator) -> bool:
+            return not (v.participant == subject and v.node_key == node_key)
+
+        pending = [v for v in draft.pending if other(v)]
+        if len(pending) != len(draft.pending):
+            draft.pending[:] = pending
+            return f"pending validator {node_key.hex()[:16]} removed"
+        kept = [v for v in draft.validators if other(v)]
         if len(kept) == len(draft.validators):
             raise NotAValidator(f"{node_key.hex()[:16]} is not a validator node of {subject}")
-        if not kept:
-            raise LastValidator("the network's last validator cannot be removed")
+        _check_remaining(draft, kept)
         draft.validators[:] = kept
         return f"validator {node_key.hex()[:16]} removed"
     if kind == RESTRICT:
@@ -806,12 +938,14 @@ def with_key(participant: Participant, key_kind: str, key: bytes) -> Participant
     return replace(participant, encryption_key=key)
 
 
-def _draft(registry: Registry) -> _Draft:
+def _draft(registry: Registry, live: frozenset[bytes] | None = None) -> _Draft:
     return _Draft(
         dict(registry.participants),
         list(registry.validators),
         registry.parameters,
         registry.extra_recipients,
+        list(registry.pending_validators),
+        live,
     )
 
 
@@ -827,6 +961,18 @@ class ProposalView(Protocol):
 
     def rotated_keys(self) -> set[bytes]: ...
 
+    def readied(self) -> set[bytes]:
+        """Node keys whose readiness this block records."""
+        ...
+
+    def live_validators(self, registry: Registry, height: int) -> frozenset[bytes] | None:
+        """Node keys of the validators seen live before `height` (see live_validators)."""
+        ...
+
+    def header_hash(self, height: int) -> bytes | None:
+        """The hash of the final header at `height`, None if unknown."""
+        ...
+
 
 @dataclass(frozen=True)
 class GovernanceChange:
@@ -834,6 +980,7 @@ class GovernanceChange:
 
     proposal: ProposalRecord | None = None
     rotation: tuple[str, str, bytes] | None = None  # (participant, key kind, new key)
+    ready: tuple[str, bytes] | None = None  # (participant, node key) entering the set
 
 
 def _active_signer(registry: Registry, event: Event, verb: str) -> Participant:
@@ -846,10 +993,12 @@ def _active_signer(registry: Registry, event: Event, verb: str) -> Participant:
 def check_governance(
     view: ProposalView, registry: Registry, event: Event, ctx: EventContext
 ) -> GovernanceChange:
-    """The rules of propose, vote and rotate_key (the signature is already checked). Pure."""
+    """The rules of propose, vote, rotate_key and ready (the signature is already checked). Pure."""
     body = event.body
     if isinstance(body, ProposeBody):
-        return GovernanceChange(proposal=_propose(registry, event, body, ctx))
+        return GovernanceChange(proposal=_propose(view, registry, event, body, ctx))
+    if isinstance(body, ReadyBody):
+        return GovernanceChange(ready=_ready(view, registry, event, body, ctx))
     if isinstance(body, VoteBody):
         return GovernanceChange(proposal=_vote(view, registry, event, body, ctx))
     if isinstance(body, RotateKeyBody):
@@ -858,7 +1007,7 @@ def check_governance(
 
 
 def _propose(
-    registry: Registry, event: Event, body: ProposeBody, ctx: EventContext
+    view: ProposalView, registry: Registry, event: Event, body: ProposeBody, ctx: EventContext
 ) -> ProposalRecord:
     _active_signer(registry, event, "propose changes")
     lead = body.effective_height - ctx.height
@@ -877,7 +1026,8 @@ def _propose(
         key_kind, key, proof = body.args
         check_possession(ctx.chain_id, body.subject, key_kind, key, proof)
     # Refused now if it could not take effect on today's register (it is checked again then).
-    apply_change(_draft(registry), body.kind, body.subject, body.args)
+    live = view.live_validators(registry, ctx.height)
+    apply_change(_draft(registry, live), body.kind, body.subject, body.args)
     record = ProposalRecord(
         proposal_id=event.event_id,
         kind=body.kind,
@@ -926,12 +1076,80 @@ def _rotate(
         raise RotationPending(
             f"{event.signer}'s {body.key_kind} key is already being rotated in this block"
         )
-    owners = key_owners(registry.participants, registry.validators, registry.extra_recipients)
+    owners = key_owners(
+        registry.participants,
+        registry.validators,
+        registry.extra_recipients,
+        registry.pending_validators,
+    )
     _require_free(owners, body.public_key, body.key_kind, None)
     if body.public_key in view.rotated_keys():
         raise KeyInUse(f"another participant rotates to that {body.key_kind} key in this block")
     check_possession(ctx.chain_id, event.signer, body.key_kind, body.public_key, body.proof)
     return (event.signer, body.key_kind, body.public_key)
+
+
+def _ready(
+    view: ProposalView, registry: Registry, event: Event, body: ReadyBody, ctx: EventContext
+) -> tuple[str, bytes]:
+    code = node_participant(event.signer) or event.signer
+    participant = registry.participant(code)
+    if not participant.active:
+        raise ParticipantNotActive(f"{code} is suspended: its validators stay out of the set")
+    key = body.node_key.hex()[:16]
+    if any(v.node_key == body.node_key for v in registry.validators):
+        raise AlreadyValidator(f"{key} is already a validator")
+    if not any(
+        v.participant == code and v.node_key == body.node_key for v in registry.pending_validators
+    ):
+        raise NotPendingValidator(f"{key} is no validator of {code} waiting to enter the set")
+    if body.node_key in view.readied():
+        raise AlreadyValidator(f"{key} enters the set with this block already")
+    if not ctx.height - READY_MAX_AGE <= body.height < ctx.height:
+        raise StaleReadiness(
+            f"the attestation names block {body.height}; it must be one of the last "
+            f"{READY_MAX_AGE} final blocks before {ctx.height}"
+        )
+    known = view.header_hash(body.height)
+    if known is not None and known != body.block_hash:
+        raise StaleReadiness(f"block {body.height} of this chain has another hash")
+    live = view.live_validators(registry, ctx.height)
+    if live is not None:
+        joining = len(view.readied()) + 1
+        size = len(registry.validators) + joining
+        alive = sum(1 for v in registry.validators if v.node_key in live) + joining
+        if alive < quorum(size):
+            raise ValidatorsNotLive(
+                f"with {key} the set would have {size} validators of which {alive} are live; "
+                f"a block needs {quorum(size)}: it waits until more validators are live"
+            )
+    return (code, body.node_key)
+
+
+def live_validators(
+    reader: Any, validators: Sequence[Validator], height: int
+) -> frozenset[bytes] | None:
+    """Node keys of `validators` seen live before `height`: each proposed one of the last
+    LIVENESS_WINDOW * n final blocks (its proposer index read in the set in force at that
+    height), or has not been in the set for that long (at the chain's start, or just entered
+    after attesting readiness): not judged yet. None when the reader keeps no headers (a model)."""
+    header = getattr(reader, "header", None)
+    validators_at = getattr(reader, "validators_at", None)
+    if header is None or validators_at is None:
+        return None
+    window = range(height - LIVENESS_WINDOW * len(validators), height)
+    wanted = {v.node_key for v in validators}
+    seen: set[bytes] = set()
+    judged = set(wanted) if window.start >= 1 else set()
+    for h in reversed(window):
+        if h < 1:
+            break
+        in_force = validators_at(h)
+        judged &= {v.node_key for v in in_force}
+        found = header(h)
+        if found is not None and found.proposer < len(in_force):
+            seen.add(in_force[found.proposer].node_key)
+    return frozenset((seen & wanted) | (wanted - judged))
 
 
 # -- block boundaries ---------------------------------------------------------------------------
@@ -949,6 +1167,8 @@ def next_registry(
     proposals: Mapping[bytes, ProposalRecord],
     rotations: Mapping[tuple[str, str], tuple[bytes, bytes]],
     height: int,
+    readied: Mapping[bytes, tuple[str, bytes]] | None = None,
+    live: frozenset[bytes] | None = None,
 ) -> Transition:
     """The register in force at height + 1, after block `height` changed `proposals` and rotated
     keys (`rotations`: (participant, key kind) -> (new key, event id)).
@@ -964,26 +1184,29 @@ def next_registry(
         if (r.status == PASSED and r.effective_height <= height + 1)
         or (r.status == OPEN and height >= r.voting_closes)
     ]
-    if not proposals and not rotations and not due:
+    readied = readied or {}
+    if not proposals and not rotations and not due and not readied:
         return Transition(registry)
-    draft = _draft(registry)
+    draft = _draft(registry, None if live is None else live | set(readied))
     changes = []
     for (code, key_kind), (key, event_id) in sorted(rotations.items()):
         draft.participants[code] = with_key(draft.participants[code], key_kind, key)
         changes.append(
             RegisterChange("rotate_key", code, f"{key_kind} key {key.hex()[:16]}", event_id)
         )
+    for node_key, (code, event_id) in readied.items():  # in the order the block records them
+        entering = [v for v in draft.pending if v.node_key == node_key]
+        draft.pending[:] = [v for v in draft.pending if v.node_key != node_key]
+        draft.validators.extend(entering)
+        changes.append(
+            RegisterChange("validator_ready", code, f"validator {node_key.hex()[:16]}", event_id)
+        )
     records = dict(proposals)
     for record in sorted(due, key=lambda r: (r.proposed_height, r.proposal_id)):
         if record.status == OPEN:
             records[record.proposal_id] = replace(record, status=EXPIRED, closed_height=height)
             continue
-        trial = _Draft(
-            dict(draft.participants),
-            list(draft.validators),
-            draft.parameters,
-            draft.extra_recipients,
-        )
+        trial = draft.copy()
         try:
             detail = apply_change(trial, record.kind, record.subject, record.args)
         except LedgerError as exc:
@@ -1000,5 +1223,6 @@ def next_registry(
         validators=tuple(draft.validators),
         parameters=draft.parameters,
         proposals=still_open,
+        pending_validators=tuple(draft.pending),
     )
     return Transition(evolved, records, changes)

@@ -44,13 +44,18 @@ from ledger.governance import (
     ENDORSE,
     GOVERNANCE_EVENTS,
     MONITOR_PREFIX,
+    NODE_PREFIX,
+    READY,
     AlreadyEndorsed,
     EndorseBody,
     EndorsementNotNeeded,
     EndorsementRequired,
     ProposalRecord,
+    ReadyBody,
     check_governance,
+    live_validators,
     monitored_participant,
+    node_participant,
 )
 from ledger.hashing import TAG_REGISTRY, TAG_STATE_VALUE, sha256, tagged_hash
 
@@ -218,6 +223,9 @@ class Registry:
     country_owner: Mapping[str, str] = field(default_factory=dict)
     #: Proposals still open or passed and waiting for their effective height, by id.
     proposals: Mapping[bytes, ProposalRecord] = field(default_factory=dict)
+    #: Validators governance added (or a suspension set aside) that are not in the set yet: each
+    #: enters it once its node attests readiness on the chain (a `validator.ready` event).
+    pending_validators: tuple[Validator, ...] = ()
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> Registry:
@@ -236,6 +244,7 @@ class Registry:
         parameters: Parameters,
         extra_recipients: tuple[tuple[str, str, bytes], ...],
         proposals: Mapping[bytes, ProposalRecord] | None = None,
+        pending_validators: tuple[Validator, ...] = (),
     ) -> Registry:
         owners = {c: p.code for p in participants.values() for c in p.countries}
         return cls(
@@ -245,6 +254,7 @@ class Registry:
             extra_recipients,
             owners,
             dict(proposals or {}),
+            pending_validators,
         )
 
     def evolve(
@@ -254,10 +264,16 @@ class Registry:
         validators: tuple[Validator, ...],
         parameters: Parameters,
         proposals: Mapping[bytes, ProposalRecord],
+        pending_validators: tuple[Validator, ...] = (),
     ) -> Registry:
         """The next register: the same network (extra recipients) with these changes."""
         return Registry.build(
-            participants, validators, parameters, self.extra_recipients, proposals
+            participants,
+            validators,
+            parameters,
+            self.extra_recipients,
+            proposals,
+            pending_validators,
         )
 
     def to_wire(self) -> list[Any]:
@@ -267,15 +283,16 @@ class Registry:
             self.parameters.to_wire(),
             [[exp, name, key] for exp, name, key in self.extra_recipients],
             [self.proposals[pid].to_wire() for pid in sorted(self.proposals)],
+            [v.to_wire() for v in self.pending_validators],
         ]
 
     @classmethod
     def from_wire(cls, obj: Any) -> Registry:
-        if not isinstance(obj, list) or len(obj) != 5:
+        if not isinstance(obj, list) or len(obj) != 6:
             raise MalformedInput(
-                "a registry is [participants, validators, parameters, extras, proposals]"
+                "a registry is [participants, validators, parameters, extras, proposals, pending]"
             )
-        participants, validators, parameters, extras, proposals = obj
+        participants, validators, parameters, extras, proposals, pending = obj
         records = [ProposalRecord.from_wire(p) for p in proposals]
         return cls.build(
             {p.code: p for p in (Participant.from_wire(raw) for raw in participants)},
@@ -283,6 +300,7 @@ class Registry:
             Parameters.from_wire(parameters),
             tuple((exp, name, key) for exp, name, key in extras),
             {r.proposal_id: r for r in records},
+            tuple(Validator.from_wire(v) for v in pending),
         )
 
     @cached_property
@@ -331,7 +349,15 @@ class EventContext:
 def check_signer(registry: Registry, event: Event, *, verified: bool) -> Participant:
     """The participant the event speaks for, its signature checked under the registered key."""
     monitored = monitored_participant(event.signer)
-    if monitored is not None:
+    node_of = node_participant(event.signer)
+    if node_of is not None:
+        # A node attests its own readiness, with the node key governance added (the rules
+        # check that this key is one of the participant's validators waiting to enter).
+        participant = registry.participant(node_of)
+        if event.type != READY or not isinstance(event.body, ReadyBody):
+            raise SignerNotAllowed(f"a node key ({NODE_PREFIX}<CODE>) only attests readiness")
+        key, which = event.body.node_key, "the node key it names"
+    elif monitored is not None:
         participant = registry.participant(monitored)
         if participant.monitoring_key is None:
             raise SignerNotAllowed(
@@ -346,6 +372,8 @@ def check_signer(registry: Registry, event: Event, *, verified: bool) -> Partici
             raise SignerNotAllowed(
                 f"only the monitoring team (signer {MONITOR_PREFIX}<CODE>) endorses certificates"
             )
+        if event.type == READY:
+            raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) attests readiness")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
         raise BadSignature(f"the signature does not verify under {which}")
@@ -579,7 +607,10 @@ class Overlay:
         #: Governance in this block: proposal records changed, keys rotated (effective next block).
         self.proposals: dict[bytes, ProposalRecord] = {}
         self.rotations: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        #: Validators whose readiness this block records: node key -> (participant, event id).
+        self.ready: dict[bytes, tuple[str, bytes]] = {}
         self._registry: Registry | None = None
+        self._live: dict[tuple[bytes, int], frozenset[bytes] | None] = {}
 
     def get_certificate(self, number: str) -> CertificateRecord | None:
         found = self.certificates.get(number)
@@ -606,6 +637,20 @@ class Overlay:
 
     def rotated_keys(self) -> set[bytes]:
         return {key for key, _ in self.rotations.values()}
+
+    def readied(self) -> set[bytes]:
+        return set(self.ready)
+
+    def live_validators(self, registry: Registry, height: int) -> frozenset[bytes] | None:
+        slot = (registry.hash, height)
+        if slot not in self._live:
+            self._live[slot] = live_validators(self.base, registry.validators, height)
+        return self._live[slot]
+
+    def header_hash(self, height: int) -> bytes | None:
+        header = getattr(self.base, "header", None)
+        found = header(height) if header is not None else None
+        return found.hash if found is not None else None
 
     def apply(
         self, registry: Registry, event: Event, ctx: EventContext, *, verified: bool = False
@@ -637,6 +682,9 @@ class Overlay:
         if change.rotation is not None:
             code, key_kind, key = change.rotation
             self.rotations[(code, key_kind)] = (key, event.event_id)
+        if change.ready is not None:
+            code, node_key = change.ready
+            self.ready[node_key] = (code, event.event_id)
 
     def apply_all(
         self, registry: Registry, events: Iterable[Event], ctx: EventContext, *, verified: bool

@@ -489,6 +489,15 @@ class Store:
             self._validator_sets = out
         return list(self._validator_sets)
 
+    def validators_at(self, height: int) -> tuple[Validator, ...]:
+        """The validator set that signs block `height`."""
+        found = self.genesis.validators
+        for first, validators in self.validator_sets():
+            if first > height:
+                break
+            found = validators
+        return found
+
     def register_history(self) -> list[tuple[int, list[RegisterChange]]]:
         """(height in force, changes) of every change to the register, in height order."""
         out = []

@@ -98,6 +98,8 @@ def register_json(node: LedgerNode) -> dict[str, Any]:
         "in_force_from": node.store.height + 1,
         "participants": participants,
         "validators": [v.to_json() for v in registry.validators],
+        # Added by governance, each waiting for its node's readiness attestation.
+        "pending_validators": [v.to_json() for v in registry.pending_validators],
         "parameters": registry.parameters.to_json(),
         # Who else an exporter's certificates must be sealed to (a monitoring team, say).
         "extra_recipients": [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ledger.block import Header
 from ledger.chain import Execution
+from ledger.genesis import Validator
 from ledger.governance import ProposalRecord
 from ledger.state import CertificateRecord
 from ledger.store import Store
@@ -50,6 +52,13 @@ class CachedReader:
                     self._nodes.clear()
                 self._nodes[node_hash] = node
         return node
+
+    def header(self, height: int) -> Header | None:
+        """Final headers: the liveness of validators and readiness attestations read them."""
+        return self.store.header(height)
+
+    def validators_at(self, height: int) -> tuple[Validator, ...]:
+        return self.store.validators_at(height)
 
     def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
         """Closed proposals too, so a late vote hears proposal_expired, not unknown_proposal."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ledger import authoring
 from ledger.block import Block, Header
 from ledger.chain import Execution, build_block, validate_block
 from ledger.consensus import (
@@ -56,6 +57,9 @@ GOSSIP_INTERVAL_S = 0.025
 GOSSIP_WAIT_STEPS = 5
 GOSSIP_WAIT_STEP_S = 0.01
 SYNC_INTERVAL_S = 2.0
+#: A node governance added to the validators attests its readiness this often until it is in
+#: the set (an attestation is refused while too few validators are live: it tries again).
+READY_RETRY_S = 2.0
 
 
 #: What _proposed_block answers when the proposal names events our mempool lacks.
@@ -129,6 +133,7 @@ class LedgerNode:
         self._height_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.core = self._new_core()
         self.started_at = time.time()
+        self._ready_sent_at = 0.0
 
     # -- set-up --------------------------------------------------------------------------------
     @property
@@ -149,8 +154,10 @@ class LedgerNode:
 
     @property
     def peer_keys(self) -> set[bytes]:
-        """Node keys allowed on /peer/*: the validators' and every active participant's node."""
+        """Node keys allowed on /peer/*: the validators' (in the set or waiting to enter it) and
+        every active participant's node."""
         keys = set(self.validator_keys)
+        keys.update(v.node_key for v in self.registry.pending_validators)
         keys.update(
             p.node_key
             for p in self.registry.participants.values()
@@ -167,6 +174,41 @@ class LedgerNode:
             for p in self.registry.participants.values()
             if p.active and p.node_key is not None and p.address and p.node_key not in validators
         ]
+
+    @property
+    def is_pending_validator(self) -> bool:
+        """Governance added this node to the validators; it enters the set once it attests."""
+        return any(
+            v.node_key == self.node_key.public_bytes for v in self.registry.pending_validators
+        )
+
+    def attest_ready(self) -> EventStatus | None:
+        """As a validator waiting to enter the set: sign a readiness attestation naming our head
+        (we are synced) and send it to the validators. None when there is nothing to attest."""
+        head = self.store.head
+        if not self.is_pending_validator or head is None:
+            return None
+        if time.monotonic() - self._ready_sent_at < READY_RETRY_S:
+            return None
+        self._ready_sent_at = time.monotonic()
+        pending = next(
+            v for v in self.registry.pending_validators if v.node_key == self.node_key.public_bytes
+        )
+        event = authoring.ready(
+            self.chain_id,
+            pending.participant,
+            self.node_key,
+            head.height,
+            head.hash,
+            created_ms=now_ms(),
+        )
+        try:
+            status = self.submit(event)
+        except LedgerError as exc:
+            log.info("readiness not accepted yet", extra={"code": exc.code, "reason": exc.message})
+            return None
+        log.info("readiness attested", extra={"height": head.height})
+        return status
 
     def change_waiting(self) -> bool:
         """A passed governance change waits for its effective height."""
@@ -681,6 +723,7 @@ class LedgerNode:
                 self.client.send(observer, "/peer/consensus", body)
         if len(self.mempool) or self.change_waiting():
             self._schedule_start()
+        self.attest_ready()
 
     def _recheck_mempool(self, changed_numbers: set[str] | None) -> None:
         """Pending events about certificates a block just changed may no longer apply.
@@ -726,6 +769,7 @@ class LedgerNode:
                     self._process(self.core.start(now_ms()))
                 elif self.is_validator and self.change_waiting():
                     self._schedule_start()
+                self.attest_ready()
             except Exception:  # a bug here must not stop the node's heart
                 log.exception("resend failed")
 

@@ -82,6 +82,7 @@ class TestNetwork:
         parameters: Parameters | None = None,
         suspended: Iterable[str] = (),
         extra_recipients: Sequence[tuple[str, str]] = (),
+        validators: Sequence[str] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.members: dict[str, Member] = {}
@@ -122,6 +123,7 @@ class TestNetwork:
             validators=tuple(
                 Validator(m.code, m.node.public_bytes, f"http://127.0.0.1:{7700 + i}")
                 for i, m in enumerate(self.members.values())
+                if validators is None or m.code in validators
             ),
             parameters=parameters or Parameters(),
             extra_recipients=tuple(extra),

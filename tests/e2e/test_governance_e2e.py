@@ -233,12 +233,13 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     assert status == 200 and body["status"] == "import_confirmed", body
     assert bw_height >= record["effective_height"]
 
-    # -- BW becomes a validator; RU stops; the chain keeps finalising ----------------------------
+    # -- BW becomes a validator (its node attests readiness); RU stops; the chain goes on -------
     record = g.decide("add_validator", "BW", [joiner.node_key, joiner.address], ["AE", "IN", "RU"])
     poll(lambda: (bw.health() or {}).get("validator"), 30, "BW to validate")
     status, register = be.get("/v1/public/participants")
     assert [v["participant"] for v in register["validators"]] == ["BE", "AE", "IN", "RU", "BW"]
-    assert register["validator_history"][-1]["height"] == record["effective_height"]
+    assert register["validator_history"][-1]["height"] > record["effective_height"]
+    assert register["pending_validators"] == []
     network.node("RU").stop()
     running = [n for n in network.nodes if n.alive()]
     after = g.issue("AE", "IN")
@@ -253,6 +254,13 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     assert "suspended" in body["message"]
     g.decide("reinstate", "IN", [], ["AE", "BW"])  # 4 active: 3 of them pass it
     g.final(g.issue("IN", "BE"))
+
+    # IN's validator left the set with the suspension; its node's readiness brings it back.
+    def validators() -> list[str]:
+        _, register = be.get("/v1/public/participants")
+        return [v["participant"] for v in register["validators"]]
+
+    poll(lambda: "IN" in validators(), 30, "IN's validator back in the set")
 
     # -- rotate BE's authority key through the CLI -----------------------------------------------
     new_key = tmp_path / "be-authority-2.pem"
@@ -298,7 +306,10 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     wait_same_head([n for n in network.nodes if n.alive()])
     status, register = bw.get("/v1/public/participants")
     kinds = [c["kind"] for entry in register["history"] for c in entry["changes"]]
-    assert kinds == ["admit", "add_validator", "suspend", "reinstate", "rotate_key", "restrict"]
+    assert [k for k in kinds if k != "validator_ready"] == [
+        "admit", "add_validator", "suspend", "reinstate", "rotate_key", "restrict",
+    ]  # fmt: skip
+    assert kinds.count("validator_ready") == 2  # BW's node, then IN's again
     status, explored = cli("explore", "participants", "--node", bw.url)
     assert status == 0, explored
     assert [h["kind"] for h in explored["history"]] == kinds
@@ -306,3 +317,45 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     status, listed = cli("gov", "list", "--node", bw.url)
     assert status == 0 and [p["status"] for p in listed["proposals"]] == ["enacted"] * 5
     assert time.monotonic() - started < 170
+
+
+def test_a_validator_added_while_another_is_down_keeps_the_chain_finalising(
+    network: Network,
+) -> None:
+    """Issue 22: with RU stopped, a validator was added whose node had never started; the set
+    then needed more signatures than were live and the chain stopped. Now the new validator
+    enters the set only once its node attests readiness, and only if enough stay live."""
+    g = Gov(network)
+    be = g.node("BE")
+    network.node("RU").stop()
+    port = free_port_block(1)
+    joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port)
+    g.keys["BW"] = load_signing_key(network.directory / "BW" / "authority.pem")
+    admit = [
+        "Botswana", ["BW"], joiner.authority_key, joiner.encryption_key, joiner.node_key,
+        joiner.address, joiner.authority_proof, joiner.encryption_proof, joiner.node_proof,
+    ]  # fmt: skip
+    g.decide("admit", "BW", admit, ["AE", "IN"])
+    # RU's authority still votes (through BE's node): five active, four yes pass it.
+    record = g.decide("add_validator", "BW", [joiner.node_key, joiner.address], ["AE", "IN", "RU"])
+    _, register = be.get("/v1/public/participants")
+    assert [v["participant"] for v in register["validators"]] == ["BE", "AE", "IN", "RU"]
+    assert [v["participant"] for v in register["pending_validators"]] == ["BW"]
+    # BW's node never started: the three live validators of four keep finalising.
+    running = [n for n in network.nodes if n.alive()]
+    top = g.final(g.issue("BE", "AE"))
+    assert top >= record["effective_height"]
+    network.wait_height(top, running, timeout=30)
+    # BW's node starts, syncs and attests readiness: four live of five, the chain goes on.
+    token = tomllib.loads(joiner.config.read_text())["api_token"]
+    bw = NodeProcess("BW", joiner.config, joiner.address, token, network.directory / "BW.log")
+    network.nodes.append(bw)
+    bw.start()
+    bw.wait_healthy()
+    poll(lambda: (bw.health() or {}).get("validator"), 60, "BW to enter the set")
+    _, register = be.get("/v1/public/participants")
+    assert [v["participant"] for v in register["validators"]] == ["BE", "AE", "IN", "RU", "BW"]
+    running = [n for n in network.nodes if n.alive()]
+    top = g.final(g.issue("AE", "IN"), g.node("AE"))
+    network.wait_height(top, running, timeout=30)
+    wait_same_head(running)

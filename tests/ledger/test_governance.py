@@ -65,6 +65,8 @@ class Chain:
         self.net = net
         self.store = store
         self.node_keys = {m.node.public_bytes: m.node for m in net.members.values()}
+        #: Participants whose validator nodes are down: they propose no block.
+        self.down: set[str] = set()
 
     @property
     def registry(self) -> Registry:
@@ -87,8 +89,17 @@ class Chain:
             events,
             chain_id=self.net.chain_id,
             time_ms=time_ms if time_ms is not None else self.net.tick(),
-            proposer=(self.height + 1) % len(self.registry.validators),
+            proposer=self.proposer(),
         )
+
+    def proposer(self) -> int:
+        """Round robin from height + round (consensus.proposer_for), past the nodes down."""
+        validators = self.registry.validators
+        for round_ in range(len(validators)):
+            index = (self.height + 1 + round_) % len(validators)
+            if validators[index].participant not in self.down:
+                return index
+        raise AssertionError("every validator is down")  # pragma: no cover
 
     def commit(self, events: Sequence[Event] = (), time_ms: int | None = None) -> Execution:
         built = self.build(events, time_ms)
@@ -162,6 +173,28 @@ class Chain:
             created_ms=self.net.tick(1),
         )
 
+    def ready(self, member: Member, node: SigningKey | None = None) -> Event:
+        """`member`'s node attests readiness, naming the head."""
+        head = self.store.head
+        assert head is not None
+        return authoring.ready(
+            self.net.chain_id,
+            member.code,
+            node or member.node,
+            head.height,
+            head.hash,
+            created_ms=self.net.tick(1),
+        )
+
+    def add_validator(self, member: Member, address: str = "http://127.0.0.1:7704") -> int:
+        """Governance adds `member`'s node, which then attests readiness: the height it signs from."""
+        self.enact(gov.ADD_VALIDATOR, member.code, [member.node.public_bytes, address])
+        assert member.node.public_bytes in {v.node_key for v in self.registry.pending_validators}
+        execution = self.commit([self.ready(member)])
+        assert not execution.refused, execution.refused
+        assert member.node.public_bytes in {v.node_key for v in self.registry.validators}
+        return execution.header.height + 1
+
     def enact(
         self, kind: str, subject: str, args: Sequence[Any] = (), *, voters: Sequence[str] = ()
     ) -> gov.ProposalRecord:
@@ -203,9 +236,16 @@ def admit_args(
     )
 
 
+#: The governance tests' network: BE, AE, IN and RU; RU runs no validator, so that suspending it
+#: (the tests' usual change) leaves the set as it is. (A suspension that takes validators away
+#: has its own tests: the set never shrinks below MIN_VALIDATORS.)
+GOV_VALIDATORS = ("BE", "AE", "IN")
+
+
 @pytest.fixture
-def chain(network: TestNetwork, store: Store) -> Chain:
-    return Chain(network, store)
+def chain(make_store: Callable[..., Store]) -> Chain:
+    net = TestNetwork(validators=GOV_VALIDATORS)
+    return Chain(net, make_store(net))
 
 
 def _restrict_args(monitor: SigningKey) -> list[Any]:
@@ -432,10 +472,10 @@ def a_vote_on_a_passed_proposal_after_voting_closed(c: Chain) -> tuple[list[Even
 
 @case(gov.ProposalClosed)
 def a_vote_on_an_enacted_proposal(c: Chain) -> tuple[list[Event], Event]:
-    proposal = c.propose(gov.SUSPEND, "IN", effective=5)
-    c.commit([proposal, c.vote(proposal, by="AE"), c.vote(proposal, by="RU")])
+    proposal = c.propose(gov.SUSPEND, "RU", effective=5)
+    c.commit([proposal, c.vote(proposal, by="AE"), c.vote(proposal, by="IN")])
     c.until(6)
-    return [], c.vote(proposal, by="RU")
+    return [], c.vote(proposal, by="IN")
 
 
 @case(gov.KeyUnchanged)
@@ -605,6 +645,94 @@ def restrict_under_another_participants_authority_key(c: Chain) -> tuple[list[Ev
     return [], c.propose(gov.RESTRICT, "IN", [["ZONE-A"], c.net.key("IN").public_bytes])
 
 
+# -- validator changes that keep the set live ------------------------------------------------
+
+
+@case(gov.TooFewValidators, validators=None)
+def remove_a_validator_of_four(c: Chain) -> tuple[list[Event], Event]:
+    return [], c.propose(gov.REMOVE_VALIDATOR, "RU", [c.net.members["RU"].node.public_bytes])
+
+
+@case(gov.TooFewValidators, validators=None)
+def suspend_a_validator_of_four(c: Chain) -> tuple[list[Event], Event]:
+    """The suspension would take RU's validator out of the set with it."""
+    return [], c.propose(gov.SUSPEND, "RU")
+
+
+def _pending_bw(c: Chain) -> Member:
+    bw = newcomer()
+    c.add_member(bw)
+    c.enact(gov.ADMIT, "BW", admit_args(c, bw, node=True))
+    c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, "http://127.0.0.1:7704"])
+    return bw
+
+
+@case(gov.NotPendingValidator)
+def ready_for_a_node_governance_did_not_add(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    return [], c.ready(c.net.members["RU"])
+
+
+@case(gov.AlreadyValidator)
+def ready_for_a_validator_in_the_set(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    return [], c.ready(c.net.members["IN"])
+
+
+@case(gov.StaleReadiness)
+def ready_naming_a_block_of_another_chain(c: Chain) -> tuple[list[Event], Event]:
+    bw = _pending_bw(c)
+    head = c.store.head
+    assert head is not None
+    event = authoring.ready(
+        c.net.chain_id, "BW", bw.node, head.height, bytes(32), created_ms=c.net.tick()
+    )
+    return [], event
+
+
+@case(gov.StaleReadiness)
+def ready_naming_an_old_block(c: Chain) -> tuple[list[Event], Event]:
+    bw = _pending_bw(c)
+    c.until(gov.READY_MAX_AGE + 5)
+    old = c.store.header(2)
+    assert old is not None
+    return [], authoring.ready(c.net.chain_id, "BW", bw.node, 2, old.hash, created_ms=1)
+
+
+@case(errors.BadSignature)
+def ready_signed_by_another_key(c: Chain) -> tuple[list[Event], Event]:
+    bw = _pending_bw(c)
+    event = c.ready(bw, node=c.net.members["AE"].node)
+    forged = dataclasses.replace(event.body, node_key=bw.node.public_bytes)
+    from ledger.events import sign_event
+
+    return [], sign_event(c.net.chain_id, "node/BW", forged, c.net.members["AE"].node, 1)
+
+
+@case(errors.SignerNotAllowed)
+def ready_signed_as_an_authority(c: Chain) -> tuple[list[Event], Event]:
+    from ledger.events import sign_event
+
+    bw = _pending_bw(c)
+    body = c.ready(bw).body
+    return [], sign_event(c.net.chain_id, "BW", body, bw.authority, 1)
+
+
+@case(errors.SignerNotAllowed)
+def a_node_key_signs_something_else(c: Chain) -> tuple[list[Event], Event]:
+    from ledger.events import sign_event
+
+    return [], sign_event(
+        c.net.chain_id, "node/BE", gov.VoteBody(bytes(32), True), c.net.members["BE"].node, 1
+    )
+
+
+@case(gov.AlreadyValidator)
+def ready_twice_in_a_block(c: Chain) -> tuple[list[Event], Event]:
+    bw = _pending_bw(c)
+    return [c.ready(bw)], c.ready(bw)
+
+
 @case(ZoneNotApproved)
 def restricted_issue_without_a_zone(c: Chain) -> tuple[list[Event], Event]:
     c.enact(gov.RESTRICT, "IN", _restrict_args(MONITOR))
@@ -704,7 +832,7 @@ def test_each_rule_is_refused_with_its_own_error_and_changes_nothing(
     name: str, make_store: Callable[..., Store]
 ) -> None:
     expected, network_kwargs, make = CASES[name]
-    net = TestNetwork(**network_kwargs)
+    net = TestNetwork(**{"validators": GOV_VALIDATORS, **network_kwargs})
     c = Chain(net, make_store(net))
     prelude, bad = make(c)
     time_ms = net.tick()
@@ -769,6 +897,7 @@ def test_the_threshold_boundary_on_the_chain(
     codes = ["BE", "AE", "IN", "RU", "CA", "ZA"][:participants]
     net = TestNetwork(
         [(code, (code,)) for code in codes],
+        validators=codes[:-1],
         parameters=Parameters(governance_threshold_num=num, governance_threshold_den=den),
     )
     c = Chain(net, make_store(net))
@@ -1006,16 +1135,21 @@ def test_suspension_stops_new_trade_and_keeps_history_and_reinstatement_restores
     assert not c.commit([c.net.issue(exporting="RU", importing="BE").event]).refused
 
 
+@pytest.fixture
+def full_chain(network: TestNetwork, store: Store) -> Chain:
+    """Every one of the four participants runs a validator."""
+    return Chain(network, store)
+
+
 def test_validator_changes_follow_the_register_and_headers_name_the_next_set(
-    chain: Chain,
+    full_chain: Chain,
 ) -> None:
-    c = chain
+    c = full_chain
     bw = newcomer()
     c.add_member(bw)
     admit = admit_args(c, bw, node=True, address="http://127.0.0.1:7704")
     c.enact(gov.ADMIT, "BW", admit)
-    record = c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, "http://127.0.0.1:7704"])
-    change_height = record.effective_height
+    change_height = c.add_validator(bw)
     header = c.store.header(change_height - 1)
     assert header is not None and header.validators_hash != header.next_validators_hash
     assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "RU", "BW"]
@@ -1040,6 +1174,101 @@ def test_validator_changes_follow_the_register_and_headers_name_the_next_set(
     assert not report.ok and report.height_checked == change_height - 1
     assert f"header {change_height - 1} names next" in (report.fault or "")
     assert not verify_public_chain(c.net.genesis, blocks, {}, c.height).ok
+
+
+def _network_of(codes: Sequence[str], make_store: Callable[..., Store]) -> Chain:
+    net = TestNetwork([(code, (code,)) for code in codes])
+    return Chain(net, make_store(net))
+
+
+def test_a_validator_added_while_its_node_is_down_never_halts_the_chain(
+    make_store: Callable[..., Store],
+) -> None:
+    """Issue 22: five validators, RU stopped, a sixth added whose node never started. Six would
+    need five signatures with four live. Now the sixth waits, pending, and the set stays five."""
+    c = _network_of(["BE", "AE", "IN", "RU", "CA"], make_store)
+    c.down = {"RU"}
+    bw = newcomer()
+    c.add_member(bw)
+    c.enact(gov.ADMIT, "BW", admit_args(c, bw, node=True))
+    c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, "http://127.0.0.1:7704"])
+    assert len(c.registry.validators) == 5
+    assert [v.participant for v in c.registry.pending_validators] == ["BW"]
+    # The four live validators still finalise: a commit of four of five.
+    execution = c.commit([c.net.issue(exporting="BE", importing="AE").event])
+    live = [i for i, v in enumerate(c.registry.validators) if v.participant != "RU"]
+    c.sign(execution, signers=live).verify(
+        c.net.chain_id, [v.node_key for v in c.registry.validators]
+    )
+    # With IN down too, BW's readiness would make six with four live: it waits.
+    c.down = {"RU", "IN"}
+    c.until(c.height + 12)
+    refused = c.commit([c.ready(bw)]).refused
+    assert [type(x) for _, x in refused] == [gov.ValidatorsNotLive], refused
+    assert len(c.registry.validators) == 5
+    # IN back: four live of five, and BW's node: five of six. It enters the set.
+    c.down = {"RU"}
+    c.until(c.height + 12)
+    entered = c.commit([c.ready(bw)])
+    assert not entered.refused
+    assert [v.participant for v in c.registry.validators][-1] == "BW"
+    assert entered.register_changes[0].kind == "validator_ready"
+    assert entered.header.next_validators_hash != entered.header.validators_hash
+    assert not c.registry.pending_validators
+    report = verify_chain(c.store, c.net.genesis)
+    assert report.ok, report.fault
+
+
+def test_no_removal_leaves_fewer_live_validators_than_a_quorum(
+    make_store: Callable[..., Store],
+) -> None:
+    c = _network_of(["BE", "AE", "IN", "RU", "CA", "ZA", "NA"], make_store)
+    c.down = {"RU", "CA"}  # five live of seven: quorum(7) = 5
+    c.until(20)
+    refused = c.commit(
+        [c.propose(gov.REMOVE_VALIDATOR, "BE", [c.net.members["BE"].node.public_bytes])]
+    )
+    assert [type(x) for _, x in refused.refused] == [gov.ValidatorsNotLive]
+    # Removing a validator that is down leaves five live of six: allowed.
+    c.enact(gov.REMOVE_VALIDATOR, "RU", [c.net.members["RU"].node.public_bytes])
+    assert "RU" not in [v.participant for v in c.registry.validators]
+
+
+def test_a_removal_checked_again_when_it_takes_effect(make_store: Callable[..., Store]) -> None:
+    """Proposed while all were live; by its height two validators are down: it fails."""
+    c = _network_of(["BE", "AE", "IN", "RU", "CA", "ZA", "NA"], make_store)
+    proposal = c.propose(
+        gov.REMOVE_VALIDATOR, "BE", [c.net.members["BE"].node.public_bytes], effective=40
+    )
+    c.commit([proposal])
+    c.commit([c.vote(proposal, by=v) for v in ("AE", "IN", "RU", "CA", "ZA")])
+    c.down = {"RU", "CA"}
+    c.until(39)
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.FAILED
+    assert record.note.startswith("validators_not_live"), record.note
+    assert len(c.registry.validators) == 7
+
+
+def test_suspension_takes_the_validators_out_and_reinstatement_brings_them_back(
+    make_store: Callable[..., Store],
+) -> None:
+    c = _network_of(["BE", "AE", "IN", "RU", "CA"], make_store)
+    ca = c.net.members["CA"]
+    c.enact(gov.SUSPEND, "CA")
+    assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "RU"]
+    assert [v.participant for v in c.registry.pending_validators] == ["CA"]
+    c.down = {"CA"}
+    c.commit()
+    # Its node cannot bring it back while it is suspended.
+    refused = c.commit([c.ready(ca)]).refused
+    assert [type(x) for _, x in refused] == [errors.ParticipantNotActive]
+    c.enact(gov.REINSTATE, "CA", voters=["AE", "IN", "RU"])
+    assert len(c.registry.validators) == 4  # back once its node attests readiness
+    c.down = set()
+    assert not c.commit([c.ready(ca)]).refused
+    assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "RU", "CA"]
+    assert verify_chain(c.store, c.net.genesis).ok
 
 
 def test_the_register_is_stored_and_reloaded(chain: Chain, tmp_path: Path) -> None:
@@ -1133,8 +1362,8 @@ def test_one_key_cannot_vote_twice(chain: Chain) -> None:
     refused = c.commit([_rotate(c, "IN", gov.AUTHORITY, c.net.key("RU"))]).refused
     assert [type(x) for _, x in refused] == [gov.KeyInUse]
     assert c.registry.participants["IN"].authority_key == c.net.key("IN").public_bytes
-    proposal = c.propose(gov.SUSPEND, "AE")
-    c.commit([proposal, c.vote(proposal, by="RU")])
+    proposal = c.propose(gov.SUSPEND, "RU")
+    c.commit([proposal, c.vote(proposal, by="AE")])
     late = c.commit([c.vote(proposal, by="IN", key=c.net.key("RU"))])
     assert [type(x) for _, x in late.refused] == [errors.BadSignature]
     record = c.store.get_proposal(proposal.event_id)
@@ -1299,10 +1528,10 @@ def test_a_rejection_needs_no_endorsement(chain: Chain) -> None:
 
 
 @pytest.fixture
-def changed(chain: Chain) -> dict[str, Any]:
+def changed(full_chain: Chain) -> dict[str, Any]:
     """A certificate issued by genesis validators; then BW admitted and made a validator, RU
     removed, BE's key rotated; then a second certificate. Proofs of both."""
-    c = chain
+    c = full_chain
     early = c.net.issue(exporting="BE", importing="AE")
     c.commit([early.event])
     bw = newcomer()
@@ -1310,7 +1539,7 @@ def changed(chain: Chain) -> dict[str, Any]:
     address = "http://127.0.0.1:7704"
     admit = admit_args(c, bw, node=True, address=address)
     c.enact(gov.ADMIT, "BW", admit)
-    c.enact(gov.ADD_VALIDATOR, "BW", [bw.node.public_bytes, address])
+    c.add_validator(bw, address)
     c.enact(gov.REMOVE_VALIDATOR, "RU", [c.net.members["RU"].node.public_bytes])
     new = SigningKey.from_seed(_seed("be-3"))
     c.commit(
