@@ -328,8 +328,8 @@ def test_a_validator_added_while_another_is_down_keeps_the_chain_finalising(
     g = Gov(network)
     be = g.node("BE")
     network.node("RU").stop()
-    port = free_port_block(1)
-    joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port)
+    [port] = reserve_ports(1)
+    joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port.port)
     g.keys["BW"] = load_signing_key(network.directory / "BW" / "authority.pem")
     admit = [
         "Botswana", ["BW"], joiner.authority_key, joiner.encryption_key, joiner.node_key,
@@ -348,7 +348,7 @@ def test_a_validator_added_while_another_is_down_keeps_the_chain_finalising(
     network.wait_height(top, running, timeout=30)
     # BW's node starts, syncs and attests readiness: four live of five, the chain goes on.
     token = tomllib.loads(joiner.config.read_text())["api_token"]
-    bw = NodeProcess("BW", joiner.config, joiner.address, token, network.directory / "BW.log")
+    bw = NodeProcess("BW", joiner.config, joiner.address, token, network.directory / "BW.log", port)
     network.nodes.append(bw)
     bw.start()
     bw.wait_healthy()
