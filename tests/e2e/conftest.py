@@ -196,6 +196,7 @@ def wait_final(net: Network, node: NodeProcess, event_ids: list[str], timeout: f
 def network(tmp_path: Path) -> Iterator[Network]:
     """Four nodes (BE, AE, IN, RU) running on held ports; killed at teardown whatever happens."""
     net = Network.create(tmp_path / "net")
+    net.lift_rate_limits()
     try:
         net.start()
         yield net

@@ -25,6 +25,14 @@ from node.runner import LISTEN_FD_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: node.toml values that lift every per-address rate limit: a test or benchmark sends all its
+#: requests from 127.0.0.1, so the limits would throttle the load it means to apply.
+UNTHROTTLED: dict[str, Any] = {
+    key: value
+    for family in ("public", "participant", "events", "ops", "explorer", "peer", "own")
+    for key, value in ((f"{family}_rate_per_s", 1e9), (f"{family}_burst", 1_000_000_000))
+}
+
 
 #: Ports are chosen below the kernel's ephemeral range, which the kernel draws from for
 #: outgoing connections and port-0 binds: only a process asking for that very number competes.
@@ -288,6 +296,12 @@ class Network:
             log = directory / f"{v.participant}.log"
             nodes.append(NodeProcess(v.participant, config, v.address, token, log, listener))
         return cls(directory, genesis, nodes)
+
+    def lift_rate_limits(self) -> None:
+        """Append UNTHROTTLED to every node's node.toml (before the nodes start)."""
+        for n in self.nodes:
+            with n.config.open("a", encoding="utf-8") as config:
+                config.writelines(f"{key} = {value!r}\n" for key, value in UNTHROTTLED.items())
 
     @property
     def registry(self) -> Registry:

@@ -16,16 +16,11 @@ from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.keys import SigningKey
 from node.config import toml_value
-from tests.e2e.harness import Network, NodeProcess
+from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess
 
 PARTICIPANTS = ("BE", "AE", "IN", "RU")
 #: What a test module's network changes in node.toml before the nodes start, by participant.
 #: Every route family gets a high rate limit, so that tests which walk them are never throttled.
-UNTHROTTLED: dict[str, Any] = {
-    key: value
-    for family in ("public", "participant", "events", "ops", "explorer", "peer")
-    for key, value in ((f"{family}_rate_per_s", 100_000.0), (f"{family}_burst", 100_000))
-}
 DEFAULT_OVERRIDES: dict[str, dict[str, Any]] = {code: dict(UNTHROTTLED) for code in PARTICIPANTS}
 
 

@@ -7,8 +7,12 @@ peers are at 127.0.0.1, the address the register names, and keep a pool of their
 from __future__ import annotations
 
 import json
+import os
+import resource
 import selectors
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +21,9 @@ from typing import Any
 import pytest
 
 from node.client import NodeClient
-from tests.e2e.harness import Network, NodeProcess, http
-from tests.node.conftest import UNTHROTTLED, Signer, submit, wait_final
+from node.connections import ConnectionLimits
+from tests.e2e.harness import REPO, UNTHROTTLED, Network, NodeProcess, http
+from tests.node.conftest import Signer, submit, wait_final
 
 pytestmark = pytest.mark.slow
 
@@ -355,3 +360,58 @@ def test_a_405_is_json_and_names_the_allowed_methods(net: Network) -> None:
     assert status == 405 and headers["content-type"].startswith("application/json")
     assert json.loads(body)["error"] == "method_not_allowed"
     assert set(headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+# -- the file limit ---------------------------------------------------------------------------------
+def restart_with_file_limit(node: NodeProcess, limit: int) -> None:
+    """Restart `node` with its open-file limit fixed at `limit` (soft and hard: it cannot raise)."""
+    node.stop()
+
+    def fixed_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    log = open(node.log, "ab")  # noqa: SIM115 - kept open for the child
+    node.process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(node.config)],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        cwd=REPO,
+        preexec_fn=fixed_limit,
+    )
+    log.close()
+    node.wait_healthy()
+
+
+def test_a_flood_of_connections_under_a_1024_file_limit_leaves_the_validator_in_consensus(
+    net: Network, signer: Signer
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1100 + 200  # the held sockets and this process's own files
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    count = min(1100, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
+    ru = net.node("RU")
+    restart_with_file_limit(ru, 1024)
+    assert ru.process is not None
+    log_before = ru.log.stat().st_size
+    sockets: list[socket.socket] = []
+    with held(sockets):
+        for i in range(count):  # from 40 addresses, so that the cap in all is what bites
+            sockets.append(connect(ru, f"127.0.1.{i % 40 + 1}"))
+        closed = read_until_closed(sockets, 5.0)
+        refused = sum(b"too_many_connections" in got for got in closed.values())
+        # At most the cap in all is taken (the caps lowered to fit 1,024 files); the rest are
+        # refused at once. (A taken one may be closed too, empty, by its header deadline.)
+        cap = ConnectionLimits().within_fd_limit(1024).max_connections
+        assert refused >= count - cap, (refused, count, cap)
+        assert all(got == b"" or b"too_many_connections" in got for got in closed.values())
+        files = len(os.listdir(f"/proc/{ru.process.pid}/fd"))
+        assert files < 1024 - 100, files
+        # The peers (and the operator, at the register's address) still get in: RU takes a
+        # certificate submitted to it and sees it final, so it is in consensus.
+        assert ru.health() is not None
+        issuance = signer.issue(signer.document("RU", "BE", "FD"))
+        wait_final(net, ru, [submit(ru, issuance.event)])
+    # A thousand refusals wrote a few lines, not one each.
+    assert ru.log.stat().st_size - log_before < 100_000
