@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -173,6 +174,10 @@ def http(
         return status, payload
 
 
+def _limit_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 @dataclass
 class NodeProcess:
     participant: str
@@ -184,7 +189,8 @@ class NodeProcess:
     listener: Listener | None = None
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, file_limit: int | None = None) -> None:
+        """Start the node; with `file_limit`, its open-file limit fixed there (soft and hard)."""
         assert self.process is None or self.process.poll() is not None
         env = dict(os.environ)
         fds: tuple[int, ...] = ()
@@ -201,6 +207,7 @@ class NodeProcess:
             cwd=REPO,
             env=env,
             pass_fds=fds,
+            preexec_fn=None if file_limit is None else (lambda: _limit_files(file_limit)),
         )
         log.close()
 

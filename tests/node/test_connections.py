@@ -11,8 +11,6 @@ import os
 import resource
 import selectors
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ import pytest
 
 from node.client import NodeClient
 from node.connections import ConnectionLimits
-from tests.e2e.harness import REPO, UNTHROTTLED, Network, NodeProcess, http
+from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess, http
 from tests.node.conftest import Signer, submit, wait_final
 
 pytestmark = pytest.mark.slow
@@ -363,26 +361,6 @@ def test_a_405_is_json_and_names_the_allowed_methods(net: Network) -> None:
 
 
 # -- the file limit ---------------------------------------------------------------------------------
-def restart_with_file_limit(node: NodeProcess, limit: int) -> None:
-    """Restart `node` with its open-file limit fixed at `limit` (soft and hard: it cannot raise)."""
-    node.stop()
-
-    def fixed_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-    log = open(node.log, "ab")  # noqa: SIM115 - kept open for the child
-    node.process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(node.config)],
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-        cwd=REPO,
-        preexec_fn=fixed_limit,
-    )
-    log.close()
-    node.wait_healthy()
-
-
 def test_a_flood_of_connections_under_a_1024_file_limit_leaves_the_validator_in_consensus(
     net: Network, signer: Signer
 ) -> None:
@@ -392,7 +370,9 @@ def test_a_flood_of_connections_under_a_1024_file_limit_leaves_the_validator_in_
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     count = min(1100, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
     ru = net.node("RU")
-    restart_with_file_limit(ru, 1024)
+    ru.stop()
+    ru.start(file_limit=1024)
+    ru.wait_healthy()
     assert ru.process is not None
     log_before = ru.log.stat().st_size
     sockets: list[socket.socket] = []
