@@ -58,6 +58,24 @@ class SignerNotAllowed(LedgerError):
     http_status = 403
 
 
+class SignedByAnotherParticipant(SignerNotAllowed):
+    """The signature verifies under the authority key of a participant the rule does not allow."""
+
+    code = "signed_by_another_participant"
+
+
+class SignedWithNodeKey(SignerNotAllowed):
+    """The signature verifies under a node key: events are signed with authority keys."""
+
+    code = "signed_with_node_key"
+
+
+class SignedWithMonitoringKey(SignerNotAllowed):
+    """The signature verifies under a monitoring team's key, which only endorses certificates."""
+
+    code = "signed_with_monitoring_key"
+
+
 class TokenRequired(LedgerError):
     """A route that needs the node operator's bearer token was asked without one."""
 
@@ -109,6 +127,27 @@ class ImportAlreadyDecided(LedgerError):
 
 class CertificateExpired(LedgerError):
     code = "certificate_expired"
+    http_status = 409
+
+
+class IssuedInFuture(LedgerError):
+    """`issued_on` is after the date of the block that would record the issuance."""
+
+    code = "issued_in_future"
+    http_status = 409
+
+
+class BackdatedTooFar(LedgerError):
+    """`issued_on` is more than the network's `max_backdating_days` before the block's date."""
+
+    code = "backdated_too_far"
+    http_status = 409
+
+
+class ExpiredOnIssue(LedgerError):
+    """`expires_on` is before the date of the block that would record the issuance."""
+
+    code = "expired_on_issue"
     http_status = 409
 
 

@@ -161,6 +161,15 @@ class Validator:
 #: The longest wait, in days after a quarter's end, before its public statistics are frozen.
 STATS_FREEZE_DAYS_MAX = 365
 
+#: Parameters added after the first networks were made, with the value that a genesis (or a
+#: stored register) without them means. The wire leaves a parameter out at that value, so that
+#: the genesis hash and the register hashes of an existing chain do not change.
+LATER_PARAMETERS: dict[str, int] = {
+    "max_backdating_days": 7,
+    "issuance_dates_from_height": 0,
+    "stats_freeze_days": 30,
+}
+
 
 @dataclass(frozen=True)
 class Parameters:
@@ -181,6 +190,10 @@ class Parameters:
     #: Days after a quarter's end before its statistics are published (frozen) on the public
     #: route, between 1 and STATS_FREEZE_DAYS_MAX (docs/statistics.md).
     stats_freeze_days: int = 30
+    #: How many days before the date of the block that records it a certificate may be dated.
+    max_backdating_days: int = 7
+    #: The first height at which the issuance date rules apply (0: not in force on this chain).
+    issuance_dates_from_height: int = 1
 
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -203,8 +216,9 @@ class Parameters:
 
     @classmethod
     def from_json(cls, raw: Any) -> Parameters:
+        """Parse genesis's `parameters`; a later parameter left out takes its value of `LATER`."""
         if raw is None:
-            return cls()
+            raw = {}
         if not isinstance(raw, dict):
             raise MalformedInput("parameters: must be an object")
         unknown = set(raw) - set(cls.__dataclass_fields__)
@@ -213,20 +227,33 @@ class Parameters:
         for key, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MalformedInput(f"parameters.{key}: must be a non-negative integer")
-        parameters = replace(cls(), **raw)
+        parameters = replace(cls(), **{**LATER_PARAMETERS, **raw})
         problem = parameters.violation()
         if problem is not None:
             raise MalformedInput(f"parameters: {problem}")
         return parameters
 
     def to_wire(self) -> list[Any]:
-        return [[name, getattr(self, name)] for name in self.__dataclass_fields__]
+        return [
+            [name, getattr(self, name)]
+            for name in self.__dataclass_fields__
+            if LATER_PARAMETERS.get(name) != getattr(self, name)
+        ]
 
     @classmethod
     def from_wire(cls, obj: Any) -> Parameters:
         if not isinstance(obj, list) or not all(isinstance(p, list) and len(p) == 2 for p in obj):
             raise MalformedInput("parameters are [[name, value]...]")
-        return cls.from_json(dict(obj))
+        if not all(isinstance(name, str) for name, _ in obj):
+            raise MalformedInput("a parameter's name is a string")
+        parsed = cls.from_json(dict(obj))
+        if parsed.to_wire() != obj:
+            raise MalformedInput("parameters are not in their canonical order and form")
+        return parsed
+
+    def issuance_dates_apply(self, height: int) -> bool:
+        """Whether the issuance date rules (SPEC 3) judge an issuance recorded at `height`."""
+        return 0 < self.issuance_dates_from_height <= height
 
 
 @dataclass(frozen=True)
@@ -262,6 +289,10 @@ PARAMETER_BOUNDS: dict[str, Bound] = {
     "governance_threshold_den": Bound(2, 1000, "with num: more than 1/2, less than 1"),
     "stats_freeze_days": Bound(
         1, STATS_FREEZE_DAYS_MAX, "a closed quarter is published within the following year"
+    ),
+    "max_backdating_days": Bound(0, 90, "a certificate is recorded within weeks of its issue"),
+    "issuance_dates_from_height": Bound(
+        0, 2**53 - 1, "a height; 0 (an older genesis): not in force until governance sets it"
     ),
 }
 

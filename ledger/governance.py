@@ -814,6 +814,19 @@ def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameter
             f"{name!r} is not a network parameter; one of "
             f"{', '.join(Parameters.__dataclass_fields__)}"
         )
+    if name == "issuance_dates_from_height":
+        current = parameters.issuance_dates_from_height
+        if value < 1:
+            raise ParameterOutOfRange(
+                "issuance_dates_from_height names the first height of the issuance date rules "
+                "(at least 1); a rule is never switched off"
+            )
+        if current and value > current:
+            # Brought forward, never put off: a rule announced or in force stays so.
+            raise ParameterOutOfRange(
+                f"the issuance date rules apply from height {current}; that height may be "
+                "brought forward, never put off"
+            )
     changed = replace(parameters, **{name: value})
     # Checked on the register in force when proposed, and again on the one it enters when it
     # takes effect (another change may have moved a related parameter in between).

@@ -11,19 +11,25 @@ from typing import Any, Protocol
 from ledger.certificate import ShipmentFacts, certificate_digest
 from ledger.encoding import decode, encode
 from ledger.errors import (
+    BackdatedTooFar,
     BadSignature,
     CertificateExpired,
     CertificateNotFound,
     CertificateNumberTaken,
     CertificateVoided,
     DuplicateEvent,
+    ExpiredOnIssue,
     ImportAlreadyDecided,
     InvalidCertificate,
+    IssuedInFuture,
     LedgerError,
     MalformedInput,
     ParticipantNotActive,
     ReplacementInvalid,
     SameParticipant,
+    SignedByAnotherParticipant,
+    SignedWithMonitoringKey,
+    SignedWithNodeKey,
     SignerNotAllowed,
     UnknownParticipant,
     ValidityTooLong,
@@ -346,8 +352,107 @@ class EventContext:
     chain_id: str
 
 
-def check_signer(registry: Registry, event: Event, *, verified: bool) -> Participant:
-    """The participant the event speaks for, its signature checked under the registered key."""
+AUTHORITY_KEY = "authority"
+NODE_KEY = "node"
+MONITORING_KEY = "monitoring"
+
+
+def key_holder(registry: Registry, event: Event) -> tuple[str, str] | None:
+    """Whose registered key made the event's signature, as (participant, key kind), or None.
+
+    Only asked when the signature does not verify under the key of the signer it names, to say
+    who signed instead: authority, monitoring and node keys of the register, validators' too.
+    """
+    tried: set[bytes] = set()
+    keys: list[tuple[str, str, bytes | None]] = []
+    for code in sorted(registry.participants):
+        p = registry.participants[code]
+        keys += [(code, AUTHORITY_KEY, p.authority_key), (code, MONITORING_KEY, p.monitoring_key)]
+        keys.append((code, NODE_KEY, p.node_key))
+    keys += [(v.participant, NODE_KEY, v.node_key) for v in registry.validators]
+    for code, kind, key in keys:
+        if key is None or key in tried:
+            continue
+        tried.add(key)
+        if event.signature_valid(key):
+            return code, kind
+    return None
+
+
+def signing_rule(reader: StateReader | None, event: Event) -> tuple[str, str]:
+    """Who may sign this event, and the rule that says so in a person's words."""
+    body = event.body
+    number = getattr(body, "number", "")
+    if isinstance(body, IssueBody):
+        who = body.facts.exporting_participant
+        return who, f"only {who}, the exporting authority, may issue {number}"
+    record = reader.get_certificate(number) if reader is not None and number else None
+    if record is not None:
+        exporting, importing = (
+            record.facts.exporting_participant,
+            record.facts.importing_participant,
+        )
+        if isinstance(body, VoidBody):
+            return exporting, f"only {exporting}, the exporting authority, may void {number}"
+        if isinstance(body, ConfirmImportBody):
+            return importing, f"only {importing}, the importing authority, may confirm {number}"
+        if isinstance(body, RejectImportBody):
+            return importing, f"only {importing}, the importing authority, may reject {number}"
+        if isinstance(body, EndorseBody):
+            team = f"{MONITOR_PREFIX}{exporting}"
+            return team, f"only the monitoring team of {exporting} ({team}) may endorse {number}"
+    signer = event.signer
+    return signer, f"only {signer}'s key signs an event that names {signer} as its signer"
+
+
+def _wrong_key(
+    registry: Registry, reader: StateReader | None, event: Event, which: str
+) -> LedgerError:
+    """The refusal of a signature that does not verify under the named signer's key: who signed
+    it, if a registered key did, and who may sign; else a bad signature."""
+    holder = key_holder(registry, event)
+    if holder is None:
+        return BadSignature(
+            f"the signature does not verify under {which}, nor under any other key the "
+            "participant register lists"
+        )
+    owner, kind = holder
+    who, rule = signing_rule(reader, event)
+    label = {
+        AUTHORITY_KEY: f"{owner}'s authority key",
+        MONITORING_KEY: f"the monitoring key of {owner}'s team",
+        NODE_KEY: f"{owner}'s node key",
+    }[kind]
+    signs_as = {AUTHORITY_KEY: owner, MONITORING_KEY: f"{MONITOR_PREFIX}{owner}"}.get(kind)
+    if signs_as == who:
+        return SignedByAnotherParticipant(
+            f"signed by {label}, but the event names {event.signer} as its signer: an event "
+            f"names the participant whose key signs it ({signs_as})"
+        )
+    if kind == NODE_KEY:
+        own = ", not its authority key" if owner == who else ""
+        return SignedWithNodeKey(
+            f"signed with {label}{own}: a node key signs only node-to-node messages; {rule}, "
+            "with its authority key"
+        )
+    if kind == MONITORING_KEY:
+        return SignedWithMonitoringKey(
+            f"signed with {label}, which only endorses that participant's certificates; {rule}"
+        )
+    return SignedByAnotherParticipant(f"signed by {label}; {rule}")
+
+
+def check_signer(
+    registry: Registry,
+    event: Event,
+    *,
+    verified: bool,
+    reader: StateReader | None = None,
+) -> Participant:
+    """The participant the event speaks for, its signature checked under the registered key.
+
+    `reader` lets a refusal name who may sign (the parties of the certificate concerned).
+    """
     monitored = monitored_participant(event.signer)
     node_of = node_participant(event.signer)
     if node_of is not None:
@@ -376,7 +481,7 @@ def check_signer(registry: Registry, event: Event, *, verified: bool) -> Partici
             raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) attests readiness")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
-        raise BadSignature(f"the signature does not verify under {which}")
+        raise _wrong_key(registry, reader, event, which)
     return participant
 
 
@@ -397,7 +502,7 @@ def apply_event(
         raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
     if reader.has_event(event.event_id):
         raise DuplicateEvent("this event is already on the ledger")
-    check_signer(registry, event, verified=verified)
+    check_signer(registry, event, verified=verified, reader=reader)
     body = event.body
     if isinstance(body, IssueBody):
         return _issue(reader, registry, event, body, ctx)
@@ -419,10 +524,7 @@ def _issue(
 ) -> list[CertificateRecord]:
     facts = body.facts
     if event.signer != facts.exporting_participant:
-        raise SignerNotAllowed(
-            f"{event.signer} cannot issue a certificate for exporting participant "
-            f"{facts.exporting_participant}: only the exporting authority issues"
-        )
+        raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
     exporting = registry.participant(facts.exporting_participant)
     importing = registry.participant(facts.importing_participant)
     if exporting.code == importing.code:
@@ -440,6 +542,8 @@ def _issue(
     limit = registry.parameters.max_validity_days
     if days > limit:
         raise ValidityTooLong(f"validity of {days} days exceeds the network's {limit} days")
+    if registry.parameters.issuance_dates_apply(ctx.height):
+        check_issuance_dates(facts, date_of(ctx.time_ms), registry.parameters.max_backdating_days)
     if reader.get_certificate(facts.number) is not None:
         raise CertificateNumberTaken(f"certificate number {facts.number} is already on the ledger")
     needed = {name for name, _ in registry.recipients_for(exporting.code, importing.code)}
@@ -480,6 +584,30 @@ def _issue(
     return [record, *changed]
 
 
+def check_issuance_dates(facts: ShipmentFacts, recorded_on: date, max_backdating_days: int) -> None:
+    """SPEC 3: a certificate is recorded on or after its date of issue, at most
+    `max_backdating_days` after it, and not once it has expired (older ones are history)."""
+    issued, expires = facts.issued_on.isoformat(), facts.expires_on.isoformat()
+    when = f"{recorded_on.isoformat()}, the date of the block that records it"
+    if facts.issued_on > recorded_on:
+        raise IssuedInFuture(
+            f"{facts.number} is dated {issued}, after {when}: a certificate is issued on or "
+            "before the day the ledger records it"
+        )
+    late = (recorded_on - facts.issued_on).days
+    if late > max_backdating_days:
+        raise BackdatedTooFar(
+            f"{facts.number} is dated {issued}, {late} days before {when}; this network "
+            f"records an issuance at most {max_backdating_days} days after its date of issue "
+            "(max_backdating_days)"
+        )
+    if facts.expires_on < recorded_on:
+        raise ExpiredOnIssue(
+            f"{facts.number} expired on {expires}, before {when}: an expired certificate is "
+            "not issued on the ledger (older certificates enter only as history)"
+        )
+
+
 def _check_restriction(exporting: Participant, facts: ShipmentFacts) -> None:
     if facts.zone is None or facts.zone not in exporting.restricted_zones:
         raise ZoneNotApproved(
@@ -504,10 +632,7 @@ def _decide_import(
     record = _existing(reader, body.number)
     verb = "confirm" if event.type == CONFIRM_IMPORT else "reject"
     if event.signer != record.facts.importing_participant:
-        raise SignerNotAllowed(
-            f"only the importing participant {record.facts.importing_participant} may {verb} "
-            f"the import of {body.number}"
-        )
+        raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
     if record.status == VOIDED:
         raise CertificateVoided(f"{body.number} was voided by its issuer")
     if record.status in (IMPORT_CONFIRMED, IMPORT_REJECTED):
@@ -547,9 +672,7 @@ def _void(
 ) -> CertificateRecord:
     record = _existing(reader, body.number)
     if event.signer != record.facts.exporting_participant:
-        raise SignerNotAllowed(
-            f"only the exporting participant {record.facts.exporting_participant} may void {body.number}"
-        )
+        raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
     if record.status == VOIDED:
         raise CertificateVoided(f"{body.number} is already voided")
     if record.status != ISSUED:
@@ -567,10 +690,7 @@ def _endorse(
     record = _existing(reader, body.number)
     exporting = record.facts.exporting_participant
     if monitored_participant(event.signer) != exporting:
-        raise SignerNotAllowed(
-            f"only the monitoring team of {exporting} ({MONITOR_PREFIX}{exporting}) endorses "
-            f"{body.number}"
-        )
+        raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
     if not record.needs_endorsement:
         raise EndorsementNotNeeded(
             f"{body.number} was not issued under a restriction and needs no endorsement"
@@ -674,7 +794,7 @@ class Overlay:
             raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
         if self.has_event(event.event_id):
             raise DuplicateEvent("this event is already on the ledger")
-        check_signer(registry, event, verified=verified)
+        check_signer(registry, event, verified=verified, reader=self)
         self._registry = registry
         change = check_governance(self, registry, event, ctx)
         if change.proposal is not None:

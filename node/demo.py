@@ -113,6 +113,9 @@ def load_demo(
     by_code = {p.code: p for p in participants}
     weights = [EXPORT_WEIGHT.get(p.code, 5) for p in participants]
     today = datetime.now(UTC).date()
+    # Dated at most the network's max_backdating_days ago (SPEC 3), with a day to spare in case
+    # the block that records a certificate falls on the next day.
+    backdating = max(registry.parameters.max_backdating_days - 1, 0)
     issued: list[tuple[DemoParticipant, str, bytes, str]] = []
     submitted: list[tuple[NodeClient, Event]] = []
 
@@ -127,7 +130,7 @@ def load_demo(
     for serial in range(1, count + 1):
         exporter = rng.choices(participants, weights=weights)[0]
         importer = rng.choice([p for p in participants if p is not exporter])
-        issued_on = today - timedelta(days=rng.randint(0, 25))
+        issued_on = today - timedelta(days=rng.randint(0, backdating))
         raw = make_certificate(rng, exporter, importer.code, serial, issued_on)
         result = authoring.issue(
             registry,

@@ -312,7 +312,7 @@ class LedgerNode:
                 f"the event is {len(event.encoded)} bytes; at most "
                 f"{self.registry.parameters.max_event_bytes} are accepted"
             )
-        ctx = EventContext(self.store.height + 1, now_ms(), self.chain_id)
+        ctx = EventContext(self.store.height + 1, self._next_block_time_ms(), self.chain_id)
         try:
             # Checks the signature (once: the mempool remembers it) and every rule against the
             # committed state, so that a client hears "no" at once whenever it can.
@@ -327,6 +327,12 @@ class LedgerNode:
             self._outbox.append(event.encoded)
         self._schedule_start()
         return EventStatus("pending")
+
+    def _next_block_time_ms(self) -> int:
+        """The time of the block this node would build now (as build_block sets it): events are
+        admitted by the rules that block applies, its date included."""
+        head = self.store.head
+        return now_ms() if head is None else max(now_ms(), head.time_ms + 1)
 
     def event_status(self, event_id: bytes) -> EventStatus | None:
         stored = self.store.event(event_id)
@@ -732,7 +738,7 @@ class LedgerNode:
         """
         if changed_numbers is not None and not changed_numbers:
             return
-        ctx = EventContext(self.store.height + 1, now_ms(), self.chain_id)
+        ctx = EventContext(self.store.height + 1, self._next_block_time_ms(), self.chain_id)
         refused = []
         for event in self.mempool.events():
             if changed_numbers is None or event.number in changed_numbers:

@@ -36,7 +36,7 @@ from bench_ledger import Network, signature_checks, stream, time_verify
 
 from ledger.audit import verify_chain
 from ledger.errors import StatisticsNotPublished
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, Parameters
 from ledger.store import Store
 from node.reports import live_rows, pair_stats, public_stats
 
@@ -208,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.events < 1 or args.block_size < 1 or args.workers < 1 or args.events_per_day < 1:
         parser.error("--events, --block-size, --events-per-day and --workers must be positive")
-    if args.block_size > 10 * args.events_per_day:
-        # The block's time is its last event's: confirmations early in a block spanning weeks
-        # would be judged after their certificates expired.
-        parser.error("a block may span at most 10 days of trade (--block-size, --events-per-day)")
+    span = Parameters().max_backdating_days
+    if args.block_size > span * args.events_per_day:
+        # The block's time is its last event's: certificates dated early in a block spanning
+        # more than max_backdating_days would be refused as backdated too far (SPEC 3).
+        parser.error(
+            f"a block may span at most {span} days of trade (--block-size, --events-per-day)"
+        )
     if args.reuse and not args.dir:
         parser.error("--reuse needs --dir")
     result = run(args)

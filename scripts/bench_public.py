@@ -91,7 +91,7 @@ def _sign_chunk(args: tuple[str, list[int]]) -> list[tuple[bytes, bytes | None]]
         rng = random.Random(i)
         exporting = CODES[i % 4]
         importing = CODES[(i + 1 + i // 4 % 3) % 4]
-        issued_on = today - timedelta(days=rng.randint(0, 60))
+        issued_on = today - timedelta(days=rng.randint(0, 6))  # within max_backdating_days
         raw = {
             "number": _number(i),
             "exporting_participant": exporting,

@@ -142,6 +142,11 @@ class TestNetwork:
         by_key = {m.node.public_bytes: m.node for m in self.members.values()}
         return [by_key[v.node_key] for v in self.genesis.validators]
 
+    @property
+    def today(self) -> date:
+        """The UTC date of the network's clock: certificates are dated on it by default."""
+        return datetime.fromtimestamp(self.now_ms / 1000, tz=UTC).date()
+
     def tick(self, ms: int = 1000) -> int:
         self.now_ms += ms
         return self.now_ms
@@ -176,8 +181,8 @@ class TestNetwork:
             "parcels": serial % 12 + 1,
             "exporter": {"name": exporter[0], "address": exporter[1]},
             "importer": {"name": importer[0], "address": importer[1]},
-            "issued_on": ISSUED_ON.isoformat(),
-            "expires_on": (ISSUED_ON + timedelta(days=VALIDITY_DAYS)).isoformat(),
+            "issued_on": self.today.isoformat(),
+            "expires_on": (self.today + timedelta(days=VALIDITY_DAYS)).isoformat(),
         }
         raw.update(overrides)
         return {k: v for k, v in raw.items() if v is not None}
@@ -252,6 +257,7 @@ class TestNetwork:
         *,
         signer: str | None = None,
         digest: bytes | None = None,
+        key: SigningKey | None = None,
     ) -> Event:
         facts = issuance.event.body.facts
         signer = signer or facts.importing_participant
@@ -261,17 +267,27 @@ class TestNetwork:
             facts.number,
             digest or issuance.digest,
             reason,
-            self.key(signer),
+            key or self.key(signer),
             created_ms=self.tick(),
         )
 
     def void(
-        self, issuance: authoring.Issuance, reason: str = "error", *, signer: str | None = None
+        self,
+        issuance: authoring.Issuance,
+        reason: str = "error",
+        *,
+        signer: str | None = None,
+        key: SigningKey | None = None,
     ) -> Event:
         facts = issuance.event.body.facts
         signer = signer or facts.exporting_participant
         return authoring.void(
-            self.chain_id, signer, facts.number, reason, self.key(signer), created_ms=self.tick()
+            self.chain_id,
+            signer,
+            facts.number,
+            reason,
+            key or self.key(signer),
+            created_ms=self.tick(),
         )
 
     # -- blocks and commit certificates ---------------------------------------------------

@@ -33,7 +33,7 @@ def test_bench_ledger_reports_its_figures() -> None:
 
 
 def test_bench_audit_builds_audits_and_queries(tmp_path: Path) -> None:
-    args = ("--events", "1500", "--block-size", "500", "--events-per-day", "50", "--workers", "2")
+    args = ("--events", "1500", "--block-size", "500", "--events-per-day", "100", "--workers", "2")
     result = run("bench_audit.py", *args, "--dir", str(tmp_path))
     assert result["events"] == 1500 and result["blocks"] == 3
     stats = result["stats"]

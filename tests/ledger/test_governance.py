@@ -393,9 +393,14 @@ def proposal_by_a_non_participant(c: Chain) -> tuple[list[Event], Event]:
     return [], c.propose(gov.SUSPEND, "AE", by="BW", key=m.authority)
 
 
-@case(errors.BadSignature)
-def proposal_signed_with_another_key(c: Chain) -> tuple[list[Event], Event]:
+@case(errors.SignedByAnotherParticipant)
+def proposal_signed_with_another_participants_key(c: Chain) -> tuple[list[Event], Event]:
     return [], c.propose(gov.SUSPEND, "RU", by="BE", key=c.net.key("AE"))
+
+
+@case(errors.BadSignature)
+def proposal_signed_with_an_unregistered_key(c: Chain) -> tuple[list[Event], Event]:
+    return [], c.propose(gov.SUSPEND, "RU", by="BE", key=SigningKey.from_seed(_seed("nobody")))
 
 
 @case(errors.ParticipantNotActive, suspended=["RU"])

@@ -73,9 +73,40 @@ def issue_signed_by_the_importer(net: TestNetwork, store: Store) -> tuple[Event,
     return net.issue(exporting="BE", importing="AE", signer="AE").event, None
 
 
-@case(errors.BadSignature)
-def issue_signed_with_another_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+@case(errors.SignedByAnotherParticipant)
+def issue_signed_with_another_participants_key(
+    net: TestNetwork, store: Store
+) -> tuple[Event, None]:
     return net.issue(exporting="BE", importing="AE", key=net.key("AE")).event, None
+
+
+@case(errors.SignedWithNodeKey)
+def issue_signed_with_the_exporters_node_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    return net.issue(exporting="BE", importing="AE", key=net.members["BE"].node).event, None
+
+
+@case(errors.BadSignature)
+def issue_signed_with_an_unregistered_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    stranger = SigningKey.from_seed(bytes(32))
+    return net.issue(exporting="BE", importing="AE", key=stranger).event, None
+
+
+@case(errors.IssuedInFuture)
+def issue_dated_after_the_block(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    tomorrow = net.today + timedelta(days=1)
+    return net.issue(issued_on=tomorrow.isoformat()).event, None
+
+
+@case(errors.BackdatedTooFar)
+def issue_dated_too_long_before_the_block(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    early = net.today - timedelta(days=Parameters().max_backdating_days + 1)
+    return net.issue(issued_on=early.isoformat()).event, None
+
+
+@case(errors.ExpiredOnIssue)
+def issue_already_expired(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    yesterday = net.today - timedelta(days=1)
+    return net.issue(issued_on=yesterday.isoformat(), expires_on=yesterday.isoformat()).event, None
 
 
 @case(errors.BadSignature)
@@ -234,9 +265,28 @@ def confirm_by_the_exporter(net: TestNetwork, store: Store) -> tuple[Event, None
     return net.confirm(_issued(net, store), signer="BE"), None
 
 
-@case(errors.BadSignature)
+@case(errors.SignedByAnotherParticipant)
 def confirm_signed_with_the_exporters_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
     return net.confirm(_issued(net, store), key=net.key("BE")), None
+
+
+@case(errors.SignedByAnotherParticipant)
+def confirm_signed_with_a_third_participants_key(
+    net: TestNetwork, store: Store
+) -> tuple[Event, None]:
+    return net.confirm(_issued(net, store), key=net.key("RU")), None
+
+
+@case(errors.SignedWithNodeKey)
+def confirm_signed_with_the_importers_node_key(
+    net: TestNetwork, store: Store
+) -> tuple[Event, None]:
+    return net.confirm(_issued(net, store), key=net.members["AE"].node), None
+
+
+@case(errors.BadSignature)
+def confirm_signed_with_an_unregistered_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    return net.confirm(_issued(net, store), key=SigningKey.from_seed(bytes(32))), None
 
 
 @case(errors.CertificateVoided)
@@ -269,6 +319,11 @@ def confirm_another_document(net: TestNetwork, store: Store) -> tuple[Event, Non
 @case(errors.SignerNotAllowed)
 def reject_by_a_third_participant(net: TestNetwork, store: Store) -> tuple[Event, None]:
     return net.reject(_issued(net, store), signer="RU"), None
+
+
+@case(errors.SignedWithNodeKey)
+def reject_signed_with_a_validators_node_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    return net.reject(_issued(net, store), key=net.members["IN"].node), None
 
 
 @case(errors.CertificateVoided)
@@ -307,6 +362,11 @@ def void_an_unknown_certificate(net: TestNetwork, store: Store) -> tuple[Event, 
 @case(errors.SignerNotAllowed)
 def void_by_the_importer(net: TestNetwork, store: Store) -> tuple[Event, None]:
     return net.void(_issued(net, store), signer="AE"), None
+
+
+@case(errors.SignedByAnotherParticipant)
+def void_signed_with_the_importers_key(net: TestNetwork, store: Store) -> tuple[Event, None]:
+    return net.void(_issued(net, store), key=net.key("AE")), None
 
 
 @case(errors.CertificateVoided)
@@ -378,7 +438,14 @@ def test_each_rule_is_refused_with_its_own_error_and_changes_nothing(
 
     # In a block being built that already holds an accepted event.
     overlay = Overlay(store)
-    overlay.apply(net.registry, net.issue(exporting="AE", importing="IN").event, ctx)
+    day = date_of(time_ms)
+    filler = net.issue(
+        exporting="AE",
+        importing="IN",
+        issued_on=day.isoformat(),
+        expires_on=(day + timedelta(days=VALIDITY_DAYS)).isoformat(),
+    )
+    overlay.apply(net.registry, filler.event, ctx)
     before_store, before_overlay = _snapshot(store), _overlay_state(overlay)
     with pytest.raises(LedgerError) as caught:
         overlay.apply(net.registry, bad, ctx)
@@ -568,8 +635,12 @@ class ReferenceModel:
             return "duplicate_event"
         if event.signer not in participants:
             return "unknown_participant"
-        if key_owner != event.signer:
+        if key_owner == STRANGER:
             return "bad_signature"
+        if key_owner.endswith(NODE):
+            return "signed_with_node_key"
+        if key_owner != event.signer:
+            return "signed_by_another_participant"
         if event.type == ISSUE:
             facts = event.body.facts
             if event.signer != facts.exporting_participant:
@@ -582,6 +653,13 @@ class ReferenceModel:
                 return "invalid_certificate"
             if (facts.expires_on - facts.issued_on).days > 180:
                 return "validity_too_long"
+            recorded_on = date_of(time_ms)
+            if facts.issued_on > recorded_on:
+                return "issued_in_future"
+            if (recorded_on - facts.issued_on).days > 7:
+                return "backdated_too_far"
+            if facts.expires_on < recorded_on:
+                return "expired_on_issue"
             if facts.number in self.certs:
                 return "certificate_number_taken"
             if facts.replaces is not None:
@@ -635,6 +713,18 @@ class ReferenceModel:
 
 
 CODES = ("BE", "AE", "IN", "RU")
+#: Key owners besides the participants' authority keys: a key the register does not list, and
+#: a participant's node key ("AE/node").
+STRANGER = "stranger"
+NODE = "/node"
+
+
+def signing_key(net: TestNetwork, owner: str) -> SigningKey:
+    if owner == STRANGER:
+        return SigningKey.from_seed(bytes(32))
+    if owner.endswith(NODE):
+        return net.members[owner.removesuffix(NODE)].node
+    return net.key(owner)
 
 
 class CertificateLifecycles(RuleBasedStateMachine):
@@ -661,7 +751,9 @@ class CertificateLifecycles(RuleBasedStateMachine):
         # Mostly another participant; now and then itself.
         offset=st.sampled_from([1, 1, 2, 2, 3, 3, 0]),
         days=st.sampled_from([0, 1, 30, 60, 90, 180, 181]),
-        forged=st.integers(0, 9),
+        # Dated on the network's day, or some days before or after it.
+        dated=st.sampled_from([0, 0, 0, -1, -7, -8, -30, 1]),
+        forged=st.integers(0, 11),
         foreign_prefix=st.integers(0, 9),
         end_block=st.booleans(),
     )
@@ -670,14 +762,15 @@ class CertificateLifecycles(RuleBasedStateMachine):
         exporting: str,
         offset: int,
         days: int,
+        dated: int,
         forged: int,
         foreign_prefix: int,
         end_block: bool,
     ) -> Any:
         net = self.net
         importing = CODES[(CODES.index(exporting) + offset) % len(CODES)]
-        key_owner = "AE" if forged == 0 else exporting
-        today = date_of(net.now_ms)
+        key_owner = {0: "AE", 1: STRANGER, 2: exporting + NODE}.get(forged, exporting)
+        issued_on = date_of(net.now_ms) + timedelta(days=dated)
         number = net.next_number(exporting)
         if foreign_prefix == 0:
             number = "IN" + number[2:]
@@ -686,11 +779,11 @@ class CertificateLifecycles(RuleBasedStateMachine):
                 exporting,
                 importing,
                 number=number,
-                issued_on=today.isoformat(),
-                expires_on=(today + timedelta(days=days)).isoformat(),
+                issued_on=issued_on.isoformat(),
+                expires_on=(issued_on + timedelta(days=days)).isoformat(),
             ),
             signer=exporting,
-            key=net.key(key_owner),
+            key=signing_key(net, key_owner),
         )
         self._submit(issuance.event, key_owner, issuance.digest)
         if end_block:
@@ -719,17 +812,26 @@ class CertificateLifecycles(RuleBasedStateMachine):
         kind=st.sampled_from([CONFIRM_IMPORT, REJECT_IMPORT, VOID]),
         signer=st.sampled_from([None, None, None, None, *CODES]),
         wrong_digest=st.integers(0, 9),
+        forged=st.integers(0, 11),
     )
-    def decide(self, issuance: Any, kind: str, signer: str | None, wrong_digest: int) -> None:
+    def decide(
+        self, issuance: Any, kind: str, signer: str | None, wrong_digest: int, forged: int
+    ) -> None:
         net = self.net
+        facts = issuance.event.body.facts
         digest = bytes(32) if wrong_digest == 0 and kind != VOID else None
+        signer = signer or (
+            facts.exporting_participant if kind == VOID else facts.importing_participant
+        )
+        key_owner = {0: "RU", 1: STRANGER, 2: signer + NODE}.get(forged, signer)
+        key = signing_key(net, key_owner)
         if kind == CONFIRM_IMPORT:
-            event = net.confirm(issuance, signer=signer, digest=digest)
+            event = net.confirm(issuance, signer=signer, digest=digest, key=key)
         elif kind == REJECT_IMPORT:
-            event = net.reject(issuance, signer=signer, digest=digest)
+            event = net.reject(issuance, signer=signer, digest=digest, key=key)
         else:
-            event = net.void(issuance, signer=signer)
-        self._submit(event, event.signer)
+            event = net.void(issuance, signer=signer, key=key)
+        self._submit(event, key_owner)
 
     @rule(data=st.data())
     def resubmit(self, data: st.DataObject) -> None:

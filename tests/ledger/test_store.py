@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from ledger.consensus import CommitCertificate
 from ledger.encoding import decode
 from ledger.errors import StoreError, StoreLocked
+from ledger.genesis import Parameters
 from ledger.state import IMPORT_CONFIRMED, IMPORT_REJECTED, ISSUED, VOIDED, CertificateRecord
 from ledger.store import Store, index_keys
-from tests.helpers import ISSUED_ON, TestNetwork
+from tests.helpers import ISSUED_ON, TestNetwork, day_ms
 
 
 def _chain(net: TestNetwork, store: Store) -> list[Any]:
@@ -144,7 +145,9 @@ def test_the_status_index_follows_each_transition(network: TestNetwork, store: S
 
 @pytest.fixture(scope="module")
 def query_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[Any]]]:
-    net = TestNetwork()
+    # Issue dates spread over 11 days, all recorded on the last of them.
+    net = TestNetwork(parameters=Parameters(max_backdating_days=10))
+    net.now_ms = day_ms(ISSUED_ON + timedelta(days=10), hour=9)
     store = net.open_store(tmp_path_factory.mktemp("query") / "db")
     codes = ["BE", "AE", "IN", "RU"]
     issuances = []

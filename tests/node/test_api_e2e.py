@@ -181,15 +181,40 @@ def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> 
         ),
         400,
     )
-    # 401: signed with a key that is not the signer's.
+    # 401: signed with a key that the register does not list.
     forged = authoring.issue(
+        net.registry,
+        chain,
+        Certificate.from_json(signer.document("BE", "AE", "ER")),
+        SigningKey.generate(),
+        created_ms=1,
+    ).event
+    assert_error(be.post("/v1/events", forged.to_envelope()), 401, "bad_signature")
+    # 403: signed with another participant's authority key, or with a node key: the answer
+    # says whose key signed and who may sign.
+    by_another = authoring.issue(
         net.registry,
         chain,
         Certificate.from_json(signer.document("BE", "AE", "ER")),
         keys["IN"],
         created_ms=1,
     ).event
-    assert_error(be.post("/v1/events", forged.to_envelope()), 401, "bad_signature")
+    refused = assert_error(
+        be.post("/v1/events", by_another.to_envelope()), 403, "signed_by_another_participant"
+    )
+    assert refused["message"].startswith("signed by IN's authority key; only BE, the exporting")
+    be_node_key = load_signing_key(net.directory / "BE" / "node.pem")
+    with_node_key = authoring.issue(
+        net.registry,
+        chain,
+        Certificate.from_json(signer.document("BE", "AE", "ER")),
+        be_node_key,
+        created_ms=1,
+    ).event
+    refused = assert_error(
+        be.post("/v1/events", with_node_key.to_envelope()), 403, "signed_with_node_key"
+    )
+    assert refused["message"].startswith("signed with BE's node key, not its authority key")
     # 403: a good signature by a participant who may not do this.
     confirmed = by_fate(demo, "issued", "BE")
     by_exporter = authoring.confirm_import(
@@ -919,7 +944,7 @@ def test_metrics_parse_and_move_with_events(net: Network, signer: Signer) -> Non
         net.registry,
         net.genesis.chain_id,
         Certificate.from_json(signer.document("AE", "IN", "MX")),
-        signer.keys["IN"],
+        SigningKey.generate(),
         created_ms=now(),
     ).event
     assert ae.post("/v1/events", forged.to_envelope())[0] == 401
