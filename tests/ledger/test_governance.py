@@ -1370,7 +1370,8 @@ def test_one_key_cannot_vote_twice(chain: Chain) -> None:
     proposal = c.propose(gov.SUSPEND, "RU")
     c.commit([proposal, c.vote(proposal, by="AE")])
     late = c.commit([c.vote(proposal, by="IN", key=c.net.key("RU"))])
-    assert [type(x) for _, x in late.refused] == [errors.BadSignature]
+    assert [type(x) for _, x in late.refused] == [errors.SignedByAnotherParticipant]
+    assert late.refused[0][1].message.startswith("signed by RU's authority key;")
     record = c.store.get_proposal(proposal.event_id)
     assert record is not None and record.yes == 2 and record.status == gov.OPEN
 

@@ -89,8 +89,12 @@ def test_an_open_quarter_does_not_move_when_one_certificate_is_final(
 
 
 def test_a_closed_quarter_is_published_at_its_freeze_height(
-    network: TestNetwork, store: Store
+    make_store: Callable[..., Store],
 ) -> None:
+    # A network that records certificates up to a month after their date of issue, so that one
+    # dated in the closed quarter can still arrive in the block that freezes it.
+    network = TestNetwork(parameters=Parameters(max_backdating_days=31))
+    store = make_store(network)
     march = date(2026, 3, 20)
     issued = [issue_on(network, march) for _ in range(4)] + [issue_on(network, march, "IN", "RU")]
     network.commit_block(store, [i.event for i in issued], time_ms=day_ms(march))
