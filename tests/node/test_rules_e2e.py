@@ -102,11 +102,10 @@ def test_cert_confirm_with_the_wrong_key_names_who_may_confirm(
     with_ru = confirm(net.directory / "RU" / "authority.pem")
     assert with_ru.returncode == 1, (with_ru.stdout, with_ru.stderr)
     answer = json.loads(with_ru.stdout)
-    assert answer == {
-        "error": "signed_by_another_participant",
-        "message": f"signed by RU's authority key; only AE, the importing authority, may "
-        f"confirm {number}",
-    }
+    assert answer["error"] == "signed_by_another_participant"
+    assert answer["message"] == (
+        f"signed by RU's authority key; only AE, the importing authority, may confirm {number}"
+    )
     with_node_key = confirm(net.directory / "AE" / "node.pem")
     assert with_node_key.returncode == 1, (with_node_key.stdout, with_node_key.stderr)
     answer = json.loads(with_node_key.stdout)
