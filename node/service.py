@@ -36,7 +36,7 @@ from ledger.governance import PASSED, next_registry
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
 from node.config import NodeConfig
-from node.mempool import Mempool
+from node.mempool import Mempool, MempoolFull
 from node.metrics import Metrics
 from node.peers import Peer, PeerClient
 from node.readcache import CachedReader
@@ -801,9 +801,18 @@ class LedgerNode:
             if not isinstance(raw, bytes):
                 continue
             try:
-                self.submit(Event.decode(raw), from_peer=True)
+                event = Event.decode(raw)
             except LedgerError:
-                pass  # the sender's problem; its client heard the same answer
+                continue  # not an event: the sender's problem
+            try:
+                self.submit(event, from_peer=True)
+            except MempoolFull:
+                pass  # for now only: the sender's node holds it and relays it again
+            except LedgerError as exc:
+                # A peer accepted it (its client heard 202) and we refuse it: the register moved
+                # on meanwhile (a key rotated, a proposal closed). Whoever asks this node about
+                # it hears "rejected" with why, not "never seen".
+                self.store.note_refused(event.event_id, exc.code, exc.message)
 
     async def _sync_loop(self) -> None:
         while True:

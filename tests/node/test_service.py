@@ -8,9 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ledger import authoring
+from ledger import governance as gov
 from ledger.block import Block
 from ledger.chain import build_block
 from ledger.consensus import (
+    CommitCertificate,
     ConflictingProposals,
     Proposal,
     Step,
@@ -264,6 +267,57 @@ def test_a_decision_reached_without_the_block_fetches_it_from_a_peer(tmp_path: P
             decide_without_the_block(node, keys, value)
             await until(lambda: node.store.height == 1)
             assert node.store.head == block.header and wire.fetches == 1  # the proposer had it
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+# --- events refused after they were accepted ----------------------------------------------------
+
+
+def test_events_refused_after_acceptance_because_of_a_rotation_read_back_as_rejected(
+    tmp_path: Path,
+) -> None:
+    """Issue 22: events refused after acceptance because their key was rotated read back as
+    event_not_found. Whether the node held them (refused when the rotation took effect) or a
+    peer relays them after it, GET /v1/events/{id} says rejected, with the reason."""
+    node, keys = network(tmp_path)
+    old = load_signing_key(tmp_path / "BE" / "authority.pem")
+    new = SigningKey.generate()
+    created = int(time.time() * 1000)
+
+    def proposal(days: int) -> Any:
+        return authoring.propose(
+            node.chain_id, "BE", gov.SET_PARAMETER, "", ["max_validity_days", days], 50, old,
+            created_ms=created + days,
+        )  # fmt: skip
+
+    async def run() -> None:
+        Wire(node)
+        try:
+            rotation = authoring.rotate_key(
+                node.chain_id, "BE", gov.AUTHORITY, new, old, created_ms=created
+            )
+            held, relayed = proposal(100), proposal(101)
+            assert node.submit(rotation).status == "pending"
+            assert node.submit(held).status == "pending"  # the old key is in force still
+            execution = build_block(
+                node.reader, node.registry, node.genesis.hash, None, [rotation],
+                chain_id=node.chain_id, time_ms=created, proposer=proposer_for(1, 0, 4),
+            )  # fmt: skip
+            header = execution.header
+            votes = [
+                Vote.create(keys[i], node.chain_id, VoteKind.PRECOMMIT, 1, 0, header.hash, i)
+                for i in range(3)
+            ]
+            node._commit(execution, CommitCertificate.from_precommits(votes))
+            for event in (held, relayed):
+                if event is relayed:
+                    node.on_peer_events([relayed.encoded])  # a peer still behind sends it
+                status = node.event_status(event.event_id)
+                assert status is not None and status.status == "rejected", (event is relayed, status)
+                assert status.error == "bad_signature" and status.message
         finally:
             await node.stop()
 
