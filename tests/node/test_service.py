@@ -316,7 +316,10 @@ def test_events_refused_after_acceptance_because_of_a_rotation_read_back_as_reje
                 if event is relayed:
                     node.on_peer_events([relayed.encoded])  # a peer still behind sends it
                 status = node.event_status(event.event_id)
-                assert status is not None and status.status == "rejected", (event is relayed, status)
+                assert status is not None and status.status == "rejected", (
+                    event is relayed,
+                    status,
+                )
                 assert status.error == "bad_signature" and status.message
         finally:
             await node.stop()
