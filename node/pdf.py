@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,15 @@ _STATUS_TEXT = {
     "voided": "VOIDED",
     "expired": "EXPIRED",
 }
+#: A certificate in one of these statuses is not valid: its PDF says so across the page (a
+#: diagonal stamp) and in a line under the header, so that no one takes the paper for a valid one.
+NOT_VALID = {
+    "voided": ("VOIDED", "voided by the exporting authority"),
+    "import_rejected": ("IMPORT REJECTED", "the importing authority rejected the import"),
+    "expired": ("EXPIRED", "past its date of expiry without a confirmed import"),
+}
+_STAMP = Color(0.72, 0.07, 0.05)
+_STAMP_ALPHA = 0.28
 
 
 class NotAParty(Exception):
@@ -184,7 +194,9 @@ def render_certificate_pdf(
     buffer = io.BytesIO()
     number = str(record["number"])
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=1)
-    canvas.setTitle(f"{TITLE} {number}")
+    status = str(record.get("status", ""))
+    not_valid = NOT_VALID.get(status)
+    canvas.setTitle(f"{TITLE} {number}" + (f" ({not_valid[0]}: NOT VALID)" if not_valid else ""))
     canvas.setAuthor(participant_text(record["exporting_participant"], participant_names))
     canvas.setSubject("KPCS certificate printed from the kpledger ledger")
     page = _Page(canvas, fonts)
@@ -201,9 +213,10 @@ def render_certificate_pdf(
     page.text(number_x, y - 26, number, size=13, font=fonts.bold, width=150)
     page.text(m, y - 12, KPCS_STATEMENT, size=9.5, width=full - 175, leading=12.5)
     y = page.height - 185
+    if not_valid:
+        y = _status_line(page, record, not_valid, page.height - 160) - 25
 
     # The KPCS elements, in two columns.
-    status = str(record.get("status", ""))
     authority = participant_text(record["exporting_participant"], participant_names)
     left = [
         ("Issuing authority", f"Exporting Authority of {authority}"),
@@ -301,10 +314,61 @@ def render_certificate_pdf(
     )
     page.rule(m + 34)
     page.text(m, m + 22, footer, size=7, color=_MUTED, width=full, leading=9)
+    if not_valid:
+        _stamp(page, not_valid[0])
     canvas.setFillColor(black)
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
+
+
+def _status_line(
+    page: _Page, record: Mapping[str, Any], not_valid: tuple[str, str], top: float
+) -> float:
+    """A red band across the page under the header: NOT VALID, why, when and the reason given.
+    Returns the y under it."""
+    label, why = not_valid
+    when = ""
+    event_type = {"VOIDED": "certificate.void", "IMPORT REJECTED": "certificate.reject_import"}
+    for item in record.get("history", []):
+        if item.get("type") == event_type.get(label):
+            when = f" on {str(item.get('time', ''))[:10]}"
+    if label == "EXPIRED":
+        when = f" on {record.get('expires_on', '')}"
+    text = f"NOT VALID - {label}: {why}{when}."
+    if record.get("reason"):
+        text += f" Reason given: {record['reason']}."
+    text += " Do not accept a shipment on this certificate."
+    width = page.width - 2 * page.margin - 20
+    lines = simpleSplit(text, page.f.bold, 10, width)
+    height = 12 + 13 * len(lines)
+    page.c.setFillColor(_STAMP)
+    page.c.rect(0, top - height, page.width, height, stroke=0, fill=1)
+    page.text(page.margin + 10, top - 16, text, size=10, font=page.f.bold, color=white, width=width)
+    return top - height
+
+
+def _stamp(page: _Page, label: str) -> None:
+    """`label` in large letters across the page, corner to corner, over everything, in a
+    translucent red that leaves the fields under it readable."""
+    c = page.c
+    angle = math.degrees(math.atan2(page.height, page.width))
+    diagonal = math.hypot(page.width, page.height)
+    size = min(150.0, 0.72 * diagonal / pdfmetrics.stringWidth(label, page.f.bold, 1))
+    text_width = pdfmetrics.stringWidth(label, page.f.bold, size)
+    c.saveState()
+    c.translate(page.width / 2, page.height / 2)
+    c.rotate(angle)
+    c.setFillColor(_STAMP)
+    c.setStrokeColor(_STAMP)
+    c.setFillAlpha(_STAMP_ALPHA)
+    c.setStrokeAlpha(_STAMP_ALPHA + 0.1)
+    c.setLineWidth(max(4.0, size / 18))
+    pad = size * 0.25
+    c.roundRect(-text_width / 2 - pad, -size * 0.55, text_width + 2 * pad, size * 1.15, size * 0.12)
+    c.setFont(page.f.bold, size)
+    c.drawCentredString(0, -size * 0.36, label)
+    c.restoreState()
 
 
 def _hard_wrap(text: str, width: int) -> str:

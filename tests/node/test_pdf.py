@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import subprocess
 import sys
 import urllib.parse
@@ -184,6 +185,63 @@ def test_mixed_origin_replacement_zone_and_a_voided_status() -> None:
     text = pdf_text(render(rec)[0])
     for expected in ("Mixed", "Unsorted", "VOIDED", "lost", "BE-2026-000100", "BE-2026-000130"):
         assert expected in text, expected
+
+
+def stamps(pdf: bytes) -> list[tuple[str, float, float]]:
+    """Text drawn at a slant, as (text, angle in degrees, effective size in points)."""
+    found: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
+        a = tm[0] * cm[0] + tm[1] * cm[2]
+        b = tm[0] * cm[1] + tm[1] * cm[3]
+        angle = math.degrees(math.atan2(b, a))
+        if text.strip() and abs(angle) > 1:
+            found.append((text.strip(), angle, size * math.hypot(a, b)))
+
+    for page in pypdf.PdfReader(io.BytesIO(pdf)).pages:
+        page.extract_text(visitor_text=visit)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("status", "label", "why"),
+    [
+        ("voided", "VOIDED", "voided by the exporting authority on 2026-03-05"),
+        ("import_rejected", "IMPORT REJECTED", "the importing authority rejected the import"),
+        ("expired", "EXPIRED", "past its date of expiry without a confirmed import on 2026-05-01"),
+    ],
+)
+def test_a_certificate_that_is_not_valid_says_so_across_the_page(
+    status: str, label: str, why: str
+) -> None:
+    history = record()["history"][:1]
+    if status == "voided":
+        history.append(
+            {"event_id": "33" * 32, "type": "certificate.void", "time": "2026-03-05T08:00:00Z"}
+        )
+    reason = {"voided": "lost in transit", "import_rejected": "seal broken"}.get(status)
+    rec = record(status=status, history=history, **({"reason": reason} if reason else {}))
+    pdf, url = render(rec)
+    # Corner to corner in large letters: slanted like the page's diagonal, of a size no one
+    # misses (the status field alone said VOIDED in 13 pt, as a valid one says ISSUED).
+    [(text, angle, size)] = stamps(pdf)
+    assert text == label
+    assert 45 < angle < 65 and size >= 60, (angle, size)
+    text = pdf_text(pdf)
+    line = f"NOT VALID - {label}: {why}."
+    assert line in text, text[:600]
+    if reason:
+        assert f"Reason given: {reason}." in text
+    assert "Do not accept a shipment on this certificate." in text
+    assert "NOT VALID" in (pypdf.PdfReader(io.BytesIO(pdf)).metadata.title or "")
+    check_qr(pdf, url)  # the stamp leaves the QR code readable
+
+
+@pytest.mark.parametrize("status", ["issued", "import_confirmed"])
+def test_a_valid_certificate_has_no_stamp(status: str) -> None:
+    pdf, _ = render(record(status=status))
+    assert stamps(pdf) == []
+    assert "NOT VALID" not in pdf_text(pdf)
 
 
 def test_non_latin_names_are_printed() -> None:
