@@ -99,6 +99,25 @@
     append(node, children);
   }
 
+  // A table that scrolls sideways when it is wider than the screen, under a caption that does
+  // not: the caption is a paragraph above the scrolling box (a <caption> is as wide as its table,
+  // so on a phone it was cut off at the screen's edge) and names the table (aria-labelledby).
+  // A caption meant for screen readers only stays a visually hidden <caption>.
+  let tableSeq = 0;
+  function dataTable(options, ...children) {
+    const attrs = { class: "data", id: options.id || null };
+    if (options.hidden) {
+      return el("div", { class: "table-scroll" }, el("table", attrs, el("caption", { class: "visually-hidden", text: options.caption }), children));
+    }
+    const captionId = `${options.id || "table"}-caption-${++tableSeq}`;
+    return el(
+      "div",
+      { class: "table-block" },
+      el("p", { class: "table-caption", id: captionId, text: options.caption }),
+      el("div", { class: "table-scroll", role: "region", tabindex: "0", "aria-labelledby": captionId }, el("table", { ...attrs, "aria-labelledby": captionId }, children)),
+    );
+  }
+
   async function getJSON(path) {
     try {
       const response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
@@ -204,24 +223,18 @@
     );
     replace(
       $("participants-result"),
-      el(
-        "div",
-        { class: "table-scroll" },
+      dataTable(
+        { caption: `${data.participants.length} participants; ${data.validators.length} validator nodes propose blocks in turn.` },
         el(
-          "table",
-          { class: "data" },
-          el("caption", { text: `${data.participants.length} participants; ${data.validators.length} validator nodes propose blocks in turn.` }),
+          "thead",
+          {},
           el(
-            "thead",
+            "tr",
             {},
-            el(
-              "tr",
-              {},
-              ["Code", "Participant", "Countries", "Status", "Validator", "Restricted"].map((h) => el("th", { scope: "col", text: h })),
-            ),
+            ["Code", "Participant", "Countries", "Status", "Validator", "Restricted"].map((h) => el("th", { scope: "col", text: h })),
           ),
-          el("tbody", {}, rows),
         ),
+        el("tbody", {}, rows),
       ),
       registerHistory(data.history || []),
     );
@@ -243,20 +256,14 @@
         el("td", { text: c.detail }),
       ),
     );
-    return el(
-      "div",
-      { class: "table-scroll" },
+    return dataTable(
+      { caption: "Register history: each change is in force from the height shown." },
       el(
-        "table",
-        { class: "data" },
-        el("caption", { text: "Register history: each change is in force from the height shown." }),
-        el(
-          "thead",
-          {},
-          el("tr", {}, ["From height", "Change", "Participant", "Detail"].map((h) => el("th", { scope: "col", text: h }))),
-        ),
-        el("tbody", {}, rows),
+        "thead",
+        {},
+        el("tr", {}, ["From height", "Change", "Participant", "Detail"].map((h) => el("th", { scope: "col", text: h }))),
       ),
+      el("tbody", {}, rows),
     );
   }
 
@@ -343,25 +350,19 @@
           ["State root", h.state_root, "mono"],
         ]),
         answer.body.events.length
-          ? el(
-              "div",
-              { class: "table-scroll" },
+          ? dataTable(
+              { caption: "Events in this block. Which certificate an event concerns is not published per block; look a certificate up by its number." },
+              el("thead", {}, el("tr", {}, ["#", "Event", "Event id"].map((t) => el("th", { scope: "col", class: t === "#" ? "num" : null, text: t })))),
               el(
-                "table",
-                { class: "data" },
-                el("caption", { text: "Events in this block. Which certificate an event concerns is not published per block; look a certificate up by its number." }),
-                el("thead", {}, el("tr", {}, ["#", "Event", "Event id"].map((t) => el("th", { scope: "col", class: t === "#" ? "num" : null, text: t })))),
-                el(
-                  "tbody",
-                  {},
-                  answer.body.events.map((e, i) =>
-                    el(
-                      "tr",
-                      {},
-                      el("td", { class: "num", text: String(i) }),
-                      el("td", { text: EVENT_LABELS[e.type] || e.type }),
-                      el("td", { class: "mono break", text: e.event_id }),
-                    ),
+                "tbody",
+                {},
+                answer.body.events.map((e, i) =>
+                  el(
+                    "tr",
+                    {},
+                    el("td", { class: "num", text: String(i) }),
+                    el("td", { text: EVENT_LABELS[e.type] || e.type }),
+                    el("td", { class: "mono break", text: e.event_id }),
                   ),
                 ),
               ),
@@ -540,16 +541,10 @@
           ["Certificate digest", c.digest, "mono break"],
         ]),
         el("h4", { text: "History" }),
-        el(
-          "div",
-          { class: "table-scroll" },
-          el(
-            "table",
-            { class: "data" },
-            el("caption", { class: "visually-hidden", text: `Events of certificate ${c.number}` }),
-            el("thead", {}, el("tr", {}, ["Event", "Time (UTC)", "Block", "Event id"].map((t) => el("th", { scope: "col", class: t === "Block" ? "num" : null, text: t })))),
-            el("tbody", {}, history),
-          ),
+        dataTable(
+          { caption: `Events of certificate ${c.number}`, hidden: true },
+          el("thead", {}, el("tr", {}, ["Event", "Time (UTC)", "Block", "Event id"].map((t) => el("th", { scope: "col", class: t === "Block" ? "num" : null, text: t })))),
+          el("tbody", {}, history),
         ),
       ),
     );
@@ -589,6 +584,77 @@
     return t.hidden ? `${shown} + ${t.hidden} cert. not shown` : shown;
   }
 
+  function plural(count, word) {
+    return `${count} ${word}${count === 1 ? "" : "s"}`;
+  }
+
+  const ROLES = [
+    { role: "exporter", name: "Exported", verb: "exported", noun: "exports", cls: "series-export" },
+    { role: "importer", name: "Imported (confirmed)", verb: "imported", noun: "imports", cls: "series-import" },
+  ];
+
+  // What an amount chart draws of one participant's exports or imports. Only published cells
+  // are drawn: "unpublished" (every cell too small) has no bar, "partial" a bar of its published
+  // cells, marked; "none" (no certificate at all) has no bar either, and says so.
+  function amountPoint(t, amount) {
+    if (t.certificates === 0) return { state: "none", value: null, hidden: 0 };
+    if (t.hidden === t.certificates) return { state: "unpublished", value: null, hidden: t.hidden };
+    return { state: t.hidden ? "partial" : "published", value: Number(amount) / 100, hidden: t.hidden };
+  }
+
+  function amountSeries(codes, byParticipant, field) {
+    return ROLES.map((r) => ({ ...r, points: codes.map((c) => amountPoint(byParticipant.get(c)[r.role], byParticipant.get(c)[r.role][field])) }));
+  }
+
+  // The caption under an amount chart: what it leaves out, and why.
+  function amountNote(codes, series, minCell) {
+    const unpublished = [];
+    const partial = [];
+    const none = [];
+    codes.forEach((code, i) => {
+      for (const s of series) {
+        const p = s.points[i];
+        const what = `${code} ${s.noun}`;
+        if (p.state === "unpublished") unpublished.push(what);
+        else if (p.state === "partial") partial.push(`${what} (${plural(p.hidden, "certificate")} left out)`);
+        else if (p.state === "none") none.push(what);
+      }
+    });
+    const parts = [];
+    if (unpublished.length) parts.push(`Not drawn: ${unpublished.join(", ")}: every cell of them has fewer than ${minCell} certificates, and the carats and value of such cells are not published.`);
+    if (partial.length) parts.push(`Marked *: drawn from their published cells only, without the cells of fewer than ${minCell} certificates: ${partial.join(", ")}.`);
+    if (none.length) parts.push(`${none.join(", ")}: none.`);
+    if (!unpublished.length && !partial.length) parts.push("Every cell is published: nothing is left out.");
+    return parts.join(" ");
+  }
+
+  // One quarter's certificate counts (counts are published even for small cells), or why not.
+  function quarterPoint(answer) {
+    if (answer.ok) {
+      const t = { state: "published", exporter: 0, importer: 0 };
+      for (const row of answer.body.rows) t[row.role] += row.certificates;
+      return t;
+    }
+    const body = answer.body || {};
+    if (answer.status === 404 && body.error === "statistics_not_published") return { state: "waiting", publishesOn: body.publishes_on };
+    return { state: "unavailable", problem: problem(answer) };
+  }
+
+  function quarterNote(points) {
+    const waiting = [];
+    const unavailable = [];
+    points.forEach((p, i) => {
+      if (p.state === "waiting") waiting.push(`Q${i + 1}${p.publishesOn ? ` (published from ${p.publishesOn})` : ""}`);
+      if (p.state === "unavailable") unavailable.push(`Q${i + 1} (${p.problem})`);
+    });
+    const parts = [];
+    if (waiting.length) parts.push(`Not drawn: ${waiting.join(", ")}: not published yet.`);
+    if (unavailable.length) parts.push(`Not drawn: ${unavailable.join(", ")}.`);
+    if (!parts.length) parts.push("Every quarter is published: nothing is left out.");
+    parts.push("Counts include the cells too small to publish carats and value.");
+    return parts.join(" ");
+  }
+
   async function loadStats(year, quarter) {
     const target = $("stats-result");
     target.setAttribute("aria-busy", "true");
@@ -605,11 +671,8 @@
     const period = quarter ? `${year} Q${quarter}` : String(year);
     const byParticipant = totals(whole.body.rows);
     const codes = [...byParticipant.keys()].sort();
-    const perQuarter = quarters.map((answer) => {
-      const t = { exporter: 0, importer: 0 };
-      if (answer.ok) for (const row of answer.body.rows) t[row.role] += row.certificates;
-      return t;
-    });
+    const minCell = whole.body.min_cell;
+    const perQuarter = quarters.map(quarterPoint);
     const children = [];
     // Public figures cover closed quarters only, each frozen some days after the quarter's end.
     const waiting = (whole.body.quarters || []).filter((q) => !q.published);
@@ -620,59 +683,40 @@
     if (!codes.length) {
       children.push(el("p", { class: "notice", text: `No certificates in the published figures for ${period}.` }));
     } else {
+      const carats = amountSeries(codes, byParticipant, "carats");
+      const value = amountSeries(codes, byParticipant, "value");
       children.push(
         el(
           "div",
           { class: "charts" },
-          chartFigure(
-            `Carats exported and imported, ${period}`,
-            horizontalBars(
-              "chart-carats",
-              `Carats by participant, ${period}`,
-              codes,
-              [
-                { name: "Exported", cls: "series-export", values: codes.map((c) => Number(byParticipant.get(c).exporter.carats) / 100) },
-                { name: "Imported (confirmed)", cls: "series-import", values: codes.map((c) => Number(byParticipant.get(c).importer.carats) / 100) },
-              ],
-              (v) => `${compact(v)} ct`,
-            ),
-          ),
-          chartFigure(
-            `Value exported and imported (US$), ${period}`,
-            horizontalBars(
-              "chart-value",
-              `Value in US dollars by participant, ${period}`,
-              codes,
-              [
-                { name: "Exported", cls: "series-export", values: codes.map((c) => Number(byParticipant.get(c).exporter.value) / 100) },
-                { name: "Imported (confirmed)", cls: "series-import", values: codes.map((c) => Number(byParticipant.get(c).importer.value) / 100) },
-              ],
-              (v) => `$${compact(v)}`,
-            ),
-          ),
+          chartFigure("chart-carats", `Carats exported and imported, ${period}`, carats, (width) => ({
+            chart: horizontalBars("chart-carats", `Carats by participant, ${period}`, codes, carats, (v) => `${compact(v)} ct`, width),
+            note: amountNote(codes, carats, minCell),
+          })),
+          chartFigure("chart-value", `Value exported and imported (US$), ${period}`, value, (width) => ({
+            chart: horizontalBars("chart-value", `Value in US dollars by participant, ${period}`, codes, value, (v) => `$${compact(v)}`, width),
+            note: amountNote(codes, value, minCell),
+          })),
         ),
       );
     }
+    const quarterSeries = [
+      { name: "Issued (exports)", cls: "series-export", role: "exporter" },
+      { name: "Imports confirmed", cls: "series-import", role: "importer" },
+    ];
     children.push(
-      chartFigure(
-        `Certificates per quarter of ${year}`,
-        verticalBars(
-          "chart-quarters",
-          `Certificates per quarter of ${year}`,
-          ["Q1", "Q2", "Q3", "Q4"],
-          [
-            { name: "Issued (exports)", cls: "series-export", values: perQuarter.map((t) => t.exporter) },
-            { name: "Imports confirmed", cls: "series-import", values: perQuarter.map((t) => t.importer) },
-          ],
-          quarter,
-        ),
-      ),
+      chartFigure("chart-quarters", `Certificates per quarter of ${year}`, quarterSeries, (width) => ({
+        chart: verticalBars("chart-quarters", `Certificates per quarter of ${year}`, perQuarter, quarterSeries, quarter, width),
+        note: quarterNote(perQuarter),
+      })),
     );
     if (codes.length) {
-      children.push(totalsTable(codes, byParticipant, period, whole.body.min_cell));
+      children.push(totalsTable(codes, byParticipant, period, minCell));
       children.push(detailTable(whole.body.rows, period));
     }
+    if (resizer) resizer.disconnect();
     replace(target, children);
+    drawCharts(target);
   }
 
   function totalsTable(codes, byParticipant, period, minCell) {
@@ -681,31 +725,25 @@
       el("td", { class: "num", text: partialAmount(t, t.carats) }),
       el("td", { class: "num", text: partialAmount(t, t.value) }),
     ];
-    return el(
-      "div",
-      { class: "table-scroll" },
+    return dataTable(
+      { id: "stats-table", caption: `Totals per participant, ${period} (all HS codes). Carats and value of cells with fewer than ${minCell} certificates are not published, and not counted here.` },
       el(
-        "table",
-        { class: "data", id: "stats-table" },
-        el("caption", { text: `Totals per participant, ${period} (all HS codes). Carats and value of cells with fewer than ${minCell} certificates are not published, and not counted here.` }),
+        "thead",
+        {},
+        el("tr", {}, el("td", {}), el("th", { scope: "colgroup", colspan: "3", class: "group", text: "Exports" }), el("th", { scope: "colgroup", colspan: "3", class: "group", text: "Imports (confirmed)" })),
         el(
-          "thead",
+          "tr",
           {},
-          el("tr", {}, el("td", {}), el("th", { scope: "colgroup", colspan: "3", class: "group", text: "Exports" }), el("th", { scope: "colgroup", colspan: "3", class: "group", text: "Imports (confirmed)" })),
-          el(
-            "tr",
-            {},
-            ["Participant", "Certificates", "Carats", "US$", "Certificates", "Carats", "US$"].map((t, i) => el("th", { scope: "col", class: i ? "num" : null, text: t })),
-          ),
+          ["Participant", "Certificates", "Carats", "US$", "Certificates", "Carats", "US$"].map((t, i) => el("th", { scope: "col", class: i ? "num" : null, text: t })),
         ),
-        el(
-          "tbody",
-          {},
-          codes.map((code) => {
-            const t = byParticipant.get(code);
-            return el("tr", {}, el("th", { scope: "row", text: participantLabel(code) }), cells(t.exporter), cells(t.importer));
-          }),
-        ),
+      ),
+      el(
+        "tbody",
+        {},
+        codes.map((code) => {
+          const t = byParticipant.get(code);
+          return el("tr", {}, el("th", { scope: "row", text: participantLabel(code) }), cells(t.exporter), cells(t.importer));
+        }),
       ),
     );
   }
@@ -715,28 +753,22 @@
       "details",
       { class: "detail" },
       el("summary", { text: `Figures by participant, role and HS code, ${period}` }),
-      el(
-        "div",
-        { class: "table-scroll" },
+      dataTable(
+        { caption: `Figures by participant, role and HS code, ${period}`, hidden: true },
+        el("thead", {}, el("tr", {}, ["Participant", "Role", "HS code", "Certificates", "Carats", "US$"].map((t, i) => el("th", { scope: "col", class: i >= 3 ? "num" : null, text: t })))),
         el(
-          "table",
-          { class: "data" },
-          el("caption", { class: "visually-hidden", text: `Figures by participant, role and HS code, ${period}` }),
-          el("thead", {}, el("tr", {}, ["Participant", "Role", "HS code", "Certificates", "Carats", "US$"].map((t, i) => el("th", { scope: "col", class: i >= 3 ? "num" : null, text: t })))),
-          el(
-            "tbody",
-            {},
-            rows.map((r) =>
-              el(
-                "tr",
-                {},
-                el("td", { text: r.participant }),
-                el("td", { text: r.quarter ? `${r.role} (Q${r.quarter})` : r.role }),
-                el("td", { text: r.hs_code }),
-                el("td", { class: "num", text: String(r.certificates) }),
-                el("td", { class: "num", text: r.suppressed ? "suppressed (small cell)" : formatHundredths(hundredths(r.carats)) }),
-                el("td", { class: "num", text: r.suppressed ? "suppressed (small cell)" : formatHundredths(hundredths(r.value_usd)) }),
-              ),
+          "tbody",
+          {},
+          rows.map((r) =>
+            el(
+              "tr",
+              {},
+              el("td", { text: r.participant }),
+              el("td", { text: r.role }),
+              el("td", { text: r.hs_code }),
+              el("td", { class: "num", text: String(r.certificates) }),
+              el("td", { class: "num", text: r.suppressed ? "suppressed (small cell)" : formatHundredths(hundredths(r.carats)) }),
+              el("td", { class: "num", text: r.suppressed ? "suppressed (small cell)" : formatHundredths(hundredths(r.value_usd)) }),
             ),
           ),
         ),
@@ -745,9 +777,57 @@
   }
 
   // -- charts: inline SVG drawn here, no library --------------------------------------------------
-  function chartFigure(caption, chart) {
-    return el("figure", { class: "chart" }, el("figcaption", { text: caption }), chart);
+  // Each chart is drawn for the width it has, one SVG unit to one CSS pixel, so that its labels
+  // keep the type size of the style sheet on a phone as on a desk (a chart scaled down to a
+  // phone's width had labels of 7 px). It is drawn again when its width changes.
+  const resizer = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => entries.forEach((e) => drawChart(e.target))) : null;
+  const MAX_CHART_WIDTH = 720;
+
+  function chartFigure(id, caption, series, draw) {
+    const note = el("p", { class: "chart-note", id: `${id}-note` });
+    const body = el("div", { class: "chart-body" });
+    body.chart = { draw, note, width: 0 };
+    return el(
+      "figure",
+      { class: "chart" },
+      el("figcaption", { text: caption }),
+      el(
+        "ul",
+        { class: "chart-legend" },
+        series.map((s) => el("li", {}, el("span", { class: `swatch ${s.cls}`, "aria-hidden": "true" }), s.name)),
+      ),
+      body,
+      note,
+    );
   }
+
+  function drawChart(body) {
+    if (!body.chart || !body.isConnected) return;
+    const width = Math.min(MAX_CHART_WIDTH, Math.floor(body.clientWidth) || MAX_CHART_WIDTH);
+    if (width === body.chart.width) return;
+    body.chart.width = width;
+    const drawn = body.chart.draw(width);
+    replace(body, drawn.chart);
+    body.chart.note.textContent = drawn.note;
+  }
+
+  function drawCharts(root) {
+    for (const body of root.querySelectorAll(".chart-body")) {
+      drawChart(body);
+      if (resizer) resizer.observe(body);
+    }
+  }
+
+  // Text widths as the page draws them, to leave room for labels.
+  const measurer = document.createElement("canvas").getContext("2d");
+  function textWidth(text, px, weight) {
+    if (!measurer) return String(text).length * px * 0.62;
+    measurer.font = `${weight || 400} ${px}px ${getComputedStyle(document.body).fontFamily}`;
+    return measurer.measureText(String(text)).width;
+  }
+
+  const LABEL_PX = 13; // .chart-svg text.value and text.axis in explorer.css
+  const CATEGORY_PX = 14; // .chart-svg text.category
 
   function niceMax(max) {
     if (max <= 0) return 1;
@@ -756,52 +836,52 @@
     return 10 * magnitude;
   }
 
-  function legend(series, x, y) {
-    return svg(
-      "g",
-      { class: "legend", transform: `translate(${x},${y})` },
-      series.map((s, i) =>
-        svg(
-          "g",
-          { transform: `translate(${i * 200},0)` },
-          svg("rect", { class: s.cls, width: 14, height: 14, y: -12 }),
-          svg("text", { x: 18, text: s.name }),
-        ),
-      ),
-    );
+  // As many evenly spaced ticks (2 to 5) as there is room for their labels.
+  function ticksFor(max, room, format) {
+    const widest = Math.max(...[0, 0.5, 1].map((f) => textWidth(format(f * max), LABEL_PX)));
+    const count = Math.max(2, Math.min(5, Math.floor(room / (widest + 18)) + 1));
+    return Array.from({ length: count }, (_, i) => (i / (count - 1)) * max);
   }
 
-  function describe(categories, series, format) {
-    return categories
-      .map((c, i) => `${c}: ${series.map((s) => `${s.name.toLowerCase()} ${format(s.values[i])}`).join(", ")}`)
-      .join("; ");
+  function pointLabel(point, format) {
+    if (point.state === "unpublished") return "not published";
+    if (point.state === "none") return "none";
+    return format(point.value) + (point.state === "partial" ? " *" : "");
   }
 
-  function horizontalBars(id, title, categories, series, format) {
-    const width = 520;
-    const left = 44;
-    const right = 80;
-    const top = 38;
-    const bar = 17;
-    const groupGap = 14;
+  function pointTitle(point, format) {
+    if (point.state === "unpublished") return `not published (${plural(point.hidden, "certificate")} in cells too small to publish)`;
+    if (point.state === "none") return "none";
+    const without = point.hidden === 1 ? "1 certificate in a cell too small to publish" : `${point.hidden} certificates in cells too small to publish`;
+    return point.state === "partial" ? `${format(point.value)}, without ${without}` : format(point.value);
+  }
+
+  function horizontalBars(id, title, categories, series, format, width) {
+    const left = Math.ceil(Math.max(...categories.map((c) => textWidth(c, CATEGORY_PX, 600)))) + 14;
+    const labels = series.flatMap((s) => s.points.map((p) => pointLabel(p, format)));
+    const right = Math.ceil(Math.max(40, ...labels.map((l) => textWidth(l, LABEL_PX)))) + 10;
+    const top = 8;
+    const bar = 18;
+    const groupGap = 12;
     const groupHeight = series.length * bar + groupGap;
-    const plotWidth = width - left - right;
+    const plotWidth = Math.max(40, width - left - right);
     const height = top + categories.length * groupHeight + 26;
-    const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
+    const max = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.value || 0))));
     const scale = (v) => (Math.max(0, v) / max) * plotWidth;
-    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
-    const chart = svg(
+    const description = categories
+      .map((c, i) => `${c}: ${series.map((s) => `${s.verb} ${pointTitle(s.points[i], format)}`).join(", ")}`)
+      .join("; ");
+    return svg(
       "svg",
-      { id, class: "chart-svg", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${id}-title ${id}-desc`, preserveAspectRatio: "xMinYMin meet" },
+      { id, class: "chart-svg", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${id}-title`, "aria-describedby": `${id}-desc ${id}-note` },
       svg("title", { id: `${id}-title`, text: title }),
-      svg("desc", { id: `${id}-desc`, text: describe(categories, series, format) }),
-      legend(series, left, 16),
-      ticks.map((t) =>
+      svg("desc", { id: `${id}-desc`, text: description }),
+      ticksFor(max, plotWidth, format).map((t) =>
         svg(
           "g",
           {},
-          svg("line", { class: "grid", x1: left + scale(t), x2: left + scale(t), y1: top - 6, y2: height - 22 }),
-          svg("text", { class: "axis", x: left + scale(t), y: height - 8, "text-anchor": "middle", text: format(t) }),
+          svg("line", { class: "grid", x1: left + scale(t), x2: left + scale(t), y1: top - 4, y2: height - 22 }),
+          svg("text", { class: "axis", x: left + scale(t), y: height - 6, "text-anchor": "middle", text: format(t) }),
         ),
       ),
       categories.map((category, i) => {
@@ -809,43 +889,51 @@
         return svg(
           "g",
           {},
-          svg("text", { class: "category", x: left - 8, y: y + (series.length * bar) / 2 + 4, "text-anchor": "end", text: category }),
+          svg("text", { class: "category", x: left - 8, y: y + (series.length * bar) / 2 + 5, "text-anchor": "end", text: category }),
           series.map((s, j) => {
-            const w = scale(s.values[i]);
+            const point = s.points[i];
             const by = y + j * bar;
+            const w = point.value === null ? 0 : scale(point.value);
+            const tip = `${participantLabel(category)}, ${s.verb}: ${pointTitle(point, format)}`;
+            // Nothing drawn for what is not published: its label says so (the tooltip, why).
             return svg(
               "g",
-              {},
-              svg("rect", { class: s.cls, x: left, y: by, width: Math.max(w, s.values[i] > 0 ? 1 : 0), height: bar - 2 }, svg("title", { text: `${participantLabel(category)}, ${s.name.toLowerCase()}: ${format(s.values[i])}` })),
-              svg("text", { class: "value", x: left + w + 4, y: by + bar - 4, text: format(s.values[i]) }),
+              { "data-state": point.state },
+              point.value === null
+                ? svg("title", { text: tip })
+                : svg("rect", { class: s.cls, x: left, y: by, width: Math.max(w, point.value > 0 ? 1 : 0), height: bar - 3 }, svg("title", { text: tip })),
+              svg("text", { class: point.value === null ? "value missing" : "value", x: left + w + 4, y: by + bar - 5, text: pointLabel(point, format) }),
             );
           }),
         );
       }),
     );
-    return chart;
   }
 
-  function verticalBars(id, title, categories, series, highlight) {
-    const width = 640;
-    const height = 240;
-    const left = 48;
-    const right = 12;
-    const top = 34;
-    const bottom = 28;
-    const plotHeight = height - top - bottom;
-    const groupWidth = (width - left - right) / categories.length;
-    const bar = Math.min(40, (groupWidth - 24) / series.length);
-    const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values)));
-    const scale = (v) => (Math.max(0, v) / max) * plotHeight;
-    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max).filter((t, i, all) => i === 0 || Math.round(t) !== Math.round(all[i - 1]));
+  function verticalBars(id, title, points, series, highlight, width) {
+    const height = 250;
+    const counts = points.flatMap((p) => (p.state === "published" ? series.map((s) => p[s.role]) : []));
+    const max = niceMax(Math.max(0, ...counts));
     const format = (v) => groupDigits(String(Math.round(v)));
+    // Whole numbers only: counts of certificates.
+    const parts = [4, 5, 2, 1].find((n) => Number.isInteger(max / n));
+    const ticks = Array.from({ length: parts + 1 }, (_, i) => (i * max) / parts);
+    const left = Math.ceil(Math.max(...ticks.map((t) => textWidth(format(t), LABEL_PX)))) + 12;
+    const right = 8;
+    const top = 24;
+    const bottom = 30;
+    const plotHeight = height - top - bottom;
+    const groupWidth = (width - left - right) / points.length;
+    const bar = Math.min(44, (groupWidth - 12) / series.length);
+    const scale = (v) => (Math.max(0, v) / max) * plotHeight;
+    const description = points
+      .map((p, i) => `Q${i + 1}: ${p.state === "published" ? series.map((s) => `${s.name.toLowerCase()} ${format(p[s.role])}`).join(", ") : "not published"}`)
+      .join("; ");
     return svg(
       "svg",
-      { id, class: "chart-svg", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${id}-title ${id}-desc`, preserveAspectRatio: "xMinYMin meet" },
+      { id, class: "chart-svg", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${id}-title`, "aria-describedby": `${id}-desc ${id}-note` },
       svg("title", { id: `${id}-title`, text: title }),
-      svg("desc", { id: `${id}-desc`, text: describe(categories, series, format) }),
-      legend(series, left, 16),
+      svg("desc", { id: `${id}-desc`, text: description }),
       ticks.map((t) =>
         svg(
           "g",
@@ -854,24 +942,31 @@
           svg("text", { class: "axis", x: left - 6, y: top + plotHeight - scale(t) + 4, "text-anchor": "end", text: format(t) }),
         ),
       ),
-      categories.map((category, i) => {
+      points.map((point, i) => {
         const x0 = left + i * groupWidth;
+        const middle = x0 + groupWidth / 2;
         const groupStart = x0 + (groupWidth - bar * series.length) / 2;
+        const category = `Q${i + 1}`;
         return svg(
           "g",
-          {},
+          { "data-state": point.state },
           highlight === i + 1 ? svg("rect", { class: "highlight", x: x0 + 2, y: top - 4, width: groupWidth - 4, height: plotHeight + 4 }) : null,
-          series.map((s, j) => {
-            const h = scale(s.values[i]);
-            const x = groupStart + j * bar;
-            return svg(
-              "g",
-              {},
-              svg("rect", { class: s.cls, x: x + 1, y: top + plotHeight - h, width: bar - 2, height: h }, svg("title", { text: `${category}, ${s.name.toLowerCase()}: ${format(s.values[i])}` })),
-              svg("text", { class: "value", x: x + bar / 2, y: top + plotHeight - h - 4, "text-anchor": "middle", text: format(s.values[i]) }),
-            );
-          }),
-          svg("text", { class: "category", x: x0 + groupWidth / 2, y: height - 8, "text-anchor": "middle", text: category }),
+          point.state === "published"
+            ? series.map((s, j) => {
+                const h = scale(point[s.role]);
+                const x = groupStart + j * bar;
+                return svg(
+                  "g",
+                  {},
+                  svg("rect", { class: s.cls, x: x + 1, y: top + plotHeight - h, width: bar - 2, height: h }, svg("title", { text: `${category}, ${s.name.toLowerCase()}: ${format(point[s.role])}` })),
+                  svg("text", { class: "value", x: x + bar / 2, y: top + plotHeight - h - 5, "text-anchor": "middle", text: format(point[s.role]) }),
+                );
+              })
+            : [
+                svg("text", { class: "value missing", x: middle, y: top + plotHeight / 2 - 4, "text-anchor": "middle", text: point.state === "waiting" ? "not yet" : "could not" }),
+                svg("text", { class: "value missing", x: middle, y: top + plotHeight / 2 + 13, "text-anchor": "middle", text: point.state === "waiting" ? "published" : "be read" }),
+              ],
+          svg("text", { class: "category", x: middle, y: height - 8, "text-anchor": "middle", text: category }),
         );
       }),
     );
@@ -885,8 +980,14 @@
       lookup($("cert-number").value, true);
     });
     $("refresh-toggle").addEventListener("click", toggleRefresh);
-    const year = new Date().getUTCFullYear();
+    // ?year=2026&quarter=2 opens the statistics of that period (a link to share); else this year.
+    const params = new URLSearchParams(window.location.search);
+    const askedYear = parseInt(params.get("year") || "", 10);
+    const askedQuarter = parseInt(params.get("quarter") || "", 10);
+    const year = askedYear >= 1900 && askedYear <= 9999 ? askedYear : new Date().getUTCFullYear();
+    const quarter = askedQuarter >= 1 && askedQuarter <= 4 ? askedQuarter : null;
     $("stats-year").value = String(year);
+    $("stats-quarter").value = quarter ? String(quarter) : "";
     $("stats-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const y = parseInt($("stats-year").value, 10);
@@ -894,8 +995,8 @@
       if (y >= 1900 && y <= 9999) loadStats(y, q ? parseInt(q, 10) : null);
     });
     await loadNetwork();
-    const wanted = new URLSearchParams(window.location.search).get("cert");
-    const tasks = [refreshBlocks(), loadStats(year, null)];
+    const wanted = params.get("cert");
+    const tasks = [refreshBlocks(), loadStats(year, quarter)];
     if (wanted) tasks.push(lookup(wanted, false));
     await Promise.all(tasks);
     state.timer = setInterval(refreshBlocks, REFRESH_MS);
