@@ -704,7 +704,7 @@ def ready_naming_an_old_block(c: Chain) -> tuple[list[Event], Event]:
     return [], authoring.ready(c.net.chain_id, "BW", bw.node, 2, old.hash, created_ms=1)
 
 
-@case(errors.BadSignature)
+@case(errors.SignedWithNodeKey)
 def ready_signed_by_another_key(c: Chain) -> tuple[list[Event], Event]:
     bw = _pending_bw(c)
     event = c.ready(bw, node=c.net.members["AE"].node)
