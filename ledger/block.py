@@ -15,6 +15,19 @@ from ledger.merkle import merkle_root
 
 HEADER_VERSION = 1
 
+#: More than any header's encoding takes: 12 fields, a chain id of at most 64 characters (up to
+#: 256 bytes of UTF-8), five 32-byte hashes and four 64-bit integers come to under 600 bytes.
+HEADER_WIRE_MAX = 1024
+
+
+def block_wire_bound(max_block_events: int, max_block_bytes: int) -> int:
+    """The largest encoding of a block the parameters allow (validate_block enforces both limits).
+
+    The events' encodings take at most `max_block_bytes`; each adds a bin header of at most 5
+    bytes, and the block's two array headers at most 10 more.
+    """
+    return HEADER_WIRE_MAX + 10 + 5 * max_block_events + max_block_bytes
+
 
 def event_leaf(event_id: bytes, event_type: str, number: str) -> bytes:
     """The Merkle leaf of an event: its id, type and subject, so a proof shows what kind it was."""

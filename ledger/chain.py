@@ -145,6 +145,26 @@ def build_block(
     )
 
 
+def check_size(block: Block, registry: Registry) -> None:
+    """The block keeps to the parameters in force: so many events, so many bytes of them.
+
+    A proposer takes events up to both limits (Mempool.take); a block over either is refused, so
+    that every final block fits the bounds that catch-up reads it with (node/peers.py).
+    """
+    params = registry.parameters
+    if len(block.events) > params.max_block_events:
+        raise InvalidBlock(
+            f"block {block.header.height} holds {len(block.events)} events; "
+            f"at most {params.max_block_events} are allowed"
+        )
+    size = sum(len(e.encoded) for e in block.events)
+    if size > params.max_block_bytes:
+        raise InvalidBlock(
+            f"block {block.header.height}'s events take {size} bytes; "
+            f"at most {params.max_block_bytes} are allowed"
+        )
+
+
 def validate_block(
     reader: ChainReader,
     registry: Registry,
@@ -165,6 +185,7 @@ def validate_block(
         chain_id = prev.chain_id if prev is not None else header.chain_id
     check_link(header, prev, genesis_hash, chain_id)
     block.check_body()
+    check_size(block, registry)
     if header.proposer >= len(registry.validators):
         raise InvalidBlock(f"proposer index {header.proposer} is not a validator")
     if header.validators_hash != validators_hash(registry.validators):

@@ -8,7 +8,8 @@ import msgpack
 
 from ledger.errors import MalformedInput, NonCanonicalEncoding
 
-#: Largest byte string we will try to decode as one object (a block of many events fits well under).
+#: Largest byte string decoded as one object unless the caller names a smaller bound (every
+#: peer answer does: see node/peers.py). The largest block the parameters allow fits well under.
 MAX_DECODE_BYTES = 64 * 1024 * 1024
 
 
@@ -62,21 +63,25 @@ def encode(obj: Any) -> bytes:
     return packed
 
 
-def decode(data: bytes) -> Any:
-    """Decode canonical bytes; refuse anything that does not re-encode to exactly the same bytes."""
+def decode(data: bytes, max_bytes: int = MAX_DECODE_BYTES) -> Any:
+    """Decode canonical bytes; refuse anything that does not re-encode to exactly the same bytes.
+
+    `max_bytes` bounds the input (and so every string in it); at most MAX_DECODE_BYTES.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise MalformedInput("expected bytes")
     data = bytes(data)
-    if len(data) > MAX_DECODE_BYTES:
-        raise MalformedInput("encoded object too large")
+    max_bytes = min(max_bytes, MAX_DECODE_BYTES)
+    if len(data) > max_bytes:
+        raise MalformedInput(f"encoded object too large ({len(data)} bytes; at most {max_bytes})")
     try:
         obj = msgpack.unpackb(
             data,
             raw=False,
             use_list=True,
             strict_map_key=True,
-            max_bin_len=MAX_DECODE_BYTES,
-            max_str_len=MAX_DECODE_BYTES,
+            max_bin_len=max_bytes,
+            max_str_len=max_bytes,
             max_array_len=1_000_000,
             max_map_len=0,
             max_ext_len=0,

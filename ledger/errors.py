@@ -210,3 +210,42 @@ class ChainFault(LedgerError):
 
     code = "chain_fault"
     http_status = 500
+
+
+class BodyTooLarge(LedgerError):
+    """A request body over the bound of its route (node.toml or the network parameters)."""
+
+    code = "body_too_large"
+    http_status = 413
+
+
+class PeerUnauthenticated(LedgerError):
+    """A /peer/ request without well-formed signing headers (docs/protocol.md section 9)."""
+
+    code = "peer_unauthenticated"
+    http_status = 401
+
+
+class PeerNotAllowed(LedgerError):
+    """A /peer/ request signed by a key that is no node key of the register."""
+
+    code = "peer_not_allowed"
+    http_status = 403
+
+
+class PeerWrongRecipient(PeerUnauthenticated):
+    """A /peer/ request signed for another node (replayed from one node to another)."""
+
+    code = "peer_wrong_recipient"
+
+
+class PeerStale(PeerUnauthenticated):
+    """A /peer/ request whose time is too far from the receiver's clock."""
+
+    code = "peer_stale"
+
+
+class PeerReplayed(PeerUnauthenticated):
+    """A /peer/ request received before: the same sender and nonce."""
+
+    code = "peer_replayed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -21,6 +22,7 @@ from ledger.certificate import normalise_number
 from ledger.confidential import NotARecipient, SealBroken, open_sealed
 from ledger.encoding import decode, encode
 from ledger.errors import (
+    BodyTooLarge,
     CertificateNotFound,
     InvalidProof,
     LedgerError,
@@ -35,7 +37,13 @@ from ledger.state import STATUSES, CertificateRecord
 from ledger.store import Store
 from node import api_governance, explorer_web, reports
 from node.limits import RateLimits, query_int, query_middleware
-from node.peers import MSGPACK, PeerAuthError, check_request
+from node.peers import (
+    MSGPACK,
+    SYNC_PAGE_BLOCKS,
+    PeerGate,
+    consensus_body_bound,
+    events_body_bound,
+)
 from node.service import LedgerNode, now_ms
 from node.views import certificate_facts_json, history_json, public_certificate_json
 
@@ -510,22 +518,72 @@ async def public_genesis(request: web.Request) -> web.Response:
 
 
 # -- peer routes ----------------------------------------------------------------------------------
-async def _peer_body(request: web.Request) -> bytes:
-    node = request.app[NODE]
-    body = await request.read()
-    try:
-        check_request(
-            request.headers,
-            node.peer_keys,  # validators, and every active participant's registered node
-            node.chain_id,
-            request.method,
-            request.path_qs,
-            body,
-            now_ms(),
-        )
-    except PeerAuthError as exc:
-        raise web.HTTPForbidden(text=str(exc)) from exc
-    return body
+PEER_GATE: web.AppKey[PeerGate] = web.AppKey("peer_gate", PeerGate)
+PeerHandler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
+
+
+async def _read_hashed(request: web.Request, limit: int) -> tuple[bytes, bytes]:
+    """The body, read chunk by chunk and hashed as it comes, refused once over `limit`."""
+    digest = hashlib.sha256()
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes, this route's bound")
+        digest.update(chunk)
+        chunks.append(chunk)
+    return b"".join(chunks), digest.digest()
+
+
+async def _refuse_peer(request: web.Request, exc: LedgerError) -> web.StreamResponse:
+    """Answer a refused peer request; if its body was not read, close the connection after the
+    answer, so that the rest of the body is never read (nor lingered over)."""
+    response = error_response(exc.http_status, exc.code, exc.message)
+    if request.content.is_eof():
+        return response
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return response
+
+
+def peer_route(handler: PeerHandler, body_bound: Callable[[LedgerNode], int] | None) -> Handler:
+    """A /peer/ route: the signing headers are checked (sender, recipient, time, nonce and
+    signature over the body's hash) before any of the body is read; then the body, within
+    `body_bound` (None: no body), must hash to what was signed."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        node = request.app[NODE]
+        try:
+            signed = request.app[PEER_GATE].check_headers(
+                request.headers,
+                node.peer_keys,  # validators, and every active participant's registered node
+                request.method,
+                request.path_qs,
+                now_ms(),
+            )
+            limit = 0 if body_bound is None else body_bound(node)
+            length = request.content_length
+            if length is not None and length > limit:
+                raise BodyTooLarge(f"the body is {length} bytes; this route takes at most {limit}")
+            body, digest = await _read_hashed(request, limit)
+            PeerGate.check_body(signed, digest)
+        except LedgerError as exc:
+            return await _refuse_peer(request, exc)
+        return await handler(request, body)
+
+    return route
+
+
+def _events_bound(node: LedgerNode) -> int:
+    return events_body_bound(node.registry.parameters)
+
+
+def _consensus_bound(node: LedgerNode) -> int:
+    return consensus_body_bound(node.registry.parameters, len(node.registry.validators))
 
 
 def _peer_items(body: bytes) -> list[Any]:
@@ -535,29 +593,25 @@ def _peer_items(body: bytes) -> list[Any]:
     return items
 
 
-async def peer_events(request: web.Request) -> web.Response:
-    body = await _peer_body(request)
+async def peer_events(request: web.Request, body: bytes) -> web.Response:
     request.app[NODE].on_peer_events(_peer_items(body))
     return web.Response(status=204)
 
 
-async def peer_consensus(request: web.Request) -> web.Response:
-    body = await _peer_body(request)
+async def peer_consensus(request: web.Request, body: bytes) -> web.Response:
     request.app[NODE].on_peer_consensus(_peer_items(body))
     return web.Response(status=204)
 
 
-async def peer_status(request: web.Request) -> web.Response:
-    await _peer_body(request)
+async def peer_status(request: web.Request, body: bytes) -> web.Response:
     node = request.app[NODE]
     head = node.store.head
-    body = encode([node.store.height, head.hash if head else b""])
-    return web.Response(body=body, content_type=MSGPACK)
+    answer = encode([node.store.height, head.hash if head else b""])
+    return web.Response(body=answer, content_type=MSGPACK)
 
 
-async def peer_candidate(request: web.Request) -> web.Response:
+async def peer_candidate(request: web.Request, body: bytes) -> web.Response:
     """A block proposed at the current height, whole, for a peer that lacks some of its events."""
-    await _peer_body(request)
     try:
         value = bytes.fromhex(request.query.get("value", ""))
     except ValueError as exc:
@@ -569,17 +623,21 @@ async def peer_candidate(request: web.Request) -> web.Response:
 
 
 def _final_blocks_response(request: web.Request) -> web.Response:
+    """A page of final blocks: `limit` at most, within `max_bytes` (at most this node's own
+    sync_page_bytes; the first block goes even alone, within the network's block bound)."""
     node = request.app[NODE]
+    own = node.config.sync_page_bytes
     try:
         start = int(request.query.get("from", "1"))
-        limit = min(max(int(request.query.get("limit", "64")), 1), 256)
+        limit = min(max(int(request.query.get("limit", "64")), 1), SYNC_PAGE_BLOCKS)
+        max_bytes = min(max(int(request.query.get("max_bytes", str(own))), 1), own)
     except ValueError as exc:
-        raise MalformedInput("from and limit are whole numbers") from exc
-    return web.Response(body=encode(node.final_blocks(max(start, 1), limit)), content_type=MSGPACK)
+        raise MalformedInput("from, limit and max_bytes are whole numbers") from exc
+    page = node.final_blocks(max(start, 1), limit, max_bytes)
+    return web.Response(body=encode(page), content_type=MSGPACK)
 
 
-async def peer_blocks(request: web.Request) -> web.Response:
-    await _peer_body(request)
+async def peer_blocks(request: web.Request, body: bytes) -> web.Response:
     return _final_blocks_response(request)
 
 
@@ -634,10 +692,14 @@ def build_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) -
     )
     app = web.Application(
         middlewares=[errors_middleware, limits.middleware(), query_middleware],
-        # Blocks between peers are large; clients' bodies are held to max_body_bytes in read_body.
-        client_max_size=64 * 1024 * 1024,
+        # Clients' bodies are held to max_body_bytes (read_body); peers' to their route's bound,
+        # after their signature (peer_route). Nothing reads more than this.
+        client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
+    app[PEER_GATE] = PeerGate(
+        node.chain_id, node.node_key.public_bytes, node.config.peer_replay_entries
+    )
     app[CACHE] = PublicCache()
     app[BLOCKS] = BlockCache(node.store)
     r = app.router
@@ -653,11 +715,11 @@ def build_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) -
     r.add_get("/v1/public/genesis", public_genesis)
     r.add_get("/v1/public/participants", participants)
     api_governance.add_routes(r, node)
-    r.add_post("/peer/events", peer_events)
-    r.add_post("/peer/consensus", peer_consensus)
-    r.add_get("/peer/status", peer_status)
-    r.add_get("/peer/blocks", peer_blocks)
-    r.add_get("/peer/candidate", peer_candidate)
+    r.add_post("/peer/events", peer_route(peer_events, _events_bound))
+    r.add_post("/peer/consensus", peer_route(peer_consensus, _consensus_bound))
+    r.add_get("/peer/status", peer_route(peer_status, None))
+    r.add_get("/peer/blocks", peer_route(peer_blocks, None))
+    r.add_get("/peer/candidate", peer_route(peer_candidate, None))
     reports.register(app, NODE, require_token)
     explorer_web.register(app, NODE)
     r.add_get("/healthz", healthz)

@@ -75,6 +75,11 @@ class NodeConfig:
     #: Wait this long for more events before proposing a block (batching).
     block_delay_ms: int = 20
     log_level: str = "info"
+    #: Byte budget of one catch-up page, asked for and served (/peer/blocks, /v1/chain/blocks):
+    #: blocks are added while they fit, the first always (docs/security.md, "Peer links").
+    sync_page_bytes: int = 8 * 1024 * 1024
+    #: Nonces of peer requests remembered per sender, against replays (docs/security.md).
+    peer_replay_entries: int = 50_000
 
     @classmethod
     def load(cls, path: Path | str) -> NodeConfig:
@@ -128,6 +133,12 @@ class NodeConfig:
         token = get("api_token", str)
         if len(token) < 16:
             raise ConfigError(f"{path}: 'api_token' must be at least 16 characters")
+        sync_page_bytes = get("sync_page_bytes", int, cls.sync_page_bytes)
+        if not 64 * 1024 <= sync_page_bytes <= 32 * 1024 * 1024:
+            raise ConfigError(f"{path}: 'sync_page_bytes' must be 65536 to 33554432 (32 MiB)")
+        replay_entries = get("peer_replay_entries", int, cls.peer_replay_entries)
+        if not 1_000 <= replay_entries <= 10_000_000:
+            raise ConfigError(f"{path}: 'peer_replay_entries' must be 1000 to 10000000")
         return cls(
             path=path,
             participant=get("participant", str),
@@ -146,6 +157,8 @@ class NodeConfig:
             mempool_limit=get("mempool_limit", int, cls.mempool_limit),
             block_delay_ms=get("block_delay_ms", int, cls.block_delay_ms),
             log_level=get("log_level", str, cls.log_level),
+            sync_page_bytes=sync_page_bytes,
+            peer_replay_entries=replay_entries,
         )
 
     def genesis(self) -> Genesis:

@@ -1,71 +1,268 @@
-"""Node-to-node HTTP: signing our requests with the node key, and checking theirs against genesis."""
+"""Node-to-node HTTP: signing our requests with the node key, checking theirs before their bodies,
+and the byte bounds of every peer message (docs/protocol.md section 9, docs/security.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
+from ledger.block import block_wire_bound
 from ledger.encoding import encode
+from ledger.errors import (
+    BadSignature,
+    PeerNotAllowed,
+    PeerReplayed,
+    PeerStale,
+    PeerUnauthenticated,
+    PeerWrongRecipient,
+)
+from ledger.genesis import Parameters
 from ledger.hashing import TAG_PEER, sha256
-from ledger.keys import SigningKey, verify
+from ledger.keys import SigningKey, key_id, verify
 
 log = logging.getLogger("kpledger.peers")
 
 MSGPACK = "application/msgpack"
-#: A peer request older or newer than this is refused (replays beyond it are pointless anyway).
+#: A peer request older or newer than this is refused; within it, its nonce is remembered.
 MAX_SKEW_MS = 60_000
+NONCE_BYTES = 16
+
+# -- byte bounds of peer messages ---------------------------------------------------------------
+#: /peer/status answers [height, head hash]: a few dozen bytes.
+STATUS_ANSWER_MAX = 1024
+#: Array and bin headers around each [block, commit certificate] pair of a sync page.
+PAGE_ITEM_OVERHEAD = 16
+PAGE_OVERHEAD = 8
+#: Default byte budget of one sync page (node.toml `sync_page_bytes`).
+SYNC_PAGE_BYTES = 8 * 1024 * 1024
+#: The count limit of one sync page, whatever its bytes.
+SYNC_PAGE_BLOCKS = 256
 
 
-def _payload(chain_id: str, method: str, path: str, time_ms: int, body: bytes) -> bytes:
-    return encode([chain_id, method.upper(), path, time_ms, sha256(body)])
+def commit_wire_bound(validators: int) -> int:
+    """The largest commit certificate of `validators` signers: ["commit", h, r, hash, [[i, sig]]]."""
+    return 64 + 80 * validators
+
+
+def final_block_bound(params: Parameters, validators: int) -> int:
+    """One [block, commit certificate] pair of a sync page, at most."""
+    return (
+        block_wire_bound(params.max_block_events, params.max_block_bytes)
+        + commit_wire_bound(validators)
+        + PAGE_ITEM_OVERHEAD
+    )
+
+
+def page_bound(budget: int, params: Parameters, validators: int) -> int:
+    """The largest sync page a peer may send for `budget`: blocks are added while they fit in it,
+    and the first always goes, alone if it is larger (it is within the parameters' block bound)."""
+    return max(budget, final_block_bound(params, validators)) + PAGE_OVERHEAD
+
+
+def events_body_bound(params: Parameters) -> int:
+    """POST /peer/events: a batch of events is cut at max_block_events and max_block_bytes
+    (one event alone may take max_event_bytes, which is no more than max_block_bytes)."""
+    return max(params.max_block_bytes, params.max_event_bytes) + 5 * params.max_block_events + 16
+
+
+def consensus_body_bound(params: Parameters, validators: int) -> int:
+    """POST /peer/consensus: one proposal with its block whole is the largest item."""
+    return (
+        block_wire_bound(params.max_block_events, params.max_block_bytes)
+        + commit_wire_bound(validators)
+        + 4096
+    )
+
+
+# -- signing and checking -------------------------------------------------------------------------
+def _payload(
+    chain_id: str,
+    method: str,
+    path: str,
+    time_ms: int,
+    nonce: bytes,
+    recipient: str,
+    body_hash: bytes,
+) -> bytes:
+    return encode([chain_id, method.upper(), path, time_ms, nonce, recipient, body_hash])
 
 
 def sign_request(
-    key: SigningKey, chain_id: str, method: str, path: str, body: bytes, now_ms: int
-) -> dict[str, str]:
-    signature = key.sign(TAG_PEER, _payload(chain_id, method, path, now_ms, body))
-    return {
-        "X-KP-Node": key.public_bytes.hex(),
-        "X-KP-Time": str(now_ms),
-        "X-KP-Signature": signature.hex(),
-    }
-
-
-class PeerAuthError(Exception):
-    pass
-
-
-def check_request(
-    headers: Mapping[str, str],
-    allowed: Iterable[bytes],
+    key: SigningKey,
     chain_id: str,
     method: str,
     path: str,
     body: bytes,
     now_ms: int,
-) -> bytes:
-    """Return the sender's node key, or raise PeerAuthError saying why the request is refused."""
-    get = headers.get
-    try:
-        node_key = bytes.fromhex(get("X-KP-Node", ""))
-        time_ms = int(get("X-KP-Time", ""))
-        signature = bytes.fromhex(get("X-KP-Signature", ""))
-    except ValueError as exc:
-        raise PeerAuthError("missing or malformed X-KP-Node, X-KP-Time or X-KP-Signature") from exc
-    if node_key not in set(allowed):
-        raise PeerAuthError("the request is not signed by a node key listed in genesis")
-    if abs(now_ms - time_ms) > MAX_SKEW_MS:
-        raise PeerAuthError("the request's time is too far from ours")
-    if not verify(node_key, TAG_PEER, _payload(chain_id, method, path, time_ms, body), signature):
-        raise PeerAuthError("the request's signature does not verify under its node key")
-    return node_key
+    recipient: bytes,
+    nonce: bytes | None = None,
+) -> dict[str, str]:
+    """The headers that authenticate one request to the node whose node key is `recipient`."""
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    to = key_id(recipient)
+    body_hash = sha256(body)
+    signature = key.sign(TAG_PEER, _payload(chain_id, method, path, now_ms, nonce, to, body_hash))
+    return {
+        "X-KP-Node": key.public_bytes.hex(),
+        "X-KP-To": to,
+        "X-KP-Time": str(now_ms),
+        "X-KP-Nonce": nonce.hex(),
+        "X-KP-Body": body_hash.hex(),
+        "X-KP-Signature": signature.hex(),
+    }
 
 
+@dataclass(frozen=True)
+class PeerHeaders:
+    node_key: bytes
+    recipient: str
+    time_ms: int
+    nonce: bytes
+    body_hash: bytes
+    signature: bytes
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str]) -> PeerHeaders:
+        get = headers.get
+        try:
+            node_key = bytes.fromhex(get("X-KP-Node", ""))
+            time_ms = int(get("X-KP-Time", ""))
+            nonce = bytes.fromhex(get("X-KP-Nonce", ""))
+            body_hash = bytes.fromhex(get("X-KP-Body", ""))
+            signature = bytes.fromhex(get("X-KP-Signature", ""))
+        except ValueError as exc:
+            raise PeerUnauthenticated(
+                "missing or malformed X-KP-Node, X-KP-To, X-KP-Time, X-KP-Nonce, X-KP-Body or "
+                "X-KP-Signature (docs/protocol.md section 9)"
+            ) from exc
+        recipient = get("X-KP-To", "")
+        if (
+            len(node_key) != 32
+            or len(nonce) != NONCE_BYTES
+            or len(body_hash) != 32
+            or len(signature) != 64
+            or not 0 < len(recipient) <= 64
+        ):
+            raise PeerUnauthenticated(
+                "X-KP-Node is 32 bytes, X-KP-Nonce 16, X-KP-Body 32 and X-KP-Signature 64, in hex; "
+                "X-KP-To names the recipient's node key id"
+            )
+        return cls(node_key, recipient, time_ms, nonce, body_hash, signature)
+
+
+@dataclass
+class _SenderWindow:
+    nonces: set[bytes] = field(default_factory=set)
+    by_time: list[tuple[int, bytes]] = field(default_factory=list)
+    #: Requests at or before this time are refused: their nonces may have left the window.
+    floor_ms: int = -1
+
+
+class ReplayCache:
+    """The nonces of accepted peer requests still inside the freshness window, per sender.
+
+    Bounded: at most `max_per_sender` nonces a sender. Past that, or once a request's time has
+    left the window, its nonce is forgotten and the sender's floor rises to its time: a request
+    at or before the floor is refused, so no forgotten nonce can come back (a clock that jumps
+    back does not reopen the window either).
+    """
+
+    def __init__(self, max_per_sender: int = 50_000) -> None:
+        self.max_per_sender = max_per_sender
+        self._senders: dict[bytes, _SenderWindow] = {}
+
+    def _forget_until(self, window: _SenderWindow, oldest_ms: int) -> None:
+        while window.by_time and (
+            window.by_time[0][0] < oldest_ms or len(window.by_time) > self.max_per_sender
+        ):
+            time_ms, nonce = heapq.heappop(window.by_time)
+            window.nonces.discard(nonce)
+            window.floor_ms = max(window.floor_ms, time_ms)
+
+    def seen(self, sender: bytes, time_ms: int, nonce: bytes, now_ms: int) -> bool:
+        """Whether a request must be refused as a replay (or as older than what is remembered)."""
+        window = self._senders.get(sender)
+        if window is None:
+            return False
+        self._forget_until(window, now_ms - MAX_SKEW_MS)
+        return time_ms <= window.floor_ms or nonce in window.nonces
+
+    def add(self, sender: bytes, time_ms: int, nonce: bytes, now_ms: int) -> None:
+        window = self._senders.setdefault(sender, _SenderWindow())
+        window.nonces.add(nonce)
+        heapq.heappush(window.by_time, (time_ms, nonce))
+        self._forget_until(window, now_ms - MAX_SKEW_MS)
+
+    def __len__(self) -> int:
+        return sum(len(w.nonces) for w in self._senders.values())
+
+
+class PeerGate:
+    """Checks a peer request from its headers alone, before a byte of its body is read.
+
+    The signature covers the body's SHA-256 (X-KP-Body), so it is verified first; the body is
+    then hashed as it is read and must match (check_body).
+    """
+
+    def __init__(self, chain_id: str, own_key: bytes, replay_entries: int = 50_000) -> None:
+        self.chain_id = chain_id
+        self.own_id = key_id(own_key)
+        self.replays = ReplayCache(replay_entries)
+
+    def check_headers(
+        self,
+        headers: Mapping[str, str],
+        allowed: Iterable[bytes],
+        method: str,
+        path: str,
+        now_ms: int,
+    ) -> PeerHeaders:
+        """The sender's checked headers; raises the LedgerError that says why not.
+
+        Order: the form of the headers, the sender's key, the recipient, the time, the replay,
+        then the signature (the most expensive check last); a good request's nonce is kept.
+        """
+        request = PeerHeaders.parse(headers)
+        if request.node_key not in set(allowed):
+            raise PeerNotAllowed(
+                "the request is not signed by a node key of the register (genesis, then governance)"
+            )
+        if request.recipient != self.own_id:
+            raise PeerWrongRecipient(
+                f"the request is for node key {request.recipient}, not this node's ({self.own_id})"
+            )
+        if abs(now_ms - request.time_ms) > MAX_SKEW_MS:
+            raise PeerStale("the request's time is more than 60 s from ours")
+        if self.replays.seen(request.node_key, request.time_ms, request.nonce, now_ms):
+            raise PeerReplayed("this request was already received (same sender and nonce)")
+        payload = _payload(
+            self.chain_id,
+            method,
+            path,
+            request.time_ms,
+            request.nonce,
+            request.recipient,
+            request.body_hash,
+        )
+        if not verify(request.node_key, TAG_PEER, payload, request.signature):
+            raise BadSignature("the request's signature does not verify under its node key")
+        self.replays.add(request.node_key, request.time_ms, request.nonce, now_ms)
+        return request
+
+    @staticmethod
+    def check_body(request: PeerHeaders, body_hash: bytes) -> None:
+        if body_hash != request.body_hash:
+            raise BadSignature("the body is not the one the request's signature covers")
+
+
+# -- the client -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Peer:
     node_key: bytes
@@ -73,8 +270,22 @@ class Peer:
     participant: str
 
 
+async def read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The whole answer, or None once it proves longer than `max_bytes` (not read further)."""
+    if response.content_length is not None and response.content_length > max_bytes:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class PeerClient:
-    """Kept-alive sessions to every peer; fire-and-forget sends and signed fetches."""
+    """Kept-alive sessions to every peer; fire-and-forget sends and signed, bounded fetches."""
 
     def __init__(self, key: SigningKey, chain_id: str, timeout_s: float = 5.0) -> None:
         self.key = key
@@ -82,6 +293,8 @@ class PeerClient:
         self._session: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=1.0)
         self.failures: dict[str, int] = {}
+        #: Answers refused for being over the bound they were asked with, by peer address.
+        self.oversized: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -99,17 +312,19 @@ class PeerClient:
         if self._session is not None:
             await self._session.close()
 
-    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        headers = sign_request(self.key, self.chain_id, method, path, body, int(time.time() * 1000))
+    def _headers(self, peer: Peer, method: str, path: str, body: bytes) -> dict[str, str]:
+        headers = sign_request(
+            self.key, self.chain_id, method, path, body, int(time.time() * 1000), peer.node_key
+        )
         headers["Content-Type"] = MSGPACK
         return headers
 
     async def post(self, peer: Peer, path: str, body: bytes) -> bool:
         try:
             async with self.session.post(
-                peer.address + path, data=body, headers=self._headers("POST", path, body)
+                peer.address + path, data=body, headers=self._headers(peer, "POST", path, body)
             ) as response:
-                await response.read()
+                await read_bounded(response, 64 * 1024)
                 ok = response.status < 300
         except (TimeoutError, aiohttp.ClientError, OSError):
             ok = False
@@ -129,14 +344,22 @@ class PeerClient:
                 return
             await asyncio.sleep(0.05 * (2**attempt))
 
-    async def get(self, peer: Peer, path: str) -> bytes | None:
+    async def get(self, peer: Peer, path: str, max_bytes: int) -> bytes | None:
+        """A 200 answer of at most `max_bytes`, or None (an answer over it is not read on)."""
         try:
             async with self.session.get(
-                peer.address + path, headers=self._headers("GET", path, b"")
+                peer.address + path, headers=self._headers(peer, "GET", path, b"")
             ) as response:
                 if response.status != 200:
                     return None
-                return await response.read()
+                answer = await read_bounded(response, max_bytes)
         except (TimeoutError, aiohttp.ClientError, OSError):
             self.failures[peer.address] = self.failures.get(peer.address, 0) + 1
             return None
+        if answer is None:
+            self.oversized[peer.address] = self.oversized.get(peer.address, 0) + 1
+            log.warning(
+                "a peer's answer is over its bound",
+                extra={"peer": peer.address, "path": path.partition("?")[0], "bound": max_bytes},
+            )
+        return answer

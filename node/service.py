@@ -38,7 +38,14 @@ from ledger.store import Store
 from node.config import NodeConfig
 from node.mempool import Mempool, MempoolFull
 from node.metrics import Metrics
-from node.peers import Peer, PeerClient
+from node.peers import (
+    PAGE_ITEM_OVERHEAD,
+    STATUS_ANSWER_MAX,
+    Peer,
+    PeerClient,
+    final_block_bound,
+    page_bound,
+)
 from node.readcache import CachedReader
 
 log = logging.getLogger("kpledger.node")
@@ -130,6 +137,8 @@ class LedgerNode:
         self._sync_wakeup = asyncio.Event()
         self._syncing = False
         self._best_peer_height = 0
+        #: Blocks asked of each peer per sync page; it follows the pages' lengths (sync_once).
+        self._sync_span = SYNC_BATCH
         self._height_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.core = self._new_core()
         self.started_at = time.time()
@@ -522,8 +531,9 @@ class LedgerNode:
         first = validators[proposer].node_key if proposer < len(validators) else b""
         peers = sorted(self.peers, key=lambda p: p.node_key != first)
         max_events = self.registry.parameters.max_block_events
+        bound = final_block_bound(self.registry.parameters, len(validators))
         for peer in peers:
-            block_bytes = await self.client.get(peer, path)
+            block_bytes = await self.client.get(peer, path, bound)
             if not block_bytes:
                 continue
             try:
@@ -789,9 +799,19 @@ class LedgerNode:
             self._flush_gossip()
 
     def _flush_gossip(self) -> None:
-        """Send the events clients gave us to every peer, in batches."""
+        """Send the events clients gave us to every peer, in batches of at most a block's worth
+        of events and bytes (the bound /peer/events reads with)."""
+        params = self.registry.parameters
         while self._outbox:
-            batch, self._outbox = self._outbox[:2000], self._outbox[2000:]
+            count = size = 0
+            for raw in self._outbox:
+                if count and (
+                    count >= params.max_block_events or size + len(raw) > params.max_block_bytes
+                ):
+                    break
+                count += 1
+                size += len(raw)
+            batch, self._outbox = self._outbox[:count], self._outbox[count:]
             body = encode(batch)
             for peer in self.peers:
                 self.client.send(peer, "/peer/events", body)
@@ -828,7 +848,9 @@ class LedgerNode:
 
     async def peer_heights(self) -> dict[str, int]:
         peers = self.peers
-        answers = await asyncio.gather(*(self.client.get(p, "/peer/status") for p in peers))
+        answers = await asyncio.gather(
+            *(self.client.get(p, "/peer/status", STATUS_ANSWER_MAX) for p in peers)
+        )
         heights = {}
         up = 0
         for peer, raw in zip(peers, answers, strict=True):
@@ -836,21 +858,35 @@ class LedgerNode:
                 continue
             up += 1
             try:
-                status = decode(raw)
+                status = decode(raw, STATUS_ANSWER_MAX)
                 heights[peer.address] = int(status[0])
             except (LedgerError, ValueError, TypeError, IndexError):
                 continue
         self.metrics.peers_up.set(up)
         return heights
 
+    def sync_page_bound(self) -> int:
+        """The largest page we read or decode: our budget, or one block of the parameters in
+        force at our next height if that is larger (a page's first block goes even alone)."""
+        return page_bound(
+            self.config.sync_page_bytes, self.registry.parameters, len(self.registry.validators)
+        )
+
     async def sync_once(self) -> int:
-        """Fetch and apply final blocks we lack, from several peers at once. Returns blocks applied."""
+        """Fetch and apply final blocks we lack, from several peers at once. Returns blocks applied.
+
+        Each peer is asked for a page of `span` blocks (within our byte budget) following the
+        previous peer's; a page cut short by its byte budget leaves a gap, and the pages after it
+        wait for the next turn, asked again from where the chain then stands. `span` follows the
+        pages' lengths, so that big blocks are asked for a few at a time.
+        """
         heights = await self.peer_heights()
         best = max([self._best_peer_height, *heights.values()], default=0)
         applied = 0
         # Peers that failed us in this pass. One bad or silent peer must not stall catch-up:
         # its range is asked again of the others.
         skipped: set[str] = set()
+        budget = self.config.sync_page_bytes
         while self.store.height < best:
             sources = [
                 p
@@ -860,24 +896,34 @@ class LedgerNode:
             if not sources:
                 break
             start = self.store.height + 1
+            span = self._sync_span
             ranges = []
             for i, peer in enumerate(sources):
-                first = start + i * SYNC_BATCH
+                first = start + i * span
                 if first > best:
                     break
                 ranges.append((peer, first))
+            bound = self.sync_page_bound()
             results = await asyncio.gather(
                 *(
-                    self.client.get(p, f"/peer/blocks?from={first}&limit={SYNC_BATCH}")
+                    self.client.get(
+                        p, f"/peer/blocks?from={first}&limit={span}&max_bytes={budget}", bound
+                    )
                     for p, first in ranges
                 )
             )
-            for (peer, _first), raw in zip(ranges, results, strict=True):
+            lengths = []
+            for (peer, first), raw in zip(ranges, results, strict=True):
                 if raw is None:
                     skipped.add(peer.address)
                     continue
                 try:
-                    items = decode(raw)
+                    items = decode(raw, bound)
+                    if not isinstance(items, list):
+                        raise MalformedInput("a page of blocks is a list")
+                    lengths.append(len(items))
+                    if first != self.store.height + 1:
+                        continue  # after a gap: asked again next turn
                     for block_bytes, cert_bytes in items:
                         if self._apply_final(block_bytes, cert_bytes):
                             applied += 1
@@ -887,6 +933,11 @@ class LedgerNode:
                         extra={"peer": peer.address, "reason": str(exc)},
                     )
                     skipped.add(peer.address)
+            if lengths:
+                shortest = min(lengths)
+                self._sync_span = (
+                    min(SYNC_BATCH, span * 2) if shortest >= span else max(1, shortest)
+                )
             if self.store.height < start:
                 # Nothing linked on: the peer asked for `start` did not deliver it.
                 skipped.add(ranges[0][0].address)
@@ -916,12 +967,20 @@ class LedgerNode:
         self.metrics.sync_blocks.inc()
         return True
 
-    def final_blocks(self, start: int, limit: int) -> list[list[bytes]]:
-        out = []
+    def final_blocks(self, start: int, limit: int, max_bytes: int) -> list[list[bytes]]:
+        """Final blocks from `start` with their commit certificates: at most `limit`, and added
+        while the page stays within `max_bytes` (the first goes alone if it is larger)."""
+        out: list[list[bytes]] = []
+        size = 0
         for height in range(start, min(self.store.height, start + limit - 1) + 1):
             block = self.store.block(height)
             cert = self.store.commit_certificate_bytes(height)
             if block is None or cert is None:
                 break
-            out.append([block.encode(), cert])
+            encoded = block.encode()
+            item = len(encoded) + len(cert) + PAGE_ITEM_OVERHEAD
+            if out and size + item > max_bytes:
+                break
+            out.append([encoded, cert])
+            size += item
         return out

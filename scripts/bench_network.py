@@ -336,7 +336,8 @@ def fetch_blocks(net: Network, first: int, last: int) -> dict[int, list[bytes]]:
     height = first
     while height <= last:
         path = f"/peer/blocks?from={height}&limit=256"
-        headers = sign_request(key, net.genesis.chain_id, "GET", path, b"", int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        headers = sign_request(key, net.genesis.chain_id, "GET", path, b"", now, key.public_bytes)
         with urllib.request.urlopen(
             urllib.request.Request(node.url + path, headers=headers), timeout=60
         ) as response:

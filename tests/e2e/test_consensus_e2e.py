@@ -250,7 +250,9 @@ def peer_request(
     body: bytes = b"",
     at_ms: int | None = None,
 ) -> tuple[int, Any]:
-    headers = sign_request(key, chain_id, method, path, body, now_ms() if at_ms is None else at_ms)
+    at_ms = now_ms() if at_ms is None else at_ms
+    recipient = load_signing_key(node.config.parent / "node.pem").public_bytes
+    headers = sign_request(key, chain_id, method, path, body, at_ms, recipient)
     headers["Content-Type"] = MSGPACK
     request = urllib.request.Request(
         node.url + path, data=body if method == "POST" else None, method=method, headers=headers
@@ -313,8 +315,8 @@ def test_peer_routes_refuse_strangers_and_stale_requests(
     ):
         status, answer = peer_request(be, stranger, chain_id, method, path, body)
         assert status == 403, (path, status, answer)
-        assert answer["error"] == "http_error" or answer["error"], answer
-        assert "genesis" in answer["message"]
+        assert answer["error"] == "peer_not_allowed", answer
+        assert "register" in answer["message"]
     # A validator's key, but a time two minutes old (a replay) or ahead.
     ae_key = node_key(network, "AE")
     for skew in (-120_000, 120_000):
@@ -327,16 +329,19 @@ def test_peer_routes_refuse_strangers_and_stale_requests(
             encode([pending.encoded]),
             at_ms=now_ms() + skew,
         )
-        assert status == 403 and "time" in answer["message"], answer
+        assert status == 401 and answer["error"] == "peer_stale", answer
+        assert "time" in answer["message"], answer
     # A validator's key, but signing another body than the one sent.
-    headers = sign_request(ae_key, chain_id, "POST", "/peer/events", b"other", now_ms())
+    be_key = node_key(network, "BE").public_bytes
+    headers = sign_request(ae_key, chain_id, "POST", "/peer/events", b"other", now_ms(), be_key)
     headers["Content-Type"] = MSGPACK
     request = urllib.request.Request(
         be.url + "/peer/events", data=encode([pending.encoded]), method="POST", headers=headers
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 403
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["error"] == "bad_signature"
     assert be.get(f"/v1/events/{pending.event_id.hex()}")[0] == 404
     assert head(be) == before
     # The genuine key, fresh: accepted (the checks above refused for the right reason).

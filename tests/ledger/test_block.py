@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from ledger.block import Block, Header, check_link, event_leaf, events_root
+from ledger.block import Block, Header, block_wire_bound, check_link, event_leaf, events_root
 from ledger.chain import build_block, validate_block
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, MalformedInput
+from ledger.genesis import Parameters
 from ledger.merkle import EMPTY_ROOT, inclusion_proof, verify_inclusion
 from ledger.store import Store
 from tests.helpers import TestNetwork
@@ -131,6 +132,28 @@ def test_validation_refuses_a_header_that_lies(
     # The genuine block validates and yields the same header.
     execution = validate_block(store, net.registry, net.genesis.hash, store.head, block)
     assert execution.header == block.header
+
+
+def test_a_block_over_the_byte_or_event_limits_is_refused(
+    make_network: Any, make_store: Any
+) -> None:
+    """Every final block fits the bound catch-up reads it with (block_wire_bound)."""
+    small = Parameters(max_block_bytes=32 * 1024, max_event_bytes=32 * 1024, max_block_events=100)
+    net = make_network(parameters=small)
+    store = make_store(net)
+    events = [net.issue().event for _ in range(101)]
+    sizes = [len(e.encoded) for e in events]
+    fits = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > small.max_block_bytes)
+    # A proposer takes what fits (Mempool.take); build_block itself does not cut, so a
+    # byzantine proposer could: such a block is refused on both counts.
+    for chosen, reason in ((events[: fits + 1], "bytes"), (events[:101], "events")):
+        block = _next_block(net, store, chosen)
+        assert len(block.events) == len(chosen)
+        with pytest.raises(InvalidBlock, match=reason):
+            validate_block(store, net.registry, net.genesis.hash, store.head, block)
+    block = _next_block(net, store, events[:fits])
+    validate_block(store, net.registry, net.genesis.hash, store.head, block)
+    assert len(block.encode()) <= block_wire_bound(small.max_block_events, small.max_block_bytes)
 
 
 def test_a_block_of_another_chain_is_refused(network: TestNetwork, store: Store) -> None:

@@ -255,3 +255,10 @@ def test_every_one_byte_change_to_a_block_is_detected(network: TestNetwork, stor
             if e.signer in network.registry.participants
         )
         assert other.header.hash != block.header.hash or not signatures_hold
+
+
+def test_decode_refuses_input_over_the_bound_it_is_given() -> None:
+    data = encode([b"x" * 1000, "y"])
+    assert decode(data, max_bytes=len(data)) == [b"x" * 1000, "y"]
+    with pytest.raises(MalformedInput, match="too large"):
+        decode(data, max_bytes=len(data) - 1)

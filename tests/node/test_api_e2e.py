@@ -623,13 +623,16 @@ def test_public_routes_are_rate_limited_per_client(net: Network) -> None:
 
 def test_peer_routes_need_a_listed_node_key(net: Network) -> None:
     be = net.node("BE")
-    assert_error(http("POST", be.url + "/peer/events", raw=b"\x90", content_type=MSGPACK), 403)
-    assert_error(be.get("/peer/status"), 403, "forbidden")
+    unsigned = http("POST", be.url + "/peer/events", raw=b"\x90", content_type=MSGPACK)
+    assert_error(unsigned, 401, "peer_unauthenticated")
+    assert_error(be.get("/peer/status"), 401, "peer_unauthenticated")
     stranger = SigningKey.from_seed(b"\x05" * 32)
     from node.peers import sign_request
 
-    headers = sign_request(stranger, net.genesis.chain_id, "GET", "/peer/status", b"", now())
-    assert_error(http_headers(be.url + "/peer/status", headers), 403, "forbidden")
+    be_key = load_signing_key(net.directory / "BE" / "node.pem").public_bytes
+    chain_id = net.genesis.chain_id
+    headers = sign_request(stranger, chain_id, "GET", "/peer/status", b"", now(), be_key)
+    assert_error(http_headers(be.url + "/peer/status", headers), 403, "peer_not_allowed")
 
 
 # -- kpledger verify ------------------------------------------------------------------------------
