@@ -90,12 +90,13 @@ class Wire:
                 if item not in self.sent:
                     self.sent.append(item)
 
-    async def get(self, peer: Peer, path: str) -> bytes | None:
+    async def get(self, peer: Peer, path: str, max_bytes: int) -> bytes | None:
         prefix = "/peer/candidate?value="
         if not path.startswith(prefix):
             return None
         self.fetches += 1
-        return self.blocks.get(bytes.fromhex(path[len(prefix) :]))
+        answer = self.blocks.get(bytes.fromhex(path[len(prefix) :]))
+        return answer if answer is None or len(answer) <= max_bytes else None  # as PeerClient
 
     def prevotes(self) -> list[bytes | None]:
         """The values of the node's own prevotes, in the order sent."""
