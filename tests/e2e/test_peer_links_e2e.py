@@ -195,6 +195,36 @@ def answer_before_the_body(
     return received, closed
 
 
+def chunked_until_answered(node: NodeProcess, path: str, extra: dict[str, str]) -> bytes:
+    """Send a chunked body, 256 KiB a chunk, until the node answers (at most 16 MiB)."""
+    host, port = node.url.removeprefix("http://").split(":")
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        f"Content-Type: {MSGPACK}",
+        "Transfer-Encoding: chunked",
+        *(f"{k}: {v}" for k, v in extra.items()),
+    ]
+    chunk = b"40000\r\n" + bytes(0x40000) + b"\r\n"
+    with socket.create_connection((host, int(port)), timeout=15) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        conn.setblocking(False)
+        try:
+            for _ in range(64):
+                try:
+                    answer = conn.recv(65536)
+                except BlockingIOError:
+                    conn.setblocking(True)
+                    conn.sendall(chunk)
+                    conn.setblocking(False)
+                    continue
+                return answer
+        except OSError:
+            pass  # the node closed the connection while we were sending: its answer is queued
+        conn.setblocking(True)
+        return conn.recv(65536)
+
+
 def rss_kib(node: NodeProcess) -> int:
     assert node.process is not None
     for line in Path(f"/proc/{node.process.pid}/status").read_text().splitlines():
@@ -223,6 +253,11 @@ def test_unsigned_big_bodies_are_refused_before_they_are_read(network: Network) 
     honest = signed(network, "AE", be, "POST", "/peer/events", b"")
     del honest["Content-Type"]
     answer, closed = answer_before_the_body(be, "/peer/events", big, honest)
+    assert answer.startswith(b"HTTP/1.1 413") and b"body_too_large" in answer, answer[:200]
+    # The same, sent chunked (no Content-Length): cut once over the bound, not read on.
+    honest = signed(network, "AE", be, "POST", "/peer/events", b"")
+    del honest["Content-Type"]
+    answer = chunked_until_answered(be, "/peer/events", honest)
     assert answer.startswith(b"HTTP/1.1 413") and b"body_too_large" in answer, answer[:200]
     # Memory stays flat while 16 clients push unsigned 63 MiB bodies at once.
     before = rss_kib(be)
