@@ -53,11 +53,11 @@ def _network(client: NodeClient) -> tuple[str, Registry]:
     genesis = client.get("/v1/public/genesis")
     found = client.get("/v1/public/participants")
     if not genesis.ok or not found.ok:
-        fail(
-            f"the node did not describe its network: {genesis.message or found.message}",
-            EXIT_USAGE,
-            code="connection_failed",
-        )
+        refused = genesis if not genesis.ok else found
+        # A node's own refusal keeps its code (rate_limited, say); an answer of no kind is a
+        # failed connection.
+        code = refused.error if refused.error != "error" else "connection_failed"
+        fail(f"the node did not describe its network: {refused.message}", EXIT_USAGE, code=code)
     try:
         participants = {}
         for raw in found.body["participants"]:
@@ -152,13 +152,24 @@ def cert() -> None:
     """Issue, confirm, reject, void and show certificates."""
 
 
+#: The write commands sign with --key; a token only lets the node count them as its operator's own.
+OWN_TOKEN_HELP = (
+    "Optional: the node operator's API token, so that the node counts this command's requests "
+    "in its own clients' budget (a flood of public requests from the same address does not "
+    "throttle it)."
+)
+
+
 @cert.command("issue")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @node_option
 @key_option
 @wait_option
 @json_option
-def cert_issue(file: Path, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+@with_token(OWN_TOKEN_HELP, required=False)
+def cert_issue(
+    file: Path, node_url: str, key_path: Path, wait: bool, as_json: bool, token: str | None
+) -> None:
     """Sign and submit the issuance of the certificate in FILE.json; prints the event id."""
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
@@ -179,7 +190,7 @@ def cert_issue(file: Path, node_url: str, key_path: Path, wait: bool, as_json: b
         except (TypeError, ValueError):
             fail("identity_salt must be 64 hex characters", as_json=as_json, code="malformed")
     key = _key(key_path)
-    client = NodeClient(node_url)
+    client = NodeClient(node_url, token)
     chain_id, registry = _network(client)
     issuance = authoring.issue(
         registry, chain_id, certificate, key, created_ms=_now_ms(), salt=salt
@@ -204,11 +215,12 @@ def _decision(
     wait: bool,
     as_json: bool,
     kind: str,
+    token: str | None,
     reason: str | None = None,
 ) -> None:
     number = certificate_number(number)
     key = _key(key_path)
-    client = NodeClient(node_url)
+    client = NodeClient(node_url, token)
     chain_id, _ = _network(client)
     public = _public(client, number, as_json)
     digest = bytes.fromhex(public["digest"])
@@ -231,9 +243,12 @@ def _decision(
 @key_option
 @wait_option
 @json_option
-def cert_confirm(number: str, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+@with_token(OWN_TOKEN_HELP, required=False)
+def cert_confirm(
+    number: str, node_url: str, key_path: Path, wait: bool, as_json: bool, token: str | None
+) -> None:
     """Confirm receipt of the shipment of certificate NUMBER (as the importing authority)."""
-    _decision(number, node_url, key_path, wait, as_json, "confirm")
+    _decision(number, node_url, key_path, wait, as_json, "confirm", token)
 
 
 @cert.command("reject")
@@ -243,8 +258,15 @@ def cert_confirm(number: str, node_url: str, key_path: Path, wait: bool, as_json
 @key_option
 @wait_option
 @json_option
+@with_token(OWN_TOKEN_HELP, required=False)
 def cert_reject(
-    number: str, reason: str, node_url: str, key_path: Path, wait: bool, as_json: bool
+    number: str,
+    reason: str,
+    node_url: str,
+    key_path: Path,
+    wait: bool,
+    as_json: bool,
+    token: str | None,
 ) -> None:
     """Reject the import of certificate NUMBER (as the importing authority), saying why."""
     # Refused here, before anything is read or sent: the ledger would refuse it too.
@@ -254,7 +276,7 @@ def cert_reject(
         fail(f"--reason is at most {MAX_REASON} characters", EXIT_USAGE, code="usage")
     if any(ord(ch) < 32 and ch != "\n" for ch in reason):
         fail("--reason must not hold control characters", EXIT_USAGE, code="usage")
-    _decision(number, node_url, key_path, wait, as_json, "reject", reason)
+    _decision(number, node_url, key_path, wait, as_json, "reject", token, reason)
 
 
 @cert.command("void")
@@ -264,11 +286,18 @@ def cert_reject(
 @key_option
 @wait_option
 @json_option
+@with_token(OWN_TOKEN_HELP, required=False)
 def cert_void(
-    number: str, reason: str, node_url: str, key_path: Path, wait: bool, as_json: bool
+    number: str,
+    reason: str,
+    node_url: str,
+    key_path: Path,
+    wait: bool,
+    as_json: bool,
+    token: str | None,
 ) -> None:
     """Void certificate NUMBER before any import decision (as the exporting authority)."""
-    _decision(number, node_url, key_path, wait, as_json, "void", reason)
+    _decision(number, node_url, key_path, wait, as_json, "void", token, reason)
 
 
 TOKEN_HELP = "The node operator's API token (api_token in node.toml)."

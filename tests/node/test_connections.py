@@ -14,10 +14,13 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from node.cli import main
 from node.client import NodeClient
 from node.connections import ConnectionLimits
 from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess, http
@@ -395,3 +398,22 @@ def test_a_flood_of_connections_under_a_1024_file_limit_leaves_the_validator_in_
         wait_final(net, ru, [submit(ru, issuance.event)])
     # A thousand refusals wrote a few lines, not one each.
     assert ru.log.stat().st_size - log_before < 100_000
+
+
+def test_the_cli_with_the_operators_token_is_not_throttled_by_a_flood_of_public_requests(
+    net: Network, signer: Signer, tmp_path: Path
+) -> None:
+    """Issue 12: the CLI's own `cert issue` used to get 429 when a flood hit the public routes."""
+    node = net.node("IN")
+    certificate = tmp_path / "cert.json"
+    certificate.write_text(json.dumps(signer.document("IN", "RU", "CLIOWN")))
+    key = str(net.directory / "IN" / "authority.pem")
+    args = ["cert", "issue", str(certificate), "--node", node.url, "--key", key, "--json"]
+    runner = CliRunner(env={"KPLEDGER_TOKEN": None})  # type: ignore[dict-item]
+    assert 429 in flood(node, "GET", "/v1/public/participants")
+    throttled = runner.invoke(main, args)
+    assert throttled.exit_code == 2 and "rate_limited" in throttled.stdout, throttled.output
+    assert 429 in flood(node, "GET", "/v1/public/participants")
+    own = CliRunner(env={"KPLEDGER_TOKEN": node.token}).invoke(main, [*args, "--wait"])
+    assert own.exit_code == 0, own.output
+    assert json.loads(own.stdout)["height"] >= 1
