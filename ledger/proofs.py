@@ -251,6 +251,10 @@ class VerifiedCertificate:
     importing_participant: str | None
     issued_on: str | None
     expires_on: str | None
+    #: The number this certificate replaces ("" for none), as the public facts bind it.
+    replaces: str | None = None
+    #: The block time (ms) of each history event, from its final header.
+    history_times_ms: tuple[int, ...] = ()
 
 
 def verify_certificate_proof(
@@ -291,6 +295,7 @@ def verify_certificate_proof(
         sets.check(final)
         headers[final.header.height] = final.header
     history = []
+    times = []
     previous_height = 0
     for position, item in enumerate(proof.events):
         header = headers.get(item.height)
@@ -305,6 +310,7 @@ def verify_certificate_proof(
         ):
             raise InvalidProof(f"event {position + 1} of the history is not in block {item.height}")
         history.append((item.type, item.height, item.event_id))
+        times.append(header.time_ms)
     _check_history(history, leaf)
     public = proof.public_wire
     if (
@@ -331,6 +337,8 @@ def verify_certificate_proof(
         importing_participant=public[2],
         issued_on=public[3],
         expires_on=public[4],
+        replaces=public[5],
+        history_times_ms=tuple(times),
     )
 
 

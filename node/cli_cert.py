@@ -31,6 +31,7 @@ from node.cli_common import (
     with_token,
 )
 from node.client import ConnectionFailed, NodeClient, segment
+from node.views import public_answer_contradictions
 
 WAIT_TIMEOUT_S = 120.0
 
@@ -461,6 +462,18 @@ def verify(
             as_json=as_json,
             code="invalid_proof",
         )
+    today_date = datetime.now(UTC).date()
+    lies = public_answer_contradictions(answer.status, answer.body, checked, today=today_date)
+    if lies:
+        fail(
+            f"the node's answer contradicts its own proof ({'; '.join(lies)}): "
+            "the node is lying or broken; ask another node",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="answer_contradicts_proof",
+            contradictions=lies,
+            head_height=checked.head_height,
+        )
     age_s = (_now_ms() - checked.head_time_ms) / 1000
     if age_s > max_age_hours * 3600:
         fail(
@@ -488,7 +501,7 @@ def verify(
         )
         emit(result, as_json, message)
         raise SystemExit(EXIT_REFUSED)
-    today = datetime.now(UTC).date().isoformat()
+    today = today_date.isoformat()
     status = checked.status or "unknown"
     if status == "issued" and checked.expires_on is not None and today > checked.expires_on:
         status = "expired"

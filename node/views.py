@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from ledger.certificate import format_hundredths
+from ledger.proofs import VerifiedCertificate
 from ledger.state import CertificateRecord
 from ledger.store import Store
 
@@ -85,4 +86,103 @@ def public_certificate_json(
         out["replaced_by"] = record.replaced_by
     if record.status == "voided" and record.reason:
         out["void_reason"] = record.reason
+    return out
+
+
+#: Fields of the public view that a proof binds, and how the checked proof states each.
+_BOUND_FACTS = ("exporting_participant", "importing_participant", "issued_on", "expires_on")
+
+
+def public_answer_contradictions(
+    http_status: int, body: dict[str, Any], checked: VerifiedCertificate, *, today: date
+) -> list[str]:
+    """Where the plain JSON fields of a public answer say otherwise than its checked proof.
+
+    A verifier believes the proof; a node whose JSON fields contradict it is lying (or broken),
+    and its answer is refused rather than shown beside the proof's verdict. Fields the proof
+    does not bind (`void_reason`, `replaced_by`) are not judged here. The status may read
+    `expired` for an issued certificate past its expiry date; the node's date may differ from
+    the verifier's by one day either way around midnight.
+    """
+    found: list[str] = []
+
+    def differs(field: str, stated: Any, proven: Any) -> None:
+        found.append(f"{field} {stated!r} where the proof says {proven!r}")
+
+    if "number" in body and body["number"] != checked.number:
+        differs("number", body["number"], checked.number)
+    if not checked.found:
+        if http_status != 404 or body.get("error") != "certificate_not_found":
+            found.append(
+                f"the answer ({http_status}) describes a certificate the proof shows is not on "
+                "the ledger"
+            )
+        for field in ("status", "ledger_status", "digest", "history"):
+            if field in body:
+                found.append(f"{field} is given for a number the proof shows is not on the ledger")
+        return found
+    if http_status != 200 or "error" in body:
+        said = " ".join(str(x) for x in (http_status, body.get("error")) if x is not None)
+        found.append(f"the answer ({said}) denies a certificate the proof shows on the ledger")
+    if "ledger_status" in body and body["ledger_status"] != checked.status:
+        differs("ledger_status", body["ledger_status"], checked.status)
+    if "status" in body and not _status_agrees(body["status"], checked, today):
+        differs("status", body["status"], checked.status)
+    if "digest" in body:
+        stated = body["digest"]
+        proven = checked.digest.hex() if checked.digest is not None else None
+        if not isinstance(stated, str) or stated.lower() != proven:
+            differs("digest", stated, proven)
+    proven_facts = {
+        "exporting_participant": checked.exporting_participant,
+        "importing_participant": checked.importing_participant,
+        "issued_on": checked.issued_on,
+        "expires_on": checked.expires_on,
+    }
+    for field in _BOUND_FACTS:
+        if field in body and body[field] != proven_facts[field]:
+            differs(field, body[field], proven_facts[field])
+    replaces = checked.replaces or None
+    if body.get("replaces") != replaces and ("replaces" in body or replaces is not None):
+        differs("replaces", body.get("replaces"), replaces)
+    if "history" in body:
+        found += _history_contradictions(body["history"], checked)
+    return found
+
+
+def _status_agrees(stated: Any, checked: VerifiedCertificate, today: date) -> bool:
+    if stated == checked.status:
+        if stated != "issued" or checked.expires_on is None:
+            return True
+        # "issued" past the expiry date by more than a day of clock difference is a lie.
+        return today - timedelta(days=1) <= date.fromisoformat(checked.expires_on)
+    if stated == "expired" and checked.status == "issued" and checked.expires_on is not None:
+        return date.fromisoformat(checked.expires_on) < today + timedelta(days=1)
+    return False
+
+
+def _history_contradictions(stated: Any, checked: VerifiedCertificate) -> list[str]:
+    proven = [
+        {"event_id": event_id.hex(), "type": kind, "height": height}
+        for kind, height, event_id in checked.history
+    ]
+    if not isinstance(stated, list) or len(stated) != len(proven):
+        count = len(stated) if isinstance(stated, list) else "no"
+        return [f"history has {count} entries where the proof has {len(proven)}"]
+    out = []
+    times = checked.history_times_ms
+    for position, (item, want) in enumerate(zip(stated, proven, strict=True)):
+        if not isinstance(item, dict):
+            out.append(f"history entry {position + 1} is not an object")
+            continue
+        for field, value in want.items():
+            if item.get(field) != value:
+                out.append(
+                    f"history entry {position + 1}: {field} {item.get(field)!r} where the proof says {value!r}"
+                )
+        if "time" in item and position < len(times) and item["time"] != _iso(times[position]):
+            out.append(
+                f"history entry {position + 1}: time {item['time']!r} where its final header "
+                f"says {_iso(times[position])!r}"
+            )
     return out
