@@ -18,12 +18,15 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from ledger import authoring
+from ledger.keys import SigningKey
 from node.api import build_app
 from node.config import NodeConfig
 from node.netinit import init_network, parse_participants
 from node.service import LedgerNode
+from tests.e2e.conftest import poll
 from tests.e2e.harness import REPO, Network
-from tests.node.conftest import Issued, Signer, build_demo_chain
+from tests.node.conftest import Issued, Signer, build_demo_chain, now_ms, submit, wait_final
 
 SPEC_PATH = REPO / "docs" / "api" / "openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -323,3 +326,139 @@ def test_no_schema_of_a_public_certificate_admits_confidential_fields() -> None:
         "identity_salt",
     }
     assert not forbidden & set(public["properties"])
+
+
+@pytest.mark.slow
+def test_a_restricted_participants_answers_keep_to_the_spec(
+    live: tuple[Network, list[Issued]],
+) -> None:
+    """Governance restricts RU under a monitoring team; its endorsed and confirmed certificate
+    has three history entries (issue, endorse, confirm), and every answer about it, the register
+    and the proposal keep to the spec. Runs last in this module: it changes the register."""
+    net, _ = live
+    signer = Signer.for_network(net)
+    node = net.node("BE")
+    monitor = SigningKey.generate()
+    proposal = authoring.propose(
+        signer.chain_id,
+        "BE",
+        "restrict",
+        "RU",
+        [["OA-ZONE-1"], monitor.public_bytes],
+        node.height() + 8,
+        signer.keys["BE"],
+        created_ms=now_ms(),
+    )
+    wait_final(net, node, [submit(node, proposal)])
+    pid = proposal.event_id.hex()
+    votes = [
+        authoring.vote(
+            signer.chain_id, v, proposal.event_id, True, signer.keys[v], created_ms=now_ms()
+        )
+        for v in ("AE", "IN")
+    ]
+    wait_final(net, node, [submit(node, vote) for vote in votes])
+
+    def enacted() -> dict[str, Any] | None:
+        status, body = node.get(f"/v1/public/governance/proposals/{pid}")
+        assert status == 200 and body["status"] in ("open", "passed", "enacted"), body
+        return dict(body) if body["status"] == "enacted" else None
+
+    record: dict[str, Any] = poll(enacted, 90, "the restriction to take effect", 0.2)
+    net.wait_height(record["effective_height"] - 1, [node, net.node("RU"), net.node("IN")])
+
+    document = signer.document("RU", "IN", "OR")
+    document["zone"] = "OA-ZONE-1"
+    issuance = signer.issue(document)
+    wait_final(net, node, [submit(net.node("RU"), issuance.event)])
+    endorsement = authoring.endorse(
+        signer.chain_id,
+        "RU",
+        document["number"],
+        issuance.digest,
+        monitor,
+        created_ms=now_ms(),
+    )
+    wait_final(net, node, [submit(node, endorsement)])
+    confirmation = signer.confirm(issuance)
+    wait_final(net, node, [submit(net.node("IN"), confirmation)])
+
+    number = document["number"]
+    status, _, body = fetch(f"{node.url}/v1/public/certificates/{number}", None)
+    assert status == 200, body[:300]
+    answer = json.loads(body)
+    assert [h["type"] for h in answer["history"]] == [
+        "certificate.issue",
+        "certificate.endorse",
+        "certificate.confirm_import",
+    ]
+    assert answer["status"] == "import_confirmed"
+    for template, path, token in (
+        ("/v1/public/certificates/{number}", f"/v1/public/certificates/{number}", None),
+        ("/v1/public/verify/{number}", f"/v1/public/verify/{number}", None),
+        ("/v1/certificates/{number}", f"/v1/certificates/{number}", node.token),
+        ("/v1/certificates", "/v1/certificates?limit=1000", node.token),
+        ("/v1/events/{event_id}", f"/v1/events/{endorsement.event_id.hex()}", None),
+        ("/v1/public/participants", "/v1/public/participants", None),
+        ("/v1/participants", "/v1/participants", node.token),
+        ("/v1/public/governance/proposals", "/v1/public/governance/proposals", None),
+        (
+            "/v1/public/governance/proposals/{proposal_id}",
+            f"/v1/public/governance/proposals/{pid}",
+            None,
+        ),
+    ):
+        status, content_type, body = fetch(node.url + path, token)
+        assert status == 200, (path, body[:300])
+        check_answer(template, "get", status, content_type, body)
+    # An issuance of RU without its zone is refused (409), and a confirmation of a number that is
+    # not on the ledger is the 404 of POST /v1/events: both answers keep to the spec.
+    unzoned = signer.issue(signer.document("RU", "IN", "OR"))
+    never = authoring.confirm_import(
+        signer.chain_id,
+        "IN",
+        "RU-OR-NEVER-1",
+        issuance.digest,
+        signer.keys["IN"],
+        created_ms=now_ms(),
+    )
+    for event, expected, code in (
+        (unzoned.event, 409, "zone_not_approved"),
+        (never, 404, "certificate_not_found"),
+    ):
+        request = urllib.request.Request(
+            node.url + "/v1/events",
+            data=json.dumps(event.to_envelope()).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                got = response.status, response.headers.get_content_type(), response.read()
+        except urllib.error.HTTPError as exc:
+            got = exc.code, exc.headers.get_content_type(), exc.read()
+        assert got[0] == expected and json.loads(got[2])["error"] == code, got
+        check_answer("/v1/events", "post", *got)
+
+
+def test_post_events_documents_every_status_and_404_code_of_the_rule_book() -> None:
+    """Every status a rule of docs/rules.md answers is a documented answer of POST /v1/events,
+    and its 404 names each code a rule answers 404 with."""
+    from tests.ledger.test_rules_doc import RULES, tables
+
+    responses = spec()["paths"]["/v1/events"]["post"]["responses"]
+    statuses: set[str] = set()
+    not_found: set[str] = set()
+    for heading, header, rows in tables(RULES.read_text(encoding="utf-8")):
+        if "code" not in header or "HTTP" not in header or heading == "Index of codes":
+            continue
+        for row in rows:
+            status = row[header.index("HTTP")]
+            if status:
+                statuses.add(status)
+            if status == "404":
+                not_found |= set(re.findall(r"`([a-z_]+)`", row[header.index("code")]))
+    assert statuses - set(responses) == set()
+    assert not_found == {"certificate_not_found", "unknown_proposal"}
+    described = resolve(responses["404"])["description"]
+    assert all(f"`{code}`" in described for code in not_found), described
