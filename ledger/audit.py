@@ -15,7 +15,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
-from ledger.governance import ProposalRecord
+from ledger.governance import EVIDENCE_MAX_AGE, ProposalRecord
 from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
 from ledger.merkle import merkle_root
@@ -81,6 +81,28 @@ class _FreshState:
     events: set[bytes] = field(default_factory=set)
     nodes: MemoryNodeStore = field(default_factory=MemoryNodeStore)
     proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
+    #: The validators that sign each height from which the set changed (genesis's from 1), and
+    #: the last headers: governance's rules read them (live validators, readiness, evidence).
+    signing: list[tuple[int, tuple[Validator, ...]]] = field(default_factory=list)
+    #: (As far back as any governance rule reads: evidence's age.)
+    headers: deque[Header] = field(default_factory=lambda: deque(maxlen=EVIDENCE_MAX_AGE + 1))
+
+    @property
+    def height(self) -> int:
+        return self.headers[-1].height if self.headers else 0
+
+    def header(self, height: int) -> Header | None:
+        if not self.headers or not 0 <= self.height - height < len(self.headers):
+            return None
+        return self.headers[len(self.headers) - 1 - (self.height - height)]
+
+    def validators_at(self, height: int) -> tuple[Validator, ...]:
+        found: tuple[Validator, ...] = ()
+        for first, validators in self.signing:
+            if first > height:
+                break
+            found = validators
+        return found
 
     def get_certificate(self, number: str) -> CertificateRecord | None:
         return self.records.get(number)
@@ -99,6 +121,12 @@ class _FreshState:
         self.events.update(event.event_id for event in execution.block.events)
         self.nodes.apply(execution.tree_writes)
         self.proposals.update(execution.proposals)
+        header = execution.header
+        self.headers.append(header)
+        if execution.next_registry is not None and (
+            header.next_validators_hash != header.validators_hash
+        ):
+            self.signing.append((header.height + 1, execution.next_registry.validators))
 
 
 #: One signature to check: (public key, signed payload, signature).
@@ -163,7 +191,7 @@ class _Audit:
         self.genesis = genesis
         self.registry = Registry.from_genesis(genesis)
         self.validator_keys = [v.node_key for v in genesis.validators]
-        self.state = _FreshState()
+        self.state = _FreshState(signing=[(1, genesis.validators)])
         self.public = PublicBook()
         self.height_checked = 0
         self.events_checked = 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from ledger.certificate import Certificate
 from ledger.confidential import new_salt, seal
+from ledger.consensus import ConflictingProposals, EquivocationEvidence
 from ledger.errors import MalformedInput
 from ledger.events import (
     VOID_REASONS,
@@ -25,6 +26,7 @@ from ledger.governance import (
     NODE,
     NODE_PREFIX,
     EndorseBody,
+    EvidenceBody,
     ProposeBody,
     ReadyBody,
     RotateKeyBody,
@@ -201,4 +203,17 @@ def ready(
     """A node governance added to the validators attests that it runs and has final block
     `height` (its hash): signed with the node key; the node enters the set from the next block."""
     body = ReadyBody(node_key.public_bytes, height, block_hash)
+    return sign_event(chain_id, NODE_PREFIX + participant, body, node_key, created_ms)
+
+
+def evidence(
+    chain_id: str,
+    participant: str,
+    node_key: SigningKey,
+    proof: EquivocationEvidence | ConflictingProposals,
+    *,
+    created_ms: int,
+) -> Event:
+    """A node of `participant` reports a validator's equivocation, signed with its node key."""
+    body = EvidenceBody(node_key.public_bytes, proof)
     return sign_event(chain_id, NODE_PREFIX + participant, body, node_key, created_ms)

@@ -87,6 +87,7 @@ def _run(
         overlay.live_validators(registry, height)
         if overlay.ready or _due(registry, height)
         else None,
+        overlay.jailed,
     )
     header = Header(
         chain_id=chain_id,

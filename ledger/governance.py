@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ledger.certificate import MAX_ZONE, is_country, is_participant_code
+from ledger.consensus import ConflictingProposals, EquivocationEvidence, message_from_wire
 from ledger.errors import LedgerError, MalformedInput, ParticipantNotActive, UnknownParticipant
 from ledger.events import BODY_TYPES, Event, event_number
 from ledger.genesis import Parameters, Participant, Validator
@@ -20,7 +21,10 @@ VOTE = "governance.vote"
 ROTATE_KEY = "participant.rotate_key"
 ENDORSE = "certificate.endorse"
 READY = "validator.ready"
-GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY, READY)
+EVIDENCE = "validator.evidence"
+GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY, READY, EVIDENCE)
+#: Events a node signs with its node key (signer `node/CODE`).
+NODE_EVENTS = (READY, EVIDENCE)
 
 ADMIT = "admit"
 SUSPEND = "suspend"
@@ -65,6 +69,8 @@ LIVENESS_WINDOW = 2
 #: A readiness attestation names a final block at most this many heights old: the node is
 #: synced, not merely running.
 READY_MAX_AGE = 100
+#: Evidence of equivocation is taken for votes or proposals at most this many heights old.
+EVIDENCE_MAX_AGE = 10_000
 
 OPEN = "open"
 PASSED = "passed"
@@ -187,6 +193,21 @@ class StaleReadiness(LedgerError):
     http_status = 409
 
 
+class InvalidEvidence(LedgerError):
+    """Equivocation evidence that does not prove two conflicting signed messages of a validator
+    of the set in force at their height."""
+
+    code = "invalid_evidence"
+    http_status = 400
+
+
+class EvidenceNotNeeded(LedgerError):
+    """The offender is no longer a validator (already removed, or evidence in this block)."""
+
+    code = "evidence_not_needed"
+    http_status = 409
+
+
 class NotRestricted(LedgerError):
     code = "not_restricted"
     http_status = 409
@@ -274,6 +295,8 @@ GOVERNANCE_ERRORS: tuple[type[LedgerError], ...] = (
     ValidatorsNotLive,
     NotPendingValidator,
     StaleReadiness,
+    InvalidEvidence,
+    EvidenceNotNeeded,
     NotRestricted,
     UnknownParameter,
     ParameterOutOfRange,
@@ -536,8 +559,38 @@ class ReadyBody:
         return cls(_key("ready node_key", node_key, role=NODE), _int("height", height), block_hash)
 
 
+@dataclass(frozen=True)
+class EvidenceBody:
+    """A node reports a validator's equivocation: two conflicting messages it signed (votes of one
+    height, round and kind for different values, or two proposals of one round). Signed with the
+    reporting node's key (signer `node/CODE`); the offender leaves the set from the next block."""
+
+    type: ClassVar[str] = EVIDENCE
+    node_key: bytes  # the reporter's
+    evidence: EquivocationEvidence | ConflictingProposals
+
+    @property
+    def height(self) -> int:
+        e = self.evidence
+        return e.vote_a.height if isinstance(e, EquivocationEvidence) else e.proposal_a.height
+
+    def to_wire(self) -> list[Any]:
+        return [self.node_key, self.evidence.to_wire()]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> EvidenceBody:
+        if not isinstance(obj, list) or len(obj) != 2:
+            raise MalformedInput("evidence: body must be [node_key, evidence]")
+        node_key, raw = obj
+        message = message_from_wire(raw)
+        if not isinstance(message, EquivocationEvidence | ConflictingProposals):
+            raise MalformedInput("evidence: two conflicting votes, or two conflicting proposals")
+        return cls(_key("evidence node_key", node_key, role=NODE), message)
+
+
 BODY_TYPES.update(
     {
+        EVIDENCE: EvidenceBody,
         PROPOSE: ProposeBody,
         VOTE: VoteBody,
         ROTATE_KEY: RotateKeyBody,
@@ -986,6 +1039,14 @@ class ProposalView(Protocol):
         """The hash of the final header at `height`, None if unknown."""
         ...
 
+    def validators_at(self, registry: Registry, height: int) -> tuple[Validator, ...]:
+        """The set that signs `height` (the registry's for the height being built)."""
+        ...
+
+    def offenders(self) -> set[bytes]:
+        """Node keys this block's evidence removes."""
+        ...
+
 
 @dataclass(frozen=True)
 class GovernanceChange:
@@ -994,6 +1055,7 @@ class GovernanceChange:
     proposal: ProposalRecord | None = None
     rotation: tuple[str, str, bytes] | None = None  # (participant, key kind, new key)
     ready: tuple[str, bytes] | None = None  # (participant, node key) entering the set
+    offender: bytes | None = None  # the node key equivocation evidence removes from the set
 
 
 def _active_signer(registry: Registry, event: Event, verb: str) -> Participant:
@@ -1012,6 +1074,8 @@ def check_governance(
         return GovernanceChange(proposal=_propose(view, registry, event, body, ctx))
     if isinstance(body, ReadyBody):
         return GovernanceChange(ready=_ready(view, registry, event, body, ctx))
+    if isinstance(body, EvidenceBody):
+        return GovernanceChange(offender=_evidence(view, registry, body, ctx))
     if isinstance(body, VoteBody):
         return GovernanceChange(proposal=_vote(view, registry, event, body, ctx))
     if isinstance(body, RotateKeyBody):
@@ -1139,6 +1203,27 @@ def _ready(
     return (code, body.node_key)
 
 
+def _evidence(
+    view: ProposalView, registry: Registry, body: EvidenceBody, ctx: EventContext
+) -> bytes:
+    height = body.height
+    if not ctx.height - EVIDENCE_MAX_AGE <= height <= ctx.height:
+        raise InvalidEvidence(
+            f"the evidence is of height {height}; it is taken for heights "
+            f"{max(1, ctx.height - EVIDENCE_MAX_AGE)} to {ctx.height}"
+        )
+    in_force = view.validators_at(registry, height)
+    if not body.evidence.verify(ctx.chain_id, [v.node_key for v in in_force]):
+        raise InvalidEvidence(
+            "the two messages are not conflicting messages validly signed by one validator of "
+            f"the set in force at height {height}"
+        )
+    offender = in_force[body.evidence.validator].node_key
+    if offender in view.offenders() or not any(v.node_key == offender for v in registry.validators):
+        raise EvidenceNotNeeded(f"{offender.hex()[:16]} is no longer a validator")
+    return offender
+
+
 def live_validators(
     reader: Any, validators: Sequence[Validator], height: int
 ) -> frozenset[bytes] | None:
@@ -1182,6 +1267,7 @@ def next_registry(
     height: int,
     readied: Mapping[bytes, tuple[str, bytes]] | None = None,
     live: frozenset[bytes] | None = None,
+    offenders: Mapping[bytes, bytes] | None = None,
 ) -> Transition:
     """The register in force at height + 1, after block `height` changed `proposals` and rotated
     keys (`rotations`: (participant, key kind) -> (new key, event id)).
@@ -1198,7 +1284,8 @@ def next_registry(
         or (r.status == OPEN and height >= r.voting_closes)
     ]
     readied = readied or {}
-    if not proposals and not rotations and not due and not readied:
+    offenders = offenders or {}
+    if not proposals and not rotations and not due and not readied and not offenders:
         return Transition(registry)
     draft = _draft(registry, None if live is None else live | set(readied))
     changes = []
@@ -1214,6 +1301,23 @@ def next_registry(
         changes.append(
             RegisterChange("validator_ready", code, f"validator {node_key.hex()[:16]}", event_id)
         )
+    # Proven equivocators leave the set (as CometBFT jails them), whatever the size: a validator
+    # that signs two conflicting messages endangers safety; governance adds another.
+    for node_key, event_id in offenders.items():
+        gone = [v for v in draft.validators if v.node_key == node_key]
+        kept = [v for v in draft.validators if v.node_key != node_key]
+        if gone and kept:
+            draft.validators[:] = kept
+            changes.append(
+                RegisterChange(
+                    "evidence",
+                    gone[0].participant,
+                    f"validator {node_key.hex()[:16]} removed: equivocation",
+                    event_id,
+                )
+            )
+    if draft.live is not None:
+        draft.live = draft.live - set(offenders)
     records = dict(proposals)
     for record in sorted(due, key=lambda r: (r.proposed_height, r.proposal_id)):
         if record.status == OPEN:

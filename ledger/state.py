@@ -50,12 +50,13 @@ from ledger.governance import (
     ENDORSE,
     GOVERNANCE_EVENTS,
     MONITOR_PREFIX,
+    NODE_EVENTS,
     NODE_PREFIX,
-    READY,
     AlreadyEndorsed,
     EndorseBody,
     EndorsementNotNeeded,
     EndorsementRequired,
+    EvidenceBody,
     ProposalRecord,
     ReadyBody,
     check_governance,
@@ -289,16 +290,20 @@ class Registry:
             self.parameters.to_wire(),
             [[exp, name, key] for exp, name, key in self.extra_recipients],
             [self.proposals[pid].to_wire() for pid in sorted(self.proposals)],
-            [v.to_wire() for v in self.pending_validators],
+            # Only when some wait: a register without pending validators keeps the hash it had
+            # before they existed (older chains keep their headers' registry hashes).
+            *([[v.to_wire() for v in self.pending_validators]] if self.pending_validators else []),
         ]
 
     @classmethod
     def from_wire(cls, obj: Any) -> Registry:
-        if not isinstance(obj, list) or len(obj) != 6:
+        if not isinstance(obj, list) or len(obj) not in (5, 6) or (len(obj) == 6 and not obj[5]):
             raise MalformedInput(
-                "a registry is [participants, validators, parameters, extras, proposals, pending]"
+                "a registry is [participants, validators, parameters, extras, proposals, "
+                "pending validators (only when some wait)]"
             )
-        participants, validators, parameters, extras, proposals, pending = obj
+        participants, validators, parameters, extras, proposals, *rest = obj
+        pending = rest[0] if rest else []
         records = [ProposalRecord.from_wire(p) for p in proposals]
         return cls.build(
             {p.code: p for p in (Participant.from_wire(raw) for raw in participants)},
@@ -456,12 +461,24 @@ def check_signer(
     monitored = monitored_participant(event.signer)
     node_of = node_participant(event.signer)
     if node_of is not None:
-        # A node attests its own readiness, with the node key governance added (the rules
-        # check that this key is one of the participant's validators waiting to enter).
+        # A node signs with its node key: its readiness (the rules check that the key is one of
+        # the participant's validators waiting to enter) or evidence (a node of the participant).
         participant = registry.participant(node_of)
-        if event.type != READY or not isinstance(event.body, ReadyBody):
-            raise SignerNotAllowed(f"a node key ({NODE_PREFIX}<CODE>) only attests readiness")
-        key, which = event.body.node_key, "the node key it names"
+        body = event.body
+        if event.type not in NODE_EVENTS or not isinstance(body, ReadyBody | EvidenceBody):
+            raise SignerNotAllowed(
+                f"a node key ({NODE_PREFIX}<CODE>) only attests readiness or reports evidence"
+            )
+        if isinstance(body, EvidenceBody) and body.node_key not in {
+            participant.node_key,
+            *(
+                v.node_key
+                for v in (*registry.validators, *registry.pending_validators)
+                if v.participant == node_of
+            ),
+        }:
+            raise SignerNotAllowed(f"{body.node_key.hex()[:16]} is no node of {node_of}")
+        key, which = body.node_key, "the node key it names"
     elif monitored is not None:
         participant = registry.participant(monitored)
         if participant.monitoring_key is None:
@@ -477,8 +494,8 @@ def check_signer(
             raise SignerNotAllowed(
                 f"only the monitoring team (signer {MONITOR_PREFIX}<CODE>) endorses certificates"
             )
-        if event.type == READY:
-            raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) attests readiness")
+        if event.type in NODE_EVENTS:
+            raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) signs {event.type}")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
         raise _wrong_key(registry, reader, event, which)
@@ -729,6 +746,8 @@ class Overlay:
         self.rotations: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         #: Validators whose readiness this block records: node key -> (participant, event id).
         self.ready: dict[bytes, tuple[str, bytes]] = {}
+        #: Validators this block's evidence removes: node key -> event id.
+        self.jailed: dict[bytes, bytes] = {}
         self._registry: Registry | None = None
         self._live: dict[tuple[bytes, int], frozenset[bytes] | None] = {}
 
@@ -766,6 +785,17 @@ class Overlay:
         if slot not in self._live:
             self._live[slot] = live_validators(self.base, registry.validators, height)
         return self._live[slot]
+
+    def offenders(self) -> set[bytes]:
+        return set(self.jailed)
+
+    def validators_at(self, registry: Registry, height: int) -> tuple[Validator, ...]:
+        at = getattr(self.base, "validators_at", None)
+        store_height = getattr(self.base, "height", None)
+        if at is None or store_height is None or height > store_height:
+            return registry.validators  # the height being built (or a model without history)
+        found: tuple[Validator, ...] = at(height)
+        return found
 
     def header_hash(self, height: int) -> bytes | None:
         header = getattr(self.base, "header", None)
@@ -805,6 +835,8 @@ class Overlay:
         if change.ready is not None:
             code, node_key = change.ready
             self.ready[node_key] = (code, event.event_id)
+        if change.offender is not None:
+            self.jailed[change.offender] = event.event_id
 
     def apply_all(
         self, registry: Registry, events: Iterable[Event], ctx: EventContext, *, verified: bool

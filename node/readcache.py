@@ -57,6 +57,10 @@ class CachedReader:
         """Final headers: the liveness of validators and readiness attestations read them."""
         return self.store.header(height)
 
+    @property
+    def height(self) -> int:
+        return self.store.height
+
     def validators_at(self, height: int) -> tuple[Validator, ...]:
         return self.store.validators_at(height)
 

@@ -17,8 +17,10 @@ from ledger.consensus import (
     Action,
     Broadcast,
     CommitCertificate,
+    ConflictingProposals,
     ConsensusCore,
     Decide,
+    EquivocationEvidence,
     Persist,
     Proposal,
     ReportEvidence,
@@ -218,6 +220,17 @@ class LedgerNode:
             return None
         log.info("readiness attested", extra={"height": head.height})
         return status
+
+    def report_evidence(self, evidence: EquivocationEvidence | ConflictingProposals) -> None:
+        """Put a validator's equivocation on the chain (signed with our node key): every node
+        checks it, and the offender leaves the set from the next block."""
+        event = authoring.evidence(
+            self.chain_id, self.participant, self.node_key, evidence, created_ms=now_ms()
+        )
+        try:
+            self.submit(event)
+        except LedgerError as exc:  # already removed, or another node's report got in first
+            log.info("evidence not put on the chain", extra={"code": exc.code})
 
     def change_waiting(self) -> bool:
         """A passed governance change waits for its effective height."""
@@ -627,6 +640,7 @@ class LedgerNode:
                 self.metrics.evidence.inc()
                 self.store.note_evidence(encode(action.evidence.to_wire()))
                 log.warning("equivocation detected", extra={"validator": action.evidence.validator})
+                self.report_evidence(action.evidence)
         if (self.core.height, self.core.round) != self._sought_at:
             self._sought_at = (self.core.height, self.core.round)
             self._fetch_awaited()

@@ -20,8 +20,15 @@ from ledger import authoring, errors
 from ledger import governance as gov
 from ledger.audit import verify_chain, verify_public_chain
 from ledger.chain import Execution, build_block, validate_block
-from ledger.consensus import CommitCertificate, Vote, VoteKind
-from ledger.encoding import encode
+from ledger.consensus import (
+    CommitCertificate,
+    ConflictingProposals,
+    EquivocationEvidence,
+    Proposal,
+    Vote,
+    VoteKind,
+)
+from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.events import Event
 from ledger.genesis import (
@@ -738,6 +745,70 @@ def ready_twice_in_a_block(c: Chain) -> tuple[list[Event], Event]:
     return [c.ready(bw)], c.ready(bw)
 
 
+# -- equivocation evidence on the chain -------------------------------------------------------
+
+
+def _double_vote(c: Chain, code: str, height: int | None = None) -> EquivocationEvidence:
+    """Two precommits of `code`'s validator for different blocks at one height and round."""
+    at = height if height is not None else c.height + 1
+    validators = c.registry.validators if height is None else c.store.validators_at(at)
+    index = next(i for i, v in enumerate(validators) if v.participant == code)
+    key = c.node_keys[validators[index].node_key]
+    a, b = (
+        Vote.create(key, c.net.chain_id, VoteKind.PRECOMMIT, at, 0, bytes([n]) * 32, index)
+        for n in (1, 2)
+    )
+    return EquivocationEvidence(a, b)
+
+
+def _report(c: Chain, proof: Any, by: str = "BE") -> Event:
+    return authoring.evidence(
+        c.net.chain_id, by, c.net.members[by].node, proof, created_ms=c.net.tick(1)
+    )
+
+
+@case(gov.InvalidEvidence)
+def evidence_of_two_votes_for_one_value(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    proof = _double_vote(c, "IN")
+    return [], _report(c, EquivocationEvidence(proof.vote_a, proof.vote_a))
+
+
+@case(gov.InvalidEvidence)
+def evidence_signed_by_someone_else(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    proof = _double_vote(c, "IN")
+    forged = dataclasses.replace(proof.vote_b, validator=proof.vote_a.validator - 1)
+    return [], _report(
+        c,
+        EquivocationEvidence(dataclasses.replace(proof.vote_a, validator=forged.validator), forged),
+    )
+
+
+@case(gov.InvalidEvidence)
+def evidence_of_a_future_height(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    proof = _double_vote(c, "IN")
+    later = [dataclasses.replace(v, height=c.height + 5) for v in (proof.vote_a, proof.vote_b)]
+    return [], _report(c, EquivocationEvidence(*later))
+
+
+@case(gov.EvidenceNotNeeded)
+def evidence_twice_in_a_block(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    proof = _double_vote(c, "IN")
+    return [_report(c, proof)], _report(c, proof, by="AE")
+
+
+@case(errors.SignerNotAllowed)
+def evidence_signed_with_another_participants_node_key(c: Chain) -> tuple[list[Event], Event]:
+    c.commit()
+    body = gov.EvidenceBody(c.net.members["AE"].node.public_bytes, _double_vote(c, "IN"))
+    from ledger.events import sign_event
+
+    return [], sign_event(c.net.chain_id, "node/BE", body, c.net.members["AE"].node, 1)
+
+
 @case(ZoneNotApproved)
 def restricted_issue_without_a_zone(c: Chain) -> tuple[list[Event], Event]:
     c.enact(gov.RESTRICT, "IN", _restrict_args(MONITOR))
@@ -1263,6 +1334,9 @@ def test_suspension_takes_the_validators_out_and_reinstatement_brings_them_back(
     c.enact(gov.SUSPEND, "CA")
     assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "RU"]
     assert [v.participant for v in c.registry.pending_validators] == ["CA"]
+    wire = c.registry.to_wire()
+    assert len(wire) == 6 and Registry.from_wire(decode(encode(wire))) == c.registry
+    assert c.store.registry() == c.registry  # stored and reloaded, pending ones included
     c.down = {"CA"}
     c.commit()
     # Its node cannot bring it back while it is suspended.
@@ -1274,6 +1348,38 @@ def test_suspension_takes_the_validators_out_and_reinstatement_brings_them_back(
     assert not c.commit([c.ready(ca)]).refused
     assert [v.participant for v in c.registry.validators] == ["BE", "AE", "IN", "RU", "CA"]
     assert verify_chain(c.store, c.net.genesis).ok
+
+
+def test_equivocation_evidence_removes_the_offender_from_the_next_height(
+    make_store: Callable[..., Store],
+) -> None:
+    """Issue 22: evidence was stored and never used. Now it is an event every node checks; the
+    offender leaves the set from the block after the one that records it."""
+    c = _network_of(["BE", "AE", "IN", "RU", "CA"], make_store)
+    c.until(3)
+    recorded = c.commit([_report(c, _double_vote(c, "IN"))])
+    assert [ch.kind for ch in recorded.register_changes] == ["evidence"]
+    assert recorded.register_changes[0].subject == "IN"
+    assert "IN" not in [v.participant for v in c.registry.validators]
+    assert c.registry.participants["IN"].active  # the validator is jailed, not the participant
+    assert recorded.header.next_validators_hash != recorded.header.validators_hash
+    # Evidence of a past height is judged against the set of that height; RU's double
+    # proposal at height 2 removes it too.
+    validators = c.store.validators_at(2)
+    index = next(i for i, v in enumerate(validators) if v.participant == "RU")
+    key = c.net.members["RU"].node
+    proposals = [
+        Proposal.create(key, c.net.chain_id, 2, (index - 2) % 5, bytes([n]) * 32, -1, index)
+        for n in (3, 4)
+    ]
+    second = c.commit([_report(c, ConflictingProposals(*proposals), by="AE")])
+    assert not second.refused, second.refused
+    assert [v.participant for v in c.registry.validators] == ["BE", "AE", "CA"]
+    # The chain re-verified from genesis (the audit) reaches the same register.
+    report = verify_chain(c.store, c.net.genesis)
+    assert report.ok, report.fault
+    again = c.commit([_report(c, _double_vote(c, "IN", height=3), by="CA")]).refused
+    assert [type(x) for _, x in again] == [gov.EvidenceNotNeeded]
 
 
 def test_the_register_is_stored_and_reloaded(chain: Chain, tmp_path: Path) -> None:

@@ -217,6 +217,9 @@ def test_a_conflicting_proposal_is_kept_as_evidence_and_not_executed(tmp_path: P
             stored = ConflictingProposals.from_wire(decode(evidence))
             assert stored.verify(node.chain_id, node.validator_keys)
             assert {stored.proposal_a, stored.proposal_b} == {proposal(first), proposal(second)}
+            # Issue 22: and it goes on the chain, for every node to check and act on.
+            (reported,) = [e for e in node.mempool.events() if e.type == gov.EVIDENCE]
+            assert reported.signer == "node/BE" and reported.body.evidence == stored
         finally:
             await node.stop()
 
