@@ -151,6 +151,20 @@ class ExpiredOnIssue(LedgerError):
     http_status = 409
 
 
+class CreatedInFuture(LedgerError):
+    """An event's created_ms is ahead of the block's time by more than max_clock_drift_ms."""
+
+    code = "created_in_future"
+    http_status = 409
+
+
+class CreatedTooLongAgo(LedgerError):
+    """An event's created_ms is more than max_event_age_ms before the block's time."""
+
+    code = "created_too_long_ago"
+    http_status = 409
+
+
 class ReplacementInvalid(LedgerError):
     code = "replacement_invalid"
     http_status = 409

@@ -168,6 +168,8 @@ LATER_PARAMETERS: dict[str, int] = {
     "max_backdating_days": 7,
     "issuance_dates_from_height": 0,
     "stats_freeze_days": 30,
+    "max_event_age_ms": 86_400_000,
+    "event_times_from_height": 0,
 }
 
 
@@ -194,6 +196,10 @@ class Parameters:
     max_backdating_days: int = 7
     #: The first height at which the issuance date rules apply (0: not in force on this chain).
     issuance_dates_from_height: int = 1
+    #: How long before the time of the block that records it an event may have been created.
+    max_event_age_ms: int = 86_400_000
+    #: The first height at which an event's created_ms is bounded (0: not in force).
+    event_times_from_height: int = 1
 
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -255,6 +261,10 @@ class Parameters:
         """Whether the issuance date rules (SPEC 3) judge an issuance recorded at `height`."""
         return 0 < self.issuance_dates_from_height <= height
 
+    def event_times_apply(self, height: int) -> bool:
+        """Whether an event's created_ms is bounded by the time of a block at `height`."""
+        return 0 < self.event_times_from_height <= height
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -292,6 +302,12 @@ PARAMETER_BOUNDS: dict[str, Bound] = {
     ),
     "max_backdating_days": Bound(0, 90, "a certificate is recorded within weeks of its issue"),
     "issuance_dates_from_height": Bound(
+        0, 2**53 - 1, "a height; 0 (an older genesis): not in force until governance sets it"
+    ),
+    "max_event_age_ms": Bound(
+        3_600_000, 30 * 86_400_000, "a signed event is submitted within hours, not months"
+    ),
+    "event_times_from_height": Bound(
         0, 2**53 - 1, "a height; 0 (an older genesis): not in force until governance sets it"
     ),
 }

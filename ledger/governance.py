@@ -861,23 +861,30 @@ def _node_keys_in_use(draft: _Draft) -> set[bytes]:
     return keys
 
 
+#: Parameters that name the height from which a rule applies, and the rule.
+RULE_HEIGHTS = {
+    "issuance_dates_from_height": "issuance date rules",
+    "event_times_from_height": "bounds on an event's created_ms",
+}
+
+
 def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameters:
     if name not in Parameters.__dataclass_fields__:
         raise UnknownParameter(
             f"{name!r} is not a network parameter; one of "
             f"{', '.join(Parameters.__dataclass_fields__)}"
         )
-    if name == "issuance_dates_from_height":
-        current = parameters.issuance_dates_from_height
+    if name in RULE_HEIGHTS:
+        current = getattr(parameters, name)
         if value < 1:
             raise ParameterOutOfRange(
-                "issuance_dates_from_height names the first height of the issuance date rules "
-                "(at least 1); a rule is never switched off"
+                f"{name} names the first height of the {RULE_HEIGHTS[name]} (at least 1); a "
+                "rule is never switched off"
             )
         if current and value > current:
             # Brought forward, never put off: a rule announced or in force stays so.
             raise ParameterOutOfRange(
-                f"the issuance date rules apply from height {current}; that height may be "
+                f"the {RULE_HEIGHTS[name]} apply from height {current}; that height may be "
                 "brought forward, never put off"
             )
     changed = replace(parameters, **{name: value})

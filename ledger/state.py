@@ -17,6 +17,8 @@ from ledger.errors import (
     CertificateNotFound,
     CertificateNumberTaken,
     CertificateVoided,
+    CreatedInFuture,
+    CreatedTooLongAgo,
     DuplicateEvent,
     ExpiredOnIssue,
     ImportAlreadyDecided,
@@ -498,6 +500,8 @@ def check_signer(
             raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) signs {event.type}")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
+        if node_of is not None:  # only the key the attestation names can sign it
+            raise BadSignature(f"the signature does not verify under {which}")
         raise _wrong_key(registry, reader, event, which)
     return participant
 
@@ -520,6 +524,7 @@ def apply_event(
     if reader.has_event(event.event_id):
         raise DuplicateEvent("this event is already on the ledger")
     check_signer(registry, event, verified=verified, reader=reader)
+    check_event_time(registry.parameters, event, ctx)
     body = event.body
     if isinstance(body, IssueBody):
         return _issue(reader, registry, event, body, ctx)
@@ -599,6 +604,35 @@ def _issue(
         needs_endorsement=exporting.monitoring_key is not None,
     )
     return [record, *changed]
+
+
+def _utc(time_ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):  # past year 9999: no calendar date to show
+        return "a time beyond any calendar date"
+
+
+def check_event_time(parameters: Parameters, event: Event, ctx: EventContext) -> None:
+    """An event is recorded soon after it is signed: its created_ms is at most the clock drift
+    ahead of the block's time, and at most max_event_age_ms behind it."""
+    if not parameters.event_times_apply(ctx.height):
+        return
+    created, block = event.created_ms, ctx.time_ms
+    drift, age = parameters.max_clock_drift_ms, parameters.max_event_age_ms
+    if created > block + drift:
+        raise CreatedInFuture(
+            f"the event was created at {_utc(created)} (created_ms {created}), "
+            f"{(created - block) / 1000:.1f} s after the time of the block that records it "
+            f"({_utc(block)}); the network allows {drift / 1000:g} s of clock drift "
+            "(max_clock_drift_ms): check the signing machine's clock"
+        )
+    if created < block - age:
+        raise CreatedTooLongAgo(
+            f"the event was created at {_utc(created)} (created_ms {created}), more than "
+            f"{age / 3_600_000:g} hours before the time of the block that records it "
+            f"({_utc(block)}; max_event_age_ms): sign it again"
+        )
 
 
 def check_issuance_dates(facts: ShipmentFacts, recorded_on: date, max_backdating_days: int) -> None:
@@ -825,6 +859,7 @@ class Overlay:
         if self.has_event(event.event_id):
             raise DuplicateEvent("this event is already on the ledger")
         check_signer(registry, event, verified=verified, reader=self)
+        check_event_time(registry.parameters, event, ctx)
         self._registry = registry
         change = check_governance(self, registry, event, ctx)
         if change.proposal is not None:

@@ -33,7 +33,7 @@ from ledger.chain import Execution, build_block
 from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size
 from ledger.encoding import encode
 from ledger.events import Event
-from ledger.genesis import Genesis, Participant, Validator
+from ledger.genesis import Genesis, Parameters, Participant, Validator
 from ledger.hashing import TAG_EVENT
 from ledger.keys import EncryptionKey, SigningKey, verify
 from ledger.state import Registry
@@ -86,6 +86,9 @@ class Network:
                 Validator(c, k.public_bytes, f"http://127.0.0.1:{7700 + i}")
                 for i, (c, k) in enumerate(zip(codes, self.node, strict=True))
             ),
+            # A generated block holds up to a week of trade (bench_audit), its events signed on
+            # their own days: they may be up to 8 days older than the block (max_event_age_ms).
+            parameters=Parameters(max_event_age_ms=8 * 86_400_000),
         )
         self.registry = Registry.from_genesis(self.genesis)
 

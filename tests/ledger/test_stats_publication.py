@@ -93,7 +93,7 @@ def test_a_closed_quarter_is_published_at_its_freeze_height(
 ) -> None:
     # A network that records certificates up to a month after their date of issue, so that one
     # dated in the closed quarter can still arrive in the block that freezes it.
-    network = TestNetwork(parameters=Parameters(max_backdating_days=31))
+    network = TestNetwork(parameters=Parameters(max_backdating_days=31, event_times_from_height=0))
     store = make_store(network)
     march = date(2026, 3, 20)
     issued = [issue_on(network, march) for _ in range(4)] + [issue_on(network, march, "IN", "RU")]

@@ -187,7 +187,7 @@ def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> 
         chain,
         Certificate.from_json(signer.document("BE", "AE", "ER")),
         SigningKey.generate(),
-        created_ms=1,
+        created_ms=now(),
     ).event
     assert_error(be.post("/v1/events", forged.to_envelope()), 401, "bad_signature")
     # 403: signed with another participant's authority key, or with a node key: the answer
@@ -197,7 +197,7 @@ def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> 
         chain,
         Certificate.from_json(signer.document("BE", "AE", "ER")),
         keys["IN"],
-        created_ms=1,
+        created_ms=now(),
     ).event
     refused = assert_error(
         be.post("/v1/events", by_another.to_envelope()), 403, "signed_by_another_participant"
@@ -209,7 +209,7 @@ def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> 
         chain,
         Certificate.from_json(signer.document("BE", "AE", "ER")),
         be_node_key,
-        created_ms=1,
+        created_ms=now(),
     ).event
     refused = assert_error(
         be.post("/v1/events", with_node_key.to_envelope()), 403, "signed_with_node_key"
@@ -218,13 +218,15 @@ def test_post_event_errors(net: Network, signer: Signer, demo: list[Issued]) -> 
     # 403: a good signature by a participant who may not do this.
     confirmed = by_fate(demo, "issued", "BE")
     by_exporter = authoring.confirm_import(
-        chain, "BE", confirmed.number, confirmed.issuance.digest, keys["BE"], created_ms=1
+        chain, "BE", confirmed.number, confirmed.issuance.digest, keys["BE"], created_ms=now()
     )
     assert_error(be.post("/v1/events", by_exporter.to_envelope()), 403, "signer_not_allowed")
-    foreign_void = authoring.void(chain, "IN", confirmed.number, "lost", keys["IN"], created_ms=1)
+    foreign_void = authoring.void(
+        chain, "IN", confirmed.number, "lost", keys["IN"], created_ms=now()
+    )
     assert_error(be.post("/v1/events", foreign_void.to_envelope()), 403, "signer_not_allowed")
     # 404: a decision about a certificate that does not exist.
-    unknown = authoring.void(chain, "BE", "BE-NO-SUCH-1", "lost", keys["BE"], created_ms=1)
+    unknown = authoring.void(chain, "BE", "BE-NO-SUCH-1", "lost", keys["BE"], created_ms=now())
     assert_error(be.post("/v1/events", unknown.to_envelope()), 404, "certificate_not_found")
     # 409: conflicts with the ledger's state.
     taken = Certificate.from_json(by_fate(demo, "issued", "BE").document)

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ledger import authoring
+from ledger.certificate import Certificate
 from tests.e2e.harness import REPO, Network
 from tests.node.conftest import Signer, submit, wait_final
 
@@ -130,3 +132,22 @@ def test_cert_confirm_with_the_wrong_key_names_who_may_confirm(
     # And the importer's own authority key confirms it.
     done = confirm(net.directory / "AE" / "authority.pem")
     assert done.returncode == 0, (done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("created_ms", "code"), [(0, "created_too_long_ago"), (2**53 - 1, "created_in_future")]
+)
+def test_created_ms_is_bounded_at_post(
+    net: Network, signer: Signer, created_ms: int, code: str
+) -> None:
+    document = signer.document("BE", "AE", "TIME")
+    event = authoring.issue(
+        net.registry,
+        signer.chain_id,
+        Certificate.from_json(document),
+        signer.keys["BE"],
+        created_ms=created_ms,
+    ).event
+    status, body = net.node("BE").post("/v1/events", event.to_envelope())
+    assert (status, body["error"]) == (409, code), body
+    assert f"created_ms {created_ms}" in body["message"]
