@@ -437,6 +437,8 @@ def _wrong_key(
             f"names the participant whose key signs it ({signs_as})"
         )
     if kind == NODE_KEY:
+        if node_participant(event.signer) is not None:  # a node's own event: its key only
+            return SignedWithNodeKey(f"signed with {label}, not {which}; {rule}")
         own = ", not its authority key" if owner == who else ""
         return SignedWithNodeKey(
             f"signed with {label}{own}: a node key signs only node-to-node messages; {rule}, "
@@ -500,8 +502,6 @@ def check_signer(
             raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) signs {event.type}")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
-        if node_of is not None:  # only the key the attestation names can sign it
-            raise BadSignature(f"the signature does not verify under {which}")
         raise _wrong_key(registry, reader, event, which)
     return participant
 

@@ -244,8 +244,14 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     """
     net = Network.create(
         tmp_path_factory.mktemp("published"),
+        # The blocks are dated in the past but their events are signed now: created_ms is not
+        # bounded on this network (event_times_from_height 0, as on an older genesis).
         parameters=Parameters(
-            timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200, stats_freeze_days=1
+            timeout_propose_ms=600,
+            timeout_vote_ms=300,
+            timeout_delta_ms=200,
+            stats_freeze_days=1,
+            event_times_from_height=0,
         ),
     )
     try:
