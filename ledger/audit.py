@@ -15,7 +15,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
-from ledger.governance import EVIDENCE_MAX_AGE, ProposalRecord
+from ledger.governance import EVIDENCE_MAX_AGE, ProposalRecord, activity
 from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
 from ledger.merkle import merkle_root
@@ -86,6 +86,8 @@ class _FreshState:
     signing: list[tuple[int, tuple[Validator, ...]]] = field(default_factory=list)
     #: (As far back as any governance rule reads: evidence's age.)
     headers: deque[Header] = field(default_factory=lambda: deque(maxlen=EVIDENCE_MAX_AGE + 1))
+    active: dict[str, int] = field(default_factory=dict)
+    suspended: dict[str, int] = field(default_factory=dict)
 
     @property
     def height(self) -> int:
@@ -95,6 +97,12 @@ class _FreshState:
         if not self.headers or not 0 <= self.height - height < len(self.headers):
             return None
         return self.headers[len(self.headers) - 1 - (self.height - height)]
+
+    def last_active(self, code: str) -> int | None:
+        return self.active.get(code)
+
+    def last_suspended(self, code: str) -> int | None:
+        return self.suspended.get(code)
 
     def validators_at(self, height: int) -> tuple[Validator, ...]:
         found: tuple[Validator, ...] = ()
@@ -123,6 +131,16 @@ class _FreshState:
         self.proposals.update(execution.proposals)
         header = execution.header
         self.headers.append(header)
+        if execution.next_registry is not None:
+            active, suspended = activity(
+                execution.block.events,
+                execution.register_changes,
+                header.height,
+                header.time_ms,
+                list(execution.next_registry.participants),
+            )
+            self.active.update(active)
+            self.suspended.update(suspended)
         if execution.next_registry is not None and (
             header.next_validators_hash != header.validators_hash
         ):

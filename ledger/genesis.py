@@ -170,6 +170,7 @@ LATER_PARAMETERS: dict[str, int] = {
     "stats_freeze_days": 30,
     "max_event_age_ms": 86_400_000,
     "event_times_from_height": 0,
+    "governance_dormant_days": 0,
 }
 
 
@@ -200,6 +201,9 @@ class Parameters:
     max_event_age_ms: int = 86_400_000
     #: The first height at which an event's created_ms is bounded (0: not in force).
     event_times_from_height: int = 1
+    #: A participant that signed nothing for this many days is dormant: it does not count in the
+    #: electorate of governance thresholds (0: every active participant counts; older chains).
+    governance_dormant_days: int = 180
 
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -310,10 +314,17 @@ PARAMETER_BOUNDS: dict[str, Bound] = {
     "event_times_from_height": Bound(
         0, 2**53 - 1, "a height; 0 (an older genesis): not in force until governance sets it"
     ),
+    "governance_dormant_days": Bound(
+        0, 3650, "0 (off), or at least 30 days: a member is not dormant for a short silence"
+    ),
 }
 
 #: Rules between parameters: what must hold, and the check.
 PARAMETER_RULES: tuple[tuple[str, Callable[[Parameters], bool]], ...] = (
+    (
+        "governance_dormant_days is 0 (off) or at least 30",
+        lambda p: p.governance_dormant_days == 0 or p.governance_dormant_days >= 30,
+    ),
     (
         "max_block_bytes must be at least max_event_bytes (a block holds the largest event)",
         lambda p: p.max_block_bytes >= p.max_event_bytes,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -746,9 +746,49 @@ def passes(yes: int, active: int, parameters: Parameters) -> bool:
     return yes * parameters.governance_threshold_den > parameters.governance_threshold_num * active
 
 
-def _tally(record: ProposalRecord, registry: Registry, height: int) -> ProposalRecord:
-    if record.status == OPEN and passes(record.yes, registry.active_count, registry.parameters):
-        return replace(record, status=PASSED, passed_height=height)
+#: However many members are dormant, a proposal needs at least this many yes votes.
+MIN_YES = 3
+DAY_MS = 86_400_000
+
+
+def electorate(
+    registry: Registry,
+    kind: str,
+    time_ms: int,
+    last_active: Callable[[str], int | None],
+    last_suspended: Callable[[str], int | None],
+) -> int:
+    """How many members a threshold counts (docs/governance.md, "Thresholds"): the active
+    participants that signed something in the last `governance_dormant_days` days (or entered
+    or returned then), never fewer than 2/3 of the active ones; for a suspension, plus those
+    suspended in that period (a coalition does not make each suspension easier than the last)."""
+    active = [p.code for p in registry.participants.values() if p.active]
+    days = registry.parameters.governance_dormant_days
+    if days == 0:
+        return len(active)
+    since = time_ms - days * DAY_MS
+    awake = 0
+    for code in active:
+        last = last_active(code)
+        awake += last is None or last >= since
+    count = max(awake, -(-2 * len(active) // 3))
+    if kind == SUSPEND:
+        for p in registry.participants.values():
+            suspended = last_suspended(p.code) if not p.active else None
+            count += suspended is not None and suspended >= since
+    return count
+
+
+def _tally(
+    view: ProposalView, record: ProposalRecord, registry: Registry, ctx: EventContext
+) -> ProposalRecord:
+    if record.status != OPEN:
+        return record
+    count = electorate(registry, record.kind, ctx.time_ms, view.last_active, view.last_suspended)
+    if record.yes >= min(MIN_YES, (registry.active_count + 1) // 2) and passes(
+        record.yes, count, registry.parameters
+    ):
+        return replace(record, status=PASSED, passed_height=ctx.height)
     return record
 
 
@@ -1054,6 +1094,14 @@ class ProposalView(Protocol):
         """Node keys this block's evidence removes."""
         ...
 
+    def last_active(self, code: str) -> int | None:
+        """When `code` last signed an event (or entered the register), block time; None unknown."""
+        ...
+
+    def last_suspended(self, code: str) -> int | None:
+        """When `code`'s last suspension took effect (block time), None if never or unknown."""
+        ...
+
 
 @dataclass(frozen=True)
 class GovernanceChange:
@@ -1122,7 +1170,7 @@ def _propose(
         proposed_height=ctx.height,
         votes=((event.signer, True, ctx.height),),
     )
-    return _tally(record, registry, ctx.height)
+    return _tally(view, record, registry, ctx)
 
 
 def _vote(
@@ -1147,7 +1195,7 @@ def _vote(
     if record.voted(event.signer):
         raise AlreadyVoted(f"{event.signer} already voted on proposal {pid}")
     voted = replace(record, votes=(*record.votes, (event.signer, body.approve, ctx.height)))
-    return _tally(voted, registry, ctx.height)
+    return _tally(view, voted, registry, ctx)
 
 
 def _rotate(
@@ -1229,6 +1277,27 @@ def _evidence(
     if offender in view.offenders() or not any(v.node_key == offender for v in registry.validators):
         raise EvidenceNotNeeded(f"{offender.hex()[:16]} is no longer a validator")
     return offender
+
+
+def activity(
+    events: Sequence[Event],
+    changes: Sequence[RegisterChange],
+    height: int,
+    time_ms: int,
+    participants: Sequence[str],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """What a block tells of members' activity: (code -> last active time, code -> suspension
+    time). Active: signed one of its events, or entered (genesis's at block 1, `admit`) or
+    returned (`reinstate`) with it. The store and the audit keep these alike."""
+    active = dict.fromkeys(participants, time_ms) if height == 1 else {}
+    for event in events:
+        if is_participant_code(event.signer):
+            active[event.signer] = time_ms
+    for change in changes:
+        if change.kind in (ADMIT, REINSTATE):
+            active[change.subject] = time_ms
+    suspended = {c.subject: time_ms for c in changes if c.kind == SUSPEND}
+    return active, suspended
 
 
 def live_validators(

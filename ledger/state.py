@@ -782,6 +782,8 @@ class Overlay:
         self.ready: dict[bytes, tuple[str, bytes]] = {}
         #: Validators this block's evidence removes: node key -> event id.
         self.jailed: dict[bytes, bytes] = {}
+        #: Participants whose authority signed an event of this block (they are not dormant).
+        self.signers: set[str] = set()
         self._registry: Registry | None = None
         self._live: dict[tuple[bytes, int], frozenset[bytes] | None] = {}
 
@@ -823,6 +825,18 @@ class Overlay:
     def offenders(self) -> set[bytes]:
         return set(self.jailed)
 
+    def last_active(self, code: str) -> int | None:
+        if code in self.signers:
+            return 2**62  # signs in this very block: awake
+        found = getattr(self.base, "last_active", None)
+        value: int | None = found(code) if found is not None else None
+        return value
+
+    def last_suspended(self, code: str) -> int | None:
+        found = getattr(self.base, "last_suspended", None)
+        value: int | None = found(code) if found is not None else None
+        return value
+
     def validators_at(self, registry: Registry, height: int) -> tuple[Validator, ...]:
         at = getattr(self.base, "validators_at", None)
         store_height = getattr(self.base, "height", None)
@@ -847,6 +861,7 @@ class Overlay:
             changed = apply_event(self, registry, event, ctx, verified=verified)
         for record in changed:
             self.certificates[record.number] = record
+        self.signers.add(event.signer)
         self.events[event.event_id] = event
         self.order.append(event)
         return changed
@@ -861,7 +876,15 @@ class Overlay:
         check_signer(registry, event, verified=verified, reader=self)
         check_event_time(registry.parameters, event, ctx)
         self._registry = registry
-        change = check_governance(self, registry, event, ctx)
+        # Its signer is awake: its own proposal or vote counts it in the electorate.
+        fresh = event.signer not in self.signers
+        self.signers.add(event.signer)
+        try:
+            change = check_governance(self, registry, event, ctx)
+        except LedgerError:
+            if fresh:
+                self.signers.discard(event.signer)
+            raise
         if change.proposal is not None:
             self.proposals[change.proposal.proposal_id] = change.proposal
         if change.rotation is not None:

@@ -20,7 +20,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import StoreError, StoreLocked
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator
-from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange
+from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange, activity
 from ledger.hashing import sha256
 from ledger.state import CertificateRecord, Registry
 from ledger.stats import (
@@ -55,6 +55,8 @@ P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
 P_SCHEDULE = P_GOV + b"s/"  # effective height + proposal id -> b"" (open or passed only)
 P_VALIDATORS = P_GOV + b"v/"  # first height in force -> validator list (at each change)
 P_REGISTER = P_GOV + b"r/"  # height in force -> the register changes taking effect there
+P_ACTIVE = P_GOV + b"a/"  # participant -> block time it last signed an event (or entered)
+P_SUSPENDED = P_GOV + b"u/"  # participant -> block time of its last suspension
 P_PUB = b"p/"  # public statistics: what was published, when, and what waits (ledger/stats.py)
 P_PUB_CELL = P_PUB + b"c/"  # quarter/role/participant/hs -> Published figures
 P_PUB_TOUCH = P_PUB + b"t/"  # quarter/role/participant/hs -> certificates that ever changed it
@@ -301,6 +303,18 @@ class Store:
 
     def _write_governance(self, batch: Any, execution: Execution) -> None:
         header = execution.header
+        if execution.next_registry is not None:
+            active, suspended = activity(
+                execution.block.events,
+                execution.register_changes,
+                header.height,
+                header.time_ms,
+                list(execution.next_registry.participants),
+            )
+            for code, time_ms in active.items():
+                batch.put(P_ACTIVE + code.encode(), encode(time_ms))
+            for code, time_ms in suspended.items():
+                batch.put(P_SUSPENDED + code.encode(), encode(time_ms))
         following = _h(header.height + 1)
         registry = execution.next_registry
         if registry is not None and (
@@ -488,6 +502,14 @@ class Store:
                 out.append((height, tuple(Validator.from_wire(v) for v in decode(raw))))
             self._validator_sets = out
         return list(self._validator_sets)
+
+    def last_active(self, code: str) -> int | None:
+        raw = self.db.get(P_ACTIVE + code.encode())
+        return None if raw is None else int(decode(raw))
+
+    def last_suspended(self, code: str) -> int | None:
+        raw = self.db.get(P_SUSPENDED + code.encode())
+        return None if raw is None else int(decode(raw))
 
     def validators_at(self, height: int) -> tuple[Validator, ...]:
         """The validator set that signs block `height`."""

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from ledger.errors import MalformedInput
-from ledger.governance import PROPOSAL_STATUSES, ProposalRecord, UnknownProposal
-from ledger.state import Registry
+from ledger.governance import (
+    MIN_YES,
+    PROPOSAL_STATUSES,
+    ProposalRecord,
+    UnknownProposal,
+    electorate,
+)
 from node.service import LedgerNode
 
 
@@ -18,17 +24,22 @@ def _json(data: Any) -> web.Response:
     return web.json_response(data, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def votes_needed(registry: Registry) -> int:
-    """The fewest yes votes that pass a proposal now: yes * den > num * active."""
+def votes_needed(node: LedgerNode, kind: str) -> int:
+    """The fewest yes votes that would pass a proposal of `kind` now: yes * den > num *
+    electorate (dormant members left out, docs/governance.md "Thresholds"), and the minimum."""
+    registry = node.registry
     params = registry.parameters
     num, den = params.governance_threshold_num, params.governance_threshold_den
-    return num * registry.active_count // den + 1
+    count = electorate(
+        registry, kind, int(time.time() * 1000), node.store.last_active, node.store.last_suspended
+    )
+    return max(num * count // den + 1, min(MIN_YES, (registry.active_count + 1) // 2))
 
 
 def proposal_json(node: LedgerNode, record: ProposalRecord) -> dict[str, Any]:
     out = record.to_json(node.registry.active_count)
     if record.status in ("open", "passed"):
-        out["tally"]["needed"] = votes_needed(node.registry)
+        out["tally"]["needed"] = votes_needed(node, record.kind)
     return out
 
 

@@ -57,6 +57,12 @@ class CachedReader:
         """Final headers: the liveness of validators and readiness attestations read them."""
         return self.store.header(height)
 
+    def last_active(self, code: str) -> int | None:
+        return self.store.last_active(code)
+
+    def last_suspended(self, code: str) -> int | None:
+        return self.store.last_suspended(code)
+
     @property
     def height(self) -> int:
         return self.store.height

@@ -1382,6 +1382,81 @@ def test_equivocation_evidence_removes_the_offender_from_the_next_height(
     assert [type(x) for _, x in again] == [gov.EvidenceNotNeeded]
 
 
+SEVEN = ["BE", "AE", "IN", "RU", "CA", "ZA", "NA"]
+
+
+def _seven(make_store: Callable[..., Store]) -> Chain:
+    net = TestNetwork([(code, (code,)) for code in SEVEN], validators=SEVEN[:4])
+    return Chain(net, make_store(net))
+
+
+def test_dormant_members_do_not_block_a_proposal(make_store: Callable[..., Store]) -> None:
+    """Issue 22: the threshold counted every registered member; with some that never sign,
+    nothing could pass. CA, ZA and NA signed nothing for 200 days: 4 yes of the 4 awake pass
+    (without the rule 5 of 7 were needed)."""
+    c = _seven(make_store)
+    c.commit()  # block 1: every member enters
+    c.net.now_ms += 200 * gov.DAY_MS
+    proposal = c.propose(gov.REPLACE_KEY, "IN", _replacement(c, "IN"))
+    c.commit([proposal, c.vote(proposal, by="AE"), c.vote(proposal, by="RU")])
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.OPEN and record.yes == 3
+    c.commit([c.vote(proposal, by="IN")])
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.PASSED and record.yes == 4
+    assert verify_chain(c.store, c.net.genesis).ok
+
+
+def test_the_electorate_never_falls_below_two_thirds_and_a_member_returns_by_signing(
+    make_store: Callable[..., Store],
+) -> None:
+    c = _seven(make_store)
+    c.commit()
+    c.net.now_ms += 200 * gov.DAY_MS
+    # Only BE and AE are awake: the electorate is still 5 of 7 (2/3, rounded up): 4 yes needed.
+    proposal = c.propose(gov.REPLACE_KEY, "IN", _replacement(c, "IN"))
+    c.commit([proposal, c.vote(proposal, by="AE")])
+    c.commit([c.vote(proposal, by="RU")])  # RU returns by voting: 3 yes of 5, not enough
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.OPEN and record.yes == 3
+    c.commit([c.vote(proposal, by="CA")])
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.status == gov.PASSED and record.yes == 4
+
+
+def test_suspending_opponents_one_by_one_gets_no_easier(make_store: Callable[..., Store]) -> None:
+    """Issue 22: suspension shrank the count, each step easier than the last. With CA and ZA
+    suspended, suspending NA still needs 5 yes (of 7), not 4 (of the 5 active)."""
+    c = _seven(make_store)
+    c.enact(gov.SUSPEND, "CA", voters=["AE", "IN", "RU", "ZA"])
+    c.enact(gov.SUSPEND, "ZA", voters=["AE", "IN", "RU", "NA"])
+    proposal = c.propose(gov.SUSPEND, "NA")
+    c.commit([proposal, *(c.vote(proposal, by=v) for v in ("AE", "IN", "RU"))])
+    record = c.store.get_proposal(proposal.event_id)
+    assert record is not None and record.yes == 4 and record.status == gov.OPEN
+    # Other changes count the five active members: 4 yes pass a reinstatement.
+    back = c.propose(gov.REINSTATE, "CA")
+    c.commit([back, *(c.vote(back, by=v) for v in ("AE", "IN", "RU"))])
+    assert c.store.get_proposal(back.event_id).status == gov.PASSED  # type: ignore[union-attr]
+
+
+def test_older_chains_keep_counting_every_active_member() -> None:
+    raw = TestNetwork().genesis.to_json()
+    del raw["parameters"]["governance_dormant_days"]
+    assert Genesis.from_json(raw).parameters.governance_dormant_days == 0
+    with pytest.raises(errors.MalformedInput, match="governance_dormant_days"):
+        TestNetwork(parameters=Parameters(governance_dormant_days=7))
+
+
+def _replacement(c: Chain, code: str) -> list[Any]:
+    new = SigningKey.from_seed(_seed("replacement", code))
+    return [
+        gov.AUTHORITY,
+        new.public_bytes,
+        new.prove_possession(c.net.chain_id, code, "authority"),
+    ]
+
+
 def test_the_register_is_stored_and_reloaded(chain: Chain, tmp_path: Path) -> None:
     c = chain
     c.enact(gov.SET_PARAMETER, "", ["max_validity_days", 90])
