@@ -12,7 +12,7 @@ from ledger.block import Block, Header, check_link, event_leaf
 from ledger.chain import Execution, validate_block
 from ledger.consensus import CommitCertificate
 from ledger.encoding import decode, encode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import EVIDENCE_MAX_AGE, ProposalRecord, activity
@@ -570,6 +570,15 @@ def verify_chain(
             audit.run(progress, None, 1)
     except _Fault as fault:
         return AuditReport(False, audit.height_checked, audit.events_checked, str(fault))
+    except StoreError as exc:
+        # A LevelDB checksum or a damaged table (StoreCorrupt), or a record that cannot be read:
+        # the store is faulty from here on, which is what the audit reports, not a traceback.
+        return AuditReport(
+            False,
+            audit.height_checked,
+            audit.events_checked,
+            f"the store cannot be read past height {audit.height_checked}: {exc.message}",
+        )
     return AuditReport(True, audit.height_checked, audit.events_checked, None)
 
 

@@ -219,6 +219,21 @@ class StoreLocked(StoreError):
     code = "store_locked"
 
 
+class StoreCorrupt(StoreError):
+    """The store holds bytes it cannot vouch for: a LevelDB checksum, a table, or a record that
+    does not match the state tree it derives from. Nothing read from that place is served."""
+
+    code = "store_corrupt"
+    http_status = 503
+
+
+class StoreWriteFailed(StoreError):
+    """A write to the store failed (a full disk, an I/O error): the node cannot take new work."""
+
+    code = "store_write_failed"
+    http_status = 503
+
+
 class ChainFault(LedgerError):
     """Found by chain verification: the stored chain is not what its own history implies."""
 

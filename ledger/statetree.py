@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from ledger.errors import MalformedInput, StoreError
+from ledger.errors import MalformedInput, StoreCorrupt
 from ledger.hashing import TAG_STATE_LEAF, TAG_STATE_NODE, tagged_hash
 
 KEY_SIZE = 32
@@ -80,17 +80,24 @@ def encode_internal(left: bytes, right: bytes) -> bytes:
 
 
 def _load(reader: NodeReader, node_hash: bytes) -> _Leaf | _Internal:
-    # A missing or misshapen node means a corrupt store, not a bad request.
+    # A missing, misshapen or altered node means a corrupt store, not a bad request. A node is
+    # named by its hash, so one whose bytes do not hash to its name is caught here, on every read.
     encoded = reader.get_node(node_hash)
     if encoded is None:
-        raise StoreError(f"state node {node_hash.hex()} is missing from the store")
+        raise StoreCorrupt(f"state node {node_hash.hex()} is missing from the store")
     if len(encoded) == _NODE_SIZE and encoded[36:38] == _BIN32:
         header = encoded[:4]
         if header == _INTERNAL_HEADER:
-            return _Internal(encoded[4:36], encoded[38:])
+            internal = _Internal(encoded[4:36], encoded[38:])
+            if state_node_hash(internal.left, internal.right) == node_hash:
+                return internal
+            raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
         if header == _LEAF_HEADER:
-            return _Leaf(encoded[4:36], encoded[38:])
-    raise StoreError(f"state node {node_hash.hex()} is not a canonical node encoding")
+            leaf = _Leaf(encoded[4:36], encoded[38:])
+            if state_leaf_hash(leaf.key, leaf.value_hash) == node_hash:
+                return leaf
+            raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
+    raise StoreCorrupt(f"state node {node_hash.hex()} is not a canonical node encoding")
 
 
 @dataclass(frozen=True)

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 import plyvel
 
 from ledger.block import Block, Header, event_leaf
+from ledger.certificate import certificate_digest
 from ledger.chain import Execution
 from ledger.encoding import decode, encode
-from ledger.errors import StoreError, StoreLocked
+from ledger.errors import StoreCorrupt, StoreError, StoreLocked, StoreWriteFailed
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator
 from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange, activity
 from ledger.hashing import sha256
-from ledger.state import CertificateRecord, Registry
+from ledger.state import CertificateRecord, Registry, state_key
+from ledger.statetree import NodeReader, StateTree
 from ledger.stats import (
     Figures,
     PublicCell,
@@ -100,6 +104,180 @@ def make_private(path: Path) -> int:
     return fixed
 
 
+#: The last 8 bytes of every LevelDB table (kTableMagicNumber, little-endian).
+_TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
+_TABLE_FOOTER = 48
+_SSTABLE_LINE = re.compile(rb"^ (\d+):(\d+)\[", re.MULTILINE)
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while at < len(data) and shift < 64:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    raise ValueError("a truncated varint")
+
+
+def check_tables(path: Path, sstables: bytes) -> list[str]:
+    """What is wrong with the live LevelDB tables `leveldb.sstables` lists (empty: nothing).
+
+    LevelDB reads a table's footer once, when it first opens the table; a table whose footer is
+    damaged is then skipped by every iterator without an error (plyvel exposes no iterator
+    status), so a listing silently loses what that table holds. This looks at each live table's
+    size and footer directly: the magic number, and both block handles inside the file.
+    """
+    problems = []
+    for number, size in _SSTABLE_LINE.findall(sstables):
+        name = f"{int(number):06d}"
+        table = next(
+            (path / f"{name}{ext}" for ext in (".ldb", ".sst") if (path / f"{name}{ext}").exists()),
+            None,
+        )
+        if table is None:
+            problems.append(f"table {name}.ldb is missing")
+            continue
+        try:
+            with table.open("rb") as f:
+                actual = os.fstat(f.fileno()).st_size
+                if actual != int(size) or actual < _TABLE_FOOTER:
+                    problems.append(f"table {table.name} is {actual} bytes, not {int(size)}")
+                    continue
+                f.seek(actual - _TABLE_FOOTER)
+                footer = f.read(_TABLE_FOOTER)
+        except OSError as exc:
+            problems.append(f"table {table.name} cannot be read: {exc}")
+            continue
+        if footer[-8:] != _TABLE_MAGIC:
+            problems.append(f"table {table.name} has a damaged footer (bad magic number)")
+            continue
+        try:
+            at = 0
+            for _ in range(2):  # the metaindex handle, then the index handle
+                offset, at = _varint(footer, at)
+                length, at = _varint(footer, at)
+                if offset + length + 5 > actual - _TABLE_FOOTER:
+                    raise ValueError("a block handle points past the table's end")
+        except ValueError as exc:
+            problems.append(f"table {table.name} has a damaged footer ({exc})")
+    return problems
+
+
+class StoreListener(Protocol):
+    """Told of every corruption found and every write that fails or succeeds after a failure."""
+
+    def store_corrupt(self, reason: str) -> None: ...
+
+    def write_failed(self, reason: str) -> None: ...
+
+    def write_succeeded(self) -> None: ...
+
+
+class CheckedDB:
+    """The LevelDB handle with every read checksummed and every LevelDB error typed.
+
+    Reads pass verify_checksums=True (plyvel's default checks none); a corruption LevelDB reports
+    becomes StoreCorrupt and a failed write StoreWriteFailed, so that no caller mistakes either
+    for an absent key or lets a plyvel exception escape as a traceback. `listener` (the node's
+    health) hears of each.
+    """
+
+    def __init__(self, db: Any, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self.listener: StoreListener | None = None
+        self._failing = False
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._db.closed)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _corrupt(self, exc: Exception) -> StoreCorrupt:
+        raw = exc.args[0] if exc.args else exc
+        detail = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        error = StoreCorrupt(f"the store at {self.path} is corrupt: {detail}")
+        if self.listener is not None:
+            self.listener.store_corrupt(error.message)
+        return error
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._db.get(key, verify_checksums=True)
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self.path}: {exc}") from exc
+        return value
+
+    def iterator(self, **kwargs: Any) -> Iterator[Any]:
+        try:
+            with self._db.iterator(verify_checksums=True, **kwargs) as it:
+                yield from it
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self.path}: {exc}") from exc
+
+    def _write_failed(self, exc: Exception) -> StoreWriteFailed:
+        raw = exc.args[0] if exc.args else exc
+        detail = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        error = StoreWriteFailed(f"cannot write to the store at {self.path}: {detail}")
+        self._failing = True
+        if self.listener is not None:
+            self.listener.write_failed(error.message)
+        return error
+
+    def _written(self) -> None:
+        if self._failing:
+            self._failing = False
+            if self.listener is not None:
+                self.listener.write_succeeded()
+
+    def put(self, key: bytes, value: bytes, *, sync: bool = False) -> None:
+        try:
+            self._db.put(key, value, sync=sync)
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+        self._written()
+
+    def delete(self, key: bytes, *, sync: bool = False) -> None:
+        try:
+            self._db.delete(key, sync=sync)
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+        self._written()
+
+    @contextmanager
+    def write_batch(self, **kwargs: Any) -> Iterator[Any]:
+        try:
+            with self._db.write_batch(**kwargs) as batch:
+                yield batch
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+        self._written()
+
+    def compact_range(self, **kwargs: Any) -> None:
+        try:
+            self._db.compact_range(**kwargs)
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+
+    def get_property(self, name: bytes) -> bytes | None:
+        value: bytes | None = self._db.get_property(name)
+        return value
+
+    def check_tables(self) -> list[str]:
+        return check_tables(self.path, self.get_property(b"leveldb.sstables") or b"")
+
+
 def _h(height: int) -> bytes:
     return struct.pack(">Q", height)
 
@@ -133,7 +311,13 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot make the data directory {self.path} private: {exc}") from exc
         try:
-            self.db = plyvel.DB(str(self.path), create_if_missing=True)
+            db = plyvel.DB(str(self.path), create_if_missing=True, paranoid_checks=True)
+        except plyvel.CorruptionError as exc:
+            raise StoreCorrupt(
+                f"the store at {self.path} is corrupt and cannot be opened: {exc}; the node "
+                "will not start on it (`kpledger store scrub --data DIR` reports what is damaged; "
+                "resync the node from its peers into an empty data directory)"
+            ) from exc
         except plyvel.IOError as exc:
             if b"lock" in str(exc).encode() or "lock" in str(exc).lower():
                 raise StoreLocked(
@@ -143,6 +327,15 @@ class Store:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         except plyvel.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        self.db = CheckedDB(db, self.path)
+        problems = self.db.check_tables()
+        if problems:
+            self.db.close()
+            raise StoreCorrupt(
+                f"the store at {self.path} is corrupt: {'; '.join(problems)}; the node will not "
+                "start on it (`kpledger store scrub --data DIR` reports what is damaged; resync "
+                "the node from its peers into an empty data directory)"
+            )
         self.genesis = genesis
         stored = self.db.get(K_GENESIS)
         if stored is None:
@@ -244,6 +437,40 @@ class Store:
         # The store wrote these bytes from a checked record: no canonical re-encoding check on
         # every read (the audit compares the stored bytes with what the events imply).
         return CertificateRecord.from_wire(msgpack.unpackb(raw))
+
+    def served_certificate(
+        self, number: str, nodes: NodeReader | None = None
+    ) -> CertificateRecord | None:
+        """A certificate record checked against what it derives from, for serving.
+
+        The record must be the one the state tree of the latest final header commits to (its
+        status, digest and last event), and its digest the one its facts and the issue event's
+        identity commitment make. Anything else is a corrupt store (StoreCorrupt): never served.
+        `nodes` reads the state tree (a cache of it); the store itself by default.
+        """
+        try:
+            record = self.get_certificate(number)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise StoreCorrupt(f"the stored record of certificate {number} is malformed") from exc
+        committed = StateTree(nodes or self, self.state_root).get(state_key(number))
+        if record is None:
+            if committed is not None:
+                raise StoreCorrupt(
+                    f"the record of certificate {number} is missing from the store, though the "
+                    "state tree holds it"
+                )
+            return None
+        if record.number != number or committed != record.leaf_value():
+            raise StoreCorrupt(
+                f"the stored record of certificate {number} does not match the state tree of "
+                f"block {self.height}"
+            )
+        commitment = self.issue_commitment(record.issue_event_id)
+        if commitment is None or certificate_digest(record.facts, commitment) != record.digest:
+            raise StoreCorrupt(
+                f"the stored record of certificate {number} does not match its issue event"
+            )
+        return record
 
     def has_event(self, event_id: bytes) -> bool:
         return self.db.get(P_EVENT + event_id) is not None
@@ -564,10 +791,12 @@ class Store:
         date_to: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        nodes: NodeReader | None = None,
     ) -> Iterator[CertificateRecord]:
         """Certificates in issue-date order through the most selective index, then filtered.
 
-        `cursor` is "issued_on/number" of the last certificate of the previous page.
+        `cursor` is "issued_on/number" of the last certificate of the previous page. Each record
+        is checked as `served_certificate` checks it (`nodes` reads the state tree).
         """
         if exporting:
             prefix = P_IDX + b"e/" + exporting.encode() + b"\x00"
@@ -588,7 +817,7 @@ class Store:
             issued, number_bytes = key[len(prefix) :].split(b"\x00", 1)
             if date_to and issued.decode() > date_to:
                 break
-            record = self.get_certificate(number_bytes.decode())
+            record = self.served_certificate(number_bytes.decode(), nodes)
             if record is None:
                 continue
             f = record.facts
@@ -611,5 +840,5 @@ class Store:
             yield CertificateRecord.decode(raw)
 
     def raw(self) -> Any:
-        """The LevelDB handle, for the audit and tests that corrupt a store on purpose."""
+        """The (checked) LevelDB handle, for the audit and tests that corrupt a store on purpose."""
         return self.db

@@ -27,6 +27,7 @@ from ledger.errors import (
     InvalidProof,
     LedgerError,
     MalformedInput,
+    StoreCorrupt,
     TokenRefused,
     TokenRequired,
 )
@@ -40,6 +41,7 @@ from node.limits import RateLimits, query_int, query_middleware
 from node.peers import (
     MSGPACK,
     SYNC_PAGE_BLOCKS,
+    PeerClockStale,
     PeerGate,
     consensus_body_bound,
     events_body_bound,
@@ -88,6 +90,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except LedgerError as exc:
         extra = getattr(exc, "details", None) or {}
+        if isinstance(exc, StoreCorrupt):
+            node.health.store_corrupt(exc.message)
         response = error_response(exc.http_status, exc.code, exc.message, **extra)
         if isinstance(exc, TokenRequired | TokenRefused):
             challenge = 'Bearer realm="kpledger"'
@@ -196,7 +200,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 
 def _record(node: LedgerNode, number: str) -> CertificateRecord:
-    record = node.store.get_certificate(number)
+    record = node.store.served_certificate(number, node.reader)
     if record is None:
         raise CertificateNotFound(f"certificate {number} is not on the ledger")
     return record
@@ -207,7 +211,8 @@ def full_certificate_json(node: LedgerNode, record: CertificateRecord) -> dict[s
     out = certificate_facts_json(record, today=datetime.now(UTC).date())
     out["history"] = history_json(node.store, record)
     issue = node.store.event(record.issue_event_id)
-    assert issue is not None and isinstance(issue.event.body, IssueBody)
+    if issue is None or not isinstance(issue.event.body, IssueBody):
+        raise StoreCorrupt(f"the store lacks the issue event of certificate {record.number}")
     sealed = issue.event.body.sealed
     try:
         identities, salt = open_sealed(sealed, record.number, node.participant, node.encryption_key)
@@ -260,6 +265,7 @@ async def list_certificates(request: web.Request) -> web.Response:
             date_to=q.get("to") or None,
             cursor=q.get("cursor") or None,
             limit=limit,
+            nodes=node.reader,
         )
     )
     today = datetime.now(UTC).date()
@@ -419,6 +425,7 @@ class _AnswerReader:
 
     def __init__(self, node: LedgerNode) -> None:
         self._store = node.store
+        self._nodes = node.reader
         self.get_node = node.reader.get_node
         self._records: dict[str, CertificateRecord | None] = {}
 
@@ -427,7 +434,7 @@ class _AnswerReader:
 
     def get_certificate(self, number: str) -> CertificateRecord | None:
         if number not in self._records:
-            self._records[number] = self._store.get_certificate(number)
+            self._records[number] = self._store.served_certificate(number, self._nodes)
         return self._records[number]
 
 
@@ -557,14 +564,20 @@ def peer_route(handler: PeerHandler, body_bound: Callable[[LedgerNode], int] | N
 
     async def route(request: web.Request) -> web.StreamResponse:
         node = request.app[NODE]
+        local = now_ms()
         try:
-            signed = request.app[PEER_GATE].check_headers(
-                request.headers,
-                node.peer_keys,  # validators, and every active participant's registered node
-                request.method,
-                request.path_qs,
-                now_ms(),
-            )
+            try:
+                signed = request.app[PEER_GATE].check_headers(
+                    request.headers,
+                    node.peer_keys,  # validators, and every active participant's registered node
+                    request.method,
+                    request.path_qs,
+                    local,
+                )
+            except PeerClockStale as stale:
+                node.health.observe_clock(stale.node_key.hex(), stale.time_ms, local)
+                raise
+            node.health.observe_clock(signed.node_key.hex(), signed.time_ms, local)
             limit = 0 if body_bound is None else body_bound(node)
             length = request.content_length
             if length is not None and length > limit:
@@ -655,11 +668,15 @@ async def chain_blocks(request: web.Request) -> web.Response:
 
 # -- operations -----------------------------------------------------------------------------------
 async def healthz(request: web.Request) -> web.Response:
+    """200 "ok", or 503 "unhealthy" with each problem (node/health.py), and the same figures."""
     node = request.app[NODE]
     head = node.store.head
+    problems = node.health.problems(node.store.height)
+    offset = node.health.clock_offset_ms()
     return json_response(
         {
-            "status": "ok",
+            "status": "unhealthy" if problems else "ok",
+            "problems": [p.to_json() for p in problems],
             "participant": node.participant,
             "chain_id": node.chain_id,
             "height": node.store.height,
@@ -668,7 +685,11 @@ async def healthz(request: web.Request) -> web.Response:
             "mempool": len(node.mempool),
             "round": node.core.round,
             "uptime_s": round(time.time() - node.started_at, 1),
-        }
+            "best_peer_height": node.health.best_peer_height,
+            "peers_reachable": node.health.peers_up,
+            "clock_offset_ms": offset,
+        },
+        status=503 if problems else 200,
     )
 
 
@@ -676,6 +697,7 @@ async def metrics(request: web.Request) -> web.Response:
     node = request.app[NODE]
     node.metrics.mempool.set(len(node.mempool))
     node.metrics.height.set(node.store.height)
+    node.health.problems(node.store.height)  # the health figures as of now
     return web.Response(
         body=node.metrics.render(), headers={"Content-Type": node.metrics.content_type}
     )

@@ -140,6 +140,7 @@ network.add_command(cli_gov.network_join)
 main.add_command(cli_cert.verify)
 main.add_command(cli_reports.stats)
 main.add_command(cli_audit.audit)
+main.add_command(cli_audit.store)
 main.add_command(cli_reports.reconcile)
 main.add_command(explorer.explore)
 

@@ -19,10 +19,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
 from ledger.block import Block, event_leaf
 from ledger.encoding import decode
-from ledger.errors import LedgerError, StoreError, StoreLocked
+from ledger.errors import LedgerError, StoreCorrupt, StoreError, StoreLocked
 from ledger.genesis import Genesis, Validator
+from ledger.scrub import ScrubReport, scrub
 from ledger.store import Store
-from node.cli_common import EXIT_REFUSED, EXIT_USAGE, Command, emit, fail, with_token
+from node.cli_common import EXIT_REFUSED, EXIT_USAGE, Command, Group, emit, fail, with_token
 from node.client import ConnectionFailed, NodeClient
 
 BATCH = 128
@@ -135,6 +136,24 @@ def audit(
                 as_json=as_json,
                 code="store_locked",
             )
+        except StoreCorrupt as exc:
+            # A damaged store is what an audit exists to find: a fault (exit 1), not a misuse.
+            message = f"FAULT: {exc.message}"
+            emit(
+                {
+                    "source": str(data_dir),
+                    "scope": scope,
+                    "ok": False,
+                    "height_checked": 0,
+                    "events_checked": 0,
+                    "fault": exc.message,
+                    "error": "store_corrupt",
+                    "message": message,
+                },
+                as_json,
+                message,
+            )
+            raise SystemExit(EXIT_REFUSED) from exc
         except StoreError as exc:
             if "another genesis" in exc.message:
                 raise  # the chain is not of this genesis: a fault (exit 1), not a misuse
@@ -155,7 +174,12 @@ def audit(
                 fail(f"the node gave no genesis: {answer.message}", EXIT_USAGE, as_json=as_json)
             genesis = Genesis.from_json(answer.body)
         health = client.get("/healthz")
-        head = int(health.body["height"]) if health.ok else 0
+        # An unhealthy node (503) still says its height: the audit checks what it has.
+        head = (
+            int(health.body["height"])
+            if isinstance(health.body, dict) and "height" in health.body
+            else 0
+        )
         if token:
             with tempfile.TemporaryDirectory(prefix="kpledger-audit-") as tmp:
                 store = Store(Path(tmp) / "chain", genesis)
@@ -293,3 +317,78 @@ def _genesis(path: Path, as_json: bool) -> Genesis:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
     except json.JSONDecodeError as exc:  # pragma: no cover - Genesis.load wraps these
         fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
+
+
+@click.group(cls=Group)
+def store() -> None:
+    """Look after a node's data directory."""
+
+
+@store.command("scrub")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A stopped node's data directory.",
+)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="genesis.json; by default found as `audit --data` finds it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def store_scrub(data_dir: Path, genesis_path: Path | None, as_json: bool) -> None:
+    """Read the whole store back, checking every LevelDB checksum and table, every header,
+    event, certificate record, index entry and state tree node against what vouches for it
+    (no signatures, no re-execution: `audit --data` does those). Changes nothing. Exit 1 on
+    any problem: resync the node from its peers into an empty data directory."""
+    genesis = _genesis(genesis_path or _default_genesis(data_dir), as_json)
+    if not (data_dir / "CURRENT").exists():
+        fail(f"{data_dir} holds no LevelDB database", EXIT_USAGE, as_json=as_json, code="usage")
+    report = ScrubReport()
+    try:
+        opened = Store(data_dir, genesis)
+    except StoreLocked:
+        fail(
+            f"the store {data_dir} is in use by a running node; stop the node first",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="store_locked",
+        )
+    except StoreCorrupt as exc:
+        report.add(exc.message)
+    except StoreError as exc:
+        fail(exc.message, EXIT_USAGE, as_json=as_json, code=exc.code)
+    else:
+        try:
+            report = scrub(opened)
+        finally:
+            opened.close()
+    data = {
+        "source": str(data_dir),
+        "ok": report.ok,
+        "height": report.height,
+        "blocks": report.blocks,
+        "events": report.events,
+        "certificates": report.certificates,
+        "state_nodes": report.state_nodes,
+        "problems": report.problems,
+        "more_problems": report.more,
+    }
+    if report.ok:
+        emit(
+            data,
+            as_json,
+            f"store {data_dir} scrubbed: {report.blocks} blocks, {report.events} events, "
+            f"{report.certificates} certificates, {report.state_nodes} state nodes, no problem",
+        )
+        return
+    lines = [f"store {data_dir} is corrupt: {len(report.problems) + report.more} problems"]
+    lines += [f"  {p}" for p in report.problems]
+    if report.more:
+        lines.append(f"  ... and {report.more} more")
+    lines.append("  resync the node from its peers into an empty data directory")
+    emit({**data, "error": "store_corrupt", "message": lines[0]}, as_json, "\n".join(lines))
+    raise SystemExit(EXIT_REFUSED)

@@ -46,7 +46,9 @@ def wait_healthy(
                 raise click.ClickException(f"the node at {url} exited; see its log in devnet/logs")
             try:
                 health = NodeClient(url, timeout=1).get("/healthz")
-                if health.ok and process.poll() is None:
+                # Up is answering: 503 says what is not yet right (peers still starting).
+                answering = health.status in (200, 503) and isinstance(health.body, dict)
+                if answering and process.poll() is None:
                     if health.body.get("chain_id") != chain_id:
                         raise click.ClickException(
                             f"another network answers at {url} (port taken?); stop it first"

@@ -75,6 +75,30 @@ class Metrics:
         self.sync_blocks = Counter(
             "kpledger_sync_blocks_total", "Final blocks fetched from peers by catch-up", registry=r
         )
+        # What /healthz judges (node/health.py), each as a figure an alert can watch.
+        self.healthy = Gauge(
+            "kpledger_healthy", "1 when /healthz answers ok, 0 when it lists a problem", registry=r
+        )
+        self.store_corrupt = Gauge(
+            "kpledger_store_corrupt", "1 once a read found the store corrupt", registry=r
+        )
+        self.store_writable = Gauge(
+            "kpledger_store_writable", "0 while the last write to the store failed", registry=r
+        )
+        self.store_writable.set(1)
+        self.store_write_failures = Counter(
+            "kpledger_store_write_failures_total", "Writes to the store that failed", registry=r
+        )
+        self.blocks_behind = Gauge(
+            "kpledger_blocks_behind_peers",
+            "Blocks between this node's height and the best its peers answered",
+            registry=r,
+        )
+        self.clock_offset = Gauge(
+            "kpledger_clock_offset_seconds",
+            "How far this node's clock is ahead of its peers' (median of their signed times)",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

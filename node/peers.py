@@ -204,6 +204,15 @@ class ReplayCache:
         return sum(len(w.nonces) for w in self._senders.values())
 
 
+class PeerClockStale(PeerStale):
+    """A request signed by a node of the register, refused for its time: that time is known."""
+
+    def __init__(self, node_key: bytes, time_ms: int) -> None:
+        super().__init__("the request's time is more than 60 s from ours")
+        self.node_key = node_key
+        self.time_ms = time_ms
+
+
 class PeerGate:
     """Checks a peer request from its headers alone, before a byte of its body is read.
 
@@ -238,10 +247,6 @@ class PeerGate:
             raise PeerWrongRecipient(
                 f"the request is for node key {request.recipient}, not this node's ({self.own_id})"
             )
-        if abs(now_ms - request.time_ms) > MAX_SKEW_MS:
-            raise PeerStale("the request's time is more than 60 s from ours")
-        if self.replays.seen(request.node_key, request.time_ms, request.nonce, now_ms):
-            raise PeerReplayed("this request was already received (same sender and nonce)")
         payload = _payload(
             self.chain_id,
             method,
@@ -251,6 +256,13 @@ class PeerGate:
             request.recipient,
             request.body_hash,
         )
+        if abs(now_ms - request.time_ms) > MAX_SKEW_MS:
+            # Signed, a refused time is still a reading of the sender's clock (node/health.py).
+            if verify(request.node_key, TAG_PEER, payload, request.signature):
+                raise PeerClockStale(request.node_key, request.time_ms)
+            raise PeerStale("the request's time is more than 60 s from ours")
+        if self.replays.seen(request.node_key, request.time_ms, request.nonce, now_ms):
+            raise PeerReplayed("this request was already received (same sender and nonce)")
         if not verify(request.node_key, TAG_PEER, payload, request.signature):
             raise BadSignature("the request's signature does not verify under its node key")
         self.replays.add(request.node_key, request.time_ms, request.nonce, now_ms)

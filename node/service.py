@@ -30,14 +30,16 @@ from ledger.consensus import (
     Vote,
     message_from_wire,
     proposer_for,
+    quorum_size,
 )
 from ledger.encoding import decode, encode
-from ledger.errors import InvalidBlock, LedgerError, MalformedInput
+from ledger.errors import InvalidBlock, LedgerError, MalformedInput, StoreCorrupt, StoreWriteFailed
 from ledger.events import Event
 from ledger.governance import PASSED, next_registry
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
 from node.config import NodeConfig
+from node.health import Health
 from node.mempool import Mempool, MempoolFull
 from node.metrics import Metrics
 from node.peers import (
@@ -107,6 +109,8 @@ class LedgerNode:
         # The register in force at the next height: the store's, or genesis's before block 1.
         self.registry = self.store.registry() or Registry.from_genesis(self.genesis)
         self.metrics = Metrics()
+        self.health = Health(self.metrics, self.registry.parameters.max_clock_drift_ms)
+        self.store.db.listener = self.health
         self.mempool = Mempool(config.mempool_limit)
         self.client = PeerClient(self.node_key, self.chain_id)
         params = self.registry.parameters  # governance may have changed the timeouts
@@ -329,6 +333,16 @@ class LedgerNode:
             return EventStatus("final", stored.height)
         if event.event_id in self.mempool:
             return EventStatus("pending")
+        if not self.health.can_write:
+            # Accepting what cannot be stored would be a promise the node cannot keep.
+            if self.health.corrupt is not None:
+                raise StoreCorrupt(
+                    f"this node's store is corrupt ({self.health.corrupt}); it takes no events"
+                )
+            raise StoreWriteFailed(
+                f"this node cannot write to its store ({self.health.write_error}); it takes no "
+                "events: send them to another node"
+            )
         if len(event.encoded) > self.registry.parameters.max_event_bytes:
             raise EventTooLarge(
                 f"the event is {len(event.encoded)} bytes; at most "
@@ -877,6 +891,7 @@ class LedgerNode:
             except (LedgerError, ValueError, TypeError, IndexError):
                 continue
         self.metrics.peers_up.set(up)
+        self.health.observe_peers(heights, up, self.peers_needed())
         return heights
 
     def sync_page_bound(self) -> int:
@@ -885,6 +900,14 @@ class LedgerNode:
         return page_bound(
             self.config.sync_page_bytes, self.registry.parameters, len(self.registry.validators)
         )
+
+    def peers_needed(self) -> int:
+        """Peers a validator must reach to make a quorum with its own vote; one for any other."""
+        if not self.peers:
+            return 0
+        if not self.is_validator:
+            return 1
+        return quorum_size(len(self.validator_keys)) - 1
 
     async def sync_once(self) -> int:
         """Fetch and apply final blocks we lack, from several peers at once. Returns blocks applied.

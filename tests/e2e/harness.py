@@ -248,7 +248,10 @@ class NodeProcess:
             status, body = self.get("/healthz")
         except (OSError, urllib.error.URLError):
             return None
-        return body if status == 200 else None
+        # 503 is a node that answers but lists a problem (peers still starting, ...): it is up.
+        if status == 200 or (status == 503 and isinstance(body, dict) and "height" in body):
+            return body
+        return None
 
     def height(self) -> int:
         health = self.health()
@@ -326,6 +329,18 @@ class Network:
             n.start()
         for n in chosen:
             n.wait_healthy()
+        if not participants:
+            self.wait_ok()
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Until every node's /healthz says ok: each has polled its peers since they came up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answers = [n.get("/healthz") for n in self.nodes]
+            if all(status == 200 for status, _ in answers):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not every node became ok: {answers}")
 
     def stop_all(self) -> None:
         for n in self.nodes:
