@@ -7,7 +7,6 @@ import asyncio
 import heapq
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from ledger.errors import (
 from ledger.genesis import Parameters
 from ledger.hashing import TAG_PEER, sha256
 from ledger.keys import SigningKey, key_id, verify
+from node import clock
 
 log = logging.getLogger("kpledger.peers")
 
@@ -326,7 +326,7 @@ class PeerClient:
 
     def _headers(self, peer: Peer, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = sign_request(
-            self.key, self.chain_id, method, path, body, int(time.time() * 1000), peer.node_key
+            self.key, self.chain_id, method, path, body, clock.now_ms(), peer.node_key
         )
         headers["Content-Type"] = MSGPACK
         return headers

@@ -38,6 +38,7 @@ from ledger.events import Event
 from ledger.governance import PASSED, next_registry
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
+from node import clock
 from node.config import NodeConfig
 from node.health import Health
 from node.mempool import Mempool, MempoolFull
@@ -78,7 +79,8 @@ _MISSING_EVENTS = object()
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """The node's clock (node/clock.py: shifted only by the tests' clock hook)."""
+    return clock.now_ms()
 
 
 class EventTooLarge(LedgerError):

@@ -188,11 +188,13 @@ class NodeProcess:
     #: The node's port, held by the test process and handed to the node at each start.
     listener: Listener | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: Environment variables set for this node only, at its next start.
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, file_limit: int | None = None) -> None:
         """Start the node; with `file_limit`, its open-file limit fixed there (soft and hard)."""
         assert self.process is None or self.process.poll() is not None
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         fds: tuple[int, ...] = ()
         if self.listener is not None:
             self.listener.open()
