@@ -138,6 +138,13 @@ def test_a_clock_off_is_reported_by_health(tmp_path: Path) -> None:
             time.sleep(0.1)
         status, body = ae.get("/healthz")
         assert status == 200 and abs(body["clock_offset_ms"]) < 5_000, body
+        # Two validators of four down: a quorum is out of the others' reach, and they say so.
+        net.node("IN").stop()
+        net.node("RU").stop()
+        message = _wait_problem(ae, "too_few_peers")
+        assert "needs 2" in message, message
+        net.node("IN").start()
+        net.node("RU").start()
 
         # Ten minutes off: every peer refuses its requests, and it theirs; it still knows why.
         be.stop()
