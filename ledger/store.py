@@ -7,7 +7,7 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ P_NODE = b"s/"  # state tree node hash -> node
 P_IDX = b"x/"  # indexes, values empty
 P_STATS = b"t/"  # statistics aggregates: StatKey -> [certificates, carats, value]
 P_LOCAL = b"l/"  # this node's own notes (refused events): not part of the chain
+P_PENDING = b"q/"  # event id -> event bytes: accepted here, not yet final or refused (not chain)
 P_GOV = b"g/"  # governance: proposals, their schedule, validator sets and the register's history
 P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
 P_SCHEDULE = P_GOV + b"s/"  # effective height + proposal id -> b"" (open or passed only)
@@ -496,12 +497,19 @@ class Store:
             batch.put(K_HEAD, encode([header.height, header.hash]))
         self._head = header
 
-    def commit(self, execution: Execution, commit_certificate: bytes) -> None:
-        """Store a final block and everything derived from it, atomically and durably."""
+    def commit(
+        self, execution: Execution, commit_certificate: bytes, pending_done: Iterable[bytes] = ()
+    ) -> None:
+        """Store a final block and everything derived from it, atomically and durably.
+
+        `pending_done`: the block's events held in the pending family, deleted in this batch.
+        """
         header = execution.header
         if header.height != self.height + 1:
             raise StoreError(f"cannot store block {header.height} on top of {self.height}")
         with self.db.write_batch(transaction=True, sync=True) as batch:
+            for event_id in pending_done:
+                batch.delete(P_PENDING + event_id)
             leaves = [event_leaf(e.event_id, e.type, e.number) for e in execution.block.events]
             batch.put(P_BLOCK + _h(header.height), encode([header.encoded, leaves]))
             batch.put(P_COMMIT + _h(header.height), commit_certificate)
@@ -763,8 +771,34 @@ class Store:
         value: bytes | None = self.db.get(K_SIGNER)
         return value
 
-    def note_refused(self, event_id: bytes, code: str, message: str) -> None:
-        self.db.put(P_LOCAL + b"r/" + event_id, encode([code, message]))
+    def note_refused(
+        self, event_id: bytes, code: str, message: str, *, pending: bool = False
+    ) -> None:
+        """Remember why an event was refused; `pending`: it leaves the pending family with it."""
+        with self.db.write_batch(transaction=True) as batch:
+            batch.put(P_LOCAL + b"r/" + event_id, encode([code, message]))
+            if pending:
+                batch.delete(P_PENDING + event_id)
+
+    # -- the pending family: events accepted here, durable before the node answers ------------
+    def put_pending(self, events: Iterable[Event]) -> None:
+        """Write accepted events in one synced batch (safe from another thread: plyvel lets go
+        of the GIL while LevelDB writes, and LevelDB orders concurrent writes)."""
+        with self.db.write_batch(transaction=True, sync=True) as batch:
+            for event in events:
+                batch.put(P_PENDING + event.event_id, event.encoded)
+
+    def drop_pending(self, event_ids: Iterable[bytes]) -> None:
+        """Delete pending events that left meanwhile (a lost delete is redone at the next start:
+        a pending event found final or refused there is dropped)."""
+        with self.db.write_batch(transaction=True) as batch:
+            for event_id in event_ids:
+                batch.delete(P_PENDING + event_id)
+
+    def pending(self) -> Iterator[tuple[bytes, bytes]]:
+        """(event id, event bytes) of every event in the pending family, in id order."""
+        for key, value in self.db.iterator(prefix=P_PENDING):
+            yield key[len(P_PENDING) :], value
 
     def note_evidence(self, evidence: bytes) -> None:
         """Keep proof that a validator signed two conflicting messages (for governance to act on)."""

@@ -173,6 +173,9 @@ async def post_event(request: web.Request) -> web.Response:
             raise MalformedInput("the body is not JSON: nested too deeply") from exc
         event = Event.from_envelope(envelope)
     status = node.submit(event)
+    if status.status == "pending":
+        # 202 is a promise: the event is in this node's store before the answer (docs/api).
+        await node.durable(event.event_id)
     out: dict[str, Any] = {"event_id": event.event_id.hex(), "status": status.status}
     if status.height is not None:
         out["height"] = status.height

@@ -37,11 +37,16 @@ class Mempool:
     def get(self, event_id: bytes) -> Event | None:
         return self._events.get(event_id)
 
-    def add(self, event: Event) -> bool:
-        """Admit an event whose signature was checked. False if it was already here."""
+    def add(self, event: Event, *, restored: bool = False) -> bool:
+        """Admit an event whose signature was checked. False if it was already here.
+
+        `restored`: an event accepted before a restart, reloaded from the store. It was
+        promised, so the limits (which may have been lowered since) do not refuse it.
+        """
         if event.event_id in self._events:
             return False
-        if len(self._events) >= self.limit or self._bytes + len(event.encoded) > self.max_bytes:
+        full = len(self._events) >= self.limit or self._bytes + len(event.encoded) > self.max_bytes
+        if full and not restored:
             raise MempoolFull("the node has too many pending events; retry in a moment")
         self._events[event.event_id] = event
         self._admitted_at[event.event_id] = time.monotonic()

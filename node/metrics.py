@@ -72,6 +72,26 @@ class Metrics:
             "Proposed blocks fetched whole because the proposal named events not yet here",
             registry=r,
         )
+        self.pending_writes = Counter(
+            "kpledger_pending_writes_total",
+            "Synced writes of accepted events to the store (each holds all accepted meanwhile)",
+            registry=r,
+        )
+        self.pending_write_failures = Counter(
+            "kpledger_pending_write_failures_total",
+            "Writes of accepted events that failed (their clients got 503, nothing was promised)",
+            registry=r,
+        )
+        self.pending_restored = Counter(
+            "kpledger_pending_restored_total",
+            "Accepted events reloaded from the store at start",
+            registry=r,
+        )
+        self.events_regossiped = Counter(
+            "kpledger_events_regossiped_total",
+            "Pending events sent again to a peer that may lack them",
+            registry=r,
+        )
         self.sync_blocks = Counter(
             "kpledger_sync_blocks_total", "Final blocks fetched from peers by catch-up", registry=r
         )

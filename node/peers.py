@@ -7,7 +7,7 @@ import asyncio
 import heapq
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -318,6 +318,11 @@ class PeerClient:
             )
         return self._session
 
+    async def drain(self, timeout_s: float) -> None:
+        """Let the sends under way finish, for at most `timeout_s` (a clean stop's flush)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -343,18 +348,30 @@ class PeerClient:
         self.failures[peer.address] = 0 if ok else self.failures.get(peer.address, 0) + 1
         return ok
 
-    def send(self, peer: Peer, path: str, body: bytes) -> None:
-        """Post without waiting; a peer that is down misses it and catches up by sync later."""
-        task = asyncio.get_running_loop().create_task(self._send(peer, path, body))
+    def send(
+        self, peer: Peer, path: str, body: bytes, done: Callable[[bool], None] | None = None
+    ) -> None:
+        """Post without waiting; a peer that is down misses it and catches up by sync later.
+
+        `done` is told whether the peer took it (pending events are sent again until it has).
+        """
+        task = asyncio.get_running_loop().create_task(self._send(peer, path, body, done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, peer: Peer, path: str, body: bytes) -> None:
-        # A few quick retries with backoff, then give up: consensus re-sends what still matters.
+    async def _send(
+        self, peer: Peer, path: str, body: bytes, done: Callable[[bool], None] | None
+    ) -> None:
+        # A few quick retries with backoff, then give up: consensus re-sends what still matters,
+        # and the node re-gossips pending events.
+        ok = False
         for attempt in range(3):
             if await self.post(peer, path, body):
-                return
+                ok = True
+                break
             await asyncio.sleep(0.05 * (2**attempt))
+        if done is not None:
+            done(ok)
 
     async def get(self, peer: Peer, path: str, max_bytes: int) -> bytes | None:
         """A 200 answer of at most `max_bytes`, or None (an answer over it is not read on)."""

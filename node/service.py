@@ -36,6 +36,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput, StoreCorrupt, StoreWriteFailed
 from ledger.events import Event
 from ledger.governance import PASSED, next_registry
+from ledger.pending import PendingBook, WriteBatch
 from ledger.state import EventContext, Overlay, Registry
 from ledger.store import Store
 from node import clock
@@ -72,6 +73,15 @@ SYNC_INTERVAL_S = 2.0
 #: A node governance added to the validators attests its readiness this often until it is in
 #: the set (an attestation is refused while too few validators are live: it tries again).
 READY_RETRY_S = 2.0
+#: Group commit: the write of accepted events begins once the loop has run what is ready (the
+#: other requests that came in the same moment), and while it is on disk the next ones gather
+#: for the write after it. No delay beyond that: on a loaded machine a sleeping process wakes
+#: late (2 ms asked cost 15 ms a write), and the write's own time gathers enough.
+GROUP_COMMIT_S = 0.0
+#: How often the pending events are looked at for re-gossip (ledger/pending.py says to whom).
+REGOSSIP_TICK_S = 0.5
+#: At a clean stop, how long the gossip under way may take to finish before the node closes.
+STOP_FLUSH_S = 1.0
 
 
 #: What _proposed_block answers when the proposal names events our mempool lacks.
@@ -138,7 +148,15 @@ class LedgerNode:
         self._pending_decision: tuple[bytes, CommitCertificate] | None = None
         #: The (height, round) whose proposals' blocks were last sought (_fetch_awaited).
         self._sought_at = (0, 0)
-        self._outbox: list[bytes] = []
+        #: Events from clients, for the next gossip to every peer.
+        self._outbox: list[Event] = []
+        #: Accepted events' durability and re-gossip (the pure part); the requests awaiting
+        #: their event's write.
+        self.pending = PendingBook()
+        self._durable_waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._write_wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._stopping = False
         self._timers: list[asyncio.TimerHandle] = []
         self._start_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -266,10 +284,13 @@ class LedgerNode:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._restore_pending()
+        self._writer = loop.create_task(self._write_loop())
         self._tasks = [
             loop.create_task(self._resend_loop()),
             loop.create_task(self._sync_loop()),
             loop.create_task(self._gossip_loop()),
+            loop.create_task(self._regossip_loop()),
         ]
         # A restarted validator resumes the height it was voting in (its signed votes are on
         # disk). A state of an earlier height only says it once voted: starting a round then,
@@ -283,12 +304,31 @@ class LedgerNode:
         return None if raw is None else SignerState.from_wire(decode(raw)).height
 
     async def stop(self) -> None:
+        """Stop cleanly: what was accepted is written (it is reloaded at the next start), the
+        gossip under way gets STOP_FLUSH_S to finish, then the sessions and the store close."""
+        self._stopping = True
         for task in [*self._tasks, *self._fetch_tasks]:
             task.cancel()
         for timer in self._timers:
             timer.cancel()
+        if self._start_handle is not None:
+            self._start_handle.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._writer is not None:
+            # Not cancelled: a write on disk runs in a thread, and the store must outlive it.
+            self._write_wakeup.set()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._write_pending()
+        self._flush_gossip()
+        await self.client.drain(STOP_FLUSH_S)
         await self.client.close()
+        for waiters in self._durable_waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.set_exception(
+                        StoreWriteFailed("the node stopped before it could store the event")
+                    )
+        self._durable_waiters.clear()
         self.store.close()
 
     # -- the Application protocol of the consensus core ---------------------------------------
@@ -334,6 +374,9 @@ class LedgerNode:
         if stored is not None:
             return EventStatus("final", stored.height)
         if event.event_id in self.mempool:
+            if not from_peer:
+                # A peer's event that a client gives us too: now ours to store and re-gossip.
+                self._accepted(event)
             return EventStatus("pending")
         if not self.health.can_write:
             # Accepting what cannot be stored would be a promise the node cannot keep.
@@ -362,7 +405,8 @@ class LedgerNode:
         self.metrics.events_accepted.labels(event.type).inc()
         self.metrics.mempool.set(len(self.mempool))
         if not from_peer:
-            self._outbox.append(event.encoded)
+            self._accepted(event)
+            self._outbox.append(event)
         self._schedule_start()
         return EventStatus("pending")
 
@@ -371,6 +415,118 @@ class LedgerNode:
         admitted by the rules that block applies, its date included."""
         head = self.store.head
         return now_ms() if head is None else max(now_ms(), head.time_ms + 1)
+
+    def _accepted(self, event: Event) -> None:
+        """A client's event: written before its 202 (durable()), then re-gossiped until final."""
+        if event.event_id not in self.pending:
+            self.pending.accepted(event.event_id, now_ms())
+            self._write_wakeup.set()
+
+    async def durable(self, event_id: bytes) -> None:
+        """Return once the event that submit() accepted is in the store (or final, or refused:
+        recorded either way); raise StoreWriteFailed if it could not be written."""
+        if self.pending.is_durable(event_id):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._durable_waiters.setdefault(event_id, []).append(future)
+        await future
+
+    def _release(self, event_ids: Iterable[bytes], error: LedgerError | None = None) -> None:
+        for event_id in event_ids:
+            for future in self._durable_waiters.pop(event_id, ()):
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    def _forget(self, event_ids: list[bytes]) -> list[bytes]:
+        """These events are final or refused: out of the mempool and the book. Returns those in
+        the store's pending family, to delete in the batch that records the outcome."""
+        self.mempool.remove(event_ids)
+        stored = self.pending.left(event_ids)
+        # A request still awaiting its write has its answer: the outcome is recorded.
+        self._release(event_ids)
+        return stored
+
+    async def _write_loop(self) -> None:
+        while not self._stopping:
+            await self._write_wakeup.wait()
+            self._write_wakeup.clear()
+            await asyncio.sleep(GROUP_COMMIT_S)
+            try:
+                await self._write_pending()
+            except Exception:  # a bug here must not leave every later request waiting
+                log.exception("writing accepted events failed")
+
+    async def _write_pending(self) -> None:
+        """Write every queued event, one synced batch at a time, and answer their requests."""
+        while (batch := self.pending.next_write()) is not None:
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: WriteBatch) -> None:
+        events = [e for i in batch.event_ids if (e := self.mempool.get(i)) is not None]
+        try:
+            # In a thread: the loop takes the next requests (the next batch) meanwhile.
+            await asyncio.to_thread(self.store.put_pending, events)
+        except Exception as exc:  # a full disk, an I/O error: no 202, nothing is promised
+            failed = self.pending.write_failed(batch)
+            self.metrics.pending_write_failures.inc()
+            error = (
+                exc
+                if isinstance(exc, StoreWriteFailed)
+                else StoreWriteFailed(f"this node could not store the event: {exc}")
+            )
+            log.error("accepted events could not be written", extra={"error": error.message})
+            self._release(failed, error)
+            return
+        written = self.pending.written(batch)
+        self.metrics.pending_writes.inc()
+        if written.stale:
+            self.store.drop_pending(written.stale)  # final or refused while being written
+        self._release(written.durable)
+
+    def _restore_pending(self) -> None:
+        """Reload the events accepted before the last stop (or kill): each is checked again
+        against the state now, signature included; one that no longer applies is refused, and
+        its status says why."""
+        ctx = EventContext(self.store.height + 1, self._next_block_time_ms(), self.chain_id)
+        done: list[bytes] = []
+        restored = 0
+        for event_id, raw in list(self.store.pending()):
+            try:
+                event = Event.decode(raw)
+                if event.event_id != event_id:
+                    raise MalformedInput("the stored bytes are another event's")
+            except LedgerError as exc:
+                log.error(
+                    "unreadable pending event dropped",
+                    extra={"event_id": event_id.hex(), "reason": exc.message},
+                )
+                done.append(event_id)
+                continue
+            if self.store.has_event(event_id):
+                done.append(event_id)  # its block was final before the delete was written
+                continue
+            try:
+                Overlay(self.reader).apply(self.registry, event, ctx)
+            except LedgerError as exc:
+                self.store.note_refused(event_id, exc.code, exc.message, pending=True)
+                self.metrics.events_refused.labels(exc.code).inc()
+                log.info(
+                    "reloaded event refused", extra={"event_id": event_id.hex(), "code": exc.code}
+                )
+                continue
+            self.mempool.add(event, restored=True)
+            self.pending.restored(event_id, now_ms())
+            restored += 1
+        if done:
+            self.store.drop_pending(done)
+        self.metrics.pending_restored.inc(restored)
+        self.metrics.mempool.set(len(self.mempool))
+        if restored or done:
+            log.info("pending events reloaded", extra={"events": restored, "dropped": len(done)})
 
     def event_status(self, event_id: bytes) -> EventStatus | None:
         stored = self.store.event(event_id)
@@ -385,8 +541,8 @@ class LedgerNode:
 
     def _refuse(self, refused: Iterable[tuple[Event, LedgerError]]) -> None:
         for event, exc in refused:
-            self.mempool.remove([event.event_id])
-            self.store.note_refused(event.event_id, exc.code, exc.message)
+            stored = self._forget([event.event_id])
+            self.store.note_refused(event.event_id, exc.code, exc.message, pending=bool(stored))
             self.metrics.events_refused.labels(exc.code).inc()
             log.info(
                 "event refused at block time",
@@ -722,14 +878,17 @@ class LedgerNode:
         self._commit(execution, decision.certificate)
 
     def _commit(self, execution: Execution, cert: CommitCertificate) -> None:
-        self.store.commit(execution, encode(cert.to_wire()))
+        ids = [e.event_id for e in execution.block.events]
+        # The block's events leave the pending family in the batch that makes them final.
+        stored = [i for i in ids if i in self.pending and self.pending.is_durable(i)]
+        self.store.commit(execution, encode(cert.to_wire()), pending_done=stored)
         self.reader.committed(execution)
         previous = self.registry
         if execution.next_registry is not None:
             self.registry = execution.next_registry  # in force from the next height
         height = execution.header.height
-        ids = [e.event_id for e in execution.block.events]
         admitted = self.mempool.remove(ids)
+        self._forget(ids)
         now = time.monotonic()
         for t in admitted:
             self.metrics.finality.observe(now - t)
@@ -829,22 +988,60 @@ class LedgerNode:
             self._flush_gossip()
 
     def _flush_gossip(self) -> None:
-        """Send the events clients gave us to every peer, in batches of at most a block's worth
-        of events and bytes (the bound /peer/events reads with)."""
-        params = self.registry.parameters
-        while self._outbox:
-            count = size = 0
-            for raw in self._outbox:
-                if count and (
-                    count >= params.max_block_events or size + len(raw) > params.max_block_bytes
-                ):
-                    break
-                count += 1
-                size += len(raw)
-            batch, self._outbox = self._outbox[:count], self._outbox[count:]
-            body = encode(batch)
+        """Send the events clients gave us to every peer."""
+        batches, self._outbox = self._gossip_batches(self._outbox), []
+        for batch in batches:
+            body = encode([e.encoded for e in batch])
+            ids = [e.event_id for e in batch]
             for peer in self.peers:
-                self.client.send(peer, "/peer/events", body)
+                self._gossip(peer, ids, body)
+
+    def _gossip_batches(self, events: list[Event]) -> list[list[Event]]:
+        """`events` in batches of at most a block's worth of events and bytes (the bound
+        /peer/events reads with)."""
+        params = self.registry.parameters
+        batches: list[list[Event]] = []
+        size = 0
+        for event in events:
+            if not batches or (
+                len(batches[-1]) >= params.max_block_events
+                or size + len(event.encoded) > params.max_block_bytes
+            ):
+                batches.append([])
+                size = 0
+            batches[-1].append(event)
+            size += len(event.encoded)
+        return batches
+
+    def _gossip(self, peer: Peer, ids: list[bytes], body: bytes) -> None:
+        """Send events to a peer; the book hears that they left and whether the peer took them."""
+        self.pending.sent(ids, peer.node_key, now_ms())
+
+        def done(ok: bool) -> None:
+            if ok:
+                self.pending.delivered(ids, peer.node_key, now_ms())
+
+        self.client.send(peer, "/peer/events", body, done)
+
+    async def _regossip_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REGOSSIP_TICK_S)
+            try:
+                self._regossip()
+            except Exception:  # a bug here must not stop the loop
+                log.exception("re-gossip failed")
+
+    def _regossip(self) -> None:
+        """Send pending events again to the peers that may lack them (the book says which)."""
+        peers = self.peers
+        due = self.pending.due(now_ms(), [p.node_key for p in peers])
+        for peer in peers:
+            events = [
+                e for i in due.get(peer.node_key, ()) if (e := self.mempool.get(i)) is not None
+            ]
+            self.metrics.events_regossiped.inc(len(events))
+            for batch in self._gossip_batches(events):
+                self._gossip(peer, [e.event_id for e in batch], encode([e.encoded for e in batch]))
 
     def on_peer_events(self, items: list[Any]) -> None:
         for raw in items:
