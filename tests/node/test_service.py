@@ -84,7 +84,9 @@ class Wire:
         node.client.send = self.send  # type: ignore[method-assign]
         node.client.get = self.get  # type: ignore[method-assign]
 
-    def send(self, peer: Peer, path: str, body: bytes) -> None:
+    def send(
+        self, peer: Peer, path: str, body: bytes, done: Callable[[bool], None] | None = None
+    ) -> None:
         if path == "/peer/consensus":
             for item in decode(body):
                 if item not in self.sent:
