@@ -20,7 +20,7 @@ from ledger.block import Block, Header, event_leaf
 from ledger.certificate import certificate_digest
 from ledger.chain import Execution
 from ledger.encoding import decode, encode
-from ledger.errors import StoreCorrupt, StoreError, StoreLocked, StoreWriteFailed
+from ledger.errors import LedgerError, StoreCorrupt, StoreError, StoreLocked, StoreWriteFailed
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator
 from ledger.governance import OPEN, PASSED, ProposalRecord, RegisterChange, activity
@@ -374,10 +374,19 @@ class Store:
         return self._head.state_root if self._head is not None else bytes(32)
 
     def header(self, height: int) -> Header | None:
+        """The final header at `height`, checked against the hash index that names it."""
         raw = self.db.get(P_BLOCK + _h(height))
         if raw is None:
             return None
-        return Header.decode(decode(raw)[0])
+        try:
+            header = Header.decode(decode(raw)[0])
+        except (LedgerError, ValueError, TypeError, IndexError) as exc:
+            raise StoreCorrupt(f"the stored header of block {height} does not decode") from exc
+        if header.height != height or self.db.get(P_HASH + header.hash) != _h(height):
+            raise StoreCorrupt(
+                f"the stored header of block {height} does not hash to the hash its index names"
+            )
+        return header
 
     def height_of(self, header_hash: bytes) -> int | None:
         raw = self.db.get(P_HASH + header_hash)

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from ledger.audit import verify_chain
+from ledger.encoding import decode, encode
 from ledger.errors import StoreCorrupt
 from ledger.scrub import scrub
 from ledger.state import CertificateRecord
-from ledger.store import P_CERT, P_NODE, Store
+from ledger.store import P_BLOCK, P_CERT, P_NODE, Store
 from tests.helpers import TestNetwork
 
 
@@ -123,5 +124,23 @@ def test_a_state_tree_node_altered_is_caught(tmp_path: Path) -> None:
         with pytest.raises(StoreCorrupt, match="does not match its hash"):
             store.served_certificate(numbers[0])
         assert not scrub(store).ok
+    finally:
+        store.close()
+
+
+def test_a_header_altered_at_rest_is_caught(tmp_path: Path) -> None:
+    net, _ = build(tmp_path / "data", certificates=150)
+    store = Store(tmp_path / "data", net.genesis)
+    try:
+        key = P_BLOCK + (2).to_bytes(8, "big")
+        original = store.raw().get(key)
+        header_bytes, leaves = decode(original)
+        for at in (len(header_bytes) // 2, len(header_bytes) - 1):
+            flipped = header_bytes[:at] + bytes([header_bytes[at] ^ 1]) + header_bytes[at + 1 :]
+            store.raw().put(key, encode([flipped, leaves]))
+            with pytest.raises(StoreCorrupt, match="stored header of block 2"):
+                store.header(2)
+        store.raw().put(key, original)
+        assert store.header(2) is not None and scrub(store).ok
     finally:
         store.close()
