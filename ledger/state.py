@@ -457,10 +457,14 @@ def check_signer(
     *,
     verified: bool,
     reader: StateReader | None = None,
+    attribute: bool = True,
 ) -> Participant:
     """The participant the event speaks for, its signature checked under the registered key.
 
     `reader` lets a refusal name who may sign (the parties of the certificate concerned).
+    `attribute` lets a bad signature be tried under every other registered key to say whose it
+    is: one verification per key, which a node grants from a budget (a flood of bad signatures
+    must not cost it a register's worth of verifications each).
     """
     monitored = monitored_participant(event.signer)
     node_of = node_participant(event.signer)
@@ -502,6 +506,8 @@ def check_signer(
             raise SignerNotAllowed(f"only a node (signer {NODE_PREFIX}<CODE>) signs {event.type}")
         key, which = participant.authority_key, f"{event.signer}'s registered authority key"
     if not verified and not event.signature_valid(key):
+        if not attribute:
+            raise BadSignature(f"the signature does not verify under {which}")
         raise _wrong_key(registry, reader, event, which)
     return participant
 
@@ -513,6 +519,7 @@ def apply_event(
     ctx: EventContext,
     *,
     verified: bool = False,
+    attribute: bool = True,
 ) -> list[CertificateRecord]:
     """Check one event against the state and return the records it changes. Raises on any rule.
 
@@ -523,7 +530,7 @@ def apply_event(
         raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
     if reader.has_event(event.event_id):
         raise DuplicateEvent("this event is already on the ledger")
-    check_signer(registry, event, verified=verified, reader=reader)
+    check_signer(registry, event, verified=verified, reader=reader, attribute=attribute)
     check_event_time(registry.parameters, event, ctx)
     body = event.body
     if isinstance(body, IssueBody):
@@ -851,14 +858,22 @@ class Overlay:
         return found.hash if found is not None else None
 
     def apply(
-        self, registry: Registry, event: Event, ctx: EventContext, *, verified: bool = False
+        self,
+        registry: Registry,
+        event: Event,
+        ctx: EventContext,
+        *,
+        verified: bool = False,
+        attribute: bool = True,
     ) -> list[CertificateRecord]:
         """Apply one event, or raise and change nothing."""
         if event.type in GOVERNANCE_EVENTS:
-            self._apply_governance(registry, event, ctx, verified)
+            self._apply_governance(registry, event, ctx, verified, attribute)
             changed: list[CertificateRecord] = []
         else:
-            changed = apply_event(self, registry, event, ctx, verified=verified)
+            changed = apply_event(
+                self, registry, event, ctx, verified=verified, attribute=attribute
+            )
         for record in changed:
             self.certificates[record.number] = record
         self.signers.add(event.signer)
@@ -867,13 +882,18 @@ class Overlay:
         return changed
 
     def _apply_governance(
-        self, registry: Registry, event: Event, ctx: EventContext, verified: bool
+        self,
+        registry: Registry,
+        event: Event,
+        ctx: EventContext,
+        verified: bool,
+        attribute: bool = True,
     ) -> None:
         if event.chain_id != ctx.chain_id:
             raise WrongChain(f"the event is for chain {event.chain_id!r}, not {ctx.chain_id!r}")
         if self.has_event(event.event_id):
             raise DuplicateEvent("this event is already on the ledger")
-        check_signer(registry, event, verified=verified, reader=self)
+        check_signer(registry, event, verified=verified, reader=self, attribute=attribute)
         check_event_time(registry.parameters, event, ctx)
         self._registry = registry
         # Its signer is awake: its own proposal or vote counts it in the electorate.

@@ -42,6 +42,7 @@ from ledger.store import Store
 from node import clock
 from node.config import NodeConfig
 from node.health import Health
+from node.limits import RateLimiter
 from node.mempool import Mempool, MempoolFull
 from node.metrics import Metrics
 from node.peers import (
@@ -55,6 +56,9 @@ from node.peers import (
 from node.readcache import CachedReader
 
 log = logging.getLogger("kpledger.node")
+
+#: Bad signatures per second, in all, whose signer the node looks for among the register's keys.
+ATTRIBUTIONS_PER_S = 20
 
 #: With nothing to do, a block still comes every so often, so a proof's header is never old.
 HEARTBEAT_MS = 10 * 60 * 1000
@@ -124,6 +128,9 @@ class LedgerNode:
         self.health = Health(self.metrics, self.registry.parameters.max_clock_drift_ms)
         self.store.db.listener = self.health
         self.mempool = Mempool(config.mempool_limit)
+        # Saying whose key made a bad signature costs a verification per registered key: granted
+        # ATTRIBUTIONS_PER_S times a second in all, else the refusal is a plain bad_signature.
+        self._attributions = RateLimiter(ATTRIBUTIONS_PER_S, ATTRIBUTIONS_PER_S)
         self.client = PeerClient(self.node_key, self.chain_id)
         params = self.registry.parameters  # governance may have changed the timeouts
         self.timeouts = TimeoutConfig(
@@ -397,7 +404,9 @@ class LedgerNode:
         try:
             # Checks the signature (once: the mempool remembers it) and every rule against the
             # committed state, so that a client hears "no" at once whenever it can.
-            Overlay(self.reader).apply(self.registry, event, ctx)
+            Overlay(self.reader).apply(
+                self.registry, event, ctx, attribute=self._attributions.allow("node")
+            )
         except LedgerError as exc:
             self.metrics.events_refused.labels(exc.code).inc()
             raise

@@ -145,3 +145,29 @@ def test_key_holder_finds_every_kind_of_registered_key(network: TestNetwork) -> 
             event = network.confirm(network.issue(), signer="AE", key=key)
             assert key_holder(network.registry, event) == (code, kind)
     assert key_holder(network.registry, network.confirm(network.issue(), key=STRANGER)) is None
+
+
+def test_without_attribution_a_wrong_key_is_a_plain_bad_signature_after_one_verification(
+    network: TestNetwork, store: Store, issued: Issuance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node grants the search for whose key signed from a budget: past it, one verification."""
+    event = network.confirm(issued, key=network.key("RU"))
+    checks: list[bytes] = []
+    original = Event.signature_valid
+
+    def counted(self: Event, key: bytes) -> bool:
+        checks.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(Event, "signature_valid", counted)
+    ctx = EventContext(height=store.height + 1, time_ms=network.tick(), chain_id=network.chain_id)
+    with pytest.raises(errors.LedgerError) as caught:
+        Overlay(store).apply(network.registry, event, ctx, attribute=False)
+    assert type(caught.value) is errors.BadSignature
+    assert (
+        caught.value.message == "the signature does not verify under AE's registered authority key"
+    )
+    assert len(checks) == 1
+    checks.clear()
+    assert refusal(network, store, event).code == "signed_by_another_participant"
+    assert len(checks) > 1  # the search: the register's other keys
