@@ -15,12 +15,14 @@ from ledger.errors import InvalidCommitCertificate, InvalidProof, LedgerError, M
 from ledger.events import CONFIRM_IMPORT, ISSUE, REJECT_IMPORT, VOID
 from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import ENDORSE
+from ledger.hashing import TAG_REGISTRY, tagged_hash
 from ledger.merkle import inclusion_proof, verify_inclusion
-from ledger.state import STATUSES, state_key, state_value
+from ledger.state import STATUSES, Registry, state_key, state_value
 from ledger.statetree import StateProof, StateTree, verify_state_proof
 from ledger.store import Store
 
 PROOF_VERSION = 2
+REGISTER_PROOF_VERSION = 1
 _FINAL_STATUS = {
     ISSUE: "issued",
     ENDORSE: "issued",
@@ -440,3 +442,108 @@ def _final_header(store: Store, height: int) -> FinalHeader:
     if header is None or cert is None:
         raise InvalidProof(f"the store lacks final header {height}")
     return FinalHeader(header, CommitCertificate.from_wire(decode(cert)))
+
+
+# -- the participant register -------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegisterProof:
+    """The participant register in force at the next height, against a final header.
+
+    `register` is `encode(Registry.to_wire())`, whose tagged hash the head's `registry_hash` is;
+    `changes` let a client follow the validator sets from genesis to the head, as in a
+    certificate proof. With it an issuer trusts the encryption keys it seals identities to
+    because a quorum of validators signed them, not because one node said so.
+    """
+
+    head: FinalHeader
+    register: bytes
+    changes: tuple[ValidatorChange, ...] = ()
+
+    def to_wire(self) -> list[Any]:
+        return [
+            REGISTER_PROOF_VERSION,
+            self.head.to_wire(),
+            self.register,
+            [c.to_wire() for c in self.changes],
+        ]
+
+    def encode(self) -> bytes:
+        return encode(self.to_wire())
+
+    def to_base64(self) -> str:
+        return base64.b64encode(self.encode()).decode("ascii")
+
+    @classmethod
+    def decode(cls, data: bytes) -> RegisterProof:
+        try:
+            obj = decode(data)
+            if not isinstance(obj, list) or len(obj) != 4 or obj[0] != REGISTER_PROOF_VERSION:
+                raise MalformedInput(f"not a version {REGISTER_PROOF_VERSION} register proof")
+            _, head, register, changes = obj
+            if not isinstance(register, bytes) or not isinstance(changes, list):
+                raise MalformedInput("a register proof is [1, final header, bin, [changes...]]")
+            return cls(
+                FinalHeader.from_wire(head),
+                register,
+                tuple(ValidatorChange.from_wire(c) for c in changes),
+            )
+        except LedgerError as exc:
+            raise InvalidProof(f"the register proof is malformed: {exc.message}") from exc
+        except (TypeError, ValueError) as exc:
+            raise InvalidProof(f"the register proof is malformed: {exc}") from exc
+
+    @classmethod
+    def from_base64(cls, text: Any) -> RegisterProof:
+        if not isinstance(text, str):
+            raise InvalidProof("the register proof is missing")
+        try:
+            data = base64.b64decode(text, validate=True)
+        except ValueError as exc:
+            raise InvalidProof("the register proof is not valid base64") from exc
+        return cls.decode(data)
+
+
+@dataclass(frozen=True)
+class VerifiedRegister:
+    """What a checked register proof establishes: the register in force after `head_height`."""
+
+    registry: Registry
+    head_height: int
+    head_time_ms: int
+
+
+def verify_register_proof(proof: RegisterProof, genesis: Genesis) -> VerifiedRegister:
+    """Check a register proof against genesis alone; InvalidProof names the first thing wrong."""
+    sets = ValidatorSets(genesis, proof.changes, proof.head.header.height)
+    sets.check(proof.head)
+    head = proof.head.header
+    if tagged_hash(TAG_REGISTRY, proof.register) != head.registry_hash:
+        raise InvalidProof(
+            f"the register does not match the registry_hash of final header {head.height} "
+            "(altered register)"
+        )
+    try:
+        registry = Registry.from_wire(decode(proof.register))
+    except LedgerError as exc:
+        raise InvalidProof(f"the register is malformed: {exc.message}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidProof(f"the register is malformed: {exc}") from exc
+    if validators_hash(registry.validators) != head.next_validators_hash:
+        raise InvalidProof(
+            f"the register's validators are not the set header {head.height} names next"
+        )
+    return VerifiedRegister(registry, head.height, head.time_ms)
+
+
+def build_register_proof(store: Store, registry: Registry) -> RegisterProof:
+    """The proof a node serves with its register: `registry` must be the one in force after the
+    head (what the head's registry_hash commits to)."""
+    head = store.head
+    if head is None:
+        raise InvalidProof("the ledger has no final block yet")
+    register = encode(registry.to_wire())
+    if tagged_hash(TAG_REGISTRY, register) != head.registry_hash:
+        raise InvalidProof(f"the register is not the one final header {head.height} commits to")
+    return RegisterProof(
+        _final_header(store, head.height), register, validator_changes(store, head.height)
+    )

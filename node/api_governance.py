@@ -17,6 +17,7 @@ from ledger.governance import (
     UnknownProposal,
     electorate,
 )
+from ledger.proofs import build_register_proof
 from node.service import LedgerNode
 
 
@@ -104,6 +105,9 @@ def register_json(node: LedgerNode) -> dict[str, Any]:
         }
         for r in registry.proposals.values()
     ]
+    # The register's encoding against the head and its commit certificate, with the validator
+    # changes from genesis: an issuer checks the keys it seals to (docs/proofs.md, "The register").
+    proof = None if node.store.head is None else build_register_proof(node.store, registry)
     return {
         "height": node.store.height,
         "in_force_from": node.store.height + 1,
@@ -120,6 +124,7 @@ def register_json(node: LedgerNode) -> dict[str, Any]:
         "proposals_open": waiting,
         "history": history,
         "validator_history": validator_history,
+        "proof": None if proof is None else proof.to_base64(),
     }
 
 

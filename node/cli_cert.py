@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -14,9 +14,15 @@ from ledger import authoring
 from ledger.certificate import Certificate
 from ledger.errors import InvalidProof, LedgerError, MalformedInput
 from ledger.events import MAX_REASON, Event
-from ledger.genesis import Genesis, Parameters, Participant
+from ledger.genesis import Genesis
 from ledger.keys import SigningKey, load_signing_key
-from ledger.proofs import CertificateProof, verify_certificate_proof
+from ledger.proofs import (
+    CertificateProof,
+    RegisterProof,
+    VerifiedRegister,
+    verify_certificate_proof,
+    verify_register_proof,
+)
 from ledger.state import Registry
 from node.cli_common import (
     EXIT_OK,
@@ -31,7 +37,7 @@ from node.cli_common import (
     with_token,
 )
 from node.client import ConnectionFailed, NodeClient, segment
-from node.views import public_answer_contradictions
+from node.views import public_answer_contradictions, register_answer_contradictions
 
 WAIT_TIMEOUT_S = 120.0
 
@@ -49,31 +55,82 @@ def _key(path: Path) -> SigningKey:
         fail(f"{path}: {exc.message}", EXIT_USAGE, code="usage")
 
 
-def _network(client: NodeClient) -> tuple[str, Registry]:
-    """The chain id and the participant register as the node knows them now."""
-    genesis = client.get("/v1/public/genesis")
-    found = client.get("/v1/public/participants")
-    if not genesis.ok or not found.ok:
-        refused = genesis if not genesis.ok else found
+#: A register proof whose head is older is refused: keys rotated since could be handed out.
+REGISTER_MAX_AGE_HOURS = 24.0
+
+
+def _trusted_genesis(client: NodeClient, genesis_path: Path | None) -> Genesis:
+    """--genesis as the trust anchor; without it, the genesis the node serves."""
+    if genesis_path is not None:
+        try:
+            return Genesis.load(genesis_path)
+        except LedgerError as exc:
+            fail(exc.message, EXIT_USAGE, code="usage")
+    served = client.get("/v1/public/genesis")
+    if not served.ok:
         # A node's own refusal keeps its code (rate_limited, say); an answer of no kind is a
         # failed connection.
-        code = refused.error if refused.error != "error" else "connection_failed"
-        fail(f"the node did not describe its network: {refused.message}", EXIT_USAGE, code=code)
+        code = served.error if served.error != "error" else "connection_failed"
+        fail(f"the node did not describe its network: {served.message}", EXIT_USAGE, code=code)
     try:
-        participants = {}
-        for raw in found.body["participants"]:
-            participants[raw["code"]] = Participant.from_json(raw)
-        extra = tuple(
-            (e["exporting_participant"], e["name"], bytes.fromhex(e["encryption_key"]))
-            for e in genesis.body.get("extra_recipients", [])
-        )
-        registry = Registry.build(
-            participants, (), Parameters.from_json(found.body.get("parameters")), extra
-        )
-        chain_id = str(genesis.body["chain_id"])
+        return Genesis.from_json(served.body)
     except (KeyError, TypeError, ValueError, AttributeError, LedgerError) as exc:
         raise ConnectionFailed(f"{client.url} does not describe a kpledger network: {exc}") from exc
-    return chain_id, registry
+
+
+def proven_register(
+    client: NodeClient, genesis: Genesis, max_age_hours: float = REGISTER_MAX_AGE_HOURS
+) -> VerifiedRegister:
+    """The register in force, as its proof establishes it against `genesis`; exit 2 (and nothing
+    signed or sent) if the proof does not check, is stale, or the plain fields contradict it."""
+    found = client.get("/v1/public/participants")
+    if not found.ok:
+        code = found.error if found.error != "error" else "connection_failed"
+        fail(f"the node did not describe its network: {found.message}", EXIT_USAGE, code=code)
+    if not isinstance(found.body, dict) or not isinstance(found.body.get("participants"), list):
+        raise ConnectionFailed(f"{client.url} does not describe a kpledger network")
+    if found.body.get("proof") is None:
+        fail(
+            "the node gave no proof of its participant register (no final block yet?), so its "
+            "keys cannot be checked; nothing was signed or sent",
+            EXIT_USAGE,
+            code="no_proof",
+        )
+    try:
+        checked = verify_register_proof(RegisterProof.from_base64(found.body["proof"]), genesis)
+    except InvalidProof as exc:
+        fail(
+            f"the node's participant register does not check: {exc.message}; nothing was "
+            "signed or sent",
+            EXIT_USAGE,
+            code="invalid_register_proof",
+        )
+    lies = register_answer_contradictions(found.body, checked.registry)
+    if lies:
+        fail(
+            f"the node's participant register contradicts its own proof ({'; '.join(lies)}): "
+            "the node is lying or broken; nothing was signed or sent",
+            EXIT_USAGE,
+            code="register_contradicts_proof",
+            contradictions=lies,
+        )
+    age_s = (_now_ms() - checked.head_time_ms) / 1000
+    if age_s > max_age_hours * 3600:
+        fail(
+            f"the register proof's final header (height {checked.head_height}) is "
+            f"{describe_age(age_s)} old, past the limit of {describe_age(max_age_hours * 3600)}: "
+            "keys may have been rotated since; nothing was signed or sent",
+            EXIT_USAGE,
+            code="stale_proof",
+            head_height=checked.head_height,
+        )
+    return checked
+
+
+def _network(client: NodeClient, genesis_path: Path | None = None) -> tuple[str, Registry]:
+    """The chain id and the participant register in force, checked against its proof."""
+    genesis = _trusted_genesis(client, genesis_path)
+    return genesis.chain_id, proven_register(client, genesis).registry
 
 
 def _submit(
@@ -166,12 +223,30 @@ OWN_TOKEN_HELP = (
 @node_option
 @key_option
 @wait_option
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The network's genesis.json: the encryption keys are checked against it (default: "
+    "the genesis the node serves).",
+)
 @json_option
 @with_token(OWN_TOKEN_HELP, required=False)
 def cert_issue(
-    file: Path, node_url: str, key_path: Path, wait: bool, as_json: bool, token: str | None
+    file: Path,
+    node_url: str,
+    key_path: Path,
+    wait: bool,
+    genesis_path: Path | None,
+    as_json: bool,
+    token: str | None,
 ) -> None:
-    """Sign and submit the issuance of the certificate in FILE.json; prints the event id."""
+    """Sign and submit the issuance of the certificate in FILE.json; prints the event id.
+
+    The parties' identities are sealed to the encryption keys of the participant register only
+    once its proof checks (a final header, its commit certificate and the validator changes
+    from genesis): a node that hands out another key is refused, exit 2, and nothing is sent.
+    """
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -192,7 +267,7 @@ def cert_issue(
             fail("identity_salt must be 64 hex characters", as_json=as_json, code="malformed")
     key = _key(key_path)
     client = NodeClient(node_url, token)
-    chain_id, registry = _network(client)
+    chain_id, registry = _network(client, genesis_path)
     issuance = authoring.issue(
         registry, chain_id, certificate, key, created_ms=_now_ms(), salt=salt
     )
@@ -404,7 +479,12 @@ def render_record(c: dict[str, Any]) -> str:
 
 
 @click.command(cls=Command)
-@click.argument("number")
+@click.argument("number", required=False)
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Check the participant register (keys, status, validators) instead of a certificate.",
+)
 @node_option
 @click.option(
     "--genesis",
@@ -427,7 +507,8 @@ def render_record(c: dict[str, Any]) -> str:
 )
 @json_option
 def verify(
-    number: str,
+    number: str | None,
+    register: bool,
     node_url: str,
     genesis_path: Path,
     document: Path | None,
@@ -438,12 +519,24 @@ def verify(
 
     Exit 0: the proof checks and the certificate is in force; 1: unknown, voided, rejected,
     expired, or the document does not match; 2: the proof does not check, or no answer.
+    With --register (and no NUMBER): the participant register the node serves, exit 0 when its
+    proof checks, 2 when not.
     """
-    number = certificate_number(number)
+    if register == (number is not None) or (register and document is not None):
+        fail(
+            "give a certificate NUMBER, or --register (without NUMBER or --document)",
+            EXIT_USAGE,
+            as_json=as_json,
+            code="usage",
+        )
     try:
         genesis = Genesis.load(genesis_path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
+    if register:
+        _verify_register(NodeClient(node_url), genesis, max_age_hours, as_json)
+    assert number is not None
+    number = certificate_number(number)
     answer = NodeClient(node_url).get(f"/v1/public/certificates/{segment(number)}")
     if not isinstance(answer.body, dict) or "proof" not in answer.body:
         fail(
@@ -563,6 +656,39 @@ def verify(
     ]
     emit(result, as_json, "\n".join(lines))
     raise SystemExit(exit_status)
+
+
+def _verify_register(
+    client: NodeClient, genesis: Genesis, max_age_hours: float, as_json: bool
+) -> NoReturn:
+    checked = proven_register(client, genesis, max_age_hours)
+    registry = checked.registry
+    age_s = (_now_ms() - checked.head_time_ms) / 1000
+    result = {
+        "register": "valid",
+        "head_height": checked.head_height,
+        "in_force_from": checked.head_height + 1,
+        "participants": [registry.participants[c].to_json() for c in sorted(registry.participants)],
+        "validators": [v.to_json() for v in registry.validators],
+        "pending_validators": [v.to_json() for v in registry.pending_validators],
+        "extra_recipients": [
+            {"exporting_participant": exp, "name": name, "encryption_key": key.hex()}
+            for exp, name, key in registry.extra_recipients
+        ],
+    }
+    lines = [
+        f"the participant register in force from height {checked.head_height + 1}: proof "
+        f"checked against genesis (final header {checked.head_height}, {describe_age(age_s)} ago)"
+    ]
+    for code in sorted(registry.participants):
+        p = registry.participants[code]
+        state = "active" if p.active else "SUSPENDED"
+        lines.append(f"  {code} {state}, encryption key {p.encryption_key.hex()}")
+    for exp, name, key in registry.extra_recipients:
+        lines.append(f"  extra recipient {name} of {exp}'s certificates: {key.hex()}")
+    lines.append(f"  validators: {', '.join(v.participant for v in registry.validators)}")
+    emit(result, as_json, "\n".join(lines))
+    raise SystemExit(EXIT_OK)
 
 
 def describe_age(seconds: float) -> str:

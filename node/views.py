@@ -6,8 +6,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from ledger.certificate import format_hundredths
+from ledger.errors import MalformedInput
+from ledger.genesis import Participant
 from ledger.proofs import VerifiedCertificate
-from ledger.state import CertificateRecord
+from ledger.state import CertificateRecord, Registry
 from ledger.store import Store
 
 
@@ -186,3 +188,66 @@ def _history_contradictions(stated: Any, checked: VerifiedCertificate) -> list[s
                 f"says {_iso(times[position])!r}"
             )
     return out
+
+
+def register_answer_contradictions(body: dict[str, Any], registry: Registry) -> list[str]:
+    """Where the plain JSON fields of `GET /v1/public/participants` say otherwise than the
+    register its proof establishes: another key, status, restriction, validator or recipient.
+
+    Hex is read in either case and a participant's field left out takes the value its absence
+    means (as Participant.from_json reads it), so only a real difference counts.
+    """
+    found: list[str] = []
+    listed = body.get("participants")
+    if not isinstance(listed, list):
+        return ["participants is not a list"]
+    seen = set()
+    for raw in listed:
+        try:
+            stated = Participant.from_json(raw)
+        except MalformedInput as exc:
+            found.append(f"a participant cannot be read: {exc.message}")
+            continue
+        seen.add(stated.code)
+        proven = registry.participants.get(stated.code)
+        if proven is None:
+            found.append(f"participant {stated.code} is not in the proven register")
+        elif stated != proven:
+            said, want = stated.to_json(), proven.to_json()
+            fields = sorted(k for k in {*said, *want} if said.get(k) != want.get(k))
+            found.append(
+                f"participant {stated.code}: "
+                + ", ".join(
+                    f"{k} {said.get(k)!r} where the proof says {want.get(k)!r}" for k in fields
+                )
+            )
+    for code in sorted(set(registry.participants) - seen):
+        found.append(f"participant {code} of the proven register is left out")
+    proven_json: dict[str, Any] = {
+        "validators": [v.to_json() for v in registry.validators],
+        "pending_validators": [v.to_json() for v in registry.pending_validators],
+        "parameters": registry.parameters.to_json(),
+        "extra_recipients": [
+            {"exporting_participant": exp, "name": name, "encryption_key": key.hex()}
+            for exp, name, key in registry.extra_recipients
+        ],
+    }
+    for field, want in proven_json.items():
+        if field in body and _lower_hex(body[field]) != want:
+            found.append(f"{field} differ from the proven register's")
+    return found
+
+
+def _lower_hex(value: Any) -> Any:
+    """JSON with every string that is hex (a key) in lower case, to compare keys in any case."""
+    if isinstance(value, list):
+        return [_lower_hex(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lower_hex(v) for k, v in value.items()}
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            return value
+        return value.lower()
+    return value

@@ -11,7 +11,9 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +21,10 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-from ledger.proofs import VerifiedCertificate
+from ledger.encoding import decode, encode
+from ledger.keys import EncryptionKey
+from ledger.proofs import RegisterProof, VerifiedCertificate
+from ledger.state import Registry
 from node.cli import main
 from node.views import public_answer_contradictions
 from tests.e2e.harness import Network
@@ -295,3 +300,125 @@ def test_expired_is_the_one_status_a_node_may_state_beside_issued() -> None:
         )
         != []
     )
+
+
+# -- the participant register: cert issue seals only to keys a quorum of validators signed ------
+def _their_key() -> str:
+    """The lying node's own encryption key: it could read every identity sealed to it."""
+    return EncryptionKey.generate().public_bytes.hex()
+
+
+def _json_key(participant: str, key: str) -> Rewrite:
+    """Another encryption key for `participant` in the JSON fields, the proof left as it is."""
+
+    def rewrite(path: str, status: int, body: Any) -> tuple[int, Any]:
+        if path == "/v1/public/participants" and isinstance(body, dict):
+            body = dict(body)
+            body["participants"] = [
+                {**p, "encryption_key": key} if p["code"] == participant else p
+                for p in body["participants"]
+            ]
+        return status, body
+
+    return rewrite
+
+
+def _proof_key(participant: str, key: str) -> Rewrite:
+    """Another key in the JSON and in the register the proof carries (which no header names)."""
+    in_json = _json_key(participant, key)
+
+    def rewrite(path: str, status: int, body: Any) -> tuple[int, Any]:
+        status, body = in_json(path, status, body)
+        if path == "/v1/public/participants" and isinstance(body, dict):
+            proof = RegisterProof.from_base64(body["proof"])
+            registry = Registry.from_wire(decode(proof.register))
+            participants = dict(registry.participants)
+            participants[participant] = replace(
+                participants[participant], encryption_key=bytes.fromhex(key)
+            )
+            forged = Registry.build(
+                participants,
+                registry.validators,
+                registry.parameters,
+                registry.extra_recipients,
+                registry.proposals,
+                registry.pending_validators,
+            )
+            proof = replace(proof, register=encode(forged.to_wire()))
+            body = {**body, "proof": proof.to_base64()}
+        return status, body
+
+    return rewrite
+
+
+def _no_proof(path: str, status: int, body: Any) -> tuple[int, Any]:
+    if path == "/v1/public/participants" and isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "proof"}
+    return status, body
+
+
+def _issue(liar: Liar, tmp_path: Path, tag: str, *extra: str) -> tuple[str, Result]:
+    signer = Signer.for_network(liar.net)
+    document = signer.document("BE", "AE", tag)
+    path = tmp_path / f"{tag}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    key = str(liar.net.directory / "BE" / "authority.pem")
+    done = liar.run(
+        "cert", "issue", str(path), "--node", liar.proxy.url, "--key", key, "--json", *extra
+    )
+    return str(document["number"]), done
+
+
+def test_cert_issue_checks_the_register_through_an_honest_node(liar: Liar, tmp_path: Path) -> None:
+    """The control: the same issuance through the proxy, unchanged, is checked and sent."""
+    liar.proxy.rewrite = None
+    before = len(liar.proxy.requests)
+    number, done = _issue(liar, tmp_path, "LIEOK", "--genesis", liar.genesis, "--wait")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["status"] == "final"
+    assert ("POST", "/v1/events") in liar.proxy.requests[before:]
+    assert liar.net.node("BE").get(f"/v1/public/certificates/{number}")[0] == 200
+    done = liar.run(
+        "verify", "--register", "--node", liar.proxy.url, "--genesis", liar.genesis, "--json"
+    )
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert out["register"] == "valid"
+    proven = {p["code"]: p["encryption_key"] for p in out["participants"]}
+    assert proven["AE"] == liar.net.registry.participant("AE").encryption_key.hex()
+
+
+@pytest.mark.parametrize(
+    ("lie", "code"),
+    [
+        (lambda: _json_key("AE", _their_key()), "register_contradicts_proof"),
+        (lambda: _proof_key("AE", _their_key()), "invalid_register_proof"),
+        (lambda: _json_key("BE", _their_key()), "register_contradicts_proof"),
+        (lambda: _no_proof, "no_proof"),
+    ],
+    ids=["importer-key-in-json", "importer-key-in-proof", "exporter-key-in-json", "no-proof"],
+)
+def test_cert_issue_refuses_a_node_that_hands_out_another_key(
+    liar: Liar, tmp_path: Path, lie: Callable[[], Rewrite], code: str
+) -> None:
+    rewrite = lie()
+    liar.proxy.rewrite = rewrite
+    before = len(liar.proxy.requests)
+    try:
+        number, done = _issue(liar, tmp_path, "LIEKEY", "--genesis", liar.genesis)
+        without_genesis = _issue(liar, tmp_path, "LIEKEY2")
+        sent = liar.proxy.requests[before:]
+        register = liar.run(
+            "verify", "--register", "--node", liar.proxy.url, "--genesis", liar.genesis, "--json"
+        )
+    finally:
+        liar.proxy.rewrite = None
+    for result in (done, without_genesis[1], register):
+        assert result.exit_code == 2, result.output
+        out = json.loads(result.stdout)
+        assert out["error"] == code, out
+    # Nothing was signed or sent: no event reached the node, and the numbers are not on it.
+    assert ("POST", "/v1/events") not in sent
+    for n in (number, without_genesis[0]):
+        status, _ = liar.net.node("BE").get(f"/v1/public/certificates/{n}")
+        assert status == 404
