@@ -90,9 +90,24 @@ def proven_register(
     if not isinstance(found.body, dict) or not isinstance(found.body.get("participants"), list):
         raise ConnectionFailed(f"{client.url} does not describe a kpledger network")
     if found.body.get("proof") is None:
+        # Before block 1 the register is genesis's own, which the caller trusts; a node claims
+        # that only of a network made within the freshness limit (nodes make a block within
+        # minutes), or it could hand out genesis keys rotated since.
+        if found.body.get("height") == 0 and _genesis_age_s(genesis) <= max_age_hours * 3600:
+            registry = Registry.from_genesis(genesis)
+            lies = register_answer_contradictions(found.body, registry)
+            if lies:
+                fail(
+                    f"the node's participant register contradicts genesis ({'; '.join(lies)}): "
+                    "the node is lying or broken; nothing was signed or sent",
+                    EXIT_USAGE,
+                    code="register_contradicts_proof",
+                    contradictions=lies,
+                )
+            return VerifiedRegister(registry, 0, _now_ms())
         fail(
-            "the node gave no proof of its participant register (no final block yet?), so its "
-            "keys cannot be checked; nothing was signed or sent",
+            "the node gave no proof of its participant register, so its keys cannot be "
+            "checked; nothing was signed or sent",
             EXIT_USAGE,
             code="no_proof",
         )
@@ -125,6 +140,17 @@ def proven_register(
             head_height=checked.head_height,
         )
     return checked
+
+
+def _genesis_age_s(genesis: Genesis) -> float:
+    """Seconds since genesis_time (infinite when it is not an ISO 8601 time with a zone)."""
+    try:
+        made = datetime.fromisoformat(genesis.genesis_time)
+    except ValueError:
+        return float("inf")
+    if made.tzinfo is None:
+        return float("inf")
+    return time.time() - made.timestamp()
 
 
 def _network(client: NodeClient, genesis_path: Path | None = None) -> tuple[str, Registry]:

@@ -357,6 +357,20 @@ def _no_proof(path: str, status: int, body: Any) -> tuple[int, Any]:
     return status, body
 
 
+def _no_block_yet(participant: str, key: str) -> Rewrite:
+    """ "No final block yet" (no proof, height 0), and another key: genesis's register is the one
+    in force before block 1, and the key contradicts it."""
+    in_json = _json_key(participant, key)
+
+    def rewrite(path: str, status: int, body: Any) -> tuple[int, Any]:
+        status, body = in_json(path, status, body)
+        if path == "/v1/public/participants" and isinstance(body, dict):
+            body = {**body, "proof": None, "height": 0, "in_force_from": 1}
+        return status, body
+
+    return rewrite
+
+
 def _issue(liar: Liar, tmp_path: Path, tag: str, *extra: str) -> tuple[str, Result]:
     signer = Signer.for_network(liar.net)
     document = signer.document("BE", "AE", tag)
@@ -395,8 +409,15 @@ def test_cert_issue_checks_the_register_through_an_honest_node(liar: Liar, tmp_p
         (lambda: _proof_key("AE", _their_key()), "invalid_register_proof"),
         (lambda: _json_key("BE", _their_key()), "register_contradicts_proof"),
         (lambda: _no_proof, "no_proof"),
+        (lambda: _no_block_yet("AE", _their_key()), "register_contradicts_proof"),
     ],
-    ids=["importer-key-in-json", "importer-key-in-proof", "exporter-key-in-json", "no-proof"],
+    ids=[
+        "importer-key-in-json",
+        "importer-key-in-proof",
+        "exporter-key-in-json",
+        "no-proof",
+        "no-block-yet",
+    ],
 )
 def test_cert_issue_refuses_a_node_that_hands_out_another_key(
     liar: Liar, tmp_path: Path, lie: Callable[[], Rewrite], code: str
