@@ -702,10 +702,14 @@ def _verify_register(
             for exp, name, key in registry.extra_recipients
         ],
     }
-    lines = [
-        f"the participant register in force from height {checked.head_height + 1}: proof "
-        f"checked against genesis (final header {checked.head_height}, {describe_age(age_s)} ago)"
-    ]
+    if checked.head_height == 0:
+        how = "genesis's own (the node has no final block yet)"
+    else:
+        how = (
+            f"proof checked against genesis (final header {checked.head_height}, "
+            f"{describe_age(age_s)} ago)"
+        )
+    lines = [f"the participant register in force from height {checked.head_height + 1}: {how}"]
     for code in sorted(registry.participants):
         p = registry.participants[code]
         state = "active" if p.active else "SUSPENDED"
