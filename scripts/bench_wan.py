@@ -80,9 +80,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "reset_fraction": args.reset,
         "rate": args.rate,
         "duration_s": args.duration,
-        "parameters": (parameters or Parameters()).__dict__ | {}
-        if parameters
-        else "genesis defaults",
+        "timeouts_ms": [
+            net.genesis.parameters.timeout_propose_ms,
+            net.genesis.parameters.timeout_vote_ms,
+            net.genesis.parameters.timeout_delta_ms,
+        ],
         "submitted": len(tracked),
         "accepted": len(accepted),
         "final": len(lat),

@@ -112,7 +112,9 @@ class LossyProxy:
         self._spawn(self._deliver(to_node))
         self._spawn(self._deliver(to_client))
         if self.rng.random() < self.profile.reset_fraction:
-            self._spawn(self._reset_later(writers, self.rng.uniform(0, self.profile.reset_within_s)))
+            self._spawn(
+                self._reset_later(writers, self.rng.uniform(0, self.profile.reset_within_s))
+            )
 
     async def _read(self, reader: asyncio.StreamReader, pump: _Pump) -> None:
         loop = asyncio.get_running_loop()
