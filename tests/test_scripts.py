@@ -59,3 +59,14 @@ def test_bench_network_measures_four_live_nodes() -> None:
     assert result["ed25519_verify_per_s"]
     heights = result["final_heights"]
     assert isinstance(heights, dict) and len(heights) == 4 and min(heights.values()) >= 1
+
+
+def test_bench_wan_measures_four_nodes_behind_lossy_links() -> None:
+    result = run(
+        "bench_wan.py", "--delay-ms", "20", "--rate", "10", "--duration", "2", "--settle", "30"
+    )
+    assert result["accepted"] == result["submitted"] == 20
+    assert result["final"] == 20 and result["never_final"] == 0
+    links = result["links"]
+    assert isinstance(links, dict) and links["chunks"] > 0
+    assert isinstance(result["blocks"], int) and result["blocks"] >= 1
