@@ -54,6 +54,9 @@ class _Entry:
     #: when the write returns.
     gone: bool = False
     peers: dict[bytes, _PeerState] = field(default_factory=dict)
+    #: No peer is due before this (0: to be worked out again), so that a round of re-gossip
+    #: passes over the events that wait for later at the cost of one comparison each.
+    next_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class PendingBook:
             entry = self._entries.get(event_id)
             if entry is None or entry.gone:
                 continue
+            entry.next_ms = 0
             state = entry.peers.get(peer)
             if state is None:
                 entry.peers[peer] = _PeerState(
@@ -209,6 +213,7 @@ class PendingBook:
             entry = self._entries.get(event_id)
             if entry is None or entry.gone:
                 continue
+            entry.next_ms = 0
             state = entry.peers.setdefault(peer, _PeerState(0, self.regossip_after_ms))
             state.taken = True
             state.interval_ms = self.regossip_after_ms
@@ -221,16 +226,18 @@ class PendingBook:
         gossip may still be on its way in the outbox before that); each send is then recorded
         with sent(), which sets the next time.
         """
-        out: dict[bytes, list[bytes]] = {}
+        out: dict[bytes, list[bytes]] = {peer: [] for peer in peers}
         for event_id, entry in self._entries.items():
-            if entry.gone:
+            if entry.gone or entry.next_ms > now_ms:
                 continue
+            soonest = None
             for peer in peers:
-                batch = out.setdefault(peer, [])
-                if len(batch) >= self.regossip_batch:
-                    continue
                 state = entry.peers.get(peer)
                 due_ms = entry.since_ms + self.regossip_after_ms if state is None else state.due_ms
-                if due_ms <= now_ms:
+                batch = out[peer]
+                if due_ms <= now_ms and len(batch) < self.regossip_batch:
                     batch.append(event_id)
+                soonest = due_ms if soonest is None else min(soonest, due_ms)
+            # Those returned now are due again at once unless sent() records their send.
+            entry.next_ms = soonest if soonest is not None else now_ms + self.regossip_after_ms
         return {peer: ids for peer, ids in out.items() if ids}

@@ -429,7 +429,8 @@ class LedgerNode:
         """A client's event: written before its 202 (durable()), then re-gossiped until final."""
         if event.event_id not in self.pending:
             self.pending.accepted(event.event_id, now_ms())
-            self._write_wakeup.set()
+        if not self.pending.is_durable(event.event_id):
+            self._write_wakeup.set()  # a write that failed is tried again with this one
 
     async def durable(self, event_id: bytes) -> None:
         """Return once the event that submit() accepted is in the store (or final, or refused:
@@ -470,11 +471,13 @@ class LedgerNode:
                 log.exception("writing accepted events failed")
 
     async def _write_pending(self) -> None:
-        """Write every queued event, one synced batch at a time, and answer their requests."""
+        """Write every queued event, one synced batch at a time, and answer their requests.
+        After a failed write it stops: the next acceptance (a client sending again) retries."""
         while (batch := self.pending.next_write()) is not None:
-            await self._write_batch(batch)
+            if not await self._write_batch(batch):
+                return
 
-    async def _write_batch(self, batch: WriteBatch) -> None:
+    async def _write_batch(self, batch: WriteBatch) -> bool:
         events = [e for i in batch.event_ids if (e := self.mempool.get(i)) is not None]
         try:
             # In a thread: the loop takes the next requests (the next batch) meanwhile.
@@ -489,12 +492,13 @@ class LedgerNode:
             )
             log.error("accepted events could not be written", extra={"error": error.message})
             self._release(failed, error)
-            return
+            return False
         written = self.pending.written(batch)
         self.metrics.pending_writes.inc()
         if written.stale:
             self.store.drop_pending(written.stale)  # final or refused while being written
         self._release(written.durable)
+        return True
 
     def _restore_pending(self) -> None:
         """Reload the events accepted before the last stop (or kill): each is checked again

@@ -7,7 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from ledger.chain import build_block
+from ledger.errors import StoreWriteFailed
 from ledger.keys import load_signing_key
 from node.config import NodeConfig
 from node.netinit import init_network, parse_participants
@@ -161,3 +164,31 @@ def _cert(node: LedgerNode, value: bytes) -> object:
         for i, k in enumerate(keys)
     ]
     return CommitCertificate(1, 0, value, tuple((v.validator, v.signature) for v in votes))
+
+
+def test_an_event_that_cannot_be_stored_is_not_promised(tmp_path: Path) -> None:
+    config, maker = make_network(tmp_path)
+    event = maker.issue("BE", "AE")
+
+    def full_disk(events: object) -> None:
+        raise StoreWriteFailed("cannot write to the store: No space left on device")
+
+    async def run() -> None:
+        node = LedgerNode(config)
+        await node.start()
+        try:
+            real = node.store.put_pending
+            node.store.put_pending = full_disk  # type: ignore[method-assign]
+            node.submit(event)
+            with pytest.raises(StoreWriteFailed):  # the API answers 503, not 202
+                await node.durable(event.event_id)
+            assert dict(node.store.pending()) == {}
+            node.store.put_pending = real  # type: ignore[method-assign]
+            # The client sends it again (the disk has room): stored now, and promised.
+            assert node.submit(event).status == "pending"
+            await node.durable(event.event_id)
+            assert set(dict(node.store.pending())) == {event.event_id}
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
