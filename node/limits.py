@@ -39,19 +39,20 @@ class RateLimiter:
         self.max_clients = max_clients
         self.buckets: OrderedDict[Any, tuple[float, float]] = OrderedDict()
 
-    def wait(self, client: Any) -> float:
-        """0 if a request from `client` may go now (and count it), else seconds until one may."""
+    def wait(self, client: Any, cost: float = 1.0) -> float:
+        """0 if a request from `client` costing `cost` tokens may go now (and count it), else
+        seconds until one may."""
         now = time.monotonic()
         tokens, last = self.buckets.pop(client, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
-        self.buckets[client] = (tokens - 1.0 if allowed else tokens, now)
+        allowed = tokens >= cost
+        self.buckets[client] = (tokens - cost if allowed else tokens, now)
         while len(self.buckets) > self.max_clients:
             self.buckets.popitem(last=False)
-        return 0.0 if allowed else (1.0 - tokens) / self.rate
+        return 0.0 if allowed else (cost - tokens) / self.rate
 
-    def allow(self, client: Any) -> bool:
-        return self.wait(client) == 0.0
+    def allow(self, client: Any, cost: float = 1.0) -> bool:
+        return self.wait(client, cost) == 0.0
 
 
 def rate_family(method: str, path: str) -> str:

@@ -23,8 +23,10 @@ from ledger.consensus import (
     proposer_for,
 )
 from ledger.encoding import decode
+from ledger.errors import BadSignature, SignedByAnotherParticipant
 from ledger.keys import SigningKey, load_signing_key
 from node.config import NodeConfig
+from node.limits import RateLimiter
 from node.netinit import init_network, parse_participants
 from node.peers import Peer
 from node.service import LedgerNode
@@ -327,6 +329,41 @@ def test_events_refused_after_acceptance_because_of_a_rotation_read_back_as_reje
                     status,
                 )
                 assert status.error == "bad_signature" and status.message
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_whose_key_made_a_bad_signature_is_looked_up_only_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    """The search through the register's keys costs a verification per key: a node spends it
+    from a budget, so a flood of forged events cannot cost a register's worth each."""
+    node, _ = network(tmp_path)
+    ru = load_signing_key(tmp_path / "RU" / "authority.pem")
+    created = int(time.time() * 1000)
+
+    def forged(days: int) -> Any:  # names BE as its signer, signed with RU's authority key
+        return authoring.propose(
+            node.chain_id, "BE", gov.SET_PARAMETER, "", ["max_validity_days", days], 50, ru,
+            created_ms=created,
+        )  # fmt: skip
+
+    async def run() -> None:
+        Wire(node)
+        try:
+            try:
+                node.submit(forged(100))
+                raise AssertionError("a forged event was accepted")
+            except SignedByAnotherParticipant as exc:
+                assert "signed by RU's authority key" in exc.message
+            node._attributions = RateLimiter(1e-9, 1)  # spent: no search is granted
+            try:
+                node.submit(forged(101))
+                raise AssertionError("a forged event was accepted")
+            except BadSignature as exc:
+                assert type(exc) is BadSignature
         finally:
             await node.stop()
 
