@@ -22,7 +22,7 @@ from ledger.events import Event
 from ledger.genesis import Parameters
 from ledger.keys import load_signing_key
 from ledger.store import Store
-from tests.e2e.chromium import View, look
+from tests.e2e.chromium import FLAGS, View, look
 from tests.e2e.harness import Network, http
 from tests.node.conftest import (
     DEFAULT_OVERRIDES,
@@ -36,15 +36,7 @@ from tests.node.conftest import (
 pytestmark = pytest.mark.slow
 
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
+    *FLAGS,
     # Virtual time runs the page's script until its fetches are done, then the DOM is dumped.
     "--virtual-time-budget=10000",
 ]
