@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ledger.block import Block, Header, check_link, event_leaf
 from ledger.chain import Execution, validate_block
-from ledger.consensus import CommitCertificate
+from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event

@@ -8,7 +8,7 @@ from typing import Any
 
 from ledger.certificate import Certificate
 from ledger.confidential import new_salt, seal
-from ledger.consensus import ConflictingProposals, EquivocationEvidence
+from ledger.consensus.messages import ConflictingProposals, EquivocationEvidence
 from ledger.errors import MalformedInput
 from ledger.events import (
     VOID_REASONS,

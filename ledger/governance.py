@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ledger.certificate import MAX_ZONE, is_country, is_participant_code
-from ledger.consensus import ConflictingProposals, EquivocationEvidence, message_from_wire
+from ledger.consensus.messages import ConflictingProposals, EquivocationEvidence, message_from_wire
 from ledger.errors import LedgerError, MalformedInput, ParticipantNotActive, UnknownParticipant
 from ledger.events import BODY_TYPES, Event, event_number
 from ledger.genesis import Parameters, Participant, Validator

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from ledger.block import Header, event_leaf
 from ledger.certificate import confidential_hash, digest_from_parts
-from ledger.consensus import CommitCertificate
+from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCommitCertificate, InvalidProof, LedgerError, MalformedInput
 from ledger.events import CONFIRM_IMPORT, ISSUE, REJECT_IMPORT, VOID

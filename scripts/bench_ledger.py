@@ -30,7 +30,7 @@ from ledger import authoring
 from ledger.audit import verify_chain
 from ledger.certificate import Certificate
 from ledger.chain import Execution, build_block
-from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size
+from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size
 from ledger.encoding import encode
 from ledger.events import Event
 from ledger.genesis import Genesis, Parameters, Participant, Validator

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from ledger import authoring  # noqa: E402
 from ledger.certificate import Certificate  # noqa: E402
 from ledger.chain import build_block  # noqa: E402
-from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size  # noqa: E402
+from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size  # noqa: E402
 from ledger.encoding import encode  # noqa: E402
 from ledger.events import Event  # noqa: E402
 from ledger.genesis import Genesis  # noqa: E402

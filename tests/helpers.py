@@ -304,9 +304,9 @@ class TestNetwork:
     ) -> Any:
         """A commit certificate for `header`: precommits by the validators at index `signers`.
 
-        Default: every validator. Returns ledger.consensus.CommitCertificate (imported lazily).
+        Default: every validator. Returns ledger.consensus.messages.CommitCertificate (imported lazily).
         """
-        from ledger.consensus import CommitCertificate, Vote, VoteKind
+        from ledger.consensus.messages import CommitCertificate, Vote, VoteKind
 
         keys = self.validator_keys
         chosen = range(len(keys)) if signers is None else signers

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from ledger.consensus import CommitCertificate
+from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis

@@ -16,7 +16,7 @@ from ledger.block import Header
 from ledger.certificate import Certificate
 from ledger.chain import build_block, validate_block
 from ledger.confidential import TAG_SEAL, SealedBox, SealedIdentities
-from ledger.consensus import CommitCertificate, Vote, VoteKind
+from ledger.consensus.messages import CommitCertificate, Vote, VoteKind
 from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import ConfirmImportBody, Event, IssueBody, VoidBody, sign_event

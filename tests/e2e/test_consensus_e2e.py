@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ledger.consensus import CommitCertificate, Proposal, Vote, VoteKind
+from ledger.consensus.messages import CommitCertificate, Proposal, Vote, VoteKind
 from ledger.encoding import decode, encode
 from ledger.genesis import Genesis
 from ledger.keys import SigningKey, load_encryption_key, load_signing_key

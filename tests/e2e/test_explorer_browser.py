@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ledger.chain import build_block
-from ledger.consensus import CommitCertificate, Vote, VoteKind, quorum_size
+from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size
 from ledger.encoding import encode
 from ledger.events import Event
 from ledger.genesis import Parameters

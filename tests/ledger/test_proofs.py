@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ledger.certificate import Certificate, Party
-from ledger.consensus import CommitCertificate, Vote, VoteKind
+from ledger.consensus.messages import CommitCertificate, Vote, VoteKind
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidProof
 from ledger.genesis import Genesis

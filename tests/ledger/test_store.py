@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.consensus import CommitCertificate
+from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode
 from ledger.errors import StoreError, StoreLocked
 from ledger.genesis import Parameters

@@ -153,7 +153,7 @@ def test_an_event_leaves_the_pending_family_in_the_batch_of_its_block(tmp_path: 
 
 
 def _cert(node: LedgerNode, value: bytes) -> object:
-    from ledger.consensus import CommitCertificate, Vote, VoteKind
+    from ledger.consensus.messages import CommitCertificate, Vote, VoteKind
 
     keys = [
         load_signing_key(Path(node.config.path).parent.parent / p / "node.pem")

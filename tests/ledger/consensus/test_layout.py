@@ -1,0 +1,40 @@
+"""The consensus package's layering: what needs a certificate imports only the messages."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _consensus_imports(path: Path) -> set[str]:
+    """The modules of ledger.consensus that `path` imports (its own package's included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.module == "ledger.consensus" or node.module.startswith("ledger.consensus."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("ledger.consensus"))
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", ["ledger/proofs.py", "ledger/audit.py", "ledger/authoring.py", "ledger/governance.py"]
+)
+def test_what_needs_a_certificate_or_evidence_imports_only_the_messages(module: str) -> None:
+    assert _consensus_imports(ROOT / module) == {"ledger.consensus.messages"}
+
+
+# Each part may import only the parts below it: messages at the bottom, the core on top.
+ORDER = ["messages", "signer", "votes", "inputs", "actions", "core"]
+
+
+@pytest.mark.parametrize("part", ORDER)
+def test_each_part_of_the_package_imports_only_the_parts_below_it(part: str) -> None:
+    below = {f"ledger.consensus.{p}" for p in ORDER[: ORDER.index(part)]}
+    imported = _consensus_imports(ROOT / "ledger" / "consensus" / f"{part}.py")
+    assert imported <= below, f"{part} imports {sorted(imported - below)}"
