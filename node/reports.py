@@ -6,10 +6,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-
 from ledger.certificate import format_hundredths
-from ledger.errors import MalformedInput, StatisticsNotPublished
+from ledger.errors import StatisticsNotPublished
 from ledger.state import IMPORT_REJECTED, ISSUED, Registry
 from ledger.stats import (
     EXPORT,
@@ -29,19 +27,6 @@ def _figures_json(f: Figures) -> dict[str, Any]:
         "carats": format_hundredths(f.carats),
         "value_usd": format_hundredths(f.value_usd),
     }
-
-
-def _period(query: Any) -> tuple[int, int | None]:
-    try:
-        year = int(query.get("year") or datetime.now(UTC).year)
-        quarter = int(query["quarter"]) if query.get("quarter") else None
-    except ValueError as exc:
-        raise MalformedInput("year and quarter are whole numbers") from exc
-    if not 1900 <= year <= 9999:
-        raise MalformedInput("year out of range")
-    if quarter is not None and not 1 <= quarter <= 4:
-        raise MalformedInput("quarter is 1, 2, 3 or 4")
-    return year, quarter
 
 
 def _cell_row(cell: PublicCell, figures: Figures, *, suppress: bool) -> dict[str, Any]:
@@ -213,29 +198,3 @@ def reconcile(store: Store, days: int, year: int | None = None) -> dict[str, Any
         "rejected": rejected,
         "pairs": pair_stats(store, year or today.year, None)["pairs"],
     }
-
-
-def register(app: web.Application, node_key: Any, require_token: Any) -> None:
-    async def get_public_stats(request: web.Request) -> web.Response:
-        year, quarter = _period(request.query)
-        return web.json_response(public_stats(request.app[node_key].store, year, quarter))
-
-    async def get_pair_stats(request: web.Request) -> web.Response:
-        require_token(request)
-        year, quarter = _period(request.query)
-        return web.json_response(pair_stats(request.app[node_key].store, year, quarter))
-
-    async def get_reconcile(request: web.Request) -> web.Response:
-        require_token(request)
-        try:
-            days = int(request.query.get("days", "30"))
-        except ValueError as exc:
-            raise MalformedInput("days is a whole number") from exc
-        if not 0 <= days <= 36500:
-            raise MalformedInput("days out of range")
-        year = _period(request.query)[0] if request.query.get("year") else None
-        return web.json_response(reconcile(request.app[node_key].store, days, year))
-
-    app.router.add_get("/v1/public/stats", get_public_stats)
-    app.router.add_get("/v1/stats", get_pair_stats)
-    app.router.add_get("/v1/reconcile", get_reconcile)

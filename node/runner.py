@@ -14,9 +14,9 @@ from pathlib import Path
 from aiohttp import web
 
 from node import logs
-from node.api import build_app
 from node.config import ConfigError, NodeConfig
 from node.connections import ConnectionGuard, ConnectionLimits, GuardedRunner, raise_fd_limit
+from node.http.app import make_app
 from node.service import LedgerNode
 
 log = logging.getLogger("kpledger.node")
@@ -126,7 +126,7 @@ async def serve(
     guard.on_refused = lambda reason: node.metrics.connections_refused.labels(reason).inc()
     guard.on_timed_out = lambda phase: node.metrics.connections_timed_out.labels(phase).inc()
     await guard.resolve_peers(node_urls(node))
-    app = build_app(node, guard.reserved)
+    app = make_app(node, guard.reserved)
     runner = GuardedRunner(
         app,
         guard,

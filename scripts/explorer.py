@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from node.explorer import explore
+from node.cli.explore import explore
 
 if __name__ == "__main__":
     explore(prog_name="explorer.py")

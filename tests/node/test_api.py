@@ -14,7 +14,8 @@ from ledger.errors import InvalidProof
 from ledger.merkle import inclusion_proof
 from ledger.proofs import FinalHeader, build_certificate_proof
 from ledger.store import Store
-from node.api import BlockCache, PublicAnswer, _FinalBlock, proof_base64
+from node.http.caches import BlockCache, PublicAnswer, _FinalBlock
+from node.http.public import proof_base64
 from tests.helpers import TestNetwork
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from node.explorer import check_proof, explore
+from node.cli.explore import explore
+from node.cli.explore_sources import check_proof
 from tests.e2e.harness import REPO, Network, http
 from tests.node.conftest import Issued, Signer, build_demo_chain
 

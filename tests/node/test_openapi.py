@@ -20,8 +20,8 @@ from openapi_spec_validator import validate
 
 from ledger import authoring
 from ledger.keys import SigningKey
-from node.api import build_app
 from node.config import NodeConfig
+from node.http.app import make_app
 from node.netinit import init_network, parse_participants
 from node.service import LedgerNode
 from tests.e2e.conftest import poll
@@ -79,7 +79,7 @@ def test_the_spec_describes_every_route_of_the_node(tmp_path: Path) -> None:
     init_network(tmp_path, parse_participants("BE,AE"), base_port=7700, chain_id="kp-routes")
     node = LedgerNode(NodeConfig.load(tmp_path / "BE" / "node.toml"))
     try:
-        app = build_app(node)
+        app = make_app(node)
         served = {
             (route.method.lower(), route.resource.canonical)
             for route in app.router.routes()

@@ -24,7 +24,7 @@ from ledger.proofs import (
     verify_register_proof,
 )
 from ledger.state import Registry
-from node.cli_common import (
+from node.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,

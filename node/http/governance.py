@@ -1,10 +1,9 @@
-"""Public governance routes: proposals with their tallies, and the participant register's history."""
+"""The governance routes: proposals with their tallies, and the participant register with its
+history and proof."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,11 +17,9 @@ from ledger.governance import (
     electorate,
 )
 from ledger.proofs import build_register_proof
+from node.http.appkeys import NODE
+from node.http.responses import json_response
 from node.service import LedgerNode
-
-
-def _json(data: Any) -> web.Response:
-    return web.json_response(data, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
 def votes_needed(node: LedgerNode, kind: str) -> int:
@@ -44,12 +41,13 @@ def proposal_json(node: LedgerNode, record: ProposalRecord) -> dict[str, Any]:
     return out
 
 
-async def list_proposals(node: LedgerNode, request: web.Request) -> web.Response:
+async def list_proposals(request: web.Request) -> web.Response:
+    node = request.app[NODE]
     status = request.query.get("status") or None
     if status is not None and status not in PROPOSAL_STATUSES:
         raise MalformedInput(f"status is one of {', '.join(PROPOSAL_STATUSES)}")
     records = [r for r in node.store.proposals() if status is None or r.status == status]
-    return _json(
+    return json_response(
         {
             "height": node.store.height,
             "proposals": [proposal_json(node, r) for r in records],
@@ -58,7 +56,8 @@ async def list_proposals(node: LedgerNode, request: web.Request) -> web.Response
     )
 
 
-async def show_proposal(node: LedgerNode, request: web.Request) -> web.Response:
+async def show_proposal(request: web.Request) -> web.Response:
+    node = request.app[NODE]
     try:
         proposal_id = bytes.fromhex(request.match_info["proposal_id"])
     except ValueError as exc:
@@ -70,7 +69,7 @@ async def show_proposal(node: LedgerNode, request: web.Request) -> web.Response:
         raise UnknownProposal(f"no proposal {proposal_id.hex()[:16]} is on the ledger")
     out = proposal_json(node, record)
     out["height"] = node.store.height
-    return _json(out)
+    return json_response(out)
 
 
 def register_json(node: LedgerNode) -> dict[str, Any]:
@@ -128,17 +127,14 @@ def register_json(node: LedgerNode) -> dict[str, Any]:
     }
 
 
-Route = Callable[[LedgerNode, web.Request], Awaitable[web.Response]]
+async def participants(request: web.Request) -> web.Response:
+    """The register in force (keys, status, restrictions, validators) and its history by height."""
+    return json_response(register_json(request.app[NODE]))
 
 
-def add_routes(router: web.UrlDispatcher, node: LedgerNode) -> None:
-    """GET /v1/public/governance/proposals and /v1/public/governance/proposals/{id}."""
-
-    def bound(route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handler(request: web.Request) -> web.Response:
-            return await route(node, request)
-
-        return handler
-
-    router.add_get("/v1/public/governance/proposals", bound(list_proposals))
-    router.add_get("/v1/public/governance/proposals/{proposal_id}", bound(show_proposal))
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/v1/participants", participants)
+    r.add_get("/v1/public/participants", participants)
+    r.add_get("/v1/public/governance/proposals", list_proposals)
+    r.add_get("/v1/public/governance/proposals/{proposal_id}", show_proposal)

@@ -23,7 +23,7 @@ from ledger.errors import LedgerError, StoreCorrupt, StoreError, StoreLocked
 from ledger.genesis import Genesis, Validator
 from ledger.scrub import ScrubReport, scrub
 from ledger.store import Store
-from node.cli_common import EXIT_REFUSED, EXIT_USAGE, Command, Group, emit, fail, with_token
+from node.cli.common import EXIT_REFUSED, EXIT_USAGE, Command, Group, emit, fail, with_token
 from node.client import ConnectionFailed, NodeClient
 
 BATCH = 128

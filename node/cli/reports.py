@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from node.cli_common import EXIT_USAGE, Command, emit, fail, refused, with_token
+from node.cli.common import EXIT_USAGE, Command, emit, fail, refused, with_token
 from node.client import ConnectionFailed, NodeClient
 
 #: What `stats --csv` writes: the public table, or (with a token) the table per pair.

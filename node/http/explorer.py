@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,11 @@ from ledger.errors import InvalidProof
 from ledger.genesis import Genesis
 from ledger.proofs import CertificateProof, build_certificate_proof, verify_certificate_proof
 from ledger.store import Store
+from node.http.appkeys import NODE, VERIFY_CACHE
 
 log = logging.getLogger("kpledger.explorer")
 
-WEB_DIR = Path(__file__).with_name("web")
+WEB_DIR = Path(__file__).parent.parent / "web"
 #: The only files served: the page and its script and style sheet (no directory listing).
 ASSETS = {
     "explorer.html": "text/html",
@@ -37,28 +37,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 IN_FORCE = ("issued", "import_confirmed")
-
-
-class VerifyCache:
-    """Proof checks keyed by (number, height): a final block never changes the answer."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self.items: OrderedDict[tuple[str, int], tuple[int, bytes]] = OrderedDict()
-
-    def get(self, key: tuple[str, int]) -> tuple[int, bytes] | None:
-        found = self.items.get(key)
-        if found is not None:
-            self.items.move_to_end(key)
-        return found
-
-    def put(self, key: tuple[str, int], value: tuple[int, bytes]) -> None:
-        self.items[key] = value
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
-
-
-VERIFY_CACHE: web.AppKey[VerifyCache] = web.AppKey("verify_cache", VerifyCache)
 
 
 def verify_own_proof(store: Store, genesis: Genesis, number: str) -> tuple[int, dict[str, Any]]:
@@ -102,12 +80,11 @@ def verify_own_proof(store: Store, genesis: Genesis, number: str) -> tuple[int, 
     }
 
 
-def register(app: web.Application, node_key: Any) -> None:
-    """Add /explorer, its static files and GET /v1/public/verify/{number} to a node's app."""
-    app[VERIFY_CACHE] = VerifyCache()
+def add_routes(app: web.Application) -> None:
+    """/explorer, its static files, and GET /v1/public/verify/{number}."""
 
     async def verify(request: web.Request) -> web.Response:
-        node = request.app[node_key]
+        node = request.app[NODE]
         number = normalise_number(request.match_info["number"])
         if node.store.head is None:
             return web.json_response(

@@ -1,0 +1,143 @@
+"""`kpledger key rotate` and `kpledger key prove`: a participant's keys on the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger import authoring
+from ledger import governance as gov
+from ledger.errors import MalformedInput
+from ledger.keys import EncryptionKey, SigningKey, write_private_pem
+from node.cli.cert import (
+    _key,
+    _network,
+    _now_ms,
+    _submit,
+    json_option,
+    key_option,
+    node_option,
+    wait_option,
+)
+from node.cli.common import EXIT_USAGE, Group, emit, fail
+from node.cli.gov import _signer, as_option, private_key
+from node.client import NodeClient
+
+
+@click.group(cls=Group)
+def key() -> None:
+    """Manage this participant's keys on the ledger."""
+
+
+@key.command("rotate")
+@click.option("--kind", "key_kind", required=True, type=click.Choice(gov.KEY_KINDS))
+@click.option(
+    "--new-key",
+    "new_key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The new private key (PEM); with --generate, where to write it.",
+)
+@click.option("--generate", is_flag=True, help="Generate the new key and write it (mode 0600).")
+@node_option
+@key_option
+@as_option
+@wait_option
+@json_option
+def key_rotate(
+    key_kind: str,
+    new_key_path: Path,
+    generate: bool,
+    node_url: str,
+    key_path: Path,
+    signer: str | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Replace this participant's authority or encryption key, signing with the current
+    authority key (--key). The new key is in force from the next block; events signed with
+    the old one after that are refused. For a lost or stolen key: `kpledger gov propose
+    replace_key`."""
+    new: SigningKey | EncryptionKey
+    pem = b""
+    if generate:
+        if new_key_path.exists():
+            fail(f"{new_key_path} exists: refusing to overwrite a key", EXIT_USAGE, as_json=as_json)
+        new = SigningKey.generate() if key_kind == gov.AUTHORITY else EncryptionKey.generate()
+        pem = new.to_pem()
+    else:
+        try:
+            data = new_key_path.read_bytes()
+            if key_kind == gov.AUTHORITY:
+                new = SigningKey.from_pem(data)
+            else:
+                new = EncryptionKey.from_pem(data)
+        except OSError as exc:
+            fail(f"cannot read {new_key_path}: {exc.strerror}", EXIT_USAGE, as_json=as_json)
+        except MalformedInput as exc:
+            fail(f"{new_key_path}: {exc.message}", EXIT_USAGE, as_json=as_json)
+    current = _key(key_path)
+    client = NodeClient(node_url)
+    chain_id, registry = _network(client)
+    participant = _signer(registry, current, signer)
+    new_public = new.public_bytes
+    # The new key signs that it is the participant's key of that kind on this chain.
+    event = authoring.rotate_key(
+        chain_id, participant, key_kind, new, current, created_ms=_now_ms()
+    )
+    if generate:
+        write_private_pem(new_key_path, pem)  # before submitting: the key must never be lost
+    _submit(
+        client,
+        event,
+        wait,
+        as_json,
+        {
+            "participant": participant,
+            "key_kind": key_kind,
+            "new_public_key": new_public.hex(),
+            "new_key_file": str(new_key_path),
+        },
+    )
+
+
+@key.command("prove")
+@click.option("--role", required=True, type=click.Choice(gov.KEY_ROLES), help="The key's role.")
+@click.option("--participant", required=True, help="The participant whose key it is (to be).")
+@click.option(
+    "--key-file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The private key (PEM): Ed25519, or X25519 for the encryption role.",
+)
+@click.option("--chain-id", default=None, help="The network's chain id (or --node).")
+@click.option("--node", "node_url", default=None, help="A node of the network, for its chain id.")
+@json_option
+def key_prove(
+    role: str,
+    participant: str,
+    key_file: Path,
+    chain_id: str | None,
+    node_url: str | None,
+    as_json: bool,
+) -> None:
+    """Print the proof of possession of a key (for `gov propose admit|replace_key` made by
+    another participant): the key signs that it is PARTICIPANT's ROLE key on this chain."""
+    if chain_id is None:
+        if node_url is None:
+            fail("give --chain-id or --node", EXIT_USAGE, as_json=as_json, code="usage")
+        chain_id, _ = _network(NodeClient(node_url))
+    key = private_key(str(key_file))
+    wanted = EncryptionKey if role == gov.ENCRYPTION else SigningKey
+    if not isinstance(key, wanted):
+        curve = "X25519" if role == gov.ENCRYPTION else "Ed25519"
+        fail(f"{key_file} holds no {curve} private key", EXIT_USAGE, as_json=as_json, code="usage")
+    proof = authoring.prove(key, chain_id, participant.upper(), role)
+    data = {
+        "participant": participant.upper(),
+        "role": role,
+        "public_key": key.public_bytes.hex(),
+        "proof": proof.hex(),
+    }
+    emit(data, as_json, proof.hex())

@@ -1,0 +1,120 @@
+"""`kpledger network init` and `kpledger network join`: keys, genesis.json and node.toml files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from node.cli.cert import json_option
+from node.cli.common import EXIT_USAGE, Command, Group, emit, fail
+
+
+@click.group(cls=Group)
+def network() -> None:
+    """Create a network: keys, genesis.json and node configuration."""
+
+
+@network.command("init")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Directory to create the network in.",
+)
+@click.option(
+    "--participants",
+    required=True,
+    help="Comma-separated participant codes, e.g. BE,AE,IN,RU or EU:BE+DE+CZ,AE.",
+)
+@click.option(
+    "--base-port",
+    default=7700,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Node i listens on base-port + i.",
+)
+@click.option("--chain-id", default=None, help="Chain id (default: generated).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def network_init(
+    directory: Path, participants: str, base_port: int, chain_id: str | None, as_json: bool
+) -> None:
+    """Write per participant authority.pem, node.pem, encryption.pem and node.toml, and genesis.json."""
+    from node.netinit import InitError, init_network, parse_participants
+
+    try:
+        specs = parse_participants(participants)
+        genesis = init_network(directory, specs, base_port=base_port, chain_id=chain_id)
+    except InitError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
+    data = {
+        "chain_id": genesis.chain_id,
+        "genesis": str(directory / "genesis.json"),
+        "nodes": [
+            {
+                "participant": v.participant,
+                "url": v.address,
+                "config": str(directory / v.participant / "node.toml"),
+            }
+            for v in genesis.validators
+        ],
+    }
+    lines = [f"network {genesis.chain_id} created in {directory}"]
+    lines += [
+        f"  {v.participant:>3}  {v.address}  {directory / v.participant / 'node.toml'}"
+        for v in genesis.validators
+    ]
+    emit(data, as_json, "\n".join(lines))
+
+
+@network.command("join", cls=Command)
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The network's directory (holding genesis.json).",
+)
+@click.option("--participant", required=True, help="The new participant, e.g. BW or EU:DE+CZ.")
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="Its node's port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@json_option
+def network_join(directory: Path, participant: str, port: int, host: str, as_json: bool) -> None:
+    """Prepare a new participant's keys and node.toml; prints the `gov propose admit` to run."""
+    from node.netinit import InitError, init_joiner, parse_participants
+
+    try:
+        [spec] = parse_participants(participant)
+        joiner = init_joiner(directory, spec, port=port, host=host)
+    except (InitError, ValueError) as exc:
+        fail(str(exc) or "name one participant", EXIT_USAGE, as_json=as_json, code="usage")
+    folder = directory / spec.code
+    command = (
+        f"kpledger gov propose admit --participant {spec.code} --name '{joiner.name}' "
+        f"--countries {'+'.join(spec.countries)} --authority-pub {joiner.authority_key.hex()} "
+        f"--authority-proof {joiner.authority_proof.hex()} "
+        f"--encryption-pub {joiner.encryption_key.hex()} "
+        f"--encryption-proof {joiner.encryption_proof.hex()} --node-pub {joiner.node_key.hex()} "
+        f"--node-proof {joiner.node_proof.hex()} "
+        f"--address {joiner.address} --node URL --key YOUR_AUTHORITY.pem"
+    )
+    data = {
+        "participant": spec.code,
+        "config": str(joiner.config),
+        "address": joiner.address,
+        "authority_key": joiner.authority_key.hex(),
+        "encryption_key": joiner.encryption_key.hex(),
+        "node_key": joiner.node_key.hex(),
+        "authority_proof": joiner.authority_proof.hex(),
+        "encryption_proof": joiner.encryption_proof.hex(),
+        "node_proof": joiner.node_proof.hex(),
+        "propose": command,
+    }
+    emit(
+        data,
+        as_json,
+        f"{spec.code} prepared in {folder} (node {joiner.address})\n"
+        f"once admitted, run: kpledger node run --config {joiner.config}\n"
+        f"an active participant proposes its admission:\n  {command}",
+    )

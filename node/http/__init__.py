@@ -1,0 +1,1 @@
+"""The node's HTTP surface: app.py builds the application; one module per route family."""

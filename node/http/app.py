@@ -1,0 +1,135 @@
+"""The node's application: every family's routes, the middlewares, and the one place where
+errors become HTTP answers and the operator's token is checked."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ledger.errors import LedgerError, StoreCorrupt, TokenRefused, TokenRequired
+from node.http import explorer, governance, ops, participant, peer, public, reports
+from node.http.appkeys import BLOCKS, CACHE, NODE, PEER_GATE, VERIFY_CACHE
+from node.http.caches import BlockCache, PublicCache, VerifyCache
+from node.http.responses import OPERATOR_ONLY, Handler, error_response
+from node.limits import RateLimits, query_middleware
+from node.peers import PeerGate
+from node.service import LedgerNode
+
+log = logging.getLogger("kpledger.api")
+
+
+#: Machine codes of the errors aiohttp raises (the ledger's own errors carry theirs).
+HTTP_ERROR_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+}
+
+
+def family(path: str) -> str:
+    if path.startswith("/v1/public/"):
+        return "public"
+    if path.startswith("/peer/"):
+        return "peer"
+    if path.startswith("/v1/"):
+        return "participant"
+    return "ops"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    node = request.app[NODE]
+    try:
+        response = await handler(request)
+    except LedgerError as exc:
+        extra = getattr(exc, "details", None) or {}
+        if isinstance(exc, StoreCorrupt):
+            node.health.store_corrupt(exc.message)
+        response = error_response(exc.http_status, exc.code, exc.message, **extra)
+        if isinstance(exc, TokenRequired | TokenRefused):
+            challenge = 'Bearer realm="kpledger"'
+            if isinstance(exc, TokenRefused):
+                challenge += ', error="invalid_token"'
+            response.headers["WWW-Authenticate"] = challenge
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(413, "body_too_large", "the request body is too large")
+    except web.HTTPException as exc:
+        code = HTTP_ERROR_CODES.get(exc.status, "http_error")
+        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+        response = error_response(exc.status, code, message or exc.reason)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            # RFC 9110 15.5.6: a 405 names, in Allow, the methods the resource does answer.
+            allowed = sorted(exc.allowed_methods)
+            response = error_response(
+                405, code, f"{exc.method} is not answered here; use {' or '.join(allowed)}"
+            )
+            response.headers["Allow"] = ", ".join(allowed)
+    except Exception:
+        log.exception("unexpected error", extra={"path": request.path})
+        response = error_response(500, "internal_error", "the node failed to answer; see its log")
+    node.metrics.http.labels(family(request.path), str(response.status)).inc()
+    return response
+
+
+def require_token(request: web.Request) -> None:
+    """The node operator's bearer token: missing and wrong are told apart (401 either way)."""
+    node = request.app[NODE]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header.strip():
+        raise TokenRequired(
+            "this route needs the node operator's bearer token (Authorization: Bearer <api_token "
+            "from node.toml>)"
+        )
+    if scheme.lower() != "bearer":
+        raise TokenRequired(
+            f"this route needs a bearer token (Authorization: Bearer ...), not {scheme[:20]!r}"
+        )
+    if not hmac.compare_digest(token.strip().encode(), node.config.api_token.encode()):
+        raise TokenRefused("token refused: it is not this node's api_token")
+
+
+@web.middleware
+async def token_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The operator's token, before a route marked operator_only runs (and before it reads)."""
+    if getattr(request.match_info.handler, OPERATOR_ONLY, False):
+        require_token(request)
+    return await handler(request)
+
+
+def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) -> web.Application:
+    """The node's application; `reserved` says which addresses are registered nodes' (limits)."""
+    limits = RateLimits(
+        node.config,
+        node.config.api_token,
+        node,
+        reserved,
+        on_limited=lambda name: node.metrics.rate_limited.labels(name).inc(),
+    )
+    app = web.Application(
+        middlewares=[errors_middleware, limits.middleware(), query_middleware, token_middleware],
+        # Clients' bodies are held to max_body_bytes (read_body); peers' to their route's bound,
+        # after their signature (peer_route). Nothing reads more than this.
+        client_max_size=node.config.max_body_bytes,
+    )
+    app[NODE] = node
+    app[PEER_GATE] = PeerGate(
+        node.chain_id, node.node_key.public_bytes, node.config.peer_replay_entries
+    )
+    app[CACHE] = PublicCache()
+    app[BLOCKS] = BlockCache(node.store)
+    app[VERIFY_CACHE] = VerifyCache()
+    # The order routes were added in before the split into families (none overlap).
+    participant.add_routes(app)
+    public.add_routes(app)
+    governance.add_routes(app)
+    peer.add_routes(app)
+    reports.add_routes(app)
+    explorer.add_routes(app)
+    ops.add_routes(app)
+    return app

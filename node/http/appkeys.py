@@ -1,0 +1,15 @@
+"""The typed keys by which route handlers reach the node and the app's caches."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.http.caches import BlockCache, PublicCache, VerifyCache
+from node.peers import PeerGate
+from node.service import LedgerNode
+
+NODE: web.AppKey[LedgerNode] = web.AppKey("node", LedgerNode)
+CACHE: web.AppKey[PublicCache] = web.AppKey("public_cache", PublicCache)
+BLOCKS: web.AppKey[BlockCache] = web.AppKey("block_cache", BlockCache)
+VERIFY_CACHE: web.AppKey[VerifyCache] = web.AppKey("verify_cache", VerifyCache)
+PEER_GATE: web.AppKey[PeerGate] = web.AppKey("peer_gate", PeerGate)

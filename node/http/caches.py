@@ -1,0 +1,148 @@
+"""The public routes' caches: serialised answers by head, and final blocks' headers and trees."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ledger.encoding import decode
+from ledger.errors import InvalidProof
+from ledger.merkle import leaf_hash, node_hash
+from ledger.proofs import FinalHeader, StoreBlocks
+from ledger.store import Store
+
+
+class PublicCache:
+    """Answers that depend only on final blocks, keyed by the head they were built on."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[str, int], PublicAnswer] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> PublicAnswer | None:
+        found = self.items.get(key)
+        if found is not None:
+            self.items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, int], value: PublicAnswer) -> None:
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class PublicAnswer:
+    """A serialised public answer: status, JSON body, and the certificate's digest (hex) if any."""
+
+    status: int
+    body: bytes
+    digest: str | None
+
+    def with_digest_check(self, claimed: str) -> bytes:
+        """The body with "digest_matches" first, spliced in without parsing the JSON again."""
+        matches = b"true" if claimed == self.digest else b"false"
+        return b'{"digest_matches": ' + matches + b", " + self.body[1:]
+
+
+class _FinalBlock:
+    """One final block as proofs need it: its final header and its events' Merkle tree."""
+
+    def __init__(self, final: FinalHeader, leaves: list[bytes]) -> None:
+        self.final = final
+        self.leaves = leaves
+        self._ids: bytes | None = None
+        self._levels: list[bytes] | None = None
+
+    def index_of(self, event_id: bytes) -> int:
+        if self._ids is None:
+            self._ids = b"".join(_leaf_event_id(leaf) for leaf in self.leaves)
+        start = 0
+        while (found := self._ids.find(event_id, start)) >= 0:
+            if found % 32 == 0:
+                return found // 32
+            start = found + 1
+        raise InvalidProof(f"block {self.final.header.height} holds no event {event_id.hex()}")
+
+    def path(self, index: int) -> tuple[bytes, ...]:
+        """PATH(index) of RFC 9162 2.1.3.1, as ledger.merkle.inclusion_proof computes it."""
+        if self._levels is None:
+            # Each level's hashes concatenated; pairing left to right and lifting a lone last
+            # node unchanged builds the RFC's tree (as ledger.merkle does).
+            level = [leaf_hash(leaf) for leaf in self.leaves]
+            self._levels = [b"".join(level)]
+            while len(level) > 1:
+                parents = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+                if len(level) % 2:
+                    parents.append(level[-1])
+                level = parents
+                self._levels.append(b"".join(level))
+        out = []
+        for level_bytes in self._levels[:-1]:
+            sibling = index ^ 1
+            if sibling * 32 < len(level_bytes):
+                out.append(level_bytes[sibling * 32 : sibling * 32 + 32])
+            index >>= 1
+        return tuple(out)
+
+
+def _leaf_event_id(leaf: bytes) -> bytes:
+    # A leaf is encode([event_id: bin 32, type, number]): 0x93 0xc4 0x20 then the id.
+    if leaf[:3] == b"\x93\xc4\x20":
+        return leaf[3:35]
+    event_id: bytes = decode(leaf)[0]
+    return event_id
+
+
+class BlockCache:
+    """Final headers and Merkle trees of final blocks, so a public proof is not rebuilt from scratch.
+
+    Recomputing one inclusion path hashes the whole block (4,000 hashes for 2,000 events) and
+    reading a header decodes the block's leaves; a final block never changes, so both are kept.
+    """
+
+    def __init__(self, store: Store, size: int = 256) -> None:
+        self.store = store
+        self.size = size
+        self.blocks: OrderedDict[int, _FinalBlock] = OrderedDict()
+
+    def _block(self, height: int) -> _FinalBlock:
+        found = self.blocks.get(height)
+        if found is not None:
+            self.blocks.move_to_end(height)
+            return found
+        final = StoreBlocks(self.store).final_header(height)
+        found = _FinalBlock(final, self.store.event_leaves(height))
+        if len(found.leaves) != final.header.event_count:
+            raise InvalidProof(f"the store holds block {height}'s events incompletely")
+        self.blocks[height] = found
+        while len(self.blocks) > self.size:
+            self.blocks.popitem(last=False)
+        return found
+
+    def final_header(self, height: int) -> FinalHeader:
+        return self._block(height).final
+
+    def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
+        block = self._block(height)
+        index = block.index_of(event_id)
+        return index, block.path(index)
+
+
+class VerifyCache:
+    """Proof checks keyed by (number, height): a final block never changes the answer."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[str, int], tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> tuple[int, bytes] | None:
+        found = self.items.get(key)
+        if found is not None:
+            self.items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, int], value: tuple[int, bytes]) -> None:
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)

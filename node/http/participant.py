@@ -1,0 +1,167 @@
+"""The participant API (/v1/...): signed events in, event status, and the token-guarded records."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ledger.certificate import normalise_number
+from ledger.confidential import NotARecipient, SealBroken, open_sealed
+from ledger.errors import CertificateNotFound, MalformedInput, StoreCorrupt
+from ledger.events import Event, IssueBody
+from ledger.state import STATUSES, CertificateRecord
+from node.http.appkeys import NODE
+from node.http.peer import final_blocks_response
+from node.http.responses import error_response, json_response, operator_only, read_body
+from node.limits import query_int
+from node.peers import MSGPACK
+from node.service import LedgerNode
+from node.views import certificate_facts_json, history_json
+
+_PARTICIPANT_CODE = re.compile(r"[A-Z]{2}")
+
+
+async def post_event(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    body = await read_body(request, allow=("application/json", MSGPACK))
+    if request.content_type == MSGPACK:
+        event = Event.decode(body)
+    else:
+        try:
+            envelope = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedInput(f"the body is not JSON: {exc}") from exc
+        except RecursionError as exc:  # json.loads of '[[[[...' a hundred thousand deep
+            raise MalformedInput("the body is not JSON: nested too deeply") from exc
+        event = Event.from_envelope(envelope)
+    status = node.submit(event)
+    if status.status == "pending":
+        # 202 is a promise: the event is in this node's store before the answer (docs/api).
+        await node.durable(event.event_id)
+    out: dict[str, Any] = {"event_id": event.event_id.hex(), "status": status.status}
+    if status.height is not None:
+        out["height"] = status.height
+    return json_response(out, status=202)
+
+
+async def get_event(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        event_id = bytes.fromhex(request.match_info["event_id"])
+    except ValueError as exc:
+        raise MalformedInput("an event id is 64 hex characters") from exc
+    if len(event_id) != 32:
+        raise MalformedInput("an event id is 64 hex characters")
+    status = node.event_status(event_id)
+    if status is None:
+        return error_response(404, "event_not_found", "this node has never seen that event")
+    out: dict[str, Any] = {"event_id": event_id.hex(), "status": status.status}
+    if status.height is not None:
+        out["height"] = status.height
+    if status.error is not None:
+        out["error"] = status.error
+        out["message"] = status.message
+    return json_response(out)
+
+
+def _record(node: LedgerNode, number: str) -> CertificateRecord:
+    record = node.store.served_certificate(number, node.reader)
+    if record is None:
+        raise CertificateNotFound(f"certificate {number} is not on the ledger")
+    return record
+
+
+def full_certificate_json(node: LedgerNode, record: CertificateRecord) -> dict[str, Any]:
+    """The whole record as a participant node may show it; the parties only on a party's node."""
+    out = certificate_facts_json(record, today=datetime.now(UTC).date())
+    out["history"] = history_json(node.store, record)
+    issue = node.store.event(record.issue_event_id)
+    if issue is None or not isinstance(issue.event.body, IssueBody):
+        raise StoreCorrupt(f"the store lacks the issue event of certificate {record.number}")
+    sealed = issue.event.body.sealed
+    try:
+        identities, salt = open_sealed(sealed, record.number, node.participant, node.encryption_key)
+        out["exporter"] = identities.exporter.to_json()
+        out["importer"] = identities.importer.to_json()
+        out["identity_salt"] = salt.hex()
+        out["party"] = True
+    except NotARecipient:
+        out["party"] = False
+        out["identities"] = (
+            f"{node.participant} is not a party to this certificate: the exporter and importer "
+            "are readable only by the exporting and importing authorities"
+        )
+    except SealBroken as exc:
+        out["party"] = True
+        out["identities_error"] = exc.message
+    return out
+
+
+@operator_only
+async def get_certificate(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    number = normalise_number(request.match_info["number"])
+    return json_response(full_certificate_json(node, _record(node, number)))
+
+
+@operator_only
+async def list_certificates(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    q = request.query
+    status = q.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise MalformedInput(f"status is one of {', '.join(STATUSES)}")
+    for key in ("from", "to"):
+        if q.get(key):
+            try:
+                datetime.strptime(q[key], "%Y-%m-%d")
+            except ValueError as exc:
+                raise MalformedInput(f"'{key}' must be an ISO date YYYY-MM-DD") from exc
+    limit = query_int(q, "limit", 100, 1, 1000)
+    for key in ("exporting", "importing"):
+        if key in q and not _PARTICIPANT_CODE.fullmatch(q[key]):
+            raise MalformedInput(f"'{key}' is a participant code: two capital letters, or EU")
+    records = list(
+        node.store.certificates(
+            exporting=q.get("exporting") or None,
+            importing=q.get("importing") or None,
+            status=status,
+            date_from=q.get("from") or None,
+            date_to=q.get("to") or None,
+            cursor=q.get("cursor") or None,
+            limit=limit,
+            nodes=node.reader,
+        )
+    )
+    today = datetime.now(UTC).date()
+    items = [certificate_facts_json(r, today=today) for r in records]
+    out: dict[str, Any] = {"certificates": items, "count": len(items)}
+    if len(records) == limit:
+        last = records[-1].facts
+        out["next_cursor"] = f"{last.issued_on.isoformat()}/{last.number}"
+    return json_response(out)
+
+
+@operator_only
+async def chain_blocks(request: web.Request) -> web.Response:
+    """Whole final blocks with their commit certificates, for an auditor (`kpledger audit --node`).
+
+    Events carry shipment facts that are not public, so this needs the operator's token.
+    """
+    # Out of range is refused here (the peer route clamps, for nodes of older versions).
+    query_int(request.query, "from", 1, 1, 2**63 - 1)
+    query_int(request.query, "limit", 64, 1, 256)
+    return final_blocks_response(request)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/events", post_event)
+    r.add_get("/v1/events/{event_id}", get_event)
+    r.add_get("/v1/certificates", list_certificates)
+    r.add_get("/v1/certificates/{number}", get_certificate)
+    r.add_get("/v1/chain/blocks", chain_blocks)

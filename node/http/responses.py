@@ -1,0 +1,53 @@
+"""What every route family shares: JSON answers, a client's body within its bound, and the
+mark on a route that needs the node operator's token (checked by app.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from node.http.appkeys import NODE
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: The attribute operator_only sets on a handler; app.py's token middleware reads it.
+OPERATOR_ONLY = "kpledger_operator_only"
+
+
+def operator_only(handler: Handler) -> Handler:
+    """Mark a route as the node operator's: app.py checks the bearer token before it runs."""
+    setattr(handler, OPERATOR_ONLY, True)
+    return handler
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": code, "message": message, **extra}, status=status)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+async def read_body(request: web.Request, *, allow: tuple[str, ...]) -> bytes:
+    content_type = request.content_type
+    if content_type not in allow:
+        raise web.HTTPUnsupportedMediaType(text=f"send {' or '.join(allow)}, not {content_type!r}")
+    limit = request.app[NODE].config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    # read(n) answers what has arrived, up to n bytes: a body sent in several segments needs
+    # several reads (one read alone took the first segment for the whole body, now and then).
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+    return b"".join(chunks)
