@@ -38,3 +38,32 @@ def test_each_part_of_the_package_imports_only_the_parts_below_it(part: str) -> 
     below = {f"ledger.consensus.{p}" for p in ORDER[: ORDER.index(part)]}
     imported = _consensus_imports(ROOT / "ledger" / "consensus" / f"{part}.py")
     assert imported <= below, f"{part} imports {sorted(imported - below)}"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+    return found
+
+
+SIMULATION_FILES = sorted((ROOT / "ledger" / "simulation").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SIMULATION_FILES, ids=lambda p: p.name)
+def test_the_simulation_has_no_clock_sleep_thread_or_socket(path: Path) -> None:
+    # Its time is the event queue's: a real clock or a sleep would make a seed unrepeatable.
+    forbidden = {"time", "asyncio", "threading", "socket", "datetime", "multiprocessing"}
+    assert not _imported_modules(path) & forbidden
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "ledger" / "consensus").glob("*.py")) + SIMULATION_FILES,
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_no_file_of_consensus_or_the_simulation_is_over_700_lines(path: Path) -> None:
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 700
