@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from node import tls
 
 
 class ConnectionFailed(Exception):
@@ -52,13 +55,60 @@ class Answered:
         cls.urls = []
 
 
+class Trust:
+    """How this process's clients verify the nodes they talk to (SPEC 6 "Clients verify the
+    node"): the CLI sets it once per command from --genesis, --config, --key, --cacert or the
+    environment (node/cli_common.py); until then, the system's certificate authorities."""
+
+    current: ClassVar[tls.ClientTrust] = tls.ClientTrust()
+
+    @classmethod
+    def use(cls, trust: tls.ClientTrust) -> None:
+        cls.current = trust
+
+
+#: The errors of a plain HTTP request that a TLS listener ends (it hangs up on what is not TLS).
+_HUNG_UP = (http.client.BadStatusLine, ConnectionResetError, ConnectionAbortedError)
+
+
 class NodeClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float = 10.0,
+        trust: tls.ClientTrust | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
-            url = "http://" + url
+            url = "https://" + url
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.trust = trust
+
+    def _open(self, req: urllib.request.Request) -> Any:
+        if self.url.startswith("https://"):
+            trust = self.trust or Trust.current
+            return trust.opener(self.url).open(req, timeout=self.timeout)
+        return urllib.request.urlopen(req, timeout=self.timeout)
+
+    def _unreachable(self, exc: BaseException) -> ConnectionFailed:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, tls.NodeNotTrusted):
+            return ConnectionFailed(f"refusing the node at {self.url}: {reason}")
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            trust = self.trust or Trust.current
+            return ConnectionFailed(
+                f"the certificate of the node at {self.url} does not verify against "
+                f"{trust.source} ({reason.verify_message}); for a kpledger node give the "
+                f"network's genesis (--genesis genesis.json or KPLEDGER_GENESIS), whose node "
+                f"keys its certificate is checked against, or --cacert FILE"
+            )
+        hung_up = isinstance(reason, _HUNG_UP) or isinstance(exc, _HUNG_UP)
+        if self.url.startswith("http://") and hung_up and tls.speaks_tls(self.url):
+            https = "https://" + self.url.removeprefix("http://")
+            return ConnectionFailed(f"the node at {self.url} speaks TLS: use https:// ({https})")
+        return ConnectionFailed(f"cannot reach the node at {self.url}: {reason}")
 
     def request(self, method: str, path: str, body: Any = None) -> Answer:
         data = None
@@ -73,13 +123,14 @@ class NodeClient:
         except ValueError as exc:
             raise ConnectionFailed(f"{self.url} is not a URL a node can be reached at") from exc
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+            with self._open(req) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ConnectionFailed(f"cannot reach the node at {self.url}: {reason}") from exc
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.BadStatusLine) as exc:
+            raise self._unreachable(exc) from exc
+        except tls.TlsError as exc:
+            raise ConnectionFailed(str(exc)) from exc
         except (http.client.HTTPException, ValueError) as exc:
             # InvalidURL (a space in the URL), a garbled status line: not a node that answers.
             raise ConnectionFailed(f"cannot talk to the node at {self.url}: {exc}") from exc

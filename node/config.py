@@ -80,6 +80,10 @@ class NodeConfig:
     sync_page_bytes: int = 8 * 1024 * 1024
     #: Nonces of peer requests remembered per sender, against replays (docs/security.md).
     peer_replay_entries: int = 50_000
+    #: A CA-issued certificate (PEM chain) and its private key shown to API clients instead of
+    #: the node key's own certificate (peers always get that one); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @classmethod
     def load(cls, path: Path | str) -> NodeConfig:
@@ -137,6 +141,13 @@ class NodeConfig:
         if not 64 * 1024 <= sync_page_bytes <= 32 * 1024 * 1024:
             raise ConfigError(f"{path}: 'sync_page_bytes' must be 65536 to 33554432 (32 MiB)")
         replay_entries = get("peer_replay_entries", int, cls.peer_replay_entries)
+        if ("tls_cert" in raw) != ("tls_key" in raw):
+            raise ConfigError(f"{path}: give both 'tls_cert' and 'tls_key', or neither")
+        if "tls" in raw:
+            raise ConfigError(
+                f"{path}: 'tls' is not a setting: a node speaks TLS when its genesis's addresses "
+                "are https:// (docs/security.md)"
+            )
         if not 1_000 <= replay_entries <= 10_000_000:
             raise ConfigError(f"{path}: 'peer_replay_entries' must be 1000 to 10000000")
         return cls(
@@ -159,6 +170,8 @@ class NodeConfig:
             log_level=get("log_level", str, cls.log_level),
             sync_page_bytes=sync_page_bytes,
             peer_replay_entries=replay_entries,
+            tls_cert=rel("tls_cert") if "tls_cert" in raw else None,
+            tls_key=rel("tls_key") if "tls_key" in raw else None,
         )
 
     def genesis(self) -> Genesis:

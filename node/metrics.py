@@ -64,6 +64,13 @@ class Metrics:
             ["phase"],
             registry=r,
         )
+        self.peer_untrusted = Counter(
+            "kpledger_peer_untrusted_total",
+            "Requests to a peer not sent: its TLS certificate is not for the node key the "
+            "register lists for it (or its address is not https:// in a TLS network)",
+            ["participant"],
+            registry=r,
+        )
         self.evidence = Counter(
             "kpledger_equivocation_evidence_total", "Equivocations detected", registry=r
         )

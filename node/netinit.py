@@ -13,6 +13,7 @@ from ledger.certificate import country_name, is_country, is_participant_code
 from ledger.genesis import Genesis, Parameters, Participant, Validator
 from ledger.keys import EncryptionKey, SigningKey, write_private_pem
 from node.config import write_toml
+from node.tls import genesis_uses_tls
 
 DEFAULT_BASE_PORT = 7700
 
@@ -87,8 +88,11 @@ def init_network(
     host: str = "127.0.0.1",
     chain_id: str | None = None,
     parameters: Parameters | None = None,
+    tls: bool = False,
 ) -> Genesis:
-    """Write every participant's keys and node.toml, and the shared genesis.json."""
+    """Write every participant's keys and node.toml, and the shared genesis.json.
+
+    With `tls`, the addresses are https:// and the nodes speak TLS (docs/security.md)."""
     directory = Path(directory)
     if (directory / "genesis.json").exists():
         raise InitError(f"{directory}/genesis.json already exists: refusing to overwrite a network")
@@ -101,7 +105,7 @@ def init_network(
         folder = directory / spec.code
         authority, node_key, encryption = write_keys(folder)
         port = base_port + index
-        address = f"http://{host}:{port}"
+        address = f"{'https' if tls else 'http'}://{host}:{port}"
         participants.append(
             Participant(
                 code=spec.code,
@@ -168,7 +172,7 @@ class Joiner:
 
 def init_joiner(
     directory: Path, spec: ParticipantSpec, *, port: int, host: str = "127.0.0.1"
-) -> Joiner:
+) -> Joiner:  # the joiner's scheme is the network's: https:// when its genesis speaks TLS
     """Keys and node.toml for a new participant of the network in `directory` (its genesis.json
     stays as it is: the node learns of the admission from the chain)."""
     directory = Path(directory)
@@ -179,14 +183,16 @@ def init_joiner(
         raise InitError(f"{folder} already holds keys: refusing to overwrite them")
     if not 0 < port < 65536:
         raise InitError("--port must be 1 to 65535")
-    chain_id = Genesis.load(directory / "genesis.json").chain_id
+    genesis = Genesis.load(directory / "genesis.json")
+    chain_id = genesis.chain_id
+    scheme = "https" if genesis_uses_tls(genesis) else "http"
     authority, node_key, encryption = write_keys(folder)
     config = _write_node_toml(folder, spec, host, port)
     return Joiner(
         spec=spec,
         name=participant_name(spec),
         config=config,
-        address=f"http://{host}:{port}",
+        address=f"{scheme}://{host}:{port}",
         authority_key=authority.public_bytes,
         encryption_key=encryption.public_bytes,
         node_key=node_key.public_bytes,

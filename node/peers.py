@@ -25,7 +25,7 @@ from ledger.errors import (
 from ledger.genesis import Parameters
 from ledger.hashing import TAG_PEER, sha256
 from ledger.keys import SigningKey, key_id, verify
-from node import clock
+from node import clock, tls
 
 log = logging.getLogger("kpledger.peers")
 
@@ -275,6 +275,11 @@ class PeerGate:
 
 
 # -- the client -----------------------------------------------------------------------------------
+def _shown(exc: aiohttp.ServerFingerprintMismatch) -> str:
+    got = exc.got
+    return f"node key {key_id(got)}" if len(got) == 32 else "no Ed25519 node key"
+
+
 @dataclass(frozen=True)
 class Peer:
     node_key: bytes
@@ -315,9 +320,17 @@ class PeerClient:
     its lane counts in its timeout, as before.
     """
 
-    def __init__(self, key: SigningKey, chain_id: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, key: SigningKey, chain_id: str, timeout_s: float = 5.0, tls_only: bool = False
+    ) -> None:
         self.key = key
         self.chain_id = chain_id
+        #: A TLS network's node sends nothing to a peer address that is not https:// (SPEC 6).
+        self.tls_only = tls_only
+        #: Connections closed because the peer did not show the node key the register lists
+        #: for it (or the address is not https:// in a TLS network), by peer address.
+        self.untrusted: dict[str, int] = {}
+        self.on_untrusted: Callable[[str], None] | None = None
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=1.0)
         self.failures: dict[str, int] = {}
@@ -356,6 +369,25 @@ class PeerClient:
         for session in self._sessions.values():
             await session.close()
 
+    def _transport(self, peer: Peer) -> dict[str, object] | None:
+        """The TLS arguments of a request to `peer`: its register key pinned (docs/security.md);
+        None when the request must not be sent (a plain address in a TLS network)."""
+        if peer.address.startswith("https://"):
+            return {"ssl": tls.peer_pin(peer.node_key), "server_hostname": tls.NODE_SNI}
+        if self.tls_only:
+            self._refuse(peer, "the register gives it a plain http:// address")
+            return None
+        return {}
+
+    def _refuse(self, peer: Peer, why: str) -> None:
+        self.untrusted[peer.address] = self.untrusted.get(peer.address, 0) + 1
+        if self.on_untrusted is not None:
+            self.on_untrusted(peer.participant)
+        log.warning(
+            "peer refused: not the node the register lists",
+            extra={"peer": peer.address, "participant": peer.participant, "why": why},
+        )
+
     def _headers(self, peer: Peer, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = sign_request(
             self.key, self.chain_id, method, path, body, clock.now_ms(), peer.node_key
@@ -364,12 +396,21 @@ class PeerClient:
         return headers
 
     async def post(self, peer: Peer, path: str, body: bytes) -> bool:
+        transport = self._transport(peer)
+        if transport is None:
+            return False
         try:
             async with self.lane(path).post(
-                peer.address + path, data=body, headers=self._headers(peer, "POST", path, body)
+                peer.address + path,
+                data=body,
+                headers=self._headers(peer, "POST", path, body),
+                **transport,  # type: ignore[arg-type]
             ) as response:
                 await read_bounded(response, 64 * 1024)
                 ok = response.status < 300
+        except aiohttp.ServerFingerprintMismatch as exc:
+            self._refuse(peer, f"it shows {_shown(exc)}")
+            ok = False
         except (TimeoutError, aiohttp.ClientError, OSError):
             ok = False
         self.failures[peer.address] = 0 if ok else self.failures.get(peer.address, 0) + 1
@@ -402,13 +443,22 @@ class PeerClient:
 
     async def get(self, peer: Peer, path: str, max_bytes: int) -> bytes | None:
         """A 200 answer of at most `max_bytes`, or None (an answer over it is not read on)."""
+        transport = self._transport(peer)
+        if transport is None:
+            return None
         try:
             async with self.lane(path).get(
-                peer.address + path, headers=self._headers(peer, "GET", path, b"")
+                peer.address + path,
+                headers=self._headers(peer, "GET", path, b""),
+                **transport,  # type: ignore[arg-type]
             ) as response:
                 if response.status != 200:
                     return None
                 answer = await read_bounded(response, max_bytes)
+        except aiohttp.ServerFingerprintMismatch as exc:
+            self._refuse(peer, f"it shows {_shown(exc)}")
+            self.failures[peer.address] = self.failures.get(peer.address, 0) + 1
+            return None
         except (TimeoutError, aiohttp.ClientError, OSError):
             self.failures[peer.address] = self.failures.get(peer.address, 0) + 1
             return None

@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from pathlib import Path
 
 from aiohttp import web
 
-from node import logs
+from node import logs, tls
 from node.config import ConfigError, NodeConfig
 from node.connections import ConnectionGuard, ConnectionLimits, GuardedRunner, raise_fd_limit
 from node.http.app import make_app
@@ -54,6 +55,14 @@ def connection_guard(config: NodeConfig) -> ConnectionGuard:
             },
         )
     return ConnectionGuard(limits, config.trusted_addresses)
+
+
+def listener_context(config: NodeConfig, node: LedgerNode) -> ssl.SSLContext:
+    """The TLS 1.3 context of the node's listener: its node key's certificate, kept in the data
+    directory (tls/node.crt, made anew at each start), and node.toml's tls_cert for clients."""
+    return tls.server_context(
+        node.node_key, config.data_dir / "tls", config.tls_cert, config.tls_key
+    )
 
 
 def node_urls(node: LedgerNode) -> list[str]:
@@ -121,7 +130,16 @@ async def serve(
 ) -> None:
     """Run the node until SIGINT or SIGTERM, listening on `sock` if given (see LISTEN_FD_ENV),
     else on node.toml's host and port."""
+    try:
+        secure = tls.genesis_uses_tls(config.genesis())
+    except tls.TlsError as exc:
+        raise ConfigError(f"{config.genesis_path}: {exc}") from exc
     node = LedgerNode(config)
+    try:
+        context = listener_context(config, node) if secure else None
+    except (tls.TlsError, OSError, ValueError) as exc:
+        node.store.close()
+        raise ConfigError(f"{config.path}: cannot set up TLS: {exc}") from exc
     guard = connection_guard(config)
     guard.on_refused = lambda reason: node.metrics.connections_refused.labels(reason).inc()
     guard.on_timed_out = lambda phase: node.metrics.connections_timed_out.labels(phase).inc()
@@ -142,9 +160,11 @@ async def serve(
     await runner.setup()
     site: web.BaseSite
     if sock is not None:
-        site = web.SockSite(runner, sock)
+        site = web.SockSite(runner, sock, ssl_context=context)
     else:
-        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+        site = web.TCPSite(
+            runner, config.host, config.port, reuse_address=True, ssl_context=context
+        )
     try:
         await site.start()
     except OSError as exc:
@@ -160,7 +180,8 @@ async def serve(
         "node started",
         extra={
             "participant": config.participant,
-            "url": f"http://{config.host}:{config.port}",
+            "url": f"{'https' if secure else 'http'}://{config.host}:{config.port}",
+            "tls": secure,
             "height": node.store.height,
             "chain_id": node.chain_id,
         },

@@ -61,6 +61,7 @@ from node.peers import (
     page_bound,
 )
 from node.readcache import CachedReader
+from node.tls import genesis_uses_tls
 
 log = logging.getLogger("kpledger.node")
 
@@ -141,7 +142,10 @@ class LedgerNode:
         # Saying whose key made a bad signature costs a verification per registered key: granted
         # from a budget of verifications, else the refusal is a plain bad_signature.
         self._attributions = RateLimiter(ATTRIBUTION_VERIFIES_PER_S, ATTRIBUTION_VERIFIES_BURST)
-        self.client = PeerClient(self.node_key, self.chain_id)
+        self.client = PeerClient(
+            self.node_key, self.chain_id, tls_only=genesis_uses_tls(self.genesis)
+        )
+        self.client.on_untrusted = lambda who: self.metrics.peer_untrusted.labels(who).inc()
         params = self.registry.parameters  # governance may have changed the timeouts
         self.timeouts = TimeoutConfig(
             propose_ms=params.timeout_propose_ms,

@@ -14,7 +14,8 @@ from click.core import ParameterSource
 
 from ledger.certificate import normalise_number
 from ledger.errors import InvalidCertificateNumber, LedgerError
-from node.client import Answer, Answered, ConnectionFailed
+from node import tls
+from node.client import Answer, Answered, ConnectionFailed, Trust
 from node.config import ConfigError, read_api_token
 
 #: Exit statuses, as SPEC section 2 fixes them: 0 success, 1 the ledger said no (refused,
@@ -209,8 +210,63 @@ def _exit_for(exc: Exception, as_json: bool) -> NoReturn:
     raise exc  # not from a node's answer: a defect, to be seen as one
 
 
+def _given(ctx: click.Context | None, name: str) -> Any:
+    """A parameter's value on this command, else on an enclosing group (or its obj)."""
+    while ctx is not None:
+        if ctx.params.get(name) is not None:
+            return ctx.params[name]
+        if isinstance(ctx.obj, dict) and ctx.obj.get(name) is not None:
+            return ctx.obj[name]
+        ctx = ctx.parent
+    return None
+
+
+def use_trust(ctx: click.Context, cacert: Path | None) -> None:
+    """How this command verifies the nodes it talks to (SPEC 6 "Clients verify the node"): from
+    its --cacert, --genesis, --config or --key (the genesis beside it), or the environment."""
+    key = _given(ctx, "key_path")
+    try:
+        trust = tls.client_trust(
+            genesis=_given(ctx, "genesis_path"),
+            config=_given(ctx, "config_path"),
+            key=Path(key)
+            if isinstance(key, str | Path) and not str(key).startswith("pkcs11:")
+            else None,
+            cacert=cacert,
+        )
+    except tls.TlsError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=json_wanted_in(ctx), code="tls")
+    Trust.use(trust)
+
+
 class Command(click.Command):
-    """Turns connection failures, refusals and malformed answers into SPEC 2's exit statuses."""
+    """Turns connection failures, refusals and malformed answers into SPEC 2's exit statuses;
+    a command that talks to a node (`--node`) also takes --cacert and verifies the node."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.callback is None or not any(p.name == "node_url" for p in self.params):
+            return
+        self.params.append(
+            click.Option(
+                ["--cacert"],
+                type=click.Path(path_type=Path, dir_okay=False),
+                envvar=tls.CACERT_ENV,
+                show_envvar=True,
+                help="Verify the node's certificate against these CAs (a node with a "
+                "CA-issued tls_cert) instead of the node keys of the genesis (--genesis, "
+                "--config's, the one beside --key, or KPLEDGER_GENESIS).",
+            )
+        )
+        callback = self.callback
+
+        # Wrapped, not done in invoke(): a group may ctx.invoke() the command directly.
+        @functools.wraps(callback)
+        def verifying(*args: Any, cacert: Path | None = None, **kwargs: Any) -> Any:
+            use_trust(click.get_current_context(), cacert)
+            return callback(*args, **kwargs)
+
+        self.callback = verifying
 
     def invoke(self, ctx: click.Context) -> Any:
         Answered.reset()

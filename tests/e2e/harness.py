@@ -23,6 +23,29 @@ from ledger.keys import SigningKey, load_signing_key
 from ledger.state import Registry
 from node.netinit import init_network, parse_participants
 from node.runner import LISTEN_FD_ENV
+from node.tls import ClientTrust
+
+#: The node keys of every network this process made: the harness's client pins them (a test
+#: node shows a certificate for its node key; docs/security.md), never skipping verification.
+TRUSTED_NODE_KEYS: set[bytes] = set()
+
+
+def trust_node_key(node_key: bytes) -> None:
+    """Accept this node key from a test node (a node key added by governance, a joiner's)."""
+    TRUSTED_NODE_KEYS.add(node_key)
+
+
+def harness_trust() -> ClientTrust:
+    return ClientTrust(keys=frozenset(TRUSTED_NODE_KEYS), source="the test networks' genesis")
+
+
+def urlopen(request: urllib.request.Request | str, timeout: float = 10.0) -> Any:
+    """urllib's urlopen, with https:// URLs verified against the test networks' node keys."""
+    url = request if isinstance(request, str) else request.full_url
+    if url.startswith("https://"):
+        return harness_trust().opener(url).open(request, timeout=timeout)
+    return urllib.request.urlopen(request, timeout=timeout)
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,7 +187,7 @@ def http(
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
+        with urlopen(req, timeout=timeout) as response:
             status, payload = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, payload = exc.code, exc.read()
@@ -284,6 +307,7 @@ class Network:
         directory: Path,
         participants: str = "BE,AE,IN,RU",
         parameters: Parameters | None = None,
+        tls: bool = False,
     ) -> Network:
         specs = parse_participants(participants)
         ports = reserve_ports(len(specs))
@@ -295,14 +319,17 @@ class Network:
                 chain_id="kp-test",
                 parameters=parameters
                 or Parameters(timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200),
+                tls=tls,
             )
         except BaseException:
             for listener in ports:
                 listener.close()
             raise
         nodes = []
+        scheme = "https" if tls else "http"
         for v, listener in zip(genesis.validators, ports, strict=True):
-            assert v.address == f"http://127.0.0.1:{listener.port}", v.address
+            assert v.address == f"{scheme}://127.0.0.1:{listener.port}", v.address
+            trust_node_key(v.node_key)
             config = directory / v.participant / "node.toml"
             token = tomllib.loads(config.read_text())["api_token"]
             log = directory / f"{v.participant}.log"
