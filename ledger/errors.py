@@ -210,6 +210,13 @@ class InvalidProof(LedgerError):
     http_status = 400
 
 
+class InvalidCredential(LedgerError):
+    """A Verifiable Credential whose form, signature or facts do not check."""
+
+    code = "invalid_credential"
+    http_status = 400
+
+
 class StoreError(LedgerError):
     code = "store_error"
     http_status = 500

@@ -116,6 +116,12 @@ class SigningKey:
     def sign(self, tag: bytes, payload: bytes) -> bytes:
         return self._key.sign(tagged(tag, payload))
 
+    def sign_raw(self, message: bytes) -> bytes:
+        """A signature over `message` as it is, for an outside format that fixes its own signing
+        input (W3C Data Integrity, ledger/credential.py); kpledger's own objects are always
+        signed tagged (`sign`)."""
+        return self._key.sign(message)
+
     def to_pem(self) -> bytes:
         return self._key.private_bytes(
             serialization.Encoding.PEM,
