@@ -13,6 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The third-party verifier of credentials (tests/interop/vc), from its committed lock file.
+INTEROP := tests/interop/vc/node_modules/.installed
+$(INTEROP): tests/interop/vc/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/interop/vc --no-audit --no-fund --silent && touch $(INTEROP); \
+	else echo "npm not found: the third-party credential check will be skipped" >&2; fi
+
 devnet: $(STAMP)
 	$(BIN)/kpledger devnet --dir devnet
 
@@ -21,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ledger node scripts tests
 	$(BIN)/mypy ledger node
 
-test: lint
+test: lint $(INTEROP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)

@@ -50,6 +50,14 @@ def _term(name: str, **extra: Any) -> dict[str, Any]:
     return {"@id": f"kp:{name}", **extra}
 
 
+#: A party's terms, scoped to the exporter and importer objects (a type's terms do not reach
+#: into the objects its properties hold).
+_PARTY: dict[str, Any] = {
+    "@protected": True,
+    "partyName": {"@id": "kp:partyName"},
+    "partyAddress": {"@id": "kp:partyAddress"},
+}
+
 #: The kpledger terms, inline in every credential (so a verifier needs no other host for them).
 #: Amounts are decimal strings, never floats; a party is a {name, address} pair.
 KPLEDGER_CONTEXT: dict[str, Any] = {
@@ -79,10 +87,8 @@ KPLEDGER_CONTEXT: dict[str, Any] = {
             ),
             "replaces": _term("replaces"),
             "originZone": _term("originZone"),
-            "exporter": _term("exporter"),
-            "importer": _term("importer"),
-            "partyName": _term("partyName"),
-            "partyAddress": _term("partyAddress"),
+            "exporter": _term("exporter", **{"@context": _PARTY}),
+            "importer": _term("importer", **{"@context": _PARTY}),
             "identityCommitment": _term("identityCommitment"),
             "identitySalt": _term("identitySalt"),
             "certificateDigest": _term("certificateDigest"),

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from ledger.certificate import Certificate
 from ledger.credential import (
+    KP,
     KPLEDGER_CONTEXT,
     LedgerEvidence,
+    _canonical,
     base58btc,
     build_credential,
     did_key,
@@ -26,6 +28,7 @@ from ledger.credential import (
 from ledger.errors import InvalidCredential
 from node.credentials import kpledger_context_document, load_context
 from tests.helpers import TestNetwork
+from tests.interop.vcjs import third_party_verdicts
 
 EVIDENCE = LedgerEvidence("kp-test", "AAAA", None)
 CREATED_MS = 1_764_590_400_000  # 2025-12-01T12:00:00Z
@@ -77,6 +80,17 @@ def test_the_parties_are_left_out_unless_asked(
     assert "identitySalt" not in withheld["credentialSubject"]
     # Without the parties the digest still binds them, through the commitment.
     assert verify_credential(withheld, load_context).digest == certificate.digest(bytes(range(32)))
+
+
+def test_every_field_is_under_the_signature(genuine: dict[str, Any]) -> None:
+    # A term that no context defines in scope drops out of the canonical form, unsigned.
+    unsecured = {k: v for k, v in genuine.items() if k != "proof"}
+    nquads = _canonical(unsecured, load_context)
+    subject = genuine["credentialSubject"]
+    names = [k for k in subject if k != "type"] + ["partyName", "partyAddress"]
+    names += [k for k in genuine["evidence"][0] if k != "type"]
+    missing = [name for name in names if f"{KP}{name}>" not in nquads]
+    assert missing == []
 
 
 def test_amounts_are_decimal_strings_never_floats(genuine: dict[str, Any]) -> None:
@@ -180,3 +194,26 @@ def test_the_shipped_kpledger_context_is_the_one_credentials_carry() -> None:
     )
     assert json.loads(shipped.read_text()) == {"@context": KPLEDGER_CONTEXT}
     assert kpledger_context_document() == {"@context": KPLEDGER_CONTEXT}
+
+
+def test_a_third_party_library_verifies_it_and_refuses_an_altered_one(
+    network: TestNetwork, certificate: Certificate, genuine: dict[str, Any], tmp_path: Path
+) -> None:
+    withheld = credential(network, certificate)
+    altered = copy.deepcopy(genuine)
+    altered["credentialSubject"]["caratWeight"] = "1.00"
+    moved = copy.deepcopy(withheld)
+    moved["credentialSubject"]["importingParticipant"] = "IN"
+    files = []
+    for name, doc in (
+        ("full", genuine),
+        ("withheld", withheld),
+        ("altered", altered),
+        ("moved", moved),
+    ):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(doc))
+    # As of a day the certificate is valid: the library checks validFrom and validUntil.
+    now = f"{certificate.facts.issued_on.isoformat()}T12:00:00Z"
+    verdicts = third_party_verdicts(files, now=now)
+    assert [v["verified"] for v in verdicts] == [True, True, False, False], verdicts

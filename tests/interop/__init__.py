@@ -1,0 +1,1 @@
+"""Checks by software that shares no code with kpledger."""
