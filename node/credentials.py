@@ -106,7 +106,9 @@ def check_credential(credential: Any, genesis: Genesis) -> CheckedLedgerCredenti
         )
     exporting = ledger.exporting_participant or ""
     if evidence.register_proof is not None:
-        verified = verify_register_proof(RegisterProof.from_base64(evidence.register_proof), genesis)
+        verified = verify_register_proof(
+            RegisterProof.from_base64(evidence.register_proof), genesis
+        )
         registry, height = verified.registry, verified.head_height
     else:
         registry, height = Registry.from_genesis(genesis), 0

@@ -57,7 +57,7 @@ class RateLimiter:
 
 def rate_family(method: str, path: str) -> str:
     """The family whose budget a request spends."""
-    if path.startswith("/v1/public/"):
+    if path.startswith(("/v1/public/", "/contexts/")):
         return "public"
     if path.startswith("/peer/"):
         return "peer"

@@ -511,7 +511,14 @@ def render_record(c: dict[str, Any]) -> str:
     is_flag=True,
     help="Check the participant register (keys, status, validators) instead of a certificate.",
 )
-@node_option
+@click.option(
+    "--vc",
+    "vc_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Check a Verifiable Credential file (kpledger cert vc) offline instead: its signature, "
+    "its facts and the ledger's proof it carries (no --node needed).",
+)
+@click.option("--node", "node_url", help="The node's URL (not needed with --vc).")
 @click.option(
     "--genesis",
     "genesis_path",
@@ -535,7 +542,8 @@ def render_record(c: dict[str, Any]) -> str:
 def verify(
     number: str | None,
     register: bool,
-    node_url: str,
+    vc_path: Path | None,
+    node_url: str | None,
     genesis_path: Path,
     document: Path | None,
     max_age_hours: float,
@@ -545,9 +553,23 @@ def verify(
 
     Exit 0: the proof checks and the certificate is in force; 1: unknown, voided, rejected,
     expired, or the document does not match; 2: the proof does not check, or no answer.
+    With --vc FILE (and no NUMBER): the credential, offline, with the same exit statuses.
     With --register (and no NUMBER): the participant register the node serves, exit 0 when its
     proof checks, 2 when not.
     """
+    if vc_path is not None:
+        if number is not None or register or document is not None:
+            fail(
+                "--vc takes no NUMBER, --register or --document",
+                EXIT_USAGE,
+                as_json=as_json,
+                code="usage",
+            )
+        from node.cli.vc import verify_credential_file
+
+        verify_credential_file(vc_path, genesis_path, as_json)
+    if node_url is None:
+        fail("--node URL is needed (or --vc FILE)", EXIT_USAGE, as_json=as_json, code="usage")
     if register == (number is not None) or (register and document is not None):
         fail(
             "give a certificate NUMBER, or --register (without NUMBER or --document)",

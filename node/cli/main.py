@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from node.cli import audit, cert, explore, gov, key, network, node, reports
+from node.cli import audit, cert, explore, gov, key, network, node, reports, vc
 from node.cli.common import Group
 
 
@@ -24,6 +24,7 @@ main.add_command(node.node)
 main.add_command(node.devnet)
 main.add_command(cert.cert)
 cert.cert.add_command(gov.cert_endorse)
+cert.cert.add_command(vc.cert_vc)
 main.add_command(gov.gov_group, "gov")
 main.add_command(key.key)
 main.add_command(cert.verify)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ledger.errors import LedgerError, StoreCorrupt, TokenRefused, TokenRequired
-from node.http import explorer, governance, ops, participant, peer, public, reports
+from node.http import contexts, explorer, governance, ops, participant, peer, public, reports
 from node.http.appkeys import BLOCKS, CACHE, NODE, PEER_GATE, VERIFY_CACHE
 from node.http.caches import BlockCache, PublicCache, VerifyCache
 from node.http.responses import OPERATOR_ONLY, Handler, error_response
@@ -132,4 +132,5 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     reports.add_routes(app)
     explorer.add_routes(app)
     ops.add_routes(app)
+    contexts.add_routes(app)
     return app
