@@ -14,8 +14,9 @@ and then to the peers that did take it, since a peer that restarts forgets its m
 this, an event held by one validator alone that is not the proposer would sit there: one
 validator's messages do not start an idle height.
 
-The shell (node/service.py) carries out what this decides: it writes the batches, answers the
-waiting requests, deletes the keys, sends the gossip and reports back. Times are in milliseconds,
+The shell carries out what this decides: node/service/durable.py writes the batches, answers
+the waiting requests and deletes the keys; node/service/gossip.py sends the gossip; both report
+back. Times are in milliseconds,
 given by the caller.
 """
 
