@@ -23,24 +23,7 @@ from ledger.proofs import FinalHeader
 from ledger.state import CertificateRecord, Registry
 from ledger.statetree import MemoryNodeStore
 from ledger.stats import PublicBook, deltas
-from ledger.store import (
-    K_HEAD,
-    K_REGISTRY,
-    P_BLOCK,
-    P_CERT,
-    P_EVENT,
-    P_IDX,
-    P_NODE,
-    P_PROPOSAL,
-    P_PUB,
-    P_PUB_AT,
-    P_PUB_CELL,
-    P_PUB_DIRTY,
-    P_PUB_TOUCH,
-    P_STATS,
-    Store,
-    index_keys,
-)
+from ledger.store import Store, keys
 
 Progress = Callable[[int, int], None]
 
@@ -205,7 +188,7 @@ class _Audit:
 
     def __init__(self, store: Store, genesis: Genesis) -> None:
         self.store = store
-        self.db = store.raw()
+        self.read = store.readers
         self.genesis = genesis
         self.registry = Registry.from_genesis(genesis)
         self.validator_keys = [v.node_key for v in genesis.validators]
@@ -216,7 +199,7 @@ class _Audit:
 
     # -- the head --------------------------------------------------------------------------
     def head(self) -> tuple[int, bytes | None]:
-        raw = self.db.get(K_HEAD)
+        raw = self.read.blocks.head_entry()
         if raw is None:
             return 0, None
         try:
@@ -230,7 +213,7 @@ class _Audit:
 
     # -- reading one block -----------------------------------------------------------------
     def load(self, height: int, prev: Header | None) -> _Loaded:
-        raw = self.db.get(P_BLOCK + height.to_bytes(8, "big"))
+        raw = self.read.blocks.entry(height)
         if raw is None:
             raise _Fault(f"block {height} is missing from the store")
         try:
@@ -250,7 +233,7 @@ class _Audit:
             check_link(header, prev, self.genesis.hash, self.genesis.chain_id)
         except LedgerError as exc:
             raise _Fault(f"block {height}: the header does not link: {exc}") from exc
-        if self.store.height_of(header.hash) != height:
+        if self.read.blocks.height_of(header.hash) != height:
             raise _Fault(
                 f"block {height}: the header hash {_short(header.hash)} is not indexed at "
                 f"height {height} (the header was altered after it was stored?)"
@@ -278,7 +261,7 @@ class _Audit:
 
     def load_event(self, height: int, index: int, event_id: bytes) -> Event:
         where = f"block {height} event {index} ({_short(event_id)})"
-        raw = self.db.get(P_EVENT + event_id)
+        raw = self.read.events.entry(event_id)
         if raw is None:
             raise _Fault(f"{where}: the event is missing from the store")
         try:
@@ -326,7 +309,7 @@ class _Audit:
 
     def check_commit(self, header: Header) -> None:
         height = header.height
-        raw = self.store.commit_certificate_bytes(height)
+        raw = self.read.blocks.commit_certificate_bytes(height)
         if raw is None:
             raise _Fault(f"block {height}: no commit certificate is stored")
         try:
@@ -409,7 +392,7 @@ class _Audit:
                 progress(loaded.height, head)
         if prev is not None and prev.hash != head_hash:
             raise _Fault(f"the stored head pointer names another header than block {head}")
-        if self.db.get(P_BLOCK + (head + 1).to_bytes(8, "big")) is not None:
+        if self.read.blocks.entry(head + 1) is not None:
             raise _Fault(f"a block {head + 1} is stored beyond the head {head}")
         if not self.check_derived:
             return
@@ -423,17 +406,15 @@ class _Audit:
 
     def check_governance(self) -> None:
         """The stored register and proposal records are those the chain's events imply."""
-        stored = self.db.get(K_REGISTRY)
+        stored = self.read.governance.registry_entry()
         if stored is not None and stored != encode(self.registry.to_wire()):
             raise _Fault("the stored participant register differs from what the chain implies")
         expected = self.state.proposals
         seen = 0
-        for key, raw in self.db.iterator(prefix=P_PROPOSAL):
-            record = expected.get(key[len(P_PROPOSAL) :])
+        for proposal_id, raw in self.read.governance.proposal_entries():
+            record = expected.get(proposal_id)
             if record is None or raw != encode(record.to_wire()):
-                raise _Fault(
-                    f"the stored proposal {_short(key[len(P_PROPOSAL) :])} is not the chain's"
-                )
+                raise _Fault(f"the stored proposal {_short(proposal_id)} is not the chain's")
             seen += 1
         if seen != len(expected):
             raise _Fault(f"{len(expected) - seen} proposal records are missing from the store")
@@ -441,8 +422,7 @@ class _Audit:
     def check_records(self) -> None:
         expected = self.state.records
         seen: set[str] = set()
-        for key, raw in self.db.iterator(prefix=P_CERT):
-            number = key[len(P_CERT) :].decode("utf-8", "replace")
+        for number, raw in self.read.certificates.entries():
             record = expected.get(number)
             if record is None:
                 raise _Fault(f"the store holds a record of {number} that no event implies")
@@ -454,9 +434,11 @@ class _Audit:
             raise _Fault(f"the record of {missing[0]} is missing from the store")
 
     def check_index(self) -> None:
-        expected = {key for record in self.state.records.values() for key in index_keys(record)}
+        expected = {
+            key for record in self.state.records.values() for key in keys.index_keys(record)
+        }
         seen: set[bytes] = set()
-        for key, value in self.db.iterator(prefix=P_IDX):
+        for key, value in self.read.indexes.entries():
             if key not in expected:
                 raise _Fault(f"the store holds an index entry no record implies: {_show(key)}")
             if value != b"":
@@ -468,11 +450,11 @@ class _Audit:
 
     def check_stats(self) -> None:
         expected = {
-            P_STATS + key.encode(): encode([f.certificates, f.carats, f.value_usd])
+            keys.stat(key): encode([f.certificates, f.carats, f.value_usd])
             for key, f in deltas((None, r) for r in self.state.records.values()).items()
         }
         seen: set[bytes] = set()
-        for key, value in self.db.iterator(prefix=P_STATS):
+        for key, value in self.read.statistics.entries():
             if key not in expected:
                 raise _Fault(f"the store holds statistics no record implies: {_show(key)}")
             if value != expected[key]:
@@ -488,16 +470,16 @@ class _Audit:
         expected: dict[bytes, bytes] = {}
         for quarter, cells in book.published.items():
             for cell, published in cells.items():
-                expected[P_PUB_CELL + cell.encode(quarter)] = encode(published.to_wire())
+                expected[keys.public_cell(quarter, cell)] = encode(published.to_wire())
         for quarter, counts in book.changed.items():
             for cell, count in counts.items():
-                expected[P_PUB_TOUCH + cell.encode(quarter)] = encode(count)
+                expected[keys.public_touch(quarter, cell)] = encode(count)
         for quarter in book.dirty:
-            expected[P_PUB_DIRTY + quarter.prefix().encode()] = b""
+            expected[keys.public_dirty(quarter)] = b""
         for height, record in book.publications.items():
-            expected[P_PUB_AT + height.to_bytes(8, "big")] = encode(record)
+            expected[keys.publication(height)] = encode(record)
         seen: set[bytes] = set()
-        for key, value in self.db.iterator(prefix=P_PUB):
+        for key, value in self.read.statistics.public_entries():
             if key not in expected:
                 raise _Fault(
                     f"the store holds public statistics the chain does not imply: {_show(key)}"
@@ -512,8 +494,7 @@ class _Audit:
     def check_state_nodes(self) -> None:
         expected = self.state.nodes.nodes
         count = 0
-        for key, node in self.db.iterator(prefix=P_NODE):
-            node_hash = key[len(P_NODE) :]
+        for node_hash, node in self.read.state_nodes.entries():
             if expected.get(node_hash) != node:
                 raise _Fault(
                     f"the stored state tree node {_short(node_hash)} is not one the state implies"
@@ -523,7 +504,7 @@ class _Audit:
             raise _Fault(f"{len(expected) - count} state tree nodes are missing from the store")
 
     def check_no_stray_events(self) -> None:
-        stored = sum(1 for _ in self.db.iterator(prefix=P_EVENT, include_value=False))
+        stored = self.read.events.count()
         if stored != self.events_checked:
             raise _Fault(
                 f"the store holds {stored} events, but its blocks hold {self.events_checked}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.block import Header, event_leaf
 from ledger.certificate import confidential_hash, digest_from_parts
@@ -19,7 +19,9 @@ from ledger.hashing import TAG_REGISTRY, tagged_hash
 from ledger.merkle import inclusion_proof, verify_inclusion
 from ledger.state import STATUSES, Registry, state_key, state_value
 from ledger.statetree import StateProof, StateTree, verify_state_proof
-from ledger.store import Store
+
+if TYPE_CHECKING:  # building a proof reads a store; checking one needs no store (nor plyvel)
+    from ledger.store import Store
 
 PROOF_VERSION = 2
 REGISTER_PROOF_VERSION = 1
@@ -382,10 +384,10 @@ class StoreBlocks:
         return _final_header(self.store, height)
 
     def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
-        stored = self.store.event(event_id)
+        stored = self.store.readers.events.get(event_id)
         if stored is None or stored.height != height:
             raise InvalidProof(f"the store lacks event {event_id.hex()} at height {height}")
-        leaves = self.store.event_leaves(height)
+        leaves = self.store.readers.blocks.event_leaves(height)
         return stored.index, tuple(inclusion_proof(leaves, stored.index))
 
 
@@ -398,10 +400,10 @@ def build_certificate_proof(
         raise InvalidProof("the ledger has no final block yet")
     blocks = blocks if blocks is not None else StoreBlocks(store)
     final_head = blocks.final_header(head.height)
-    tree = StateTree(store, head.state_root)
+    tree = StateTree(store.readers.state_nodes, head.state_root)
     state_proof = tree.prove(state_key(number))
     changes = validator_changes(store, head.height)
-    record = store.get_certificate(number)
+    record = store.readers.certificates.get(number)
     if record is None:
         return CertificateProof(number, final_head, None, state_proof, (), (), None, None, changes)
     events = []
@@ -411,7 +413,7 @@ def build_certificate_proof(
         events.append(EventInclusion(entry.event_id, entry.type, entry.height, index, path))
         if entry.height != head.height and entry.height not in heights:
             heights.append(entry.height)
-    commitment = store.issue_commitment(record.issue_event_id)
+    commitment = store.readers.events.issue_commitment(record.issue_event_id)
     if commitment is None:
         raise InvalidProof(f"the store lacks the issue event of {number}")
     return CertificateProof(
@@ -437,8 +439,8 @@ def validator_changes(store: Store, head: int) -> tuple[ValidatorChange, ...]:
 
 
 def _final_header(store: Store, height: int) -> FinalHeader:
-    header = store.header(height)
-    cert = store.commit_certificate_bytes(height)
+    header = store.readers.blocks.header(height)
+    cert = store.readers.blocks.commit_certificate_bytes(height)
     if header is None or cert is None:
         raise InvalidProof(f"the store lacks final header {height}")
     return FinalHeader(header, CommitCertificate.from_wire(decode(cert)))

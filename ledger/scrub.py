@@ -9,8 +9,6 @@ against its hash. What it finds is listed; it changes nothing.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ledger.block import Header
@@ -19,7 +17,7 @@ from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.state import CertificateRecord
 from ledger.statetree import EMPTY, _Internal, _load
-from ledger.store import P_BLOCK, P_CERT, P_EVENT, P_HASH, P_IDX, Store, index_keys
+from ledger.store import Store, keys
 
 #: Past this many, the rest of the problems are counted, not listed.
 MAX_LISTED = 100
@@ -49,7 +47,7 @@ class ScrubReport:
 def scrub(store: Store) -> ScrubReport:
     """Check every part of `store`; a corruption is a problem in the report, never raised."""
     report = ScrubReport(height=store.height)
-    for problem in store.db.check_tables():
+    for problem in store.check_files():
         report.add(problem)
     for name, check in (
         ("blocks", _blocks),
@@ -66,7 +64,7 @@ def scrub(store: Store) -> ScrubReport:
 
 def _blocks(store: Store, report: ScrubReport) -> None:
     for height in range(1, store.height + 1):
-        raw = store.db.get(P_BLOCK + struct.pack(">Q", height))
+        raw = store.readers.blocks.entry(height)
         if raw is None:
             report.add(f"block {height} is missing")
             continue
@@ -79,13 +77,12 @@ def _blocks(store: Store, report: ScrubReport) -> None:
         report.blocks += 1
         if header.height != height or len(leaves) != header.event_count:
             report.add(f"block {height}'s stored entry does not match its header")
-        if store.db.get(P_HASH + header.hash) != struct.pack(">Q", height):
+        if not store.readers.blocks.indexed_at(header.hash, height):
             report.add(f"block {height}'s header does not hash to the hash its index names")
 
 
 def _events(store: Store, report: ScrubReport) -> None:
-    for key, raw in store.db.iterator(prefix=P_EVENT):
-        event_id = key[len(P_EVENT) :]
+    for event_id, raw in store.readers.events.entries():
         try:
             height, _index, encoded = decode(raw)
             event = Event.decode(encoded)
@@ -99,8 +96,7 @@ def _events(store: Store, report: ScrubReport) -> None:
 
 def _certificates(store: Store, report: ScrubReport) -> None:
     expected: set[bytes] = set()
-    for key, raw in store.db.iterator(prefix=P_CERT):
-        number = key[len(P_CERT) :].decode("utf-8", errors="replace")
+    for number, raw in store.readers.certificates.entries():
         try:
             record = CertificateRecord.decode(raw)
         except (LedgerError, ValueError, TypeError, KeyError, IndexError) as exc:
@@ -111,16 +107,12 @@ def _certificates(store: Store, report: ScrubReport) -> None:
             store.served_certificate(number)
         except StoreError as exc:
             report.add(exc.message)
-        expected.update(index_keys(record))
-    found = set(_keys(store, P_IDX))
+        expected.update(keys.index_keys(record))
+    found = set(store.readers.indexes.keys())
     if missing := len(expected - found):
         report.add(f"{missing} index entries the certificate records imply are missing")
     if extra := len(found - expected):
         report.add(f"{extra} index entries name no certificate record as it stands")
-
-
-def _keys(store: Store, prefix: bytes) -> Iterator[bytes]:
-    yield from store.db.iterator(prefix=prefix, include_value=False)
 
 
 def _state_tree(store: Store, report: ScrubReport) -> None:
@@ -128,7 +120,7 @@ def _state_tree(store: Store, report: ScrubReport) -> None:
     pending = [store.state_root] if store.state_root != EMPTY else []
     leaves = 0
     while pending:
-        node = _load(store, pending.pop())
+        node = _load(store.readers.state_nodes, pending.pop())
         report.state_nodes += 1
         if isinstance(node, _Internal):
             pending.extend(h for h in (node.left, node.right) if h != EMPTY)

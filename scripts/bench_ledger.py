@@ -22,8 +22,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import plyvel
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger import authoring
@@ -38,6 +36,7 @@ from ledger.hashing import TAG_EVENT
 from ledger.keys import EncryptionKey, SigningKey, verify
 from ledger.state import Registry
 from ledger.store import Store
+from ledger.store.leveldb import LevelDB
 
 CODES = ("BE", "AE", "IN", "RU")
 #: Who trades how much, roughly as the big KP traders do (share of certificates issued).
@@ -300,8 +299,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     store.close()
 
     used, apparent = disk_usage(db_dir)
-    db = plyvel.DB(str(db_dir))
-    db.compact_range()
+    db = LevelDB.open(db_dir)
+    db.compact()
     db.close()
     used_compact, apparent_compact = disk_usage(db_dir)
     ceiling = ceiling_n / ceiling_s

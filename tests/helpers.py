@@ -369,3 +369,24 @@ def public_blocks(store: Store) -> list[Any]:
         assert header is not None and commit is not None
         out.append(PublicBlock(header.encoded, commit, store.event_leaves(height)))
     return out
+
+
+# -- tampering with a store, as an attacker or a failing disk would (tests only) -----------------
+def poke(store: Store, key: bytes, value: bytes) -> None:
+    """Overwrite one stored value behind the store's back, through its backend."""
+    with store.kv.batch() as batch:
+        batch.put(key, value)
+
+
+def erase(store: Store, key: bytes) -> None:
+    """Delete one stored key behind the store's back, through its backend."""
+    with store.kv.batch() as batch:
+        batch.delete(key)
+
+
+def compact(store: Store) -> None:
+    """Move a LevelDB store's data into its table files (which crash tests then damage)."""
+    from ledger.store.leveldb import LevelDB
+
+    assert isinstance(store.kv, LevelDB), "only a LevelDB store has tables"
+    store.kv.compact()

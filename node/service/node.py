@@ -58,7 +58,7 @@ class LedgerNode:
         )
         self.metrics = Metrics()
         self.health = Health(self.metrics, view.registry.parameters.max_clock_drift_ms)
-        view.store.db.listener = self.health
+        view.store.listener = self.health
         self.mempool = Mempool(config.mempool_limit)
         self.client = PeerClient(view.node_key, view.chain_id, tls_only=genesis_uses_tls(genesis))
         self.client.on_untrusted = lambda who: self.metrics.peer_untrusted.labels(who).inc()

@@ -11,18 +11,8 @@ from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_c
 from ledger.block import Block, events_root
 from ledger.encoding import decode, encode
 from ledger.state import VOIDED
-from ledger.store import (
-    P_BLOCK,
-    P_CERT,
-    P_COMMIT,
-    P_EVENT,
-    P_IDX,
-    P_NODE,
-    P_STATS,
-    Store,
-    index_keys,
-)
-from tests.helpers import TestNetwork, public_blocks
+from ledger.store import Store, index_keys, keys
+from tests.helpers import TestNetwork, erase, poke, public_blocks
 
 
 def _chain(net: TestNetwork, store: Store) -> None:
@@ -50,17 +40,13 @@ def _audit(net: TestNetwork, store: Store, **kwargs: Any) -> AuditReport:
     return verify_chain(store, net.genesis, **kwargs)
 
 
-def _key(height: int) -> bytes:
-    return height.to_bytes(8, "big")
-
-
 def _flip(data: bytes, at: int, bits: int = 0x01) -> bytes:
     return data[:at] + bytes([data[at] ^ bits]) + data[at + 1 :]
 
 
 def _event_entry(store: Store, height: int, index: int) -> tuple[bytes, list[Any]]:
     event_id = store.event_ids(height)[index]
-    return P_EVENT + event_id, decode(store.raw().get(P_EVENT + event_id))
+    return keys.event(event_id), decode(store.kv.get(keys.event(event_id)))
 
 
 def test_a_clean_chain_passes(chain: tuple[TestNetwork, Store]) -> None:
@@ -92,7 +78,7 @@ def test_workers_agree_with_one_process(chain: tuple[TestNetwork, Store]) -> Non
     net, store = chain
     assert _audit(net, store, workers=2) == AuditReport(True, 5, 11, None)
     key, (height, index, encoded) = _event_entry(store, 4, 1)
-    store.raw().put(key, encode([height, index, _flip(encoded, len(encoded) - 1)]))
+    poke(store, key, encode([height, index, _flip(encoded, len(encoded) - 1)]))
     one, two = _audit(net, store), _audit(net, store, workers=2)
     assert one == two
     assert not one.ok and one.height_checked == 3 and one.events_checked == 8
@@ -104,21 +90,21 @@ def test_workers_agree_with_one_process(chain: tuple[TestNetwork, Store]) -> Non
 def test_a_flipped_byte_in_a_stored_event(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     key, (height, index, encoded) = _event_entry(store, 3, 2)
-    original = store.raw().get(key)
+    original = store.kv.get(key)
     # A sample of positions all over the event, the signature excepted (tested below).
     for at in range(0, len(encoded) - 64, 5):
-        store.raw().put(key, encode([height, index, _flip(encoded, at)]))
+        poke(store, key, encode([height, index, _flip(encoded, at)]))
         report = _audit(net, store)
         assert not report.ok and report.height_checked == 2, (at, report)
         assert report.fault is not None and report.fault.startswith("block 3 event 2"), report
-    store.raw().put(key, original)
+    poke(store, key, original)
     assert _audit(net, store).ok
 
 
 def test_a_flipped_byte_in_an_event_signature(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     key, (height, index, encoded) = _event_entry(store, 2, 0)
-    store.raw().put(key, encode([height, index, _flip(encoded, len(encoded) - 10)]))
+    poke(store, key, encode([height, index, _flip(encoded, len(encoded) - 10)]))
     report = _audit(net, store)
     assert (report.ok, report.height_checked, report.events_checked) == (False, 1, 3)
     assert report.fault is not None
@@ -129,7 +115,7 @@ def test_a_flipped_byte_in_an_event_signature(chain: tuple[TestNetwork, Store]) 
 def test_a_missing_event(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     key, _ = _event_entry(store, 5, 0)
-    store.raw().delete(key)
+    erase(store, key)
     report = _audit(net, store)
     assert report.height_checked == 4
     assert report.fault is not None and "block 5 event 0" in report.fault
@@ -139,7 +125,7 @@ def test_a_missing_event(chain: tuple[TestNetwork, Store]) -> None:
 def test_a_stray_event(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     stray = net.issue()
-    store.raw().put(P_EVENT + stray.event.event_id, encode([9, 0, stray.event.encoded]))
+    poke(store, keys.event(stray.event.event_id), encode([9, 0, stray.event.encoded]))
     report = _audit(net, store)
     assert report.height_checked == 5
     assert report.fault == "the store holds 12 events, but its blocks hold 11"
@@ -150,29 +136,29 @@ def test_a_stray_event(chain: tuple[TestNetwork, Store]) -> None:
 
 def test_a_flipped_byte_in_a_header(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    raw = store.raw().get(P_BLOCK + _key(3))
+    raw = store.kv.get(keys.block(3))
     header_bytes, ids = decode(raw)
     for at in range(len(header_bytes)):
-        store.raw().put(P_BLOCK + _key(3), encode([_flip(header_bytes, at), ids]))
+        poke(store, keys.block(3), encode([_flip(header_bytes, at), ids]))
         report = _audit(net, store)
         assert not report.ok and report.height_checked == 2, (at, report)
         assert report.fault is not None and report.fault.startswith("block 3"), report
         assert "header" in report.fault, report
-    store.raw().put(P_BLOCK + _key(3), raw)
+    poke(store, keys.block(3), raw)
     assert _audit(net, store).ok
 
 
 def test_a_missing_block(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    store.raw().delete(P_BLOCK + _key(4))
+    erase(store, keys.block(4))
     report = _audit(net, store)
     assert (report.height_checked, report.fault) == (3, "block 4 is missing from the store")
 
 
 def test_events_reordered_in_a_block(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    header_bytes, ids = decode(store.raw().get(P_BLOCK + _key(1)))
-    store.raw().put(P_BLOCK + _key(1), encode([header_bytes, ids[::-1]]))
+    header_bytes, ids = decode(store.kv.get(keys.block(1)))
+    poke(store, keys.block(1), encode([header_bytes, ids[::-1]]))
     report = _audit(net, store)
     assert report.height_checked == 0
     assert report.fault is not None and report.fault.startswith("block 1 event 0")
@@ -184,7 +170,7 @@ def test_events_reordered_in_a_block(chain: tuple[TestNetwork, Store]) -> None:
 def _replace_commit(net: TestNetwork, store: Store, height: int, **kwargs: Any) -> None:
     header = store.header(height)
     assert header is not None
-    store.raw().put(P_COMMIT + _key(height), net.commit_certificate_bytes(header, **kwargs))
+    poke(store, keys.commit(height), net.commit_certificate_bytes(header, **kwargs))
 
 
 @pytest.mark.parametrize(
@@ -218,8 +204,8 @@ def test_three_of_four_signers_are_enough(chain: tuple[TestNetwork, Store]) -> N
 
 def test_a_flipped_byte_in_a_commit_signature(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    raw = store.raw().get(P_COMMIT + _key(2))
-    store.raw().put(P_COMMIT + _key(2), _flip(raw, len(raw) - 1))
+    raw = store.kv.get(keys.commit(2))
+    poke(store, keys.commit(2), _flip(raw, len(raw) - 1))
     report = _audit(net, store)
     assert report.height_checked == 1
     assert report.fault == (
@@ -232,7 +218,7 @@ def test_a_commit_certificate_by_other_keys(chain: tuple[TestNetwork, Store]) ->
     impostor = TestNetwork(seed="impostors")
     header = store.header(5)
     assert header is not None
-    store.raw().put(P_COMMIT + _key(5), impostor.commit_certificate_bytes(header))
+    poke(store, keys.commit(5), impostor.commit_certificate_bytes(header))
     report = _audit(net, store)
     assert report.height_checked == 4
     assert report.fault is not None and "bad precommit signature from validator 0" in report.fault
@@ -244,9 +230,9 @@ def test_a_missing_or_malformed_commit_certificate(
 ) -> None:
     net, store = chain
     if value is None:
-        store.raw().delete(P_COMMIT + _key(1))
+        erase(store, keys.commit(1))
     else:
-        store.raw().put(P_COMMIT + _key(1), value)
+        poke(store, keys.commit(1), value)
     report = _audit(net, store)
     assert report.height_checked == 0 and report.fault is not None
     assert report.fault.startswith("block 1: ") and "commit certificate" in report.fault
@@ -304,7 +290,7 @@ def test_a_state_root_that_lies(network: TestNetwork, store: Store) -> None:
 
 
 def _some_record(store: Store) -> tuple[bytes, Any]:
-    key, raw = next(iter(store.raw().iterator(prefix=P_CERT)))
+    key, raw = next(iter(store.kv.items(keys.P_CERT)))
     from ledger.state import CertificateRecord
 
     return key, CertificateRecord.decode(raw)
@@ -313,7 +299,7 @@ def _some_record(store: Store) -> tuple[bytes, Any]:
 def test_a_tampered_record(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     key, record = _some_record(store)
-    store.raw().put(key, dataclasses.replace(record, status=VOIDED, reason="error").encode())
+    poke(store, key, dataclasses.replace(record, status=VOIDED, reason="error").encode())
     report = _audit(net, store)
     assert report.height_checked == 5
     assert report.fault == (
@@ -324,14 +310,14 @@ def test_a_tampered_record(chain: tuple[TestNetwork, Store]) -> None:
 def test_a_deleted_and_an_invented_record(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     key, record = _some_record(store)
-    store.raw().delete(key)
+    erase(store, key)
     report = _audit(net, store)
     assert report.fault == f"the record of {record.number} is missing from the store"
-    store.raw().put(key, record.encode())
+    poke(store, key, record.encode())
     invented = dataclasses.replace(
         record, facts=dataclasses.replace(record.facts, number="BE-2026-FAKE")
     )
-    store.raw().put(P_CERT + b"BE-2026-FAKE", invented.encode())
+    poke(store, keys.certificate("BE-2026-FAKE"), invented.encode())
     report = _audit(net, store)
     assert report.fault == "the store holds a record of BE-2026-FAKE that no event implies"
 
@@ -341,7 +327,7 @@ def test_a_deleted_index_entry(chain: tuple[TestNetwork, Store], which: int) -> 
     net, store = chain
     _, record = _some_record(store)
     missing = index_keys(record)[which]
-    store.raw().delete(missing)
+    erase(store, missing)
     report = _audit(net, store)
     assert report.ok is False and report.height_checked == 5
     assert report.fault is not None
@@ -352,14 +338,14 @@ def test_a_deleted_index_entry(chain: tuple[TestNetwork, Store], which: int) -> 
 @pytest.mark.parametrize(
     "extra",
     [
-        P_IDX + b"s/voided\x002026-03-02\x00BE-2026-000001",
-        P_IDX + b"e/BE\x002026-03-02\x00BE-2026-999999",
-        P_IDX + b"d/garbage",
+        keys.P_IDX + b"s/voided\x002026-03-02\x00BE-2026-000001",
+        keys.P_IDX + b"e/BE\x002026-03-02\x00BE-2026-999999",
+        keys.P_IDX + b"d/garbage",
     ],
 )
 def test_an_extra_index_entry(chain: tuple[TestNetwork, Store], extra: bytes) -> None:
     net, store = chain
-    store.raw().put(extra, b"")
+    poke(store, extra, b"")
     report = _audit(net, store)
     assert report.fault is not None
     assert report.fault.startswith("the store holds an index entry no record implies: x/")
@@ -370,34 +356,34 @@ def test_a_stale_status_entry(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     _, record = _some_record(store)
     stale = dataclasses.replace(record, status="issued")
-    [status_key] = [k for k in index_keys(stale) if k.startswith(P_IDX + b"s/")]
+    [status_key] = [k for k in index_keys(stale) if k.startswith(keys.P_IDX + b"s/")]
     if record.status == "issued":
         stale = dataclasses.replace(record, status=VOIDED)
-        [status_key] = [k for k in index_keys(stale) if k.startswith(P_IDX + b"s/")]
-    store.raw().put(status_key, b"")
+        [status_key] = [k for k in index_keys(stale) if k.startswith(keys.P_IDX + b"s/")]
+    poke(store, status_key, b"")
     assert "no record implies" in (_audit(net, store).fault or "")
 
 
 def test_tampered_statistics(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    key, value = next(iter(store.raw().iterator(prefix=P_STATS)))
+    key, value = next(iter(store.kv.items(keys.P_STATS)))
     certificates, carats, usd = decode(value)
-    store.raw().put(key, encode([certificates, carats, usd + 100]))
+    poke(store, key, encode([certificates, carats, usd + 100]))
     report = _audit(net, store)
     assert report.fault is not None and report.fault.startswith("the stored statistics t/")
-    store.raw().delete(key)
+    erase(store, key)
     report = _audit(net, store)
     assert report.fault is not None and report.fault.startswith("statistics are missing")
-    store.raw().put(key, value)
-    store.raw().put(P_STATS + b"20261/e/BE/AE/7102.10", encode([1, 100, 100]))
+    poke(store, key, value)
+    poke(store, keys.P_STATS + b"20261/e/BE/AE/7102.10", encode([1, 100, 100]))
     report = _audit(net, store)
     assert report.fault is not None and "statistics no record implies" in report.fault
 
 
 def test_a_tampered_state_tree_node(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    key, node = next(iter(store.raw().iterator(prefix=P_NODE)))
-    store.raw().put(key, _flip(node, 40))
+    key, node = next(iter(store.kv.items(keys.P_NODE)))
+    poke(store, key, _flip(node, 40))
     report = _audit(net, store)
     assert report.fault is not None and "state tree node" in report.fault
 

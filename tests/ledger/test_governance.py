@@ -913,7 +913,7 @@ def test_each_rule_is_refused_with_its_own_error_and_changes_nothing(
     prelude, bad = make(c)
     time_ms = net.tick()
     ctx = EventContext(c.height + 1, time_ms, net.chain_id)
-    before = dict(c.store.raw().iterator())
+    before = dict(c.store.kv.items())
 
     overlay = Overlay(c.store)
     for event in prelude:
@@ -932,7 +932,7 @@ def test_each_rule_is_refused_with_its_own_error_and_changes_nothing(
     assert with_bad.header == without.header
     assert with_bad.proposals == without.proposals
     assert with_bad.next_registry == without.next_registry
-    assert dict(c.store.raw().iterator()) == before
+    assert dict(c.store.kv.items()) == before
 
 
 def test_every_governance_error_has_its_own_code() -> None:

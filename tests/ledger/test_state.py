@@ -418,7 +418,7 @@ def _case_network(name: str) -> TestNetwork:
 
 
 def _snapshot(store: Store) -> dict[bytes, bytes]:
-    return dict(store.raw().iterator())
+    return dict(store.kv.items())
 
 
 def _overlay_state(overlay: Overlay) -> tuple[Any, ...]:

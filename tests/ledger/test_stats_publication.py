@@ -25,9 +25,9 @@ from ledger.stats import (
     latest_due,
     publish_quarter,
 )
-from ledger.store import P_PUB, Store
+from ledger.store import Store, keys
 from node.reports import live_rows, pair_stats, public_stats
-from tests.helpers import TestNetwork, day_ms
+from tests.helpers import TestNetwork, day_ms, erase, poke
 
 Q1 = Quarter(2026, 1)
 Q2 = Quarter(2026, 2)
@@ -189,7 +189,7 @@ def test_frozen_figures_are_the_same_on_every_node(
         certificate = network.commit_certificate_bytes(execution.header)
         for store in stores:
             store.commit(execution, certificate)
-    one, two = (dict(s.raw().iterator(prefix=P_PUB)) for s in stores)
+    one, two = (dict(s.kv.items(keys.P_PUB)) for s in stores)
     assert one == two and one
     assert answer(stores[0], 2026, 1) == answer(stores[1], 2026, 1)
     assert json.loads(answer(stores[0], 2026, 1))["revised_at"] == [5]
@@ -262,20 +262,18 @@ def test_the_audit_finds_forged_public_statistics(
 ) -> None:
     from ledger.audit import verify_chain
     from ledger.encoding import encode
-    from ledger.store import P_PUB_AT, P_PUB_CELL, P_PUB_DIRTY, P_PUB_TOUCH
 
     _published_chain(network, store)
-    db = store.raw()
-    cell = PublicCell("e", "BE", "7102.10").encode(Q1)
+    cell = PublicCell("e", "BE", "7102.10")
     if what == "cell":  # a published figure made smaller
-        db.put(P_PUB_CELL + cell, encode(Published(Figures(6, 1, 1), 7, 2).to_wire()))
+        poke(store, keys.public_cell(Q1, cell), encode(Published(Figures(6, 1, 1), 7, 2).to_wire()))
     elif what == "changes":
-        db.put(P_PUB_TOUCH + cell, encode(99))
+        poke(store, keys.public_touch(Q1, cell), encode(99))
     elif what == "dirty":
-        db.delete(P_PUB_DIRTY + Q1.prefix().encode())
+        erase(store, keys.public_dirty(Q1))
     elif what == "publication":
-        db.delete(P_PUB_AT + (5).to_bytes(8, "big"))
+        erase(store, keys.publication(5))
     else:
-        db.put(P_PUB_CELL + PublicCell("i", "ZZ", "7102.10").encode(Q1), encode([3, 3, 3, 3, 3]))
+        poke(store, keys.public_cell(Q1, PublicCell("i", "ZZ", "7102.10")), encode([3, 3, 3, 3, 3]))
     report = verify_chain(store, network.genesis, workers=1)
     assert not report.ok and "public statistics" in (report.fault or ""), report.fault

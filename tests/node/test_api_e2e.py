@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import plyvel
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from ledger.errors import InvalidProof
 from ledger.events import Event, IssueBody, sign_event
 from ledger.keys import SigningKey, load_signing_key
 from ledger.proofs import CertificateProof, verify_certificate_proof
+from ledger.store.leveldb import LevelDB
 from node.peers import MSGPACK
 from tests.e2e.harness import REPO, Network, NodeProcess, http
 from tests.helpers import TestNetwork
@@ -985,9 +985,9 @@ def test_third_party_nodes_hold_no_identities_on_disk(net: Network, demo: list[I
             for needle in needles:
                 assert needle not in data, f"{needle!r} in {path}"
         # And through LevelDB itself, in case a table is compressed.
-        db = plyvel.DB(str(net.directory / code / "data"))
+        db = LevelDB.open(net.directory / code / "data")
         try:
-            for key, value in db.iterator():
+            for key, value in db.items():
                 for needle in needles:
                     assert needle not in key and needle not in value, (
                         f"{needle!r} in {code}'s store"

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from ledger.encoding import decode, encode
-from ledger.store import P_EVENT, Store
-from tests.helpers import TestNetwork
+from ledger.store import Store, keys
+from tests.helpers import TestNetwork, poke
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,9 +50,9 @@ def test_audit_data_passes_a_sound_chain_and_names_a_fault(tmp_path: Path) -> No
     store = Store(data, net.genesis)
     try:
         event_id = store.event_ids(2)[0]
-        height, index, encoded = decode(store.raw().get(P_EVENT + event_id))
+        height, index, encoded = decode(store.kv.get(keys.event(event_id)))
         flipped = encoded[:-3] + bytes([encoded[-3] ^ 1]) + encoded[-2:]
-        store.raw().put(P_EVENT + event_id, encode([height, index, flipped]))
+        poke(store, keys.event(event_id), encode([height, index, flipped]))
     finally:
         store.close()
     done = audit("--data", str(data), "--genesis", str(genesis))

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ledger.state import CertificateRecord
-from ledger.store import P_CERT, Store
+from ledger.store import Store, keys
 from node.config import NodeConfig
 from tests.e2e.harness import Network
+from tests.helpers import compact, poke
 from tests.ledger.test_integrity import zero_footer
 from tests.node.conftest import Signer, submit, wait_final
 
@@ -43,10 +44,10 @@ def test_a_record_damaged_at_rest_is_answered_503_never_200(
     data_dir = NodeConfig.load(be.config).data_dir
     store = Store(data_dir, net.genesis)
     try:
-        key = P_CERT + target.encode()
-        record = CertificateRecord.decode(store.raw().get(key))
+        key = keys.certificate(target)
+        record = CertificateRecord.decode(store.kv.get(key))
         flipped = bytes([record.digest[0] ^ 1]) + record.digest[1:]
-        store.raw().put(key, dataclasses.replace(record, digest=flipped).encode())
+        poke(store, key, dataclasses.replace(record, digest=flipped).encode())
     finally:
         store.close()
     be.start()
@@ -76,7 +77,7 @@ def test_a_record_damaged_at_rest_is_answered_503_never_200(
     be.stop()
     store = Store(data_dir, net.genesis)
     try:
-        store.raw().compact_range()
+        compact(store)
     finally:
         store.close()
     zero_footer(max(data_dir.glob("*.ldb"), key=lambda p: p.stat().st_size))

@@ -16,8 +16,8 @@ from ledger.encoding import decode, encode
 from ledger.errors import StoreCorrupt
 from ledger.scrub import scrub
 from ledger.state import CertificateRecord
-from ledger.store import P_BLOCK, P_CERT, P_NODE, Store
-from tests.helpers import TestNetwork
+from ledger.store import Store, keys
+from tests.helpers import TestNetwork, compact, erase, poke
 
 
 def build(path: Path, certificates: int = 400) -> tuple[TestNetwork, list[str]]:
@@ -30,7 +30,7 @@ def build(path: Path, certificates: int = 400) -> tuple[TestNetwork, list[str]]:
             issued = [net.issue(exporting="BE", importing="AE") for _ in range(50)]
             net.commit_block(store, [i.event for i in issued])
             numbers += [i.event.body.number for i in issued]
-        store.raw().compact_range()
+        compact(store)
     finally:
         store.close()
     return net, numbers
@@ -66,7 +66,7 @@ def test_a_byte_flipped_in_a_table_is_a_corruption_not_an_answer(tmp_path: Path)
             for number in numbers:
                 store.served_certificate(number)
             list(store.iter_records())
-            list(store.raw().iterator())
+            list(store.kv.items())
         report = verify_chain(store, net.genesis)  # reported, not raised
         assert not report.ok and report.fault is not None and "corrupt" in report.fault
         scrubbed = scrub(store)
@@ -88,10 +88,10 @@ def test_a_record_rewritten_at_rest_is_not_served(tmp_path: Path) -> None:
     store = Store(tmp_path / "data", net.genesis)
     try:
         target = numbers[17]
-        key = P_CERT + target.encode()
-        record = CertificateRecord.decode(store.raw().get(key))
+        key = keys.certificate(target)
+        record = CertificateRecord.decode(store.kv.get(key))
         flipped = bytes([record.digest[0] ^ 1]) + record.digest[1:]
-        store.raw().put(key, dataclasses.replace(record, digest=flipped).encode())
+        poke(store, key, dataclasses.replace(record, digest=flipped).encode())
         with pytest.raises(StoreCorrupt, match=f"certificate {target} does not match the state"):
             store.served_certificate(target)
         with pytest.raises(StoreCorrupt):
@@ -101,13 +101,13 @@ def test_a_record_rewritten_at_rest_is_not_served(tmp_path: Path) -> None:
 
         # The digest the tree commits to, over facts that are not the ones it was made of.
         more = dataclasses.replace(record.facts, carats=record.facts.carats + 100)
-        store.raw().put(key, dataclasses.replace(record, facts=more).encode())
+        poke(store, key, dataclasses.replace(record, facts=more).encode())
         with pytest.raises(StoreCorrupt, match="does not match its issue event"):
             store.served_certificate(target)
 
-        store.raw().put(key, record.encode())
+        poke(store, key, record.encode())
         assert scrub(store).ok
-        store.raw().delete(key)
+        erase(store, key)
         with pytest.raises(StoreCorrupt, match="missing from the store"):
             store.served_certificate(target)
     finally:
@@ -118,9 +118,9 @@ def test_a_state_tree_node_altered_is_caught(tmp_path: Path) -> None:
     net, numbers = build(tmp_path / "data", certificates=50)
     store = Store(tmp_path / "data", net.genesis)
     try:
-        key = P_NODE + store.state_root
-        node = store.raw().get(key)
-        store.raw().put(key, node[:-1] + bytes([node[-1] ^ 1]))
+        key = keys.state_node(store.state_root)
+        node = store.kv.get(key)
+        poke(store, key, node[:-1] + bytes([node[-1] ^ 1]))
         with pytest.raises(StoreCorrupt, match="does not match its hash"):
             store.served_certificate(numbers[0])
         assert not scrub(store).ok
@@ -132,15 +132,15 @@ def test_a_header_altered_at_rest_is_caught(tmp_path: Path) -> None:
     net, _ = build(tmp_path / "data", certificates=150)
     store = Store(tmp_path / "data", net.genesis)
     try:
-        key = P_BLOCK + (2).to_bytes(8, "big")
-        original = store.raw().get(key)
+        key = keys.block(2)
+        original = store.kv.get(key)
         header_bytes, leaves = decode(original)
         for at in (len(header_bytes) // 2, len(header_bytes) - 1):
             flipped = header_bytes[:at] + bytes([header_bytes[at] ^ 1]) + header_bytes[at + 1 :]
-            store.raw().put(key, encode([flipped, leaves]))
+            poke(store, key, encode([flipped, leaves]))
             with pytest.raises(StoreCorrupt, match="stored header of block 2"):
                 store.header(2)
-        store.raw().put(key, original)
+        poke(store, key, original)
         assert store.header(2) is not None and scrub(store).ok
     finally:
         store.close()

@@ -1,6 +1,6 @@
 """Crash-test writer: appends blocks to a store forever, printing each committed height and hash.
 
-Run as `python tests/ledger/crash_writer.py DATA_DIR`; test_store_crash.py kills it with SIGKILL
+Run as `python tests/ledger/store/crash_writer.py DATA_DIR`; test_crash.py kills it with SIGKILL
 at random moments and checks that the store reopens consistent, with every printed block in it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from ledger import authoring
 from tests.helpers import TestNetwork

@@ -17,8 +17,8 @@ import pytest
 from ledger.audit import verify_chain
 from ledger.state import state_key
 from ledger.statetree import EMPTY, MemoryNodeStore, StateTree
-from ledger.store import P_BLOCK, Store
-from tests.ledger.crash_writer import network
+from ledger.store import Store, keys
+from tests.ledger.store.crash_writer import network
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def _check_consistent(store: Store, checked_up_to: int) -> None:
         assert store.commit_certificate_bytes(h), f"block {h} has no commit certificate"
         prev = header
     assert store.head == store.header(height)
-    assert store.raw().get(P_BLOCK + (height + 1).to_bytes(8, "big")) is None
+    assert store.kv.get(keys.block(height + 1)) is None
     leaves = {state_key(record.number): record.leaf_value() for record in store.iter_records()}
     root = StateTree(MemoryNodeStore(), EMPTY).update(leaves)[0] if leaves else EMPTY
     assert root == store.state_root, "the records do not add up to the head's state root"

@@ -20,7 +20,7 @@ from ledger.errors import StoreError, StoreLocked
 from ledger.genesis import Parameters
 from ledger.state import IMPORT_CONFIRMED, IMPORT_REJECTED, ISSUED, VOIDED, CertificateRecord
 from ledger.store import Store, index_keys
-from tests.helpers import ISSUED_ON, TestNetwork, day_ms
+from tests.helpers import ISSUED_ON, TestNetwork, compact, day_ms
 
 
 def _chain(net: TestNetwork, store: Store) -> list[Any]:
@@ -277,7 +277,7 @@ def test_the_data_directory_is_private(
     # The files LevelDB makes from now on are private too (umask), through many blocks.
     for _ in range(30):
         network.commit_block(store, [network.issue().event for _ in range(20)])
-    store.raw().compact_range()
+    compact(store)
     store.close()
     modes = _modes(path)
     assert modes.pop("data") == 0o700

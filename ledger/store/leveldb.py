@@ -1,0 +1,264 @@
+"""The LevelDB backend of the store: the one module that imports plyvel or touches its files.
+
+Every read is checksummed and every LevelDB error typed (StoreCorrupt, StoreWriteFailed,
+StoreLocked, StoreError); the data directory is made private; each live table's footer is
+checked on opening, because LevelDB skips a table with a damaged footer without a word.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from ledger.errors import StoreCorrupt, StoreError, StoreLocked, StoreWriteFailed
+from ledger.store.kv import StoreListener, Writer
+
+#: The data directory and every file in it are the node's own: carats, values and identities
+#: (sealed, but the node's own opened ones in its indexes) are in them.
+DATA_DIR_MODE = 0o700
+DATA_FILE_MODE = 0o600
+
+_log = logging.getLogger("kpledger.store")
+
+_CORRUPT_ADVICE = (
+    "the node will not start on it (`kpledger store scrub --data DIR` reports what is damaged; "
+    "resync the node from its peers into an empty data directory)"
+)
+
+
+def make_private(path: Path) -> int:
+    """Create the data directory 0700, or make an existing one 0700 and its files 0600.
+
+    Also adds 077 to the process umask, so that the files LevelDB creates later (tables,
+    logs, manifests) are 0600 too. Returns how many modes it had to change.
+    """
+    os.umask(os.umask(0o077) | 0o077)
+    path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    fixed = 0
+    for entry in [path, *path.iterdir()]:
+        if entry.is_symlink():
+            continue
+        mode = stat.S_IMODE(entry.lstat().st_mode)
+        if mode & 0o077:
+            os.chmod(entry, DATA_DIR_MODE if entry.is_dir() else DATA_FILE_MODE)
+            fixed += 1
+    if fixed:
+        _log.warning(
+            "the data directory %s was open to other local users: made it %o and its files %o "
+            "(%d modes changed)",
+            path,
+            DATA_DIR_MODE,
+            DATA_FILE_MODE,
+            fixed,
+        )
+    return fixed
+
+
+#: The last 8 bytes of every LevelDB table (kTableMagicNumber, little-endian).
+_TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
+_TABLE_FOOTER = 48
+_SSTABLE_LINE = re.compile(rb"^ (\d+):(\d+)\[", re.MULTILINE)
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while at < len(data) and shift < 64:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    raise ValueError("a truncated varint")
+
+
+def check_tables(path: Path, sstables: bytes) -> list[str]:
+    """What is wrong with the live LevelDB tables `leveldb.sstables` lists (empty: nothing).
+
+    LevelDB reads a table's footer once, when it first opens the table; a table whose footer is
+    damaged is then skipped by every iterator without an error (plyvel exposes no iterator
+    status), so a listing silently loses what that table holds. This looks at each live table's
+    size and footer directly: the magic number, and both block handles inside the file.
+    """
+    problems = []
+    for number, size in _SSTABLE_LINE.findall(sstables):
+        name = f"{int(number):06d}"
+        table = next(
+            (path / f"{name}{ext}" for ext in (".ldb", ".sst") if (path / f"{name}{ext}").exists()),
+            None,
+        )
+        if table is None:
+            problems.append(f"table {name}.ldb is missing")
+            continue
+        try:
+            with table.open("rb") as f:
+                actual = os.fstat(f.fileno()).st_size
+                if actual != int(size) or actual < _TABLE_FOOTER:
+                    problems.append(f"table {table.name} is {actual} bytes, not {int(size)}")
+                    continue
+                f.seek(actual - _TABLE_FOOTER)
+                footer = f.read(_TABLE_FOOTER)
+        except OSError as exc:
+            problems.append(f"table {table.name} cannot be read: {exc}")
+            continue
+        if footer[-8:] != _TABLE_MAGIC:
+            problems.append(f"table {table.name} has a damaged footer (bad magic number)")
+            continue
+        try:
+            at = 0
+            for _ in range(2):  # the metaindex handle, then the index handle
+                offset, at = _varint(footer, at)
+                length, at = _varint(footer, at)
+                if offset + length + 5 > actual - _TABLE_FOOTER:
+                    raise ValueError("a block handle points past the table's end")
+        except ValueError as exc:
+            problems.append(f"table {table.name} has a damaged footer ({exc})")
+    return problems
+
+
+def _detail(exc: Exception) -> str:
+    raw = exc.args[0] if exc.args else exc
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+class LevelDB:
+    """A LevelDB directory behind the KV interface, every read checksummed, every error typed.
+
+    Reads pass verify_checksums=True (plyvel's default checks none); a corruption LevelDB reports
+    becomes StoreCorrupt and a failed write StoreWriteFailed, so that no caller mistakes either
+    for an absent key or lets a plyvel exception escape as a traceback. `listener` (the node's
+    health) hears of each.
+    """
+
+    def __init__(self, db: Any, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self.listener: StoreListener | None = None
+        self._failing = False
+
+    @classmethod
+    def open(cls, path: Path | str) -> LevelDB:
+        """Open (or create) the LevelDB directory at `path`, made private, its tables checked."""
+        path = Path(path)
+        try:
+            make_private(path)
+        except OSError as exc:
+            raise StoreError(f"cannot make the data directory {path} private: {exc}") from exc
+        try:
+            db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+        except plyvel.CorruptionError as exc:
+            raise StoreCorrupt(
+                f"the store at {path} is corrupt and cannot be opened: {exc}; {_CORRUPT_ADVICE}"
+            ) from exc
+        except plyvel.IOError as exc:
+            if b"lock" in str(exc).encode() or "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"the data directory {path} is in use by another process "
+                    "(a node is already running on it)"
+                ) from exc
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        opened = cls(db, path)
+        problems = opened.check_files()
+        if problems:
+            opened.close()
+            raise StoreCorrupt(
+                f"the store at {path} is corrupt: {'; '.join(problems)}; {_CORRUPT_ADVICE}"
+            )
+        return opened
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._db.closed)
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    def _corrupt(self, exc: Exception) -> StoreCorrupt:
+        error = StoreCorrupt(f"the store at {self.path} is corrupt: {_detail(exc)}")
+        if self.listener is not None:
+            self.listener.store_corrupt(error.message)
+        return error
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._db.get(key, verify_checksums=True)
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self.path}: {exc}") from exc
+        return value
+
+    def _iterate(self, **kwargs: Any) -> Iterator[Any]:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            with self._db.iterator(verify_checksums=True, **kwargs) as it:
+                yield from it
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self.path}: {exc}") from exc
+
+    def items(
+        self,
+        prefix: bytes | None = None,
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._iterate(prefix=prefix, start=start, stop=stop, reverse=reverse)
+
+    def keys(
+        self,
+        prefix: bytes | None = None,
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[bytes]:
+        return self._iterate(
+            prefix=prefix, start=start, stop=stop, reverse=reverse, include_value=False
+        )
+
+    def _write_failed(self, exc: Exception) -> StoreWriteFailed:
+        error = StoreWriteFailed(f"cannot write to the store at {self.path}: {_detail(exc)}")
+        self._failing = True
+        if self.listener is not None:
+            self.listener.write_failed(error.message)
+        return error
+
+    @contextmanager
+    def batch(self, *, sync: bool = False) -> Iterator[Writer]:
+        try:
+            with self._db.write_batch(transaction=True, sync=sync) as batch:
+                yield batch
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+        if self._failing:
+            self._failing = False
+            if self.listener is not None:
+                self.listener.write_succeeded()
+
+    def compact(self) -> None:
+        """Compact the whole database (its data moves into tables: tests damage those)."""
+        try:
+            self._db.compact_range()
+        except plyvel.CorruptionError as exc:
+            raise self._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise self._write_failed(exc) from exc
+
+    def check_files(self) -> list[str]:
+        return check_tables(self.path, self._db.get_property(b"leveldb.sstables") or b"")
