@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ledger.test_integrity import build, damage, tables, zero_footer
+from tests.ledger.store.test_integrity import build, damage, tables, zero_footer
 
 REPO = Path(__file__).resolve().parents[2]
 

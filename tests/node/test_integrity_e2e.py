@@ -18,7 +18,7 @@ from ledger.store import Store, keys
 from node.config import NodeConfig
 from tests.e2e.harness import Network
 from tests.helpers import compact, poke
-from tests.ledger.test_integrity import zero_footer
+from tests.ledger.store.test_integrity import zero_footer
 from tests.node.conftest import Signer, submit, wait_final
 
 REPO = Path(__file__).resolve().parents[2]
