@@ -33,7 +33,7 @@ from ledger.governance import (
     VoteBody,
     parse_args,
 )
-from ledger.keys import EncryptionKey, SigningKey
+from ledger.keys import EncryptionKey, Signer, prove_possession
 from ledger.state import Registry
 
 
@@ -49,7 +49,7 @@ def issue(
     registry: Registry,
     chain_id: str,
     certificate: Certificate,
-    key: SigningKey,
+    key: Signer,
     *,
     created_ms: int,
     salt: bytes | None = None,
@@ -66,7 +66,7 @@ def issue(
 
 
 def confirm_import(
-    chain_id: str, importer: str, number: str, digest: bytes, key: SigningKey, *, created_ms: int
+    chain_id: str, importer: str, number: str, digest: bytes, key: Signer, *, created_ms: int
 ) -> Event:
     return sign_event(chain_id, importer, ConfirmImportBody(number, digest), key, created_ms)
 
@@ -77,7 +77,7 @@ def reject_import(
     number: str,
     digest: bytes,
     reason: str,
-    key: SigningKey,
+    key: Signer,
     *,
     created_ms: int,
 ) -> Event:
@@ -87,7 +87,7 @@ def reject_import(
 
 
 def void(
-    chain_id: str, exporter: str, number: str, reason: str, key: SigningKey, *, created_ms: int
+    chain_id: str, exporter: str, number: str, reason: str, key: Signer, *, created_ms: int
 ) -> Event:
     if reason not in VOID_REASONS:
         raise MalformedInput(f"a void reason is one of {', '.join(VOID_REASONS)}")
@@ -102,7 +102,7 @@ def propose(
     subject: str,
     args: Sequence[Any],
     effective_height: int,
-    key: SigningKey,
+    key: Signer,
     *,
     created_ms: int,
 ) -> Event:
@@ -116,16 +116,18 @@ def vote(
     voter: str,
     proposal_id: bytes,
     approve: bool,
-    key: SigningKey,
+    key: Signer,
     *,
     created_ms: int,
 ) -> Event:
     return sign_event(chain_id, voter, VoteBody(proposal_id, approve), key, created_ms)
 
 
-def prove(key: SigningKey | EncryptionKey, chain_id: str, participant: str, role: str) -> bytes:
+def prove(key: Signer | EncryptionKey, chain_id: str, participant: str, role: str) -> bytes:
     """The proof that the holder of `key` has it as `participant`'s `role` key on `chain_id`."""
-    return key.prove_possession(chain_id, participant, role)
+    if isinstance(key, EncryptionKey):
+        return key.prove_possession(chain_id, participant, role)
+    return prove_possession(key, chain_id, participant, role)
 
 
 def admission(
@@ -133,9 +135,9 @@ def admission(
     participant: str,
     name: str,
     countries: Sequence[str],
-    authority: SigningKey,
+    authority: Signer,
     encryption: EncryptionKey,
-    node: SigningKey | None = None,
+    node: Signer | None = None,
     address: str = "",
 ) -> list[Any]:
     """The args of an `admit` proposal, with the proofs of possession its keys' holder makes."""
@@ -156,8 +158,8 @@ def rotate_key(
     chain_id: str,
     participant: str,
     key_kind: str,
-    new_key: SigningKey | EncryptionKey | bytes,
-    current_key: SigningKey,
+    new_key: Signer | EncryptionKey | bytes,
+    current_key: Signer,
     *,
     created_ms: int,
     proof: bytes | None = None,
@@ -182,7 +184,7 @@ def endorse(
     exporting: str,
     number: str,
     digest: bytes,
-    monitoring_key: SigningKey,
+    monitoring_key: Signer,
     *,
     created_ms: int,
 ) -> Event:
@@ -194,7 +196,7 @@ def endorse(
 def ready(
     chain_id: str,
     participant: str,
-    node_key: SigningKey,
+    node_key: Signer,
     height: int,
     block_hash: bytes,
     *,
@@ -209,7 +211,7 @@ def ready(
 def evidence(
     chain_id: str,
     participant: str,
-    node_key: SigningKey,
+    node_key: Signer,
     proof: EquivocationEvidence | ConflictingProposals,
     *,
     created_ms: int,

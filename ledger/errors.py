@@ -90,6 +90,12 @@ class TokenRefused(LedgerError):
     http_status = 401
 
 
+class WrongPassphrase(MalformedInput):
+    """An encrypted private key given no passphrase, or one that does not open it."""
+
+    code = "wrong_passphrase"
+
+
 class UnknownParticipant(LedgerError):
     code = "unknown_participant"
     http_status = 409

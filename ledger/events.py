@@ -11,7 +11,7 @@ from ledger.confidential import SealedIdentities
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCertificate, LedgerError, MalformedInput
 from ledger.hashing import TAG_EVENT, TAG_EVENT_ID, tagged_hash
-from ledger.keys import SigningKey, verify
+from ledger.keys import Signer, verify
 
 EVENT_VERSION = 1
 
@@ -239,7 +239,7 @@ def unsigned_wire(chain_id: str, type_: str, signer: str, created_ms: int, body:
     return [EVENT_VERSION, chain_id, type_, signer, created_ms, body.to_wire()]
 
 
-def sign_event(chain_id: str, signer: str, body: Any, key: SigningKey, created_ms: int) -> Event:
+def sign_event(chain_id: str, signer: str, body: Any, key: Signer, created_ms: int) -> Event:
     """Sign a body as `signer`'s authority. The result decodes back to itself."""
     unsigned = unsigned_wire(chain_id, body.type, signer, created_ms, body)
     signature = key.sign(TAG_EVENT, encode(unsigned))

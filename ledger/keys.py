@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from ledger.encoding import encode
-from ledger.errors import BadSignature, MalformedInput
+from ledger.errors import BadSignature, MalformedInput, WrongPassphrase
 from ledger.hashing import TAG_KEY_ID, TAG_KEY_POSSESSION, tagged, tagged_hash
 
 _sodium: Any
@@ -90,8 +91,121 @@ def key_id(public_key: bytes) -> str:
     return tagged_hash(TAG_KEY_ID, public_key)[:8].hex()
 
 
+@runtime_checkable
+class Signer(Protocol):
+    """What signs for a participant or a node: an Ed25519 key held here (SigningKey) or one that
+    never leaves a hardware token (node/custody.py). The core signs through this and nothing more,
+    so it never knows where a key is kept."""
+
+    @property
+    def public_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+        ...
+
+    def sign(self, tag: bytes, payload: bytes) -> bytes:
+        """The Ed25519 signature of the tagged payload (64 bytes)."""
+        ...
+
+    def sign_raw(self, message: bytes) -> bytes:
+        """The Ed25519 signature of `message` as it is, only for an outside format that fixes
+        its own signing input (W3C Data Integrity, ledger/credential.py)."""
+        ...
+
+
+def prove_possession(signer: Signer, chain_id: str, participant: str, role: str) -> bytes:
+    """Sign the statement that `signer`'s key is `participant`'s `role` key on `chain_id`."""
+    return signer.sign(
+        TAG_KEY_POSSESSION, possession_statement(chain_id, participant, role, signer.public_bytes)
+    )
+
+
+#: How an encrypted key file is protected: PKCS#8 with PBES2 (PBKDF2-HMAC-SHA256, this many
+#: rounds, OWASP's figure for it; AES-256-CBC), which OpenSSL and every PKCS#8 reader opens
+#: (docs/security.md, "Keys at rest").
+PEM_KDF_ROUNDS = 600_000
+
+
+def is_encrypted_pem(data: bytes) -> bool:
+    """Whether a PEM holds an encrypted private key (PKCS#8 or the legacy OpenSSL form)."""
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data or b"Proc-Type: 4,ENCRYPTED" in data
+
+
+def _load_private_pem(data: bytes, passphrase: bytes | None) -> Any:
+    encrypted = is_encrypted_pem(data)
+    if encrypted and not passphrase:
+        raise WrongPassphrase("the key is encrypted and no passphrase was given")
+    try:
+        return serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError) as exc:
+        if encrypted:
+            raise WrongPassphrase("the passphrase does not open the encrypted key") from exc
+        raise MalformedInput(f"not a PKCS#8 PEM private key: {exc}") from exc
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+_OID_PBES2 = bytes.fromhex("06092a864886f70d01050d")
+_OID_PBKDF2 = bytes.fromhex("06092a864886f70d01050c")
+_OID_HMAC_SHA256 = bytes.fromhex("06082a864886f70d0209")
+_OID_AES256_CBC = bytes.fromhex("060960864801650304012a")
+
+
+def encrypt_pkcs8(der: bytes, passphrase: bytes, salt: bytes, iv: bytes) -> bytes:
+    """RFC 5958 EncryptedPrivateKeyInfo of a PKCS#8 key, with RFC 8018 PBES2: PBKDF2-HMAC-SHA256
+    (PEM_KDF_ROUNDS rounds, 16-byte salt) and AES-256-CBC. Written here rather than by the
+    cryptography package, whose PKCS#8 encryption runs PBKDF2 only 2,048 times."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = hashlib.pbkdf2_hmac("sha256", passphrase, salt, PEM_KDF_ROUNDS, 32)
+    padder = padding.PKCS7(128).padder()
+    plain = padder.update(der) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    sealed = encryptor.update(plain) + encryptor.finalize()
+    rounds = PEM_KDF_ROUNDS.to_bytes((PEM_KDF_ROUNDS.bit_length() + 8) // 8, "big")
+    pbkdf2 = _der(
+        0x30,
+        _OID_PBKDF2
+        + _der(
+            0x30,
+            _der(0x04, salt) + _der(0x02, rounds) + _der(0x30, _OID_HMAC_SHA256 + b"\x05\x00"),
+        ),
+    )
+    scheme = _der(0x30, _OID_AES256_CBC + _der(0x04, iv))
+    algorithm = _der(0x30, _OID_PBES2 + _der(0x30, pbkdf2 + scheme))
+    return _der(0x30, algorithm + _der(0x04, sealed))
+
+
+def _private_pem(
+    key: ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey, passphrase: bytes | None
+) -> bytes:
+    if not passphrase:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    sealed = encrypt_pkcs8(der, passphrase, os.urandom(16), os.urandom(16))
+    b64 = base64.encodebytes(sealed).decode("ascii").replace("\n", "")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return (
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+        + "".join(line + "\n" for line in lines)
+        + "-----END ENCRYPTED PRIVATE KEY-----\n"
+    ).encode("ascii")
+
+
 class SigningKey:
-    """An Ed25519 private key. Signs domain-tagged messages only."""
+    """An Ed25519 private key held in this process. Signs domain-tagged messages only."""
 
     __slots__ = ("_key", "public_bytes")
 
@@ -122,26 +236,25 @@ class SigningKey:
         signed tagged (`sign`)."""
         return self._key.sign(message)
 
-    def to_pem(self) -> bytes:
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """PKCS#8 PEM, encrypted under `passphrase` when one is given."""
+        return _private_pem(self._key, passphrase)
+
+    def seed(self) -> bytes:
+        """The 32-byte private seed (RFC 8032): what a hardware token is given on import."""
         return self._key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
 
     def prove_possession(self, chain_id: str, participant: str, role: str) -> bytes:
         """Sign the statement that this key is `participant`'s `role` key on `chain_id`."""
-        return self.sign(
-            TAG_KEY_POSSESSION,
-            possession_statement(chain_id, participant, role, self.public_bytes),
-        )
+        return prove_possession(self, chain_id, participant, role)
 
     @classmethod
-    def from_pem(cls, data: bytes) -> SigningKey:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise MalformedInput(f"not a PKCS#8 PEM private key: {exc}") from exc
+    def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> SigningKey:
+        key = _load_private_pem(data, passphrase)
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise MalformedInput("the PEM key is not an Ed25519 signing key")
         return cls(key)
@@ -202,19 +315,13 @@ class EncryptionKey:
         s = _sodium.crypto_core_ed25519_scalar_add(r, _sodium.crypto_core_ed25519_scalar_mul(h, a))
         return bytes(big_r + s)
 
-    def to_pem(self) -> bytes:
-        return self.raw.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """PKCS#8 PEM, encrypted under `passphrase` when one is given."""
+        return _private_pem(self.raw, passphrase)
 
     @classmethod
-    def from_pem(cls, data: bytes) -> EncryptionKey:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise MalformedInput(f"not a PKCS#8 PEM private key: {exc}") from exc
+    def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> EncryptionKey:
+        key = _load_private_pem(data, passphrase)
         if not isinstance(key, x25519.X25519PrivateKey):
             raise MalformedInput("the PEM key is not an X25519 encryption key")
         return cls(key)

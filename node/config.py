@@ -6,13 +6,14 @@ import ipaddress
 import json
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ledger.errors import MalformedInput
 from ledger.genesis import Genesis
-from ledger.keys import EncryptionKey, SigningKey, load_encryption_key, load_signing_key
+from ledger.keys import EncryptionKey, Signer
+from node.custody import PKCS11_SCHEME, CustodyError, Passphrase, load_encryption_key, load_signer
 
 T = TypeVar("T")
 
@@ -30,8 +31,12 @@ class NodeConfig:
     port: int
     api_token: str
     genesis_path: Path
-    node_key_path: Path
+    #: A PEM file (resolved) or a PKCS#11 URI, as node.toml's `node_key` gives it (SPEC 6).
+    node_key_ref: str
     encryption_key_path: Path
+    #: The participant's authority key (a PEM file or a PKCS#11 URI), for what the node signs
+    #: as its participant's authority; None when node.toml names none.
+    authority_key_ref: str | None = None
     #: Body size limits and the public routes' rate limit, per client address.
     max_body_bytes: int = 1024 * 1024
     public_rate_per_s: float = 50.0
@@ -84,9 +89,12 @@ class NodeConfig:
     #: the node key's own certificate (peers always get that one); both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Where the passphrase of encrypted keys comes from (node run --passphrase-file, or
+    #: KPLEDGER_PASSPHRASE, or a prompt): asked only when an encrypted key is opened.
+    passphrase: Passphrase = field(default_factory=Passphrase, compare=False, repr=False)
 
     @classmethod
-    def load(cls, path: Path | str) -> NodeConfig:
+    def load(cls, path: Path | str, passphrase: Passphrase | None = None) -> NodeConfig:
         path = Path(path).resolve()
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -101,6 +109,16 @@ class NodeConfig:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{path}: '{key}' must name a file or directory")
             return (base / value).resolve()
+
+        def key_ref(key: str, default: str | None) -> str | None:
+            value = raw.get(key, default)
+            if value is None:
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{path}: '{key}' must name a key file or a pkcs11: URI")
+            if value.startswith(PKCS11_SCHEME):
+                return value
+            return str((base / value).resolve())
 
         def get(key: str, kind: type, default: Any = None) -> Any:
             value = raw.get(key, default)
@@ -158,8 +176,9 @@ class NodeConfig:
             port=port,
             api_token=token,
             genesis_path=rel("genesis"),
-            node_key_path=rel("node_key", "node.pem"),
+            node_key_ref=key_ref("node_key", "node.pem") or "",
             encryption_key_path=rel("encryption_key", "encryption.pem"),
+            authority_key_ref=key_ref("authority_key", None),
             max_body_bytes=get("max_body_bytes", int, cls.max_body_bytes),
             public_rate_per_s=get("public_rate_per_s", float, cls.public_rate_per_s),
             public_burst=get("public_burst", int, cls.public_burst),
@@ -172,6 +191,7 @@ class NodeConfig:
             peer_replay_entries=replay_entries,
             tls_cert=rel("tls_cert") if "tls_cert" in raw else None,
             tls_key=rel("tls_key") if "tls_key" in raw else None,
+            passphrase=passphrase or Passphrase(),
         )
 
     def genesis(self) -> Genesis:
@@ -180,11 +200,25 @@ class NodeConfig:
         except MalformedInput as exc:
             raise ConfigError(str(exc)) from exc
 
-    def node_key(self) -> SigningKey:
-        return _load(self.node_key_path, load_signing_key)
+    def node_key(self) -> Signer:
+        """The node key: from its PEM file (decrypted with the passphrase) or its token."""
+        return _load(lambda: load_signer(self.node_key_ref, self.passphrase))
 
     def encryption_key(self) -> EncryptionKey:
-        return _load(self.encryption_key_path, load_encryption_key)
+        return _load(lambda: load_encryption_key(self.encryption_key_path, self.passphrase))
+
+    def authority_key(self) -> Signer:
+        """The participant's authority key node.toml names (`authority_key`)."""
+        if self.authority_key_ref is None:
+            raise ConfigError(f"{self.path} names no authority_key")
+        ref = self.authority_key_ref
+        return _load(lambda: load_signer(ref, self.passphrase))
+
+    def open_keys(self) -> None:
+        """Open every key the node runs with now, so that a wrong passphrase, PIN or path
+        stops `node run` before it listens (exit 2) rather than inside the running node."""
+        self.node_key()
+        self.encryption_key()
 
 
 #: The bounds node.toml may set, each above 0, by kind.
@@ -229,13 +263,11 @@ def read_api_token(path: Path | str) -> str:
     return token.strip()
 
 
-def _load(path: Path, loader: Callable[[Path], T]) -> T:
+def _load(loader: Callable[[], T]) -> T:
     try:
-        return loader(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read key {path}: {exc.strerror}") from exc
-    except MalformedInput as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        return loader()
+    except CustodyError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def toml_value(value: Any) -> str:

@@ -62,17 +62,20 @@ def parse_participants(text: str) -> list[ParticipantSpec]:
     return specs
 
 
-def write_keys(folder: Path) -> tuple[SigningKey, SigningKey, EncryptionKey]:
-    """A participant's three new keys, as PKCS#8 PEM files readable by their owner only."""
+def write_keys(
+    folder: Path, passphrase: bytes | None = None
+) -> tuple[SigningKey, SigningKey, EncryptionKey]:
+    """A participant's three new keys, as PKCS#8 PEM files readable by their owner only;
+    encrypted under `passphrase` when one is given (docs/security.md, "Keys at rest")."""
     folder.mkdir(parents=True, exist_ok=True)
     authority, node_key, encryption = (
         SigningKey.generate(),
         SigningKey.generate(),
         EncryptionKey.generate(),
     )
-    write_private_pem(folder / "authority.pem", authority.to_pem())
-    write_private_pem(folder / "node.pem", node_key.to_pem())
-    write_private_pem(folder / "encryption.pem", encryption.to_pem())
+    write_private_pem(folder / "authority.pem", authority.to_pem(passphrase))
+    write_private_pem(folder / "node.pem", node_key.to_pem(passphrase))
+    write_private_pem(folder / "encryption.pem", encryption.to_pem(passphrase))
     return authority, node_key, encryption
 
 
@@ -89,8 +92,10 @@ def init_network(
     chain_id: str | None = None,
     parameters: Parameters | None = None,
     tls: bool = False,
+    passphrase: bytes | None = None,
 ) -> Genesis:
-    """Write every participant's keys and node.toml, and the shared genesis.json.
+    """Write every participant's keys (encrypted under `passphrase` if given) and node.toml,
+    and the shared genesis.json.
 
     With `tls`, the addresses are https:// and the nodes speak TLS (docs/security.md)."""
     directory = Path(directory)
@@ -103,7 +108,7 @@ def init_network(
     validators = []
     for index, spec in enumerate(specs):
         folder = directory / spec.code
-        authority, node_key, encryption = write_keys(folder)
+        authority, node_key, encryption = write_keys(folder, passphrase)
         port = base_port + index
         address = f"{'https' if tls else 'http'}://{host}:{port}"
         participants.append(
@@ -171,7 +176,12 @@ class Joiner:
 
 
 def init_joiner(
-    directory: Path, spec: ParticipantSpec, *, port: int, host: str = "127.0.0.1"
+    directory: Path,
+    spec: ParticipantSpec,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    passphrase: bytes | None = None,
 ) -> Joiner:  # the joiner's scheme is the network's: https:// when its genesis speaks TLS
     """Keys and node.toml for a new participant of the network in `directory` (its genesis.json
     stays as it is: the node learns of the admission from the chain)."""
@@ -186,7 +196,7 @@ def init_joiner(
     genesis = Genesis.load(directory / "genesis.json")
     chain_id = genesis.chain_id
     scheme = "https" if genesis_uses_tls(genesis) else "http"
-    authority, node_key, encryption = write_keys(folder)
+    authority, node_key, encryption = write_keys(folder, passphrase)
     config = _write_node_toml(folder, spec, host, port)
     return Joiner(
         spec=spec,

@@ -24,7 +24,7 @@ from ledger.errors import (
 )
 from ledger.genesis import Parameters
 from ledger.hashing import TAG_PEER, sha256
-from ledger.keys import SigningKey, key_id, verify
+from ledger.keys import Signer, key_id, verify
 from node import clock, tls
 
 log = logging.getLogger("kpledger.peers")
@@ -95,7 +95,7 @@ def _payload(
 
 
 def sign_request(
-    key: SigningKey,
+    key: Signer,
     chain_id: str,
     method: str,
     path: str,
@@ -321,7 +321,7 @@ class PeerClient:
     """
 
     def __init__(
-        self, key: SigningKey, chain_id: str, timeout_s: float = 5.0, tls_only: bool = False
+        self, key: Signer, chain_id: str, timeout_s: float = 5.0, tls_only: bool = False
     ) -> None:
         self.key = key
         self.chain_id = chain_id

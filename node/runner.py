@@ -17,6 +17,7 @@ from aiohttp import web
 from node import logs, tls
 from node.config import ConfigError, NodeConfig
 from node.connections import ConnectionGuard, ConnectionLimits, GuardedRunner, raise_fd_limit
+from node.custody import Passphrase
 from node.http.app import make_app
 from node.service import LedgerNode
 
@@ -204,8 +205,9 @@ async def serve(
         log.info("node stopped")
 
 
-def run(config_path: Path | str) -> None:
-    config = NodeConfig.load(config_path)
+def run(config_path: Path | str, passphrase: Passphrase | None = None) -> None:
+    config = NodeConfig.load(config_path, passphrase)
+    config.open_keys()  # a wrong passphrase or PIN stops here, before the port is taken
     sock = inherited_socket(config)
     repeats = logs.setup(
         config.log_level,

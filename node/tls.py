@@ -22,13 +22,14 @@ from typing import Any
 
 import aiohttp
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from ledger.errors import MalformedInput
 from ledger.genesis import Genesis
-from ledger.keys import SigningKey, key_id
+from ledger.keys import Signer, SigningKey, key_id
 
 #: The server name (SNI) a peer or a pinning client asks for: a node then shows the certificate
 #: of its node key, even when node.toml gives it a CA-issued certificate for other clients.
@@ -85,17 +86,96 @@ def node_certificate(key: SigningKey, now: datetime | None = None) -> x509.Certi
     )
 
 
+#: DER of the AlgorithmIdentifier of Ed25519 (RFC 8410): the signature algorithm of both kinds
+#: of node certificate.
+_ED25519_ALGORITHM = bytes.fromhex("300506032b6570")
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def delegated_certificate(
+    node_key: Signer, tls_key: SigningKey, now: datetime | None = None
+) -> x509.Certificate:
+    """A certificate for `tls_key` signed by the node key, for a node key that never leaves its
+    hardware token (OpenSSL cannot hold it): the TLS handshake proves the TLS key, the
+    certificate's signature proves that the node key vouched for it. The node key's raw public
+    key is the certificate's authority key identifier, so that a peer knows which key to check
+    the signature with; what it compares with the register is that key (certificate_key)."""
+    now = now or datetime.now(UTC)
+    issuer = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kpledger node"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"node key {key_id(node_key.public_bytes)}"),
+        ]
+    )
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kpledger node"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"tls key of {key_id(node_key.public_bytes)}"),
+        ]
+    )
+    ephemeral = _private(tls_key)
+    draft = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(ephemeral.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=CERT_DAYS))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NODE_SNI)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier(node_key.public_bytes, None, None), critical=False
+        )
+        .sign(ephemeral, None)
+    )
+    # The same to-be-signed part (its signature algorithm is Ed25519's whichever key signs),
+    # signed instead by the node key, inside its token.
+    tbs = draft.tbs_certificate_bytes
+    signature = node_key.sign_raw(tbs)
+    der = _der(0x30, tbs + _ED25519_ALGORITHM + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(der)
+
+
 def certificate_key(der: bytes | None) -> bytes | None:
-    """The raw Ed25519 public key a DER certificate is for, or None (not Ed25519, not a cert)."""
+    """The raw Ed25519 node key a DER certificate speaks for, or None (not Ed25519, not a
+    cert): the key of a self-signed certificate, or the key (named as the authority key
+    identifier) whose valid signature a delegated certificate carries."""
     if not der:
         return None
     try:
-        public = x509.load_der_x509_certificate(der).public_key()
+        cert = x509.load_der_x509_certificate(der)
+        public = cert.public_key()
     except ValueError:
         return None
     if not isinstance(public, ed25519.Ed25519PublicKey):
         return None
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    subject = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except (x509.ExtensionNotFound, ValueError):
+        return subject
+    issuer = aki.key_identifier
+    if issuer is None or len(issuer) != 32 or issuer == subject:
+        return subject
+    if not _raw_verify(issuer, cert.tbs_certificate_bytes, cert.signature):
+        return None
+    return issuer
+
+
+def _raw_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def _server_context() -> ssl.SSLContext:
@@ -124,7 +204,7 @@ def _load_node_key(context: ssl.SSLContext, cert_file: Path, key: SigningKey) ->
 
 
 def server_context(
-    node_key: SigningKey,
+    node_key: Signer,
     tls_dir: Path,
     ca_cert: Path | None = None,
     ca_key: Path | None = None,
@@ -138,9 +218,14 @@ def server_context(
     """
     tls_dir.mkdir(parents=True, exist_ok=True)
     cert_file = tls_dir / "node.crt"
-    cert_file.write_bytes(node_certificate(node_key).public_bytes(serialization.Encoding.PEM))
+    if isinstance(node_key, SigningKey):
+        tls_key, cert = node_key, node_certificate(node_key)
+    else:  # a token's key: a TLS key of this run, vouched for by the node key
+        tls_key = SigningKey.generate()
+        cert = delegated_certificate(node_key, tls_key)
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     node_context = _server_context()
-    _load_node_key(node_context, cert_file, node_key)
+    _load_node_key(node_context, cert_file, tls_key)
     if ca_cert is None or ca_key is None:
         return node_context
     context = _server_context()

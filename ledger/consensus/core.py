@@ -34,7 +34,7 @@ from ledger.consensus.messages import (
 )
 from ledger.consensus.signer import SignerState, _slot
 from ledger.consensus.votes import RoundRecord
-from ledger.keys import SigningKey
+from ledger.keys import Signer
 
 #: A validator may hold votes in at most this many rounds ahead of ours. CometBFT allows two
 #: "catch-up" rounds per peer for the same reason: a byzantine validator must not be able to fill
@@ -82,7 +82,7 @@ class ConsensusCore:
         self,
         chain_id: str,
         validators: Sequence[bytes],
-        signer: SigningKey | None,
+        signer: Signer | None,
         app: Application,
         height: int,
         timeouts: TimeoutConfig | None = None,

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Self, TypeAlias
 from ledger.encoding import encode
 from ledger.errors import InvalidCommitCertificate, MalformedInput
 from ledger.hashing import TAG_PROPOSAL, TAG_VOTE
-from ledger.keys import SigningKey, verify
+from ledger.keys import Signer, verify
 
 #: Values are opaque ids of this size (the node uses block header hashes).
 VALUE_BYTES = 32
@@ -119,7 +119,7 @@ class Proposal:
     @classmethod
     def create(
         cls,
-        key: SigningKey,
+        key: Signer,
         chain_id: str,
         height: int,
         round: int,
@@ -200,7 +200,7 @@ class Vote:
     @classmethod
     def create(
         cls,
-        key: SigningKey,
+        key: Signer,
         chain_id: str,
         kind: VoteKind,
         height: int,

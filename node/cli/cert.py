@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from ledger import authoring
 from ledger.certificate import Certificate
-from ledger.errors import InvalidProof, LedgerError, MalformedInput
+from ledger.errors import InvalidProof, LedgerError
 from ledger.events import MAX_REASON, Event
 from ledger.genesis import Genesis
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import Signer
 from ledger.proofs import (
     CertificateProof,
     RegisterProof,
@@ -33,6 +34,8 @@ from node.cli.common import (
     certificate_number,
     emit,
     fail,
+    open_signer,
+    passphrase_option,
     refused,
     with_token,
 )
@@ -41,18 +44,15 @@ from node.views import public_answer_contradictions, register_answer_contradicti
 
 WAIT_TIMEOUT_S = 120.0
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _key(path: Path) -> SigningKey:
-    try:
-        return load_signing_key(path)
-    except OSError as exc:
-        fail(f"cannot read the key {path}: {exc.strerror}", EXIT_USAGE, code="usage")
-    except MalformedInput as exc:
-        fail(f"{path}: {exc.message}", EXIT_USAGE, code="usage")
+def _key(ref: str | Path) -> Signer:
+    return open_signer(ref)
 
 
 #: A register proof whose head is older is refused: keys rotated since could be handed out.
@@ -220,13 +220,19 @@ def _public(client: NodeClient, number: str, as_json: bool) -> dict[str, Any]:
 
 
 node_option = click.option("--node", "node_url", required=True, help="The node's URL.")
-key_option = click.option(
+_key_ref_option = click.option(
     "--key",
     "key_path",
     required=True,
-    type=click.Path(path_type=Path),
-    help="The participant's authority key (PEM).",
+    help="The participant's authority key: a PEM file (encrypted or not) or a pkcs11: URI.",
 )
+
+
+def key_option(func: F) -> F:
+    """--key (a PEM file or a PKCS#11 URI) and --passphrase-file for an encrypted one."""
+    return _key_ref_option(passphrase_option(func))
+
+
 wait_option = click.option("--wait", is_flag=True, help="Return when the event is final.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -17,6 +17,7 @@ from ledger.errors import InvalidCertificateNumber, LedgerError
 from node import tls
 from node.client import Answer, Answered, ConnectionFailed, Trust
 from node.config import ConfigError, read_api_token
+from node.custody import PASSPHRASE_ENV, CustodyError, Passphrase, load_signer
 
 #: Exit statuses, as SPEC section 2 fixes them: 0 success, 1 the ledger said no (refused,
 #: invalid, not found), 2 usage, connection or authorisation trouble.
@@ -28,7 +29,19 @@ TOKEN_ENV = "KPLEDGER_TOKEN"
 
 #: Error codes of the node that mean "your token", not "the ledger's answer": exit 2.
 #: ("unauthorized" is what nodes before token_required and token_refused answered.)
-AUTH_ERRORS = frozenset({"token_required", "token_refused", "unauthorized"})
+AUTH_ERRORS = frozenset(
+    {
+        "token_required",
+        "token_refused",
+        "token_revoked",
+        "token_expired",
+        "token_scope",
+        "unauthorized",
+    }
+)
+
+if TYPE_CHECKING:
+    from ledger.keys import Signer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,6 +117,44 @@ def certificate_number(typed: str) -> str:
         return normalise_number(typed)
     except InvalidCertificateNumber as exc:
         fail(exc.message, EXIT_REFUSED, code=exc.code)
+
+
+# -- keys ----------------------------------------------------------------------------------------
+_PASSPHRASE_FILE = "kpledger.passphrase_file"
+
+
+def _remember_passphrase_file(ctx: click.Context, _: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_PASSPHRASE_FILE] = value
+
+
+#: --passphrase-file, on every command that opens a key; what it names reaches open_signer
+#: through the click context, so that no command has to pass it along.
+passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    expose_value=False,
+    callback=_remember_passphrase_file,
+    help=f"A file whose first line is the passphrase of encrypted keys (else {PASSPHRASE_ENV}, "
+    "else a prompt).",
+)
+
+
+def passphrase_from_context() -> Passphrase:
+    """The passphrase source of the command running: --passphrase-file, KPLEDGER_PASSPHRASE or a
+    prompt."""
+    ctx = click.get_current_context(silent=True)
+    file = ctx.meta.get(_PASSPHRASE_FILE) if ctx is not None else None
+    return Passphrase(file)
+
+
+def open_signer(ref: str | Path) -> Signer:
+    """The signing key --key names (a PEM file, encrypted or not, or a pkcs11: URI); exit 2 with
+    the reason when it cannot be opened."""
+    try:
+        return load_signer(str(ref), passphrase_from_context())
+    except CustodyError as exc:
+        fail(str(exc), EXIT_USAGE, code="key_unavailable")
 
 
 # -- the token -----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from ledger import authoring
 from ledger import governance as gov
-from ledger.errors import MalformedInput
-from ledger.keys import EncryptionKey, SigningKey
+from ledger.errors import MalformedInput, WrongPassphrase
+from ledger.keys import EncryptionKey, Signer, SigningKey, is_encrypted_pem
 from ledger.state import Registry
 from node.cli.cert import (
     _key,
@@ -32,9 +32,12 @@ from node.cli.common import (
     certificate_number,
     emit,
     fail,
+    passphrase_from_context,
+    passphrase_option,
     refused,
 )
 from node.client import NodeClient, segment
+from node.custody import CustodyError
 
 #: By default a change takes effect this many blocks after the current height.
 DEFAULT_LEAD = 10
@@ -80,13 +83,22 @@ def private_key(value: str | None) -> SigningKey | EncryptionKey | None:
     key file)."""
     if value is None or len(value.strip()) == 64:
         return None
+    path = Path(value)
     try:
-        data = Path(value).read_bytes()
+        data = path.read_bytes()
     except OSError:
         return None
+    secret = None
+    if is_encrypted_pem(data):
+        try:
+            secret = passphrase_from_context().get(str(path))
+        except CustodyError as exc:
+            fail(str(exc), EXIT_USAGE, code="key_unavailable")
     for load in (SigningKey.from_pem, EncryptionKey.from_pem):
         try:
-            return load(data)
+            return load(data, secret)
+        except WrongPassphrase as exc:
+            fail(f"{path}: {exc.message}", EXIT_USAGE, code="key_unavailable")
         except MalformedInput:
             continue
     return None
@@ -122,7 +134,7 @@ def proof_of(
     return authoring.prove(key, chain_id, participant, role)
 
 
-def _signer(registry: Registry, key: SigningKey, given: str | None) -> str:
+def _signer(registry: Registry, key: Signer, given: str | None) -> str:
     if given:
         return given
     for participant in registry.participants.values():
@@ -443,12 +455,13 @@ def gov_show(proposal_id: str, node_url: str, as_json: bool) -> None:
     "--key",
     "key_path",
     required=True,
-    type=click.Path(path_type=Path),
-    help="The monitoring team's key (PEM) for the restricted exporting participant.",
+    help="The monitoring team's key for the restricted exporting participant: a PEM file "
+    "(encrypted or not) or a pkcs11: URI.",
 )
+@passphrase_option
 @wait_option
 @json_option
-def cert_endorse(number: str, node_url: str, key_path: Path, wait: bool, as_json: bool) -> None:
+def cert_endorse(number: str, node_url: str, key_path: str, wait: bool, as_json: bool) -> None:
     """Endorse certificate NUMBER as the monitoring team of its restricted exporter; only then
     may the importer confirm it."""
     number = certificate_number(number)

@@ -1,4 +1,5 @@
-"""`kpledger key rotate` and `kpledger key prove`: a participant's keys on the ledger."""
+"""`kpledger key rotate`, `key prove` and `key hsm-import`: a participant's keys on the ledger and
+in its hardware token."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import click
 
 from ledger import authoring
 from ledger import governance as gov
-from ledger.errors import MalformedInput
 from ledger.keys import EncryptionKey, SigningKey, write_private_pem
 from node.cli.cert import (
     _key,
@@ -20,9 +20,24 @@ from node.cli.cert import (
     node_option,
     wait_option,
 )
-from node.cli.common import EXIT_USAGE, Group, emit, fail
+from node.cli.common import (
+    EXIT_USAGE,
+    Command,
+    Group,
+    emit,
+    fail,
+    passphrase_from_context,
+    passphrase_option,
+)
 from node.cli.gov import _signer, as_option, private_key
 from node.client import NodeClient
+from node.custody import (
+    CustodyError,
+    Pkcs11Uri,
+    hsm_import,
+    load_encryption_key,
+    load_signing_key,
+)
 
 
 @click.group(cls=Group)
@@ -61,22 +76,24 @@ def key_rotate(
     replace_key`."""
     new: SigningKey | EncryptionKey
     pem = b""
+    passphrase = passphrase_from_context()
     if generate:
         if new_key_path.exists():
             fail(f"{new_key_path} exists: refusing to overwrite a key", EXIT_USAGE, as_json=as_json)
         new = SigningKey.generate() if key_kind == gov.AUTHORITY else EncryptionKey.generate()
-        pem = new.to_pem()
+        # Written encrypted when a passphrase is given (--passphrase-file or the environment).
+        try:
+            pem = new.to_pem(passphrase.get(str(new_key_path)) if passphrase.given else None)
+        except CustodyError as exc:
+            fail(str(exc), EXIT_USAGE, as_json=as_json, code="key_unavailable")
     else:
         try:
-            data = new_key_path.read_bytes()
             if key_kind == gov.AUTHORITY:
-                new = SigningKey.from_pem(data)
+                new = load_signing_key(new_key_path, passphrase)
             else:
-                new = EncryptionKey.from_pem(data)
-        except OSError as exc:
-            fail(f"cannot read {new_key_path}: {exc.strerror}", EXIT_USAGE, as_json=as_json)
-        except MalformedInput as exc:
-            fail(f"{new_key_path}: {exc.message}", EXIT_USAGE, as_json=as_json)
+                new = load_encryption_key(new_key_path, passphrase)
+        except CustodyError as exc:
+            fail(str(exc), EXIT_USAGE, as_json=as_json, code="key_unavailable")
     current = _key(key_path)
     client = NodeClient(node_url)
     chain_id, registry = _network(client)
@@ -109,8 +126,9 @@ def key_rotate(
     "--key-file",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="The private key (PEM): Ed25519, or X25519 for the encryption role.",
+    help="The private key (PEM, encrypted or not): Ed25519, or X25519 for the encryption role.",
 )
+@passphrase_option
 @click.option("--chain-id", default=None, help="The network's chain id (or --node).")
 @click.option("--node", "node_url", default=None, help="A node of the network, for its chain id.")
 @json_option
@@ -141,3 +159,43 @@ def key_prove(
         "proof": proof.hex(),
     }
     emit(data, as_json, proof.hex())
+
+
+@key.command("hsm-import", cls=Command)
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The key to import: an Ed25519 PKCS#8 PEM file (encrypted or not).",
+)
+@click.option(
+    "--uri",
+    required=True,
+    help="Where to put it: pkcs11:token=T;object=LABEL?module-path=LIB&pin-source=file:PINFILE "
+    "(RFC 7512).",
+)
+@passphrase_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def hsm_import_command(key_path: Path, uri: str, as_json: bool) -> None:
+    """Import the Ed25519 key in KEY.pem into the PKCS#11 token URI names: the token keeps it
+    unreadable (sensitive, not extractable) and signs with it; then the URI stands wherever the
+    key file did (--key, node.toml's node_key and authority_key). The PEM file is left as it
+    is: keep it offline as the backup, or destroy it (docs/security.md)."""
+    try:
+        parsed = Pkcs11Uri.parse(uri)
+        key = load_signing_key(key_path, passphrase_from_context())
+        signer = hsm_import(key, parsed)
+    except CustodyError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json, code="key_unavailable")
+    data = {
+        "uri": parsed.shown,
+        "public_key": signer.public_bytes.hex(),
+        "key_id": key.key_id,
+    }
+    emit(
+        data,
+        as_json,
+        f"imported {key_path} (key {key.key_id}, public {signer.public_bytes.hex()}) into "
+        f"{parsed.shown}\nthe token signs with it now; use the URI as --key or in node.toml",
+    )

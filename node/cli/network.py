@@ -36,17 +36,32 @@ def network() -> None:
     help="Node i listens on base-port + i.",
 )
 @click.option("--chain-id", default=None, help="Chain id (default: generated).")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Encrypt the new private keys (PKCS#8) with the passphrase on this file's first line.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def network_init(
-    directory: Path, participants: str, base_port: int, chain_id: str | None, as_json: bool
+    directory: Path,
+    participants: str,
+    base_port: int,
+    chain_id: str | None,
+    passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Write per participant authority.pem, node.pem, encryption.pem and node.toml, and genesis.json."""
+    from node.custody import CustodyError, new_passphrase
     from node.netinit import InitError, init_network, parse_participants
 
     try:
+        passphrase = new_passphrase(passphrase_file) if passphrase_file is not None else None
         specs = parse_participants(participants)
-        genesis = init_network(directory, specs, base_port=base_port, chain_id=chain_id)
-    except InitError as exc:
+        genesis = init_network(
+            directory, specs, base_port=base_port, chain_id=chain_id, passphrase=passphrase
+        )
+    except (InitError, CustodyError) as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
     data = {
         "chain_id": genesis.chain_id,
@@ -79,15 +94,30 @@ def network_init(
 @click.option("--participant", required=True, help="The new participant, e.g. BW or EU:DE+CZ.")
 @click.option("--port", required=True, type=click.IntRange(1, 65535), help="Its node's port.")
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Encrypt the new private keys (PKCS#8) with the passphrase on this file's first line.",
+)
 @json_option
-def network_join(directory: Path, participant: str, port: int, host: str, as_json: bool) -> None:
+def network_join(
+    directory: Path,
+    participant: str,
+    port: int,
+    host: str,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
     """Prepare a new participant's keys and node.toml; prints the `gov propose admit` to run."""
+    from node.custody import CustodyError, new_passphrase
     from node.netinit import InitError, init_joiner, parse_participants
 
     try:
+        passphrase = new_passphrase(passphrase_file) if passphrase_file is not None else None
         [spec] = parse_participants(participant)
-        joiner = init_joiner(directory, spec, port=port, host=host)
-    except (InitError, ValueError) as exc:
+        joiner = init_joiner(directory, spec, port=port, host=host, passphrase=passphrase)
+    except (InitError, CustodyError, ValueError) as exc:
         fail(str(exc) or "name one participant", EXIT_USAGE, as_json=as_json, code="usage")
     folder = directory / spec.code
     command = (

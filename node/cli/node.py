@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from node.cli.common import EXIT_USAGE, Command, Group, fail
+from node.cli.common import (
+    EXIT_USAGE,
+    Command,
+    Group,
+    fail,
+    passphrase_from_context,
+    passphrase_option,
+)
 
 
 @click.group(cls=Group)
@@ -22,14 +29,18 @@ def node() -> None:
     type=click.Path(path_type=Path),
     help="The node's node.toml.",
 )
+@passphrase_option
 def node_run(config_path: Path) -> None:
-    """Run one node in the foreground; SIGINT or SIGTERM stops it cleanly."""
+    """Run one node in the foreground; SIGINT or SIGTERM stops it cleanly.
+
+    Encrypted keys are opened with the passphrase from --passphrase-file, KPLEDGER_PASSPHRASE
+    or a prompt; node.toml's keys may also be PKCS#11 URIs (docs/security.md)."""
     from ledger.errors import StoreError
     from node.config import ConfigError
     from node.runner import run
 
     try:
-        run(config_path)
+        run(config_path, passphrase_from_context())
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE, code="config")
     except StoreError as exc:

@@ -10,7 +10,7 @@ from ledger.chain import Execution
 from ledger.consensus import Action, CommitCertificate, ConsensusCore, Proposal
 from ledger.events import Event
 from ledger.genesis import Genesis
-from ledger.keys import SigningKey
+from ledger.keys import Signer
 from ledger.pending import PendingBook
 from ledger.state import Registry
 from ledger.store import Store
@@ -151,7 +151,7 @@ class LedgerNode:
         return self.view.chain_id
 
     @property
-    def node_key(self) -> SigningKey:
+    def node_key(self) -> Signer:
         return self.view.node_key
 
     @property

@@ -8,7 +8,7 @@ from typing import Protocol
 from ledger.chain import Execution
 from ledger.genesis import Genesis
 from ledger.governance import PASSED, next_registry
-from ledger.keys import SigningKey
+from ledger.keys import Signer
 from ledger.state import EventContext, Registry
 from ledger.store import Store
 from node.clock import now_ms
@@ -36,7 +36,7 @@ class ChainView:
     Only the consensus driver's commit moves it on (`committed`); the other parts read it.
     """
 
-    def __init__(self, chain_id: str, genesis: Genesis, node_key: SigningKey, store: Store) -> None:
+    def __init__(self, chain_id: str, genesis: Genesis, node_key: Signer, store: Store) -> None:
         self.chain_id = chain_id
         self.genesis = genesis
         self.node_key = node_key

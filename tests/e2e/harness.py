@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.genesis import Genesis, Parameters
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
 from ledger.state import Registry
 from node.netinit import init_network, parse_participants
 from node.runner import LISTEN_FD_ENV
@@ -213,6 +213,8 @@ class NodeProcess:
     process: subprocess.Popen[bytes] | None = None
     #: Environment variables set for this node only, at its next start.
     env: dict[str, str] = field(default_factory=dict)
+    #: Options added to its `node run` (say --passphrase-file FILE), at its next start.
+    args: list[str] = field(default_factory=list)
 
     def start(self, file_limit: int | None = None) -> None:
         """Start the node; with `file_limit`, its open-file limit fixed there (soft and hard)."""
@@ -225,7 +227,16 @@ class NodeProcess:
             fds = (self.listener.fileno,)
         log = open(self.log, "ab")  # noqa: SIM115 - kept open for the child
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "node", "run", "--config", str(self.config)],
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "node",
+                "run",
+                "--config",
+                str(self.config),
+                *self.args,
+            ],
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -308,7 +319,9 @@ class Network:
         participants: str = "BE,AE,IN,RU",
         parameters: Parameters | None = None,
         tls: bool = False,
+        passphrase: bytes | None = None,
     ) -> Network:
+        """With `passphrase`, every private key is written encrypted under it."""
         specs = parse_participants(participants)
         ports = reserve_ports(len(specs))
         try:
@@ -320,6 +333,7 @@ class Network:
                 parameters=parameters
                 or Parameters(timeout_propose_ms=600, timeout_vote_ms=300, timeout_delta_ms=200),
                 tls=tls,
+                passphrase=passphrase,
             )
         except BaseException:
             for listener in ports:
@@ -334,7 +348,7 @@ class Network:
             token = tomllib.loads(config.read_text())["api_token"]
             log = directory / f"{v.participant}.log"
             nodes.append(NodeProcess(v.participant, config, v.address, token, log, listener))
-        return cls(directory, genesis, nodes)
+        return cls(directory, genesis, nodes, passphrase)
 
     def lift_rate_limits(self) -> None:
         """Append UNTHROTTLED to every node's node.toml (before the nodes start)."""
@@ -349,8 +363,13 @@ class Network:
     def node(self, participant: str) -> NodeProcess:
         return next(n for n in self.nodes if n.participant == participant)
 
+    #: The passphrase the keys were written under, if any (Network.create's `passphrase`).
+    passphrase: bytes | None = None
+
     def authority_key(self, participant: str) -> SigningKey:
-        return load_signing_key(self.directory / participant / "authority.pem")
+        return SigningKey.from_pem(
+            (self.directory / participant / "authority.pem").read_bytes(), self.passphrase
+        )
 
     def start(self, *participants: str) -> None:
         chosen = [self.node(p) for p in participants] if participants else self.nodes
