@@ -242,3 +242,55 @@ def test_wrong_pin_is_refused(tmp_path: Path) -> None:
     assert run.returncode == 3, run.stderr
     assert "refused the PIN" in run.stdout
     assert "0000" not in run.stdout
+
+
+# -- TLS with a node key that stays in its token ---------------------------------------------------
+class _OutsideSigner:
+    """A Signer that is no SigningKey (as a token's is), backed by a software key for the test."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+        self.public_bytes = key.public_bytes
+
+    def sign(self, tag: bytes, payload: bytes) -> bytes:
+        return self._key.sign(tag, payload)
+
+    def sign_raw(self, message: bytes) -> bytes:
+        return self._key.sign_raw(message)
+
+
+def test_a_delegated_tls_certificate_speaks_for_the_node_key_that_signed_it() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from node.tls import certificate_key, delegated_certificate, node_certificate
+
+    node_key, tls_key, stranger = (
+        SigningKey.generate(),
+        SigningKey.generate(),
+        SigningKey.generate(),
+    )
+    cert = delegated_certificate(_OutsideSigner(node_key), tls_key)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    # The TLS key is the certificate's; the node key is what it speaks for.
+    assert (
+        cert.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        == tls_key.public_bytes
+    )
+    assert certificate_key(der) == node_key.public_bytes
+    # A self-signed node certificate still speaks for its own key.
+    own = node_certificate(node_key).public_bytes(serialization.Encoding.DER)
+    assert certificate_key(own) == node_key.public_bytes
+    # Naming a key that did not sign it (here: signed by another key) speaks for nobody.
+    forged = delegated_certificate(_Claiming(node_key.public_bytes, stranger), tls_key)
+    assert certificate_key(forged.public_bytes(serialization.Encoding.DER)) is None
+    # One flipped byte of the signature: nobody either.
+    tampered = der[:-1] + bytes([der[-1] ^ 1])
+    assert certificate_key(tampered) is None
+
+
+class _Claiming(_OutsideSigner):
+    """Claims `public` but signs with another key: what an impostor's certificate would be."""
+
+    def __init__(self, public: bytes, key: SigningKey) -> None:
+        super().__init__(key)
+        self.public_bytes = public
