@@ -1,0 +1,27 @@
+// Run docs/testvectors/public_answers.json through node/web/verify/kpproof.js (the page's own
+// verifier) and print one JSON line per vector: {name, accept, reason, status, digest, history}.
+import fs from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {contradictions, hex, readGenesis, verifyCertificateProof} from '../../node/web/verify/kpproof.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const load = name => JSON.parse(fs.readFileSync(path.join(repo, 'docs', 'testvectors', name), 'utf8'));
+const answers = load('public_answers.json');
+const genesis = readGenesis(load('genesis.json').genesis);
+
+for (const v of answers.vectors) {
+  let out;
+  try {
+    const checked = await verifyCertificateProof(v.answer.proof, genesis, v.number);
+    const lies = contradictions(v.http_status, v.answer, checked, answers.today);
+    out = lies.length
+      ? {accept: false, code: 'answer_contradicts_proof', reason: lies.join('; ')}
+      : {accept: true, found: checked.found, status: checked.status,
+         digest: checked.digest ? hex(checked.digest) : null,
+         history: checked.history.map(([t, h, id]) => [t, h, hex(id)]), head_height: checked.headHeight};
+  } catch (e) {
+    out = {accept: false, code: e.code || 'error', reason: e.message};
+  }
+  console.log(JSON.stringify({name: v.name, ...out}));
+}
