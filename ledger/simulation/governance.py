@@ -59,7 +59,7 @@ class GovernanceSimulation(Simulation):
     (the newcomer) follows as an observer until governance adds it. Each node has its chain in
     memory (kept across its crashes), executes every final block with ledger.chain, and gives
     its core the validators the register in force names, and those the node expects next
-    (node/service.py's way). Events travel by gossip over the same faulty network as consensus.
+    (node/service/view.py's expected_next_validators). Events travel by gossip over the same faulty network as consensus.
     The checks of Simulation hold (agreement, validity, certificates against the set in force
     at each height, evidence only against the byzantine validator), and besides: every node's
     execution of a height yields the same next validator set, each planned change comes into
@@ -109,7 +109,7 @@ class GovernanceSimulation(Simulation):
         return keys_of(chain.registry.validators)
 
     def expected_set(self, node: Node, height: int) -> tuple[bytes, ...]:
-        # The register in force with the passed changes due then (LedgerNode's way).
+        # The register in force with the passed changes due then (the node's expected_next_validators, node/service/view.py).
         chain = self.ledgers[node.index].chain
         return keys_of(next_registry(chain.registry, {}, {}, height - 1).registry.validators)
 
@@ -221,7 +221,7 @@ class GovernanceSimulation(Simulation):
 
     def _attest_readiness(self, node: Node) -> None:
         """A node governance added attests, after each block while it is pending (the node's
-        attest_ready): signed with its node key, naming its head."""
+        attest_ready in node/service/own_events.py): signed with its node key, naming its head."""
         ledger = self.ledgers[node.index]
         chain = ledger.chain
         key = node.key.public_bytes
@@ -252,7 +252,7 @@ class GovernanceSimulation(Simulation):
         return BASE_TIME_MS + self.now
 
     def submit(self, node: Node, event: Event, *, gossip: bool) -> str | None:
-        """Admit `event` at `node` as LedgerNode.submit does (every rule against its committed
+        """Admit `event` at `node` as node/service/admission.py's Admission.submit does (every rule against its committed
         state); None when accepted (or known), else the refusal's code."""
         ledger = self.ledgers[node.index]
         chain = ledger.chain
@@ -274,7 +274,7 @@ class GovernanceSimulation(Simulation):
 
     def _recheck_mempool(self, node: Node) -> None:
         """After a block, each pending event is checked again against the state now in force
-        (the node's recheck): what no longer applies leaves the pool, as refused."""
+        (Admission.recheck): what no longer applies leaves the pool, as refused."""
         ledger = self.ledgers[node.index]
         pending = list(ledger.mempool.values())
         ledger.mempool.clear()
