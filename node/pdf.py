@@ -88,10 +88,11 @@ def _register_fonts() -> Fonts:
 
 
 def verification_url(node_url: str, number: str, digest_hex: str) -> str:
-    """The public verification URL a QR code opens: the number's public proof, and its digest."""
-    base = node_url if node_url.startswith(("http://", "https://")) else "http://" + node_url
+    """The page a QR code opens: /verify/{number}?d=<digest>, which checks the ledger's proof in
+    the phone's browser and says whether this very document is the one the ledger records."""
+    base = node_url if node_url.startswith(("http://", "https://")) else "https://" + node_url
     quoted = urllib.parse.quote(number, safe="")
-    return f"{base.rstrip('/')}/v1/public/certificates/{quoted}?digest={digest_hex}"
+    return f"{base.rstrip('/')}/verify/{quoted}?d={digest_hex}"
 
 
 def qr_code(url: str) -> segno.QRCode:

@@ -1,9 +1,14 @@
 // Run docs/testvectors/public_answers.json through node/web/verify/kpproof.js (the page's own
 // verifier) and print one JSON line per vector: {name, accept, reason, status, digest, history}.
+//   node public_answers.mjs [--fallback]
 import fs from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {contradictions, hex, readGenesis, verifyCertificateProof} from '../../node/web/verify/kpproof.js';
+import {contradictions, hex, readGenesis, setFallback, verifyCertificateProof} from '../../node/web/verify/kpproof.js';
+import fallback from '../../node/web/verify/fallback.js';
+
+// --fallback: check with the vendored libraries alone, as a browser without WebCrypto would.
+if (process.argv.includes('--fallback')) setFallback(fallback, {only: true});
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const load = name => JSON.parse(fs.readFileSync(path.join(repo, 'docs', 'testvectors', name), 'utf8'));

@@ -16,6 +16,7 @@ from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.keys import SigningKey
 from node.config import toml_value
+from tests.e2e.browser import chromium  # noqa: F401 (the shared browser, for page tests)
 from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess
 
 PARTICIPANTS = ("BE", "AE", "IN", "RU")

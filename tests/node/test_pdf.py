@@ -161,9 +161,9 @@ def test_every_kpcs_element_is_in_the_text() -> None:
     assert DIGEST in compact and SALT in compact
 
 
-def test_the_qr_code_opens_the_public_proof_of_this_number_and_digest() -> None:
+def test_the_qr_code_opens_the_verification_page_of_this_number_and_digest() -> None:
     pdf, url = render(record())
-    assert url == f"http://127.0.0.1:7700/v1/public/certificates/BE-2026-000123?digest={DIGEST}"
+    assert url == f"http://127.0.0.1:7700/verify/BE-2026-000123?d={DIGEST}"
     check_qr(pdf, url)
 
 
@@ -259,7 +259,7 @@ def test_a_record_without_the_parties_cannot_be_printed() -> None:
 
 def test_the_verification_url_quotes_the_number_and_adds_a_scheme() -> None:
     assert verification_url("node.example:7700/", "BE-1", "ab") == (
-        "http://node.example:7700/v1/public/certificates/BE-1?digest=ab"
+        "https://node.example:7700/verify/BE-1?d=ab"
     )
     assert urllib.parse.urlsplit(verification_url("https://n", "A/B?", "ab")).path.endswith(
         "/A%2FB%3F"
@@ -308,7 +308,7 @@ def test_kpledger_cert_pdf_for_the_parties_and_not_for_others(
         result = run_pdf(net, code, number, out)
         assert result.returncode == 0, result.stderr
         answer = json.loads(result.stdout)
-        url = f"{net.node(code).url}/v1/public/certificates/{number}?digest={digest}"
+        url = f"{net.node(code).url}/verify/{number}?d={digest}"
         assert answer["verify_url"] == url
         pdf = out.read_bytes()
         text = pdf_text(pdf)
@@ -319,8 +319,9 @@ def test_kpledger_cert_pdf_for_the_parties_and_not_for_others(
         assert "Exporting Authority of Belgium (BE)" in text and "IMPORT CONFIRMED" in text
         assert document["identity_salt"] in text.replace(" ", "")
         check_qr(pdf, url)
-        # The URL in the QR code answers, and says the digest matches.
-        status, body = net.node(code).get(url[len(net.node(code).url) :])
+        # The page the QR code opens checks this number and digest (tests/e2e/test_verify_page.py
+        # opens it in a browser); the public answer it checks says the digest matches.
+        status, body = net.node(code).get(f"/v1/public/certificates/{number}?digest={digest}")
         assert status == 200 and body["digest_matches"] is True
         assert body["status"] == "import_confirmed"
     for code in ("IN", "RU"):

@@ -144,8 +144,14 @@ export function encode(value) {
 let subtle = globalThis.crypto && globalThis.crypto.subtle;
 let fallback = null;
 
-/** Install {sha256(bytes) -> Promise<bytes>, verify(publicKey, message, signature) -> Promise<bool>}. */
-export function setFallback(impl) { fallback = impl; }
+/**
+ * Install {sha256(bytes) -> Promise<bytes>, verify(publicKey, message, signature) -> Promise<bool>},
+ * used where WebCrypto lacks them; with {only: true}, used instead of WebCrypto (tests).
+ */
+export function setFallback(impl, {only = false} = {}) {
+  fallback = impl;
+  if (only) { subtle = null; webcryptoEd25519 = false; engine = 'fallback'; }
+}
 
 /** What this browser checks with: 'webcrypto' or 'fallback'. */
 export let engine = 'webcrypto';
