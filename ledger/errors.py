@@ -90,6 +90,40 @@ class TokenRefused(LedgerError):
     http_status = 401
 
 
+class TokenRevoked(TokenRefused):
+    """A bearer token the node issued and has since revoked (node/tokens.py)."""
+
+    code = "token_revoked"
+
+
+class TokenExpired(TokenRefused):
+    """A bearer token the node issued whose expiry has passed."""
+
+    code = "token_expired"
+
+
+class TokenScope(LedgerError):
+    """A valid bearer token whose scope does not open this route (a `read` token on an admin
+    route)."""
+
+    code = "token_scope"
+    http_status = 403
+
+
+class TokenExists(LedgerError):
+    """A token of that name is in force already: revoke it first, or choose another name."""
+
+    code = "token_exists"
+    http_status = 409
+
+
+class UnknownToken(LedgerError):
+    """No token of that name was ever issued by this node."""
+
+    code = "unknown_token"
+    http_status = 404
+
+
 class WrongPassphrase(MalformedInput):
     """An encrypted private key given no passphrase, or one that does not open it."""
 

@@ -12,6 +12,7 @@ from an address they share (a NAT, a proxy, the same host) never locks them out:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import math
 import time
@@ -75,13 +76,19 @@ class _Node(Protocol):
     def peer_keys(self) -> set[bytes]: ...
 
 
+def _same_token(expected: str, presented: str) -> bool:
+    return hmac.compare_digest(
+        presented.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )
+
+
 class RateLimits:
     """The buckets of one node: one limiter per family and one for its own clients."""
 
     def __init__(
         self,
         config: Any,
-        token: str,
+        token: str | Callable[[str], bool],
         node: _Node,
         reserved: Callable[[str], bool] | None = None,
         on_limited: Callable[[str], None] | None = None,
@@ -93,7 +100,12 @@ class RateLimits:
             for name in FAMILIES
         }
         self.own = RateLimiter(config.own_rate_per_s, config.own_burst)
-        self.token = token.encode()
+        #: Whether a bearer credential is one of the node's tokens in force (node/tokens.py),
+        #: or, given a string, that one token.
+        if isinstance(token, str):
+            self.is_token: Callable[[str], bool] = functools.partial(_same_token, token)
+        else:
+            self.is_token = token
         self.node = node
         self.reserved = reserved or (lambda address: False)
         self.on_limited = on_limited
@@ -103,9 +115,7 @@ class RateLimits:
         header = request.headers.get("Authorization")
         if header:
             scheme, _, credential = header.partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(
-                credential.strip().encode("utf-8", "replace"), self.token
-            ):
+            if scheme.lower() == "bearer" and self.is_token(credential.strip()):
                 return ("token", address)
         claimed = request.headers.get("X-KP-Node")
         if claimed and request.path.startswith("/peer/"):

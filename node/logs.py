@@ -14,6 +14,8 @@ from typing import Any
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 #: A bearer credential as it would appear in a header echoed into a log line.
 _BEARER = re.compile(r"(?i)(bearer)(\s+|%20|\\x20)[^\s'\",;]+")
+#: A token the node made (node/tokens.py), wherever it appears.
+_NODE_TOKEN = re.compile(r"kpt_[A-Za-z0-9_-]{20,}")
 REDACTED = "[redacted]"
 
 
@@ -27,6 +29,7 @@ class JsonFormatter(logging.Formatter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        text = _NODE_TOKEN.sub(REDACTED, text)
         return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
     def format(self, record: logging.LogRecord) -> str:

@@ -205,8 +205,22 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+#: node.toml values for the benchmark's nodes: every "block final" line must be written, and the
+#: repeat filter (log_repeat_burst, 20 lines of a kind a minute by default) would keep only the
+#: first of each minute's blocks.
+EVERY_BLOCK_LOGGED: dict[str, Any] = {"log_repeat_burst": 1_000_000_000}
+
+
+def log_every_block(net: Network) -> None:
+    """Append EVERY_BLOCK_LOGGED to every node's node.toml (before the nodes start)."""
+    for n in net.nodes:
+        with n.config.open("a", encoding="utf-8") as config:
+            config.writelines(f"{key} = {value!r}\n" for key, value in EVERY_BLOCK_LOGGED.items())
+
+
 def commit_times(log: Path) -> dict[int, float]:
-    """When the node logged each block final (wall clock, seconds)."""
+    """When the node logged each block final (wall clock, seconds). A node that suppressed some
+    of those lines cannot be measured: that is an error, not a figure."""
     out: dict[int, float] = {}
     try:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -219,6 +233,11 @@ def commit_times(log: Path) -> dict[int, float]:
             entry = json.loads(line)
         except ValueError:
             continue
+        if entry.get("similar_to") == "block final":
+            raise RuntimeError(
+                f"{log} suppressed {entry.get('suppressed')} 'block final' lines: run the nodes "
+                f"with {EVERY_BLOCK_LOGGED}"
+            )
         stamp = datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         out.setdefault(int(entry["height"]), stamp.timestamp())
     return out
@@ -520,6 +539,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     net = Network.create(directory / "net", parameters=Parameters())
     net.lift_rate_limits()  # all the load comes from one address
+    log_every_block(net)  # block times are read from the logs
     supply = Supply(net.directory, max(1, min(args.sign_workers, os.cpu_count() or 1)))
     results: dict[str, Any] = {
         "machine": machine(),

@@ -14,6 +14,7 @@ from ledger.simulation import (
     SimulationConfig,
     SimulationFailure,
     SimulationReport,
+    governance_nodes_for_seed,
     nodes_for_seed,
     run_simulation,
 )
@@ -27,7 +28,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--nodes",
         type=int,
         default=None,
-        help="validators per run (default: 4, or 7 every 4th seed)",
+        help="validators per run (default: 4, or 7 every 4th seed; 4 to 7 under --governance)",
     )
     parser.add_argument("--seed", type=int, default=None, help="replay this one seed verbosely")
     parser.add_argument("--target-height", type=int, default=4)
@@ -45,11 +46,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="a validator that never starts (repeatable); with --no-faults, what it costs",
     )
+    parser.add_argument(
+        "--governance",
+        action="store_true",
+        help="the real ledger under the cores, and governance changing the validator set: a "
+        "validator added (with readiness), one removed, a participant suspended, evidence",
+    )
     return parser.parse_args(argv)
 
 
 def _config(args: argparse.Namespace, seed: int) -> SimulationConfig:
-    nodes = args.nodes if args.nodes is not None else nodes_for_seed(seed)
+    default = governance_nodes_for_seed if args.governance else nodes_for_seed
+    nodes = args.nodes if args.nodes is not None else default(seed)
     return SimulationConfig(
         seed=seed,
         nodes=nodes,
@@ -57,6 +65,7 @@ def _config(args: argparse.Namespace, seed: int) -> SimulationConfig:
         faults=not args.no_faults,
         profile=args.profile,
         down=tuple(args.down),
+        governance=args.governance,
     )
 
 
@@ -68,6 +77,18 @@ def _replay(args: argparse.Namespace, seed: int) -> int:
         return 1
     print(report)
     return 0
+
+
+def _governance_summary(reports: list[SimulationReport]) -> str:
+    changes = [change for r in reports for change, _ in r.governance_done]
+    if not changes:
+        return ""
+    kinds = sorted({change.split()[0] for change in changes})
+    counts = ", ".join(f"{sum(c.startswith(k) for c in changes)} {k}" for k in kinds)
+    return (
+        f"  governance changes in force: {counts}; "
+        f"evidence events on the chain {sum(r.evidence_on_chain for r in reports)}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             f"duplicated {sum(r.duplicated for r in reports)}; "
             f"crashes {sum(r.crashes for r in reports)}; "
             f"evidence reports {sum(r.evidence for r in reports)}\n"
-            f"  validator set changes {sum(r.set_change_height is not None for r in reports)}; "
+            f"  validator set changes "
+            f"{sum((r.set_change_height is not None) + r.set_changes for r in reports)}; "
             f"proposals delivered without their block "
             f"{sum(r.proposals_without_block for r in reports)}, "
             f"blocks late or fetched {sum(r.blocks_fetched for r in reports)}\n"
-            f"  longest time from GST to the target height: "
+            + _governance_summary(reports)
+            + f"  longest time from GST to the target height: "
             f"{max(r.finished_ms - r.gst_ms for r in reports)} ms (simulated)"
         )
     if failures:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,3 +73,36 @@ def test_bench_wan_measures_four_nodes_behind_lossy_links() -> None:
     links = result["links"]
     assert isinstance(links, dict) and links["chunks"] > 0
     assert isinstance(result["blocks"], int) and result["blocks"] >= 1
+
+
+def test_bench_network_refuses_to_time_blocks_whose_log_lines_were_suppressed(
+    tmp_path: Path,
+) -> None:
+    # At 200 events/s the nodes' repeat filter kept 20 "block final" lines a minute and wrote a
+    # summary line without a height: the benchmark died on a KeyError. Its nodes now log every
+    # block, and a suppressed line is a clear refusal, not a figure.
+    spec = importlib.util.spec_from_file_location(
+        "bench_network", REPO / "scripts" / "bench_network.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    line = '{{"ts": "2026-12-01T13:00:0{i}.000Z", "event": "block final", "height": {i}}}'
+    log = tmp_path / "BE.log"
+    log.write_text("\n".join(line.format(i=i) for i in (1, 2)) + "\n", encoding="utf-8")
+    assert sorted(bench.commit_times(log)) == [1, 2]
+    summary = {
+        "ts": "2026-12-01T13:01:00.000Z",
+        "event": "7 similar lines suppressed",
+        "suppressed": 7,
+        "similar_to": "block final",
+    }
+    with log.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(summary) + "\n")
+    with pytest.raises(RuntimeError, match="suppressed 7 'block final' lines"):
+        bench.commit_times(log)
+    assert bench.EVERY_BLOCK_LOGGED["log_repeat_burst"] >= 10**6

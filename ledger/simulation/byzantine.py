@@ -55,7 +55,7 @@ class Adversary:
         if self.strategy == "strip" and isinstance(message, Vote):
             return True  # it never votes: every honest validator is needed
         if (
-            self.strategy in ("split", "amnesia")
+            self.strategy in ("split", "amnesia", "double")
             and isinstance(message, Proposal | Vote)
             and self.attacking(message.height)
         ):
@@ -64,7 +64,12 @@ class Adversary:
             twin = self.twin(node, message)
             self.sim.say(f"node {node.index} EQUIVOCATES: {describe(message)} / {describe(twin)}")
             for peer in range(len(self.sim.nodes)):
-                if peer != node.index:
+                if peer == node.index:
+                    continue
+                if self.strategy == "double":  # both to everyone: a plain double signer
+                    self.sim.send(node.index, peer, message)
+                    self.sim.send(node.index, peer, twin)
+                else:
                     self.sim.send(node.index, peer, twin if peer in self.attack_side else message)
             return True
         return False
@@ -122,7 +127,8 @@ class Adversary:
         mirror = self.mirrors.get(key)
         if mirror is None:
             index = self.sim.index_at(node, vote.height)
-            assert index is not None
+            if index is None:
+                return  # no longer a validator (evidence removed it)
             mirror = Vote.create(
                 node.key, CHAIN_ID, vote.kind, vote.height, vote.round, value, index
             )
@@ -139,13 +145,11 @@ class Adversary:
         twin = self.twins.get(key)
         if twin is not None:
             return twin
-        other = byzantine_value(self.sim.seed, message.height, message.round)
+        other = self.sim.twin_value(node, message)
         index = self.sim.index_at(node, message.height)
         assert index is not None
         made: Proposal | Vote
         if isinstance(message, Proposal):
-            if message.value == other:
-                other = byzantine_value(self.sim.seed, message.height, message.round + 10**6)
             made = Proposal.create(
                 node.key, CHAIN_ID, message.height, message.round, other, -1, index
             )

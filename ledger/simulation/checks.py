@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ledger.consensus import Decide, EquivocationEvidence, Evidence, Proposal, Vote
 from ledger.errors import InvalidCommitCertificate
 from ledger.simulation.config import CHAIN_ID
-from ledger.simulation.nodes import Node, describe, is_acceptable
+from ledger.simulation.nodes import Node, describe
 
 if TYPE_CHECKING:
     from ledger.simulation.run import Simulation
@@ -57,7 +57,7 @@ class Checker:
                 f"agreement: node {node.index} decided {value.hex()[:8]} at height {height}, "
                 f"another honest node decided {agreed.hex()[:8]}"
             )
-        if value not in self.proposed.get(height, set()) or not is_acceptable(value):
+        if value not in self.proposed.get(height, set()) or not self.sim.acceptable(value):
             raise self.sim.fail(f"validity: height {height} decided a value never validly proposed")
         node.chain.append(certificate)
 

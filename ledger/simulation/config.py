@@ -45,11 +45,14 @@ class SimulationConfig:
     #: honest proposal at once to everyone without its block, and never votes, so every honest
     #: validator is needed and each sees most proposals first without their blocks (issue 13 F1).
     #: "departing": it is the validator that leaves at the set change, and before leaving fills
-    #: every node's buffer for the heights after with votes signed as its old index (F3). None:
-    #: the seed chooses.
-    byzantine_strategy: Literal["split", "amnesia", "strip", "departing"] | None = None
-    #: Simulated time after GST within which every honest node must reach the target.
-    liveness_bound_ms: int = 60_000
+    #: every node's buffer for the heights after with votes signed as its old index (F3).
+    #: "double": at one height it signs two proposals (two real blocks, under the ledger) and two
+    #: votes of each kind and sends both to everyone, a plain double signer. None: the seed
+    #: chooses ("double" only when asked, or under `governance`).
+    byzantine_strategy: Literal["split", "amnesia", "strip", "departing", "double"] | None = None
+    #: Simulated time after GST within which every honest node must reach the target (and,
+    #: under `governance`, the planned changes be in force). None: 60 s, 180 s under governance.
+    liveness_bound_ms: int | None = None
     resend_ms: int = 1000
     #: None lets the seed pick short or long timeouts (short ones make many rounds fail).
     timeouts: TimeoutConfig | None = None
@@ -70,6 +73,13 @@ class SimulationConfig:
     #: Validators that are down from the start to the end (crashed for good): they count
     #: against the f the network tolerates, so at most f of them, and no byzantine one then.
     down: tuple[int, ...] = ()
+    #: Run the real ledger under the cores (GovernanceSimulation): every value is the hash of a
+    #: block built and re-executed by ledger.chain, and the participants' authorities change the
+    #: validator set through governance while the faults go on: a validator added (it enters
+    #: once its node attests readiness), one removed, a participant suspended (its validator
+    #: leaves), and the byzantine validator's equivocation put on the chain as evidence (it
+    #: leaves). Replaces `set_change`; `nodes` counts the genesis validators.
+    governance: bool = False
 
 
 def with_profile(config: SimulationConfig) -> SimulationConfig:
@@ -106,8 +116,19 @@ class SimulationReport:
     #: Proposals delivered without their block, and blocks that reached a node on their own.
     proposals_without_block: int = 0
     blocks_fetched: int = 0
+    #: Under `governance`: the validator set changes in force on the chain, the heights from
+    #: which each planned change was in force, and the evidence events the chain recorded.
+    set_changes: int = 0
+    governance_done: tuple[tuple[str, int], ...] = ()
+    evidence_on_chain: int = 0
 
 
 def nodes_for_seed(seed: int) -> int:
     """The default mix: one seed in four runs seven validators, the others four."""
     return 7 if seed % 4 == 3 else 4
+
+
+def governance_nodes_for_seed(seed: int) -> int:
+    """Under governance, genesis validators by seed: 4, 5, 6, 7 in turn (with 4 only the
+    addition keeps the minimum of 4 when the byzantine validator's evidence removes it)."""
+    return 4 + seed % 4

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ledger.consensus import CommitCertificate, ConsensusCore, Proposal, Step, Vote
 from ledger.encoding import encode
+from ledger.events import Event
 from ledger.keys import SigningKey
 from ledger.simulation.config import INVALID_BELOW
 
@@ -62,7 +63,7 @@ class OpaqueApp:
 class Deliver:
     to: int
     sender: int
-    message: Proposal | Vote | CommitCertificate
+    message: Proposal | Vote | CommitCertificate | Event
     #: For a proposal: whether its block comes with it.
     with_block: bool = True
 
@@ -133,7 +134,9 @@ def signer_of(message: Proposal | Vote) -> int:
     return message.proposer if isinstance(message, Proposal) else message.validator
 
 
-def describe(message: Proposal | Vote | CommitCertificate) -> str:
+def describe(message: Proposal | Vote | CommitCertificate | Event) -> str:
+    if isinstance(message, Event):
+        return f"event {message.type} by {message.signer} {message.event_id.hex()[:8]}"
     if isinstance(message, Proposal):
         return (
             f"proposal h{message.height} r{message.round} {message.value.hex()[:8]} "

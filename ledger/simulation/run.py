@@ -8,10 +8,12 @@ import random
 
 from ledger.consensus import (
     Action,
+    Application,
     Broadcast,
     CommitCertificate,
     ConsensusCore,
     Decide,
+    Evidence,
     Persist,
     Proposal,
     ReportEvidence,
@@ -22,6 +24,7 @@ from ledger.consensus import (
     message_from_wire,
 )
 from ledger.encoding import decode, encode
+from ledger.events import Event
 from ledger.simulation.byzantine import Adversary
 from ledger.simulation.checks import Checker
 from ledger.simulation.config import (
@@ -44,7 +47,9 @@ from ledger.simulation.nodes import (
     ScheduledEvent,
     Start,
     Timer,
+    byzantine_value,
     describe,
+    is_acceptable,
     signer_of,
     validator_keys,
 )
@@ -65,6 +70,9 @@ class Simulation:
         self.seed = config.seed
         self.rng = random.Random(config.seed)
         self.core_class = core_class
+        self.liveness_bound_ms = config.liveness_bound_ms or (
+            180_000 if config.governance else 60_000
+        )
         self.log = log
         self.n = config.nodes
         # One key more than validators: the validator that joins at the set change, if any.
@@ -169,6 +177,52 @@ class Simulation:
         key = node.key.public_bytes
         return keys.index(key) if key in keys else None
 
+    # -- what the chain under the cores decides (OpaqueApp here; the real ledger in
+    # -- governance.GovernanceSimulation) -------------------------------------------------
+
+    def application(self, node: Node) -> Application:
+        return OpaqueApp(self.seed, node, self.missing_blocks)
+
+    def signing_set(self, node: Node, height: int) -> tuple[bytes, ...]:
+        """The validators `node` gives its core for `height` (after applying the block before)."""
+        return self.validators_at(height)
+
+    def expected_set(self, node: Node, height: int) -> tuple[bytes, ...]:
+        """The validators `node` expects at `height`, the one after its current height."""
+        return self.validators_at(height)
+
+    def acceptable(self, value: bytes) -> bool:
+        """Whether a decided value is one a correct proposer could have proposed (validity)."""
+        return is_acceptable(value)
+
+    def twin_value(self, node: Node, message: Proposal | Vote) -> bytes:
+        """The value of the byzantine validator's second message for the slot of `message`."""
+        other = byzantine_value(self.seed, message.height, message.round)
+        if isinstance(message, Proposal) and message.value == other:
+            other = byzantine_value(self.seed, message.height, message.round + 10**6)
+        return other
+
+    def on_decide(self, node: Node, decision: Decide) -> None:
+        """`node` decided (the checker took it): the block is applied with the decision."""
+
+    def on_evidence(self, node: Node, evidence: Evidence) -> None:
+        """`node`'s core found equivocation (the checker took it)."""
+
+    def on_resend(self, node: Node) -> None:
+        """`node`'s resend timer fired (after its core's resend)."""
+
+    def on_event(self, node: Node, event: Event) -> None:
+        """A signed ledger event gossiped to `node`: only a simulation of the ledger sends any."""
+        raise self.fail(f"node {node.index} got a ledger event in a simulation without one")
+
+    def finished(self) -> bool:
+        """After GST: the run has shown liveness."""
+        return all(len(node.chain) >= self.target for node in self.honest)
+
+    def unfinished(self) -> str:
+        """For a liveness failure: what else was not done."""
+        return ""
+
     # -- running ---------------------------------------------------------------------------
 
     def fail(self, what: str) -> SimulationFailure:
@@ -176,6 +230,8 @@ class Simulation:
             f"seed {self.seed} (nodes={self.n}, byzantine={self.byzantine}) at {self.now} ms: "
             f"{what}; replay with: python scripts/simulate.py --seed {self.seed} --nodes {self.n}"
             + ("" if self.profile == "mixed" else f" --profile {self.profile}")
+            + (" --governance" if self.config.governance else "")
+            + "".join(f" --down {i}" for i in self.config.down)
         )
 
     def run(self) -> SimulationReport:
@@ -184,19 +240,19 @@ class Simulation:
             if node.index not in self.config.down:
                 self._boot(node, at=at)
         self.push(self.gst, Gst())
-        deadline = self.gst + self.config.liveness_bound_ms
+        deadline = self.gst + self.liveness_bound_ms
         while self.queue:
             at, _, event = heapq.heappop(self.queue)
             if at > deadline:
                 heights = [len(node.chain) for node in self.nodes]
                 raise self.fail(
                     f"liveness: honest nodes did not all reach height {self.target} within "
-                    f"{self.config.liveness_bound_ms} ms after GST (heights {heights})"
+                    f"{self.liveness_bound_ms} ms after GST (heights {heights})" + self.unfinished()
                 )
             self.now = at
             self.events += 1
             self._handle(event)
-            if self.after_gst and all(len(node.chain) >= self.target for node in self.honest):
+            if self.after_gst and self.finished():
                 return self._report()
         raise self.fail("the event queue ran dry")  # pragma: no cover - resend timers never stop
 
@@ -257,6 +313,7 @@ class Simulation:
             node = self.nodes[event.node]
             if node.up and node.incarnation == event.incarnation and node.core is not None:
                 self._execute(node, node.core.resend(self.now))
+                self.on_resend(node)
                 self._sync(node)
                 jitter = self.rng.randint(-200, 200)
                 self.push(self.now + self.config.resend_ms + jitter, event)
@@ -293,13 +350,13 @@ class Simulation:
         height = len(node.chain) + 1
         node.core = self.core_class(
             CHAIN_ID,
-            self.validators_at(height),
+            self.signing_set(node, height),
             node.key,
-            OpaqueApp(self.seed, node, self.missing_blocks),
+            self.application(node),
             height=height,
             timeouts=self.timeouts,
             state=state,
-            next_validators=self.validators_at(height + 1),
+            next_validators=self.expected_set(node, height + 1),
         )
         self.say(f"node {node.index} boots at height {node.core.height} (state {state})")
         self.adversary.flood(node)
@@ -315,6 +372,9 @@ class Simulation:
             return
         self.delivered += 1
         message = event.message
+        if isinstance(message, Event):
+            self.on_event(node, message)
+            return
         core = node.core
         if (
             isinstance(message, Proposal | Vote)
@@ -411,9 +471,9 @@ class Simulation:
             )
             actions = core.advance(
                 next_height,
-                self.validators_at(next_height),
+                self.signing_set(node, next_height),
                 self.now,
-                self.validators_at(next_height + 1),
+                self.expected_set(node, next_height + 1),
             )
             self._execute(node, actions)
             self.adversary.flood(node)
@@ -441,9 +501,11 @@ class Simulation:
             )
         elif isinstance(action, Decide):
             self.checker.decision(node, action)
+            self.on_decide(node, action)
             return True
         elif isinstance(action, ReportEvidence):
             self.checker.evidence_report(node, action.evidence)
+            self.on_evidence(node, action.evidence)
         return False
 
     def own(self, node: Node, message: Proposal | Vote) -> bool:
@@ -475,7 +537,7 @@ class Simulation:
         self,
         sender: int,
         to: int,
-        message: Proposal | Vote | CommitCertificate,
+        message: Proposal | Vote | CommitCertificate | Event,
         extra_delay: int = 0,
         *,
         with_block: bool = True,
@@ -509,12 +571,3 @@ class Simulation:
                     self.now + rng.randint(1, 2_000), Deliver(to, sender, message, with_block)
                 )
         self.push(self.now + delay, Deliver(to, sender, message, with_block))
-
-
-def run_simulation(
-    config: SimulationConfig,
-    core_class: type[ConsensusCore] = ConsensusCore,
-    log: Log | None = None,
-) -> SimulationReport:
-    """Run one seed; raise SimulationFailure (an AssertionError naming the seed) on any violation."""
-    return Simulation(config, core_class, log).run()

@@ -28,6 +28,9 @@ P_STATS = b"t/"  # statistics aggregates: StatKey -> [certificates, carats, valu
 P_LOCAL = b"l/"  # this node's own notes (refused events): not part of the chain
 P_REFUSED = P_LOCAL + b"r/"  # event id -> [code, message]
 P_EVIDENCE = P_LOCAL + b"ev/"  # sha256(evidence) -> evidence
+P_API_TOKEN = (
+    P_LOCAL + b"t/"
+)  # API token name -> its record (a hash, never the token: node/tokens.py)
 P_PENDING = b"q/"  # event id -> event bytes: accepted here, not yet final or refused (not chain)
 P_GOV = b"g/"  # governance: proposals, their schedule, validator sets and the register's history
 P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
@@ -192,3 +195,7 @@ def refused(event_id: bytes) -> bytes:
 
 def evidence(data: bytes) -> bytes:
     return P_EVIDENCE + sha256(data)
+
+
+def api_token(name: str) -> bytes:
+    return P_API_TOKEN + name.encode("utf-8")

@@ -348,6 +348,11 @@ class LocalReader:
         for key, value in self._kv.items(keys.P_PENDING):
             yield keys.after(key, keys.P_PENDING), value
 
+    def api_tokens(self) -> Iterator[tuple[str, bytes]]:
+        """(name, record bytes) of every API token the node has issued, in name order."""
+        for key, value in self._kv.items(keys.P_API_TOKEN):
+            yield keys.after(key, keys.P_API_TOKEN).decode("utf-8"), value
+
 
 @dataclass(frozen=True)
 class Readers:

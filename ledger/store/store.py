@@ -318,6 +318,15 @@ class Store:
     def refused(self, event_id: bytes) -> tuple[str, str] | None:
         return self.readers.local.refused(event_id)
 
+    def put_api_token(self, name: str, record: bytes) -> None:
+        """Write an API token's record (node/tokens.py), synced: a token the node said it made,
+        or revoked, stays so after a crash."""
+        with self.kv.batch(sync=True) as batch:
+            batch.put(keys.api_token(name), record)
+
+    def api_tokens(self) -> Iterator[tuple[str, bytes]]:
+        return self.readers.local.api_tokens()
+
     # -- queries ------------------------------------------------------------------------------
     def certificates(
         self,

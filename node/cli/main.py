@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from node.cli import audit, cert, explore, gov, key, network, node, reports, vc, verifier
+from node.cli import audit, cert, explore, gov, key, network, node, reports, token, vc, verifier
 from node.cli.common import Group
 
 
@@ -33,4 +33,5 @@ main.add_command(audit.audit)
 main.add_command(audit.store)
 main.add_command(reports.reconcile)
 main.add_command(explore.explore)
+main.add_command(token.token)
 main.add_command(verifier.verifier)

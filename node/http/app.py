@@ -3,7 +3,6 @@ errors become HTTP answers and the operator's token is checked."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from ledger.errors import LedgerError, StoreCorrupt, TokenRefused, TokenRequired
 from node.http import (
+    admin,
     contexts,
     explorer,
     governance,
@@ -21,12 +21,13 @@ from node.http import (
     reports,
     verify,
 )
-from node.http.appkeys import BLOCKS, CACHE, NODE, PEER_GATE, VERIFY_CACHE
+from node.http.appkeys import BLOCKS, CACHE, NODE, PEER_GATE, PRINCIPAL, TOKENS, VERIFY_CACHE
 from node.http.caches import BlockCache, PublicCache, VerifyCache
-from node.http.responses import OPERATOR_ONLY, Handler, error_response
+from node.http.responses import SCOPE_NEEDED, Handler, error_response
 from node.limits import RateLimits, query_middleware
 from node.peers import PeerGate
-from node.service import LedgerNode
+from node.service import LedgerNode, now_ms
+from node.tokens import READ, Principal, TokenBook
 
 log = logging.getLogger("kpledger.api")
 
@@ -105,9 +106,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-def require_token(request: web.Request) -> None:
-    """The node operator's bearer token: missing and wrong are told apart (401 either way)."""
-    node = request.app[NODE]
+def require_token(request: web.Request, needed: str = READ) -> Principal:
+    """The request's bearer token, of scope `needed` or more: missing, wrong, revoked and
+    expired are told apart (401 each), too small a scope is 403. Logs name the token, never
+    show it."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header.strip():
@@ -119,23 +121,35 @@ def require_token(request: web.Request) -> None:
         raise TokenRequired(
             f"this route needs a bearer token (Authorization: Bearer ...), not {scheme[:20]!r}"
         )
-    if not hmac.compare_digest(token.strip().encode(), node.config.api_token.encode()):
-        raise TokenRefused("token refused: it is not this node's api_token")
+    try:
+        principal = request.app[TOKENS].check(token.strip())
+    except TokenRefused as exc:
+        # The reason names a revoked or expired token by its name; the token itself never.
+        log.warning(
+            "token refused",
+            extra={"path": request.path, "reason": exc.code, "detail": exc.message},
+        )
+        raise
+    TokenBook.require(principal, needed)
+    request[PRINCIPAL] = principal
+    return principal
 
 
 @web.middleware
 async def token_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The operator's token, before a route marked operator_only runs (and before it reads)."""
-    if getattr(request.match_info.handler, OPERATOR_ONLY, False):
-        require_token(request)
+    """The token, before a route marked operator_only or admin_only runs (and before it reads)."""
+    needed = getattr(request.match_info.handler, SCOPE_NEEDED, None)
+    if needed is not None:
+        require_token(request, needed)
     return await handler(request)
 
 
 def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) -> web.Application:
     """The node's application; `reserved` says which addresses are registered nodes' (limits)."""
+    tokens = TokenBook(node.store, node.config.api_token, now_ms)
     limits = RateLimits(
         node.config,
-        node.config.api_token,
+        tokens.is_valid,
         node,
         reserved,
         on_limited=lambda name: node.metrics.rate_limited.labels(name).inc(),
@@ -153,6 +167,7 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
         client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
+    app[TOKENS] = tokens
     app[PEER_GATE] = PeerGate(
         node.chain_id, node.node_key.public_bytes, node.config.peer_replay_entries
     )
@@ -168,5 +183,6 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     explorer.add_routes(app)
     ops.add_routes(app)
     contexts.add_routes(app)
+    admin.add_routes(app)
     verify.add_routes(app)
     return app

@@ -7,9 +7,13 @@ from aiohttp import web
 from node.http.caches import BlockCache, PublicCache, VerifyCache
 from node.peers import PeerGate
 from node.service import LedgerNode
+from node.tokens import Principal, TokenBook
 
 NODE: web.AppKey[LedgerNode] = web.AppKey("node", LedgerNode)
 CACHE: web.AppKey[PublicCache] = web.AppKey("public_cache", PublicCache)
 BLOCKS: web.AppKey[BlockCache] = web.AppKey("block_cache", BlockCache)
 VERIFY_CACHE: web.AppKey[VerifyCache] = web.AppKey("verify_cache", VerifyCache)
 PEER_GATE: web.AppKey[PeerGate] = web.AppKey("peer_gate", PeerGate)
+TOKENS: web.AppKey[TokenBook] = web.AppKey("tokens", TokenBook)
+#: Who the request's token stands for, set by app.py's token check (routes that need one).
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)

@@ -13,13 +13,22 @@ from node.http.appkeys import NODE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: The attribute operator_only sets on a handler; app.py's token middleware reads it.
-OPERATOR_ONLY = "kpledger_operator_only"
+#: The attribute operator_only and admin_only set on a handler: the token scope the route needs
+#: (node/tokens.py); app.py's token middleware reads it.
+SCOPE_NEEDED = "kpledger_scope_needed"
 
 
 def operator_only(handler: Handler) -> Handler:
-    """Mark a route as the node operator's: app.py checks the bearer token before it runs."""
-    setattr(handler, OPERATOR_ONLY, True)
+    """Mark a route as the node operator's confidential reads: app.py checks, before it runs,
+    for a bearer token of scope `read` or more."""
+    setattr(handler, SCOPE_NEEDED, "read")
+    return handler
+
+
+def admin_only(handler: Handler) -> Handler:
+    """Mark a route as the node's management (tokens, and later officers and webhooks): app.py
+    checks, before it runs, for a bearer token of scope `admin`."""
+    setattr(handler, SCOPE_NEEDED, "admin")
     return handler
 
 
