@@ -34,6 +34,30 @@ def event_leaf(event_id: bytes, event_type: str, number: str) -> bytes:
     return encode([event_id, event_type, number])
 
 
+def decode_event_leaf(leaf: bytes) -> tuple[bytes, str, str]:
+    """The event id, type and subject an event leaf holds (the inverse of event_leaf)."""
+    fields = decode(leaf)
+    if not isinstance(fields, list) or len(fields) != 3:
+        raise MalformedInput("an event leaf is [event_id, type, number]")
+    event_id, event_type, number = fields
+    if not isinstance(event_id, bytes) or len(event_id) != 32:
+        raise MalformedInput("an event leaf's id is 32 bytes")
+    if not isinstance(event_type, str) or not isinstance(number, str):
+        raise MalformedInput("an event leaf's type and number are text")
+    return event_id, event_type, number
+
+
+#: How every event leaf's encoding starts: an array of 3, then a bin 8 of 32 bytes (the id).
+_LEAF_ID_PREFIX = b"\x93\xc4\x20"
+
+
+def leaf_event_id(leaf: bytes) -> bytes:
+    """The event id of an event leaf, read without decoding the rest (a final block's index)."""
+    if leaf[:3] == _LEAF_ID_PREFIX and len(leaf) >= 35:
+        return leaf[3:35]
+    return decode_event_leaf(leaf)[0]
+
+
 def events_root(events: Sequence[Event]) -> bytes:
     return merkle_root([event_leaf(e.event_id, e.type, e.number) for e in events])
 

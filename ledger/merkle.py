@@ -49,23 +49,48 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+class MerkleTree:
+    """The levels of one tree, hashed once, for the inclusion paths of many of its leaves.
+
+    Each level is kept as its hashes concatenated (32 bytes each), the leaves' hashes first and
+    the root last: a final block's tree is hashed once however many proofs it serves.
+    """
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.size = len(leaves)
+        level = [leaf_hash(data) for data in leaves]
+        self._levels = [b"".join(level)]
+        while len(level) > 1:
+            level = _parent_level(level)
+            self._levels.append(b"".join(level))
+
+    @property
+    def root(self) -> bytes:
+        return self._levels[-1] if self.size else EMPTY_ROOT
+
+    def path(self, index: int) -> list[bytes]:
+        """PATH(index, D[n]) of RFC 9162 2.1.3.1: sibling hashes from the leaf's level up.
+
+        Raises MalformedInput when index is not a leaf of the tree.
+        """
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
+            raise MalformedInput(f"leaf index {index!r} is not in a tree of {self.size} leaves")
+        proof: list[bytes] = []
+        for level in self._levels[:-1]:
+            sibling = index ^ 1
+            # A lone last node has no sibling at this level: it rises unchanged and adds nothing.
+            if sibling * HASH_SIZE < len(level):
+                proof.append(level[sibling * HASH_SIZE : (sibling + 1) * HASH_SIZE])
+            index >>= 1
+        return proof
+
+
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """PATH(index, D[n]) of RFC 9162 2.1.3.1: sibling hashes from the leaf's level up to the root.
 
     Raises MalformedInput when index is not a leaf of the tree.
     """
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(leaves):
-        raise MalformedInput(f"leaf index {index!r} is not in a tree of {len(leaves)} leaves")
-    level = [leaf_hash(data) for data in leaves]
-    proof: list[bytes] = []
-    while len(level) > 1:
-        sibling = index ^ 1
-        # A lone last node has no sibling at this level: it rises unchanged and adds nothing.
-        if sibling < len(level):
-            proof.append(level[sibling])
-        level = _parent_level(level)
-        index >>= 1
-    return proof
+    return MerkleTree(leaves).path(index)
 
 
 def _is_hash(value: object) -> bool:

@@ -169,16 +169,11 @@ async def query_middleware(request: web.Request, handler: Handler) -> web.Stream
     for name, value in request.query.items():
         shown = name if len(name) <= 40 and name.isprintable() else "a parameter"
         if value == "":
-            return _malformed(f"'{shown}' is empty: give it a value or leave it out")
+            raise MalformedInput(f"'{shown}' is empty: give it a value or leave it out")
         if name in seen:
-            return _malformed(f"'{shown}' is given more than once")
+            raise MalformedInput(f"'{shown}' is given more than once")
         seen.add(name)
     return await handler(request)
-
-
-def _malformed(message: str) -> web.Response:
-    exc = MalformedInput(message)
-    return web.json_response({"error": exc.code, "message": exc.message}, status=exc.http_status)
 
 
 def query_int(query: Any, name: str, default: int, low: int, high: int) -> int:

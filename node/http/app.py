@@ -86,6 +86,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             if isinstance(exc, TokenRefused):
                 challenge += ', error="invalid_token"'
             response.headers["WWW-Authenticate"] = challenge
+        if family(request.path) == "peer" and not request.content.is_eof():
+            await _close_after(request, response)
     except web.HTTPRequestEntityTooLarge:
         response = error_response(413, "body_too_large", "the request body is too large")
     except web.HTTPException as exc:
@@ -104,6 +106,16 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = error_response(500, "internal_error", "the node failed to answer; see its log")
     node.metrics.http.labels(family(request.path), str(response.status)).inc()
     return response
+
+
+async def _close_after(request: web.Request, response: web.Response) -> None:
+    """Send a peer's refusal and close the connection, so that the rest of a body refused before
+    it was read (a bad signature, over the route's bound) is never read, nor lingered over."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
 
 
 def require_token(request: web.Request, needed: str = READ) -> Principal:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ledger.encoding import decode
+from ledger.block import leaf_event_id
 from ledger.errors import InvalidProof
-from ledger.merkle import leaf_hash, node_hash
+from ledger.merkle import MerkleTree
 from ledger.proofs import FinalHeader, StoreBlocks
 from ledger.store import Store
 
@@ -52,11 +52,11 @@ class _FinalBlock:
         self.final = final
         self.leaves = leaves
         self._ids: bytes | None = None
-        self._levels: list[bytes] | None = None
+        self._tree: MerkleTree | None = None
 
     def index_of(self, event_id: bytes) -> int:
         if self._ids is None:
-            self._ids = b"".join(_leaf_event_id(leaf) for leaf in self.leaves)
+            self._ids = b"".join(leaf_event_id(leaf) for leaf in self.leaves)
         start = 0
         while (found := self._ids.find(event_id, start)) >= 0:
             if found % 32 == 0:
@@ -65,33 +65,10 @@ class _FinalBlock:
         raise InvalidProof(f"block {self.final.header.height} holds no event {event_id.hex()}")
 
     def path(self, index: int) -> tuple[bytes, ...]:
-        """PATH(index) of RFC 9162 2.1.3.1, as ledger.merkle.inclusion_proof computes it."""
-        if self._levels is None:
-            # Each level's hashes concatenated; pairing left to right and lifting a lone last
-            # node unchanged builds the RFC's tree (as ledger.merkle does).
-            level = [leaf_hash(leaf) for leaf in self.leaves]
-            self._levels = [b"".join(level)]
-            while len(level) > 1:
-                parents = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-                if len(level) % 2:
-                    parents.append(level[-1])
-                level = parents
-                self._levels.append(b"".join(level))
-        out = []
-        for level_bytes in self._levels[:-1]:
-            sibling = index ^ 1
-            if sibling * 32 < len(level_bytes):
-                out.append(level_bytes[sibling * 32 : sibling * 32 + 32])
-            index >>= 1
-        return tuple(out)
-
-
-def _leaf_event_id(leaf: bytes) -> bytes:
-    # A leaf is encode([event_id: bin 32, type, number]): 0x93 0xc4 0x20 then the id.
-    if leaf[:3] == b"\x93\xc4\x20":
-        return leaf[3:35]
-    event_id: bytes = decode(leaf)[0]
-    return event_id
+        """PATH(index) of RFC 9162 2.1.3.1; the block's tree is hashed at the first call."""
+        if self._tree is None:
+            self._tree = MerkleTree(self.leaves)
+        return tuple(self._tree.path(index))
 
 
 class BlockCache:

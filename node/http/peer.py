@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ledger.encoding import decode, encode
-from ledger.errors import BodyTooLarge, LedgerError, MalformedInput
+from ledger.errors import BodyTooLarge, MalformedInput
 from node.http.appkeys import NODE, PEER_GATE
 from node.http.responses import Handler, error_response
 from node.peers import (
@@ -39,49 +39,33 @@ async def _read_hashed(request: web.Request, limit: int) -> tuple[bytes, bytes]:
     return b"".join(chunks), digest.digest()
 
 
-async def _refuse_peer(request: web.Request, exc: LedgerError) -> web.StreamResponse:
-    """Answer a refused peer request; if its body was not read, close the connection after the
-    answer, so that the rest of the body is never read (nor lingered over)."""
-    response = error_response(exc.http_status, exc.code, exc.message)
-    if request.content.is_eof():
-        return response
-    response.force_close()
-    await response.prepare(request)
-    await response.write_eof()
-    if request.protocol is not None:
-        request.protocol.force_close()
-    return response
-
-
 def peer_route(handler: PeerHandler, body_bound: Callable[[LedgerNode], int] | None) -> Handler:
     """A /peer/ route: the signing headers are checked (sender, recipient, time, nonce and
     signature over the body's hash) before any of the body is read; then the body, within
-    `body_bound` (None: no body), must hash to what was signed."""
+    `body_bound` (None: no body), must hash to what was signed. A refusal raises (app.py
+    answers it, and closes the connection when the body is left unread)."""
 
     async def route(request: web.Request) -> web.StreamResponse:
         node = request.app[NODE]
         local = now_ms()
         try:
-            try:
-                signed = request.app[PEER_GATE].check_headers(
-                    request.headers,
-                    node.peer_keys,  # validators, and every active participant's registered node
-                    request.method,
-                    request.path_qs,
-                    local,
-                )
-            except PeerClockStale as stale:
-                node.health.observe_clock(stale.node_key.hex(), stale.time_ms, local)
-                raise
-            node.health.observe_clock(signed.node_key.hex(), signed.time_ms, local)
-            limit = 0 if body_bound is None else body_bound(node)
-            length = request.content_length
-            if length is not None and length > limit:
-                raise BodyTooLarge(f"the body is {length} bytes; this route takes at most {limit}")
-            body, digest = await _read_hashed(request, limit)
-            PeerGate.check_body(signed, digest)
-        except LedgerError as exc:
-            return await _refuse_peer(request, exc)
+            signed = request.app[PEER_GATE].check_headers(
+                request.headers,
+                node.peer_keys,  # validators, and every active participant's registered node
+                request.method,
+                request.path_qs,
+                local,
+            )
+        except PeerClockStale as stale:
+            node.health.observe_clock(stale.node_key.hex(), stale.time_ms, local)
+            raise
+        node.health.observe_clock(signed.node_key.hex(), signed.time_ms, local)
+        limit = 0 if body_bound is None else body_bound(node)
+        length = request.content_length
+        if length is not None and length > limit:
+            raise BodyTooLarge(f"the body is {length} bytes; this route takes at most {limit}")
+        body, digest = await _read_hashed(request, limit)
+        PeerGate.check_body(signed, digest)
         return await handler(request, body)
 
     return route

@@ -11,7 +11,9 @@ from typing import Any, cast
 import msgpack
 from aiohttp import web
 
+from ledger.block import decode_event_leaf
 from ledger.certificate import normalise_number
+from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode
 from ledger.errors import MalformedInput
 from ledger.proofs import CertificateProof, build_certificate_proof
@@ -99,14 +101,14 @@ def _final_header_json(node: LedgerNode, height: int) -> dict[str, Any]:
     cert = node.store.commit_certificate_bytes(height)
     if header is None or cert is None:
         raise web.HTTPNotFound(text=f"no final block at height {height}")
-    commit = decode(cert)
+    commit = CommitCertificate.from_wire(decode(cert))
     return {
         "header": header.to_json(),
         "commit_certificate": {
-            "height": commit[1],
-            "round": commit[2],
-            "block_hash": commit[3].hex(),
-            "signatures": [{"validator": i, "signature": s.hex()} for i, s in commit[4]],
+            "height": commit.height,
+            "round": commit.round,
+            "block_hash": commit.value.hex(),
+            "signatures": [{"validator": i, "signature": s.hex()} for i, s in commit.signatures],
             "encoded": cert.hex(),
         },
     }
@@ -131,7 +133,7 @@ async def public_block(request: web.Request) -> web.Response:
     leaves = node.store.event_leaves(height)
     events = []
     for leaf in leaves:
-        event_id, event_type, number = decode(leaf)
+        event_id, event_type, number = decode_event_leaf(leaf)
         events.append({"event_id": event_id.hex(), "type": event_type, "number": number})
     out["events"] = events
     return json_response(out)

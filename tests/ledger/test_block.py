@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from ledger.block import Block, Header, block_wire_bound, check_link, event_leaf, events_root
+from ledger.block import (
+    Block,
+    Header,
+    block_wire_bound,
+    check_link,
+    decode_event_leaf,
+    event_leaf,
+    events_root,
+    leaf_event_id,
+)
 from ledger.chain import build_block, validate_block
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, MalformedInput
@@ -249,3 +258,33 @@ def test_a_block_of_too_many_events_is_refused(network: TestNetwork, store: Stor
     execution = network.commit_block(store, [network.issue().event, network.issue().event])
     with pytest.raises(InvalidBlock, match="at most 1"):
         Block.decode(execution.block.encode(), max_events=1)
+
+
+def test_an_event_leaf_reads_back_as_it_was_made() -> None:
+    event_id = bytes(range(32))
+    leaf = event_leaf(event_id, "certificate.issue", "BE-2026-000001")
+    assert decode_event_leaf(leaf) == (event_id, "certificate.issue", "BE-2026-000001")
+    assert leaf_event_id(leaf) == event_id
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        encode([bytes(31), "certificate.issue", "BE-1"]),
+        encode([bytes(32), "certificate.issue"]),
+        encode([bytes(32), 7, "BE-1"]),
+        encode(bytes(32)),
+        b"\x93\xc4\x20",
+    ],
+)
+def test_what_is_no_event_leaf_is_refused(leaf: bytes) -> None:
+    with pytest.raises(MalformedInput):
+        decode_event_leaf(leaf)
+
+
+@pytest.mark.parametrize(
+    "leaf", [encode([bytes(31), "certificate.issue", "BE-1"]), encode(bytes(32)), b"\x93\xc4\x20"]
+)
+def test_a_leaf_without_an_event_id_has_none_to_read(leaf: bytes) -> None:
+    with pytest.raises(MalformedInput):
+        leaf_event_id(leaf)

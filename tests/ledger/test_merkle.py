@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import MalformedInput
-from ledger.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
+from ledger.merkle import (
+    EMPTY_ROOT,
+    MerkleTree,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    verify_inclusion,
+)
 
 # The repository's own copy comes first, so that a clone without ../shared still runs the vectors.
 LOCAL_VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962.json"
@@ -153,6 +160,18 @@ def test_every_leaf_proves_inclusion(leaves: list[bytes]) -> None:
 def test_proof_matches_the_rfc_path(leaves: list[bytes], data: st.DataObject) -> None:
     index = data.draw(st.integers(0, len(leaves) - 1))
     assert inclusion_proof(leaves, index) == reference_path(index, leaves)
+
+
+@settings(deadline=None)
+@given(leaves=trees(0))
+def test_a_kept_tree_answers_every_rfc_path_and_the_root(leaves: list[bytes]) -> None:
+    tree = MerkleTree(leaves)
+    assert tree.root == reference_root(leaves)
+    for index in range(len(leaves)):
+        assert tree.path(index) == reference_path(index, leaves)
+    for outside in (-1, len(leaves), True):
+        with pytest.raises(MalformedInput):
+            tree.path(outside)
 
 
 @settings(deadline=None)
