@@ -1,4 +1,4 @@
-"""`kpledger gov ...`, `kpledger key rotate`, `kpledger cert endorse`, `kpledger network join`."""
+"""`kpledger gov ...` (proposals and votes on the participant register) and `kpledger cert endorse`."""
 
 from __future__ import annotations
 
@@ -11,20 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from ledger import authoring
 from ledger import governance as gov
-from ledger.errors import MalformedInput, WrongPassphrase
-from ledger.keys import EncryptionKey, Signer, SigningKey, is_encrypted_pem
-from ledger.state import Registry
-from node.cli.cert import (
-    _key,
-    _network,
-    _now_ms,
-    _public,
-    _submit,
-    json_option,
-    key_option,
-    node_option,
-    wait_option,
-)
+from ledger.errors import MalformedInput
 from node.cli.common import (
     EXIT_USAGE,
     Command,
@@ -32,22 +19,27 @@ from node.cli.common import (
     certificate_number,
     emit,
     fail,
-    passphrase_from_context,
     passphrase_option,
     refused,
 )
+from node.cli.register import network_of
+from node.cli.signing import (
+    as_option,
+    json_option,
+    key_option,
+    node_option,
+    now_ms,
+    private_key,
+    public_view,
+    signer_for,
+    signing_key,
+    submit,
+    wait_option,
+)
 from node.client import NodeClient, segment
-from node.custody import CustodyError
 
 #: By default a change takes effect this many blocks after the current height.
 DEFAULT_LEAD = 10
-
-as_option = click.option(
-    "--as",
-    "signer",
-    default=None,
-    help="The participant the key signs for (default: the one whose authority key it is).",
-)
 
 
 def public_key(value: str, what: str) -> bytes:
@@ -78,32 +70,6 @@ def public_key(value: str, what: str) -> bytes:
     return raw
 
 
-def private_key(value: str | None) -> SigningKey | EncryptionKey | None:
-    """The private key a PEM file holds (for its proof of possession), or None (hex, or a public
-    key file)."""
-    if value is None or len(value.strip()) == 64:
-        return None
-    path = Path(value)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    secret = None
-    if is_encrypted_pem(data):
-        try:
-            secret = passphrase_from_context().get(str(path))
-        except CustodyError as exc:
-            fail(str(exc), EXIT_USAGE, code="key_unavailable")
-    for load in (SigningKey.from_pem, EncryptionKey.from_pem):
-        try:
-            return load(data, secret)
-        except WrongPassphrase as exc:
-            fail(f"{path}: {exc.message}", EXIT_USAGE, code="key_unavailable")
-        except MalformedInput:
-            continue
-    return None
-
-
 def proof_of(
     what: str,
     key_option_value: str | None,
@@ -132,19 +98,6 @@ def proof_of(
             code="usage",
         )
     return authoring.prove(key, chain_id, participant, role)
-
-
-def _signer(registry: Registry, key: Signer, given: str | None) -> str:
-    if given:
-        return given
-    for participant in registry.participants.values():
-        if participant.authority_key == key.public_bytes:
-            return participant.code
-    fail(
-        "the key is no participant's registered authority key (name the participant with --as)",
-        EXIT_USAGE,
-        code="usage",
-    )
 
 
 def _height(client: NodeClient) -> int:
@@ -231,10 +184,10 @@ def gov_propose(
     It passes when more than the network's threshold (default 2/3) of active participants vote
     yes by effective height - 2, and takes effect at the effective height.
     """
-    key = _key(key_path)
+    key = signing_key(key_path)
     client = NodeClient(node_url)
-    chain_id, registry = _network(client)
-    proposer = _signer(registry, key, signer)
+    chain_id, registry = network_of(client)
+    proposer = signer_for(registry, key, signer)
     subject = subject.upper()
     if kind != gov.SET_PARAMETER and not subject:
         fail(f"{kind} needs --participant CODE", EXIT_USAGE, as_json=as_json, code="usage")
@@ -322,11 +275,11 @@ def gov_propose(
     effective = effective_height or _height(client) + DEFAULT_LEAD
     try:
         event = authoring.propose(
-            chain_id, proposer, kind, subject, args, effective, key, created_ms=_now_ms()
+            chain_id, proposer, kind, subject, args, effective, key, created_ms=now_ms()
         )
     except MalformedInput as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code=exc.code)
-    _submit(
+    submit(
         client,
         event,
         wait,
@@ -370,12 +323,12 @@ def gov_vote(
     if approve is None:
         fail("say --yes or --no", EXIT_USAGE, as_json=as_json, code="usage")
     pid = _proposal_id(proposal_id)
-    key = _key(key_path)
+    key = signing_key(key_path)
     client = NodeClient(node_url)
-    chain_id, registry = _network(client)
-    voter = _signer(registry, key, signer)
-    event = authoring.vote(chain_id, voter, pid, bool(approve), key, created_ms=_now_ms())
-    _submit(
+    chain_id, registry = network_of(client)
+    voter = signer_for(registry, key, signer)
+    event = authoring.vote(chain_id, voter, pid, bool(approve), key, created_ms=now_ms())
+    submit(
         client,
         event,
         wait,
@@ -465,16 +418,16 @@ def cert_endorse(number: str, node_url: str, key_path: str, wait: bool, as_json:
     """Endorse certificate NUMBER as the monitoring team of its restricted exporter; only then
     may the importer confirm it."""
     number = certificate_number(number)
-    monitoring_key = _key(key_path)
+    monitoring_key = signing_key(key_path)
     client = NodeClient(node_url)
-    chain_id, _ = _network(client)
-    public = _public(client, number, as_json)
+    chain_id, _ = network_of(client)
+    public = public_view(client, number, as_json)
     event = authoring.endorse(
         chain_id,
         public["exporting_participant"],
         number,
         bytes.fromhex(public["digest"]),
         monitoring_key,
-        created_ms=_now_ms(),
+        created_ms=now_ms(),
     )
-    _submit(client, event, wait, as_json, {"number": number})
+    submit(client, event, wait, as_json, {"number": number})

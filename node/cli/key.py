@@ -10,16 +10,6 @@ import click
 from ledger import authoring
 from ledger import governance as gov
 from ledger.keys import EncryptionKey, SigningKey, write_private_pem
-from node.cli.cert import (
-    _key,
-    _network,
-    _now_ms,
-    _submit,
-    json_option,
-    key_option,
-    node_option,
-    wait_option,
-)
 from node.cli.common import (
     EXIT_USAGE,
     Command,
@@ -29,7 +19,19 @@ from node.cli.common import (
     passphrase_from_context,
     passphrase_option,
 )
-from node.cli.gov import _signer, as_option, private_key
+from node.cli.register import network_of
+from node.cli.signing import (
+    as_option,
+    json_option,
+    key_option,
+    node_option,
+    now_ms,
+    private_key,
+    signer_for,
+    signing_key,
+    submit,
+    wait_option,
+)
 from node.client import NodeClient
 from node.custody import (
     CustodyError,
@@ -94,18 +96,16 @@ def key_rotate(
                 new = load_encryption_key(new_key_path, passphrase)
         except CustodyError as exc:
             fail(str(exc), EXIT_USAGE, as_json=as_json, code="key_unavailable")
-    current = _key(key_path)
+    current = signing_key(key_path)
     client = NodeClient(node_url)
-    chain_id, registry = _network(client)
-    participant = _signer(registry, current, signer)
+    chain_id, registry = network_of(client)
+    participant = signer_for(registry, current, signer)
     new_public = new.public_bytes
     # The new key signs that it is the participant's key of that kind on this chain.
-    event = authoring.rotate_key(
-        chain_id, participant, key_kind, new, current, created_ms=_now_ms()
-    )
+    event = authoring.rotate_key(chain_id, participant, key_kind, new, current, created_ms=now_ms())
     if generate:
         write_private_pem(new_key_path, pem)  # before submitting: the key must never be lost
-    _submit(
+    submit(
         client,
         event,
         wait,
@@ -145,7 +145,7 @@ def key_prove(
     if chain_id is None:
         if node_url is None:
             fail("give --chain-id or --node", EXIT_USAGE, as_json=as_json, code="usage")
-        chain_id, _ = _network(NodeClient(node_url))
+        chain_id, _ = network_of(NodeClient(node_url))
     key = private_key(str(key_file))
     wanted = EncryptionKey if role == gov.ENCRYPTION else SigningKey
     if not isinstance(key, wanted):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from node.cli import audit, cert, explore, gov, key, network, node, reports, token, vc, verifier
+from node.cli import audit, cert, explore, gov, key, network, node, reports, token, vc, verifier, verify
 from node.cli.common import Group
 
 
@@ -27,7 +27,7 @@ cert.cert.add_command(gov.cert_endorse)
 cert.cert.add_command(vc.cert_vc)
 main.add_command(gov.gov_group, "gov")
 main.add_command(key.key)
-main.add_command(cert.verify)
+main.add_command(verify.verify)
 main.add_command(reports.stats)
 main.add_command(audit.audit)
 main.add_command(audit.store)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from node.cli.cert import json_option
 from node.cli.common import EXIT_USAGE, Command, Group, emit, fail
+from node.cli.signing import json_option
 
 
 @click.group(cls=Group)

@@ -15,16 +15,7 @@ from ledger.certificate import Certificate
 from ledger.credential import LedgerEvidence, build_credential, did_key, sign_credential
 from ledger.errors import InvalidCredential, InvalidProof, LedgerError
 from ledger.genesis import Genesis
-from node.cli.cert import (
-    TOKEN_HELP,
-    _key,
-    _now_ms,
-    _trusted_genesis,
-    json_option,
-    key_option,
-    node_option,
-    proven_register,
-)
+from node.cli.cert import TOKEN_HELP
 from node.cli.common import (
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -35,6 +26,8 @@ from node.cli.common import (
     with_token,
 )
 from node.cli.common import refused as refused_answer
+from node.cli.register import proven_register, trusted_genesis
+from node.cli.signing import json_option, key_option, node_option, now_ms, signing_key
 from node.client import ConnectionFailed, NodeClient, segment
 from node.credentials import check_credential, load_context
 
@@ -82,9 +75,9 @@ def cert_vc(
     issuer a did:key); `kpledger verify --vc` checks the ledger's proof as well.
     """
     number = certificate_number(number)
-    key = _key(key_path)
+    key = signing_key(key_path)
     client = NodeClient(node_url, token)
-    genesis = _trusted_genesis(client, genesis_path)
+    genesis = trusted_genesis(client, genesis_path)
     record = _get(client, f"/v1/certificates/{segment(number)}", as_json)
     if not record.get("party") or not isinstance(record.get("identity_salt"), str):
         fail(
@@ -121,7 +114,7 @@ def cert_vc(
     try:
         unsigned = build_credential(certificate, salt, evidence, include_parties=include_parties)
         credential = sign_credential(
-            unsigned, key.public_bytes, key.sign_raw, _now_ms(), load_context
+            unsigned, key.public_bytes, key.sign_raw, now_ms(), load_context
         )
         # What we hand out must check as a verifier will check it.
         checked = check_credential(credential, genesis)
