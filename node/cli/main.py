@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import click
 
-from node.cli import audit, cert, explore, gov, key, network, node, reports, token, vc, verifier, verify
+from node.cli import (
+    audit,
+    cert,
+    explore,
+    gov,
+    key,
+    network,
+    node,
+    reports,
+    token,
+    vc,
+    verifier,
+    verify,
+)
 from node.cli.common import Group
 
 
