@@ -1,5 +1,5 @@
-"""The node's parts, built one at a time over a real store in a temporary directory (no
-processes, no sockets): a fresh 4-validator network on disk, signers for it, and stand-ins for
+"""The node's parts, built one at a time over a real Store (in memory, or on disk where the disk
+is the point; no processes, no sockets): a fresh 4-validator network on disk, signers for it, and stand-ins for
 the narrow interfaces each part is given."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import Event
 from ledger.keys import SigningKey, load_signing_key
-from ledger.store import Store
+from ledger.state import Registry
+from ledger.store import MemoryKV, Store
 from node.config import NodeConfig
 from node.health import Health
 from node.metrics import Metrics
@@ -39,13 +40,14 @@ class Net:
     events: EventMaker
     views: list[ChainView] = field(default_factory=list)
 
-    def view(self, code: str = "BE") -> ChainView:
-        """A view over `code`'s own store (closed at the end of the test)."""
+    def view(self, code: str = "BE", *, on_disk: bool = False) -> ChainView:
+        """A view over `code`'s own store (closed at the end of the test): in memory (MemoryKV),
+        or `on_disk` in its LevelDB directory, for the parts whose point is the disk."""
         config = self.configs[code]
         genesis = config.genesis()
-        view = ChainView(
-            genesis.chain_id, genesis, config.node_key(), Store(config.data_dir, genesis)
-        )
+        kv = None if on_disk else MemoryKV()
+        store = Store(config.data_dir, genesis, kv=kv)
+        view = ChainView(genesis.chain_id, genesis, config.node_key(), store)
         self.views.append(view)
         return view
 
@@ -89,11 +91,7 @@ def net(tmp_path: Path) -> Any:
     configs = {p: NodeConfig.load(tmp_path / p / "node.toml") for p in PARTICIPANTS}
     node_keys = [load_signing_key(tmp_path / p / "node.pem") for p in PARTICIPANTS]
     authorities = {p: load_signing_key(tmp_path / p / "authority.pem") for p in PARTICIPANTS}
-    view = ChainView(
-        genesis.chain_id, genesis, node_keys[0], Store(configs["BE"].data_dir, genesis)
-    )
-    registry = view.registry
-    view.store.close()
+    registry = Registry.from_genesis(genesis)
     made = Net(
         tmp_path,
         configs,

@@ -30,7 +30,7 @@ def accept(writer: DurableWriter, events: list[Event]) -> None:
 def test_accepted_events_are_written_in_one_batch_before_their_requests_are_answered(
     net: Net,
 ) -> None:
-    view = net.view()
+    view = net.view(on_disk=True)
     writer = writer_of(view)
     events = [net.events.issue("BE", "AE") for _ in range(3)]
 
@@ -54,7 +54,7 @@ def test_accepted_events_are_written_in_one_batch_before_their_requests_are_answ
 def test_a_failed_write_answers_with_the_error_and_the_next_acceptance_retries(
     net: Net,
 ) -> None:
-    view = net.view()
+    view = net.view(on_disk=True)
     writer = writer_of(view)
     event = net.events.issue("BE", "AE")
     real = view.store.put_pending
@@ -79,7 +79,7 @@ def test_a_failed_write_answers_with_the_error_and_the_next_acceptance_retries(
 
 
 def test_an_outcome_answers_a_request_still_waiting_for_the_write(net: Net) -> None:
-    view = net.view()
+    view = net.view(on_disk=True)
     writer = writer_of(view)
     event = net.events.issue("BE", "AE")
 
@@ -95,7 +95,7 @@ def test_an_outcome_answers_a_request_still_waiting_for_the_write(net: Net) -> N
 
 
 def test_a_stop_fails_the_requests_whose_write_will_not_come(net: Net) -> None:
-    writer = writer_of(net.view())
+    writer = writer_of(net.view(on_disk=True))
     event = net.events.issue("BE", "AE")
 
     async def run() -> None:
@@ -110,7 +110,7 @@ def test_a_stop_fails_the_requests_whose_write_will_not_come(net: Net) -> None:
 
 
 def test_the_reload_keeps_what_applies_and_refuses_what_no_longer_does(net: Net) -> None:
-    view = net.view()
+    view = net.view(on_disk=True)
     kept, lost, final = (net.events.issue("BE", "AE") for _ in range(3))
     view.store.put_pending([kept, lost, final])
     # While the node was down: a rival took `lost`'s number, and `final`'s block was written
