@@ -31,7 +31,7 @@ from tests.ledger.test_governance import (  # noqa: F401 (fixtures)
     full_chain,
     newcomer,
 )
-from tests.node.test_api_doc import recipes  # noqa: F401 (fixture)
+from tests.node.http.test_api_doc import recipes  # noqa: F401 (fixture)
 
 
 @pytest.fixture

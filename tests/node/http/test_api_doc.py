@@ -16,7 +16,7 @@ from ledger.events import Event
 from ledger.store import Store
 from tests.helpers import TestNetwork
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "api" / "README.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "api" / "README.md"
 
 
 @pytest.fixture(scope="module")

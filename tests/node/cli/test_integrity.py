@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.ledger.store.test_integrity import build, damage, tables, zero_footer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def kpledger(*args: str) -> subprocess.CompletedProcess[str]:

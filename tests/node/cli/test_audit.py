@@ -11,7 +11,7 @@ from ledger.encoding import decode, encode
 from ledger.store import Store, keys
 from tests.helpers import TestNetwork, poke
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def audit(*args: str) -> subprocess.CompletedProcess[str]:
