@@ -20,7 +20,8 @@ from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
 from ledger.merkle import merkle_root
 from ledger.proofs import FinalHeader
-from ledger.state import CertificateRecord, Registry
+from ledger.records import CertificateRecord
+from ledger.registry import Registry
 from ledger.statetree import MemoryNodeStore
 from ledger.stats import PublicBook, deltas
 from ledger.store import Store, keys

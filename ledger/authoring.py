@@ -34,7 +34,7 @@ from ledger.governance import (
     parse_args,
 )
 from ledger.keys import EncryptionKey, Signer, prove_possession
-from ledger.state import Registry
+from ledger.registry import Registry
 
 
 @dataclass(frozen=True)

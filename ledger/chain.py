@@ -11,7 +11,9 @@ from ledger.errors import InvalidBlock, LedgerError
 from ledger.events import Event
 from ledger.genesis import validators_hash
 from ledger.governance import ProposalRecord, RegisterChange, next_registry
-from ledger.state import CertificateRecord, EventContext, Overlay, Registry, StateReader, state_key
+from ledger.records import CertificateRecord, StateReader, state_key
+from ledger.registry import EventContext, Registry
+from ledger.state import Overlay
 from ledger.statetree import NodeReader, StateTree
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hpke
 
 from ledger.certificate import Identities
 from ledger.encoding import decode, encode
-from ledger.errors import LedgerError, MalformedInput
+from ledger.errors import LedgerError, MalformedInput, NotARecipient, SealBroken
 from ledger.hashing import tagged
 from ledger.keys import EncryptionKey
 
@@ -20,20 +20,6 @@ SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POL
 TAG_SEAL = b"kp/seal/1"
 SALT_BYTES = 32
 MAX_BOXES = 16
-
-
-class NotARecipient(LedgerError):
-    """This participant is not a party to the certificate: its identities are not sealed to it."""
-
-    code = "not_a_party"
-    http_status = 403
-
-
-class SealBroken(LedgerError):
-    """A sealed box does not open, or opens to something its commitment does not match."""
-
-    code = "seal_broken"
-    http_status = 409
 
 
 def new_salt() -> bytes:

@@ -321,7 +321,274 @@ class PeerStale(PeerUnauthenticated):
     code = "peer_stale"
 
 
+class PeerClockStale(PeerStale):
+    """A /peer/ request signed by a node of the register, refused for its time: that time is known
+    (it keeps peer_stale's code; the details let the node tell the peer its clock is off)."""
+
+    def __init__(self, node_key: bytes, time_ms: int) -> None:
+        super().__init__("the request's time is more than 60 s from ours")
+        self.node_key = node_key
+        self.time_ms = time_ms
+
+
 class PeerReplayed(PeerUnauthenticated):
     """A /peer/ request received before: the same sender and nonce."""
 
     code = "peer_replayed"
+
+
+# -- Sealed identities (ledger/confidential.py) ----------------------------------------------------
+
+
+class NotARecipient(LedgerError):
+    """This participant is not a party to the certificate: its identities are not sealed to it."""
+
+    code = "not_a_party"
+    http_status = 403
+
+
+class SealBroken(LedgerError):
+    """A sealed box does not open, or opens to something its commitment does not match."""
+
+    code = "seal_broken"
+    http_status = 409
+
+
+# -- Certificate events (ledger/state.py) ----------------------------------------------------------
+
+
+class DigestMismatch(LedgerError):
+    """A confirmation or rejection names a different certificate document than the one issued."""
+
+    code = "digest_mismatch"
+    http_status = 409
+
+
+class MissingRecipient(LedgerError):
+    """The identities are not sealed to every participant who must be able to read them."""
+
+    code = "missing_recipient"
+    http_status = 400
+
+
+class UnexpectedRecipient(LedgerError):
+    """The identities are sealed to someone the register does not name for this certificate."""
+
+    code = "unexpected_recipient"
+    http_status = 400
+
+
+class ZoneNotApproved(LedgerError):
+    """A restricted participant's certificate must name one of its approved origin zones."""
+
+    code = "zone_not_approved"
+    http_status = 409
+
+
+class WrongChain(LedgerError):
+    code = "wrong_chain"
+    http_status = 400
+
+
+# -- Governance: proposals, votes, keys, validators (ledger/governance/) ---------------------------
+
+
+class EffectiveHeightOutOfRange(LedgerError):
+    """A change takes effect at least 2 and at most MAX_LEAD blocks after its proposal."""
+
+    code = "effective_height_out_of_range"
+    http_status = 409
+
+
+class ParticipantExists(LedgerError):
+    code = "participant_exists"
+    http_status = 409
+
+
+class CountryTaken(LedgerError):
+    """A country is issued for by one participant only."""
+
+    code = "country_taken"
+    http_status = 409
+
+
+class NodeKeyInUse(LedgerError):
+    code = "node_key_in_use"
+    http_status = 409
+
+
+class KeyInUse(LedgerError):
+    """A key has one role of one participant: authority, encryption, node or monitoring."""
+
+    code = "key_in_use"
+    http_status = 409
+
+
+class InvalidPublicKey(MalformedInput):
+    """Not a usable public key: the identity, a small-order or off-curve point, all zeros."""
+
+    code = "invalid_public_key"
+    http_status = 400
+
+
+class BadKeyProof(LedgerError):
+    """The proof of possession of a new key does not verify under that key."""
+
+    code = "bad_key_proof"
+    http_status = 401
+
+
+class AlreadySuspended(LedgerError):
+    code = "already_suspended"
+    http_status = 409
+
+
+class NotSuspended(LedgerError):
+    code = "not_suspended"
+    http_status = 409
+
+
+class AlreadyValidator(LedgerError):
+    code = "already_validator"
+    http_status = 409
+
+
+class NotAValidator(LedgerError):
+    code = "not_a_validator"
+    http_status = 409
+
+
+class LastValidator(LedgerError):
+    """The network cannot remove its last validator: nobody would sign blocks."""
+
+    code = "last_validator"
+    http_status = 409
+
+
+class TooFewValidators(LedgerError):
+    """Governance never leaves fewer than MIN_VALIDATORS validators."""
+
+    code = "too_few_validators"
+    http_status = 409
+
+
+class ValidatorsNotLive(LedgerError):
+    """The change would leave fewer live validators than a quorum of the new set: the chain
+    would halt. (A readiness attestation is refused for now; the node sends it again.)"""
+
+    code = "validators_not_live"
+    http_status = 409
+
+
+class NotPendingValidator(LedgerError):
+    """A readiness attestation for a node that governance did not add (or that is in the set)."""
+
+    code = "not_a_pending_validator"
+    http_status = 409
+
+
+class StaleReadiness(LedgerError):
+    """A readiness attestation must name a recent final block, as the chain has it."""
+
+    code = "readiness_stale"
+    http_status = 409
+
+
+class InvalidEvidence(LedgerError):
+    """Equivocation evidence that does not prove two conflicting signed messages of a validator
+    of the set in force at their height."""
+
+    code = "invalid_evidence"
+    http_status = 400
+
+
+class EvidenceNotNeeded(LedgerError):
+    """The offender is no longer a validator (already removed, or evidence in this block)."""
+
+    code = "evidence_not_needed"
+    http_status = 409
+
+
+class NotRestricted(LedgerError):
+    code = "not_restricted"
+    http_status = 409
+
+
+class UnknownParameter(LedgerError):
+    code = "unknown_parameter"
+    http_status = 409
+
+
+class ParameterOutOfRange(LedgerError):
+    code = "parameter_out_of_range"
+    http_status = 409
+
+
+class UnknownProposal(LedgerError):
+    code = "unknown_proposal"
+    http_status = 404
+
+
+class ProposalExpired(LedgerError):
+    """Voting closed at effective_height - 2 without the proposal passing."""
+
+    code = "proposal_expired"
+    http_status = 409
+
+
+class ProposalClosed(LedgerError):
+    """The proposal passed and voting on it has closed (or it already took effect)."""
+
+    code = "proposal_closed"
+    http_status = 409
+
+
+class AlreadyVoted(LedgerError):
+    """One vote per participant and proposal; a second, different vote is refused."""
+
+    code = "already_voted"
+    http_status = 409
+
+
+class KeyUnchanged(LedgerError):
+    code = "key_unchanged"
+    http_status = 409
+
+
+class RotationPending(LedgerError):
+    """One rotation of a kind of key per participant and block: the first takes effect next block."""
+
+    code = "rotation_pending"
+    http_status = 409
+
+
+class EndorsementNotNeeded(LedgerError):
+    code = "endorsement_not_needed"
+    http_status = 409
+
+
+class AlreadyEndorsed(LedgerError):
+    code = "already_endorsed"
+    http_status = 409
+
+
+class EndorsementRequired(LedgerError):
+    """A restricted participant's certificate is confirmed only after its monitoring team endorses it."""
+
+    code = "endorsement_required"
+    http_status = 409
+
+
+# -- Admission by a node ---------------------------------------------------------------------------
+
+
+class EventTooLarge(LedgerError):
+    code = "event_too_large"
+    http_status = 413
+
+
+class MempoolFull(LedgerError):
+    """Back-pressure: the node holds as many pending events as it may; try again shortly."""
+
+    code = "mempool_full"
+    http_status = 503

@@ -17,7 +17,8 @@ from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import ENDORSE
 from ledger.hashing import TAG_REGISTRY, tagged_hash
 from ledger.merkle import inclusion_proof, verify_inclusion
-from ledger.state import STATUSES, Registry, state_key, state_value
+from ledger.records import STATUSES, state_key, state_value
+from ledger.registry import Registry
 from ledger.statetree import StateProof, StateTree, verify_state_proof
 
 if TYPE_CHECKING:  # building a proof reads a store; checking one needs no store (nor plyvel)

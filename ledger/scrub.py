@@ -15,7 +15,7 @@ from ledger.block import Header
 from ledger.encoding import decode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
-from ledger.state import CertificateRecord
+from ledger.records import CertificateRecord
 from ledger.statetree import EMPTY, _Internal, _load
 from ledger.store import Store, keys
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from functools import cached_property
-from typing import Any, Protocol
 
 from ledger.certificate import ShipmentFacts, certificate_digest
-from ledger.encoding import decode, encode
 from ledger.errors import (
+    AlreadyEndorsed,
     BackdatedTooFar,
     BadSignature,
     CertificateExpired,
@@ -19,13 +17,17 @@ from ledger.errors import (
     CertificateVoided,
     CreatedInFuture,
     CreatedTooLongAgo,
+    DigestMismatch,
     DuplicateEvent,
+    EndorsementNotNeeded,
+    EndorsementRequired,
     ExpiredOnIssue,
     ImportAlreadyDecided,
     InvalidCertificate,
     IssuedInFuture,
     LedgerError,
     MalformedInput,
+    MissingRecipient,
     ParticipantNotActive,
     ReplacementInvalid,
     SameParticipant,
@@ -33,8 +35,10 @@ from ledger.errors import (
     SignedWithMonitoringKey,
     SignedWithNodeKey,
     SignerNotAllowed,
-    UnknownParticipant,
+    UnexpectedRecipient,
     ValidityTooLong,
+    WrongChain,
+    ZoneNotApproved,
 )
 from ledger.events import (
     CONFIRM_IMPORT,
@@ -47,17 +51,14 @@ from ledger.events import (
     RejectImportBody,
     VoidBody,
 )
-from ledger.genesis import Genesis, Parameters, Participant, Validator
+from ledger.genesis import Parameters, Participant, Validator
 from ledger.governance import (
     ENDORSE,
     GOVERNANCE_EVENTS,
     MONITOR_PREFIX,
     NODE_EVENTS,
     NODE_PREFIX,
-    AlreadyEndorsed,
     EndorseBody,
-    EndorsementNotNeeded,
-    EndorsementRequired,
     EvidenceBody,
     ProposalRecord,
     ReadyBody,
@@ -66,14 +67,16 @@ from ledger.governance import (
     monitored_participant,
     node_participant,
 )
-from ledger.hashing import TAG_REGISTRY, TAG_STATE_VALUE, sha256, tagged_hash
-
-ISSUED = "issued"
-IMPORT_CONFIRMED = "import_confirmed"
-IMPORT_REJECTED = "import_rejected"
-VOIDED = "voided"
-EXPIRED = "expired"  # derived from the dates, never stored
-STATUSES = (ISSUED, IMPORT_CONFIRMED, IMPORT_REJECTED, VOIDED)
+from ledger.records import (
+    IMPORT_CONFIRMED,
+    IMPORT_REJECTED,
+    ISSUED,
+    VOIDED,
+    CertificateRecord,
+    HistoryEntry,
+    StateReader,
+)
+from ledger.registry import EventContext, Registry
 
 #: The only transitions the ledger ever makes, by event type: from status -> to status.
 TRANSITIONS: dict[str, tuple[tuple[str | None, str], ...]] = {
@@ -85,278 +88,31 @@ TRANSITIONS: dict[str, tuple[tuple[str | None, str], ...]] = {
 }
 
 
-class DigestMismatch(LedgerError):
-    """A confirmation or rejection names a different certificate document than the one issued."""
-
-    code = "digest_mismatch"
-    http_status = 409
-
-
-class MissingRecipient(LedgerError):
-    """The identities are not sealed to every participant who must be able to read them."""
-
-    code = "missing_recipient"
-    http_status = 400
+def next_status(
+    event_type: str, status: str | None, refuse: Callable[[str | None], LedgerError]
+) -> str:
+    """The status an event of `event_type` moves a certificate in `status` to (None: not on the
+    ledger yet), as TRANSITIONS says; a move the table does not list raises `refuse(status)`."""
+    for before, after in TRANSITIONS[event_type]:
+        if before == status:
+            return after
+    raise refuse(status)
 
 
-class UnexpectedRecipient(LedgerError):
-    """The identities are sealed to someone the register does not name for this certificate."""
+def _closed(voided: str, decided: str) -> Callable[[str | None], LedgerError]:
+    """The refusal of a move out of a status no event leaves: voided, or its import decided
+    (`decided` is completed with how: confirmed or rejected)."""
 
-    code = "unexpected_recipient"
-    http_status = 400
+    def refuse(status: str | None) -> LedgerError:
+        if status == VOIDED:
+            return CertificateVoided(voided)
+        return ImportAlreadyDecided(decided + (status or "").split("_")[-1])
 
-
-class ZoneNotApproved(LedgerError):
-    """A restricted participant's certificate must name one of its approved origin zones."""
-
-    code = "zone_not_approved"
-    http_status = 409
-
-
-class WrongChain(LedgerError):
-    code = "wrong_chain"
-    http_status = 400
+    return refuse
 
 
 def date_of(time_ms: int) -> date:
     return datetime.fromtimestamp(time_ms / 1000, tz=UTC).date()
-
-
-def state_key(number: str) -> bytes:
-    """Where a certificate lives in the state tree."""
-    return sha256(number.encode("utf-8"))
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    event_id: bytes
-    type: str
-    time_ms: int
-    height: int
-
-    def to_wire(self) -> list[Any]:
-        return [self.event_id, self.type, self.time_ms, self.height]
-
-
-@dataclass(frozen=True)
-class CertificateRecord:
-    """A certificate as the ledger knows it now: facts, digest, status and history."""
-
-    facts: ShipmentFacts
-    digest: bytes
-    status: str
-    history: tuple[HistoryEntry, ...]
-    reason: str | None = None  # of the last rejection or void
-    replaced_by: str | None = None
-    #: Issued by a restricted participant: its monitoring team must endorse it before import.
-    needs_endorsement: bool = False
-
-    @property
-    def number(self) -> str:
-        return self.facts.number
-
-    @property
-    def endorsed(self) -> bool:
-        return any(h.type == ENDORSE for h in self.history)
-
-    @property
-    def issue_event_id(self) -> bytes:
-        return self.history[0].event_id
-
-    @property
-    def last_event_id(self) -> bytes:
-        return self.history[-1].event_id
-
-    @property
-    def last_height(self) -> int:
-        return self.history[-1].height
-
-    def effective_status(self, today: date) -> str:
-        """The status a person sees: an issued certificate past its expiry date is expired."""
-        if self.status == ISSUED and today > self.facts.expires_on:
-            return EXPIRED
-        return self.status
-
-    def leaf_value(self) -> bytes:
-        """What the state tree commits to: the status a public proof establishes."""
-        return state_value(
-            self.number, self.status, self.digest, self.last_event_id, self.last_height
-        )
-
-    def to_wire(self) -> list[Any]:
-        return [
-            self.facts.to_wire(),
-            self.digest,
-            self.status,
-            [h.to_wire() for h in self.history],
-            self.reason or "",
-            self.replaced_by or "",
-            self.needs_endorsement,
-        ]
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> CertificateRecord:
-        facts, digest, status, history, reason, replaced_by, *rest = obj
-        return cls(
-            facts=ShipmentFacts.from_wire(facts, trusted=True),
-            digest=digest,
-            status=status,
-            history=tuple(HistoryEntry(*h) for h in history),
-            reason=reason or None,
-            replaced_by=replaced_by or None,
-            needs_endorsement=bool(rest and rest[0]),
-        )
-
-    def encode(self) -> bytes:
-        return encode(self.to_wire())
-
-    @classmethod
-    def decode(cls, data: bytes) -> CertificateRecord:
-        return cls.from_wire(decode(data))
-
-
-def state_value(
-    number: str, status: str, digest: bytes, last_event_id: bytes, height: int
-) -> bytes:
-    return tagged_hash(TAG_STATE_VALUE, encode([number, status, digest, last_event_id, height]))
-
-
-@dataclass(frozen=True)
-class Registry:
-    """Who may do what at a given height: participants, validators, parameters, open proposals."""
-
-    participants: Mapping[str, Participant]
-    validators: tuple[Validator, ...]
-    parameters: Parameters
-    extra_recipients: tuple[tuple[str, str, bytes], ...] = ()
-    country_owner: Mapping[str, str] = field(default_factory=dict)
-    #: Proposals still open or passed and waiting for their effective height, by id.
-    proposals: Mapping[bytes, ProposalRecord] = field(default_factory=dict)
-    #: Validators governance added (or a suspension set aside) that are not in the set yet: each
-    #: enters it once its node attests readiness on the chain (a `validator.ready` event).
-    pending_validators: tuple[Validator, ...] = ()
-
-    @classmethod
-    def from_genesis(cls, genesis: Genesis) -> Registry:
-        return cls.build(
-            {p.code: p for p in genesis.participants},
-            genesis.validators,
-            genesis.parameters,
-            genesis.extra_recipients,
-        )
-
-    @classmethod
-    def build(
-        cls,
-        participants: Mapping[str, Participant],
-        validators: tuple[Validator, ...],
-        parameters: Parameters,
-        extra_recipients: tuple[tuple[str, str, bytes], ...],
-        proposals: Mapping[bytes, ProposalRecord] | None = None,
-        pending_validators: tuple[Validator, ...] = (),
-    ) -> Registry:
-        owners = {c: p.code for p in participants.values() for c in p.countries}
-        return cls(
-            dict(participants),
-            validators,
-            parameters,
-            extra_recipients,
-            owners,
-            dict(proposals or {}),
-            pending_validators,
-        )
-
-    def evolve(
-        self,
-        *,
-        participants: Mapping[str, Participant],
-        validators: tuple[Validator, ...],
-        parameters: Parameters,
-        proposals: Mapping[bytes, ProposalRecord],
-        pending_validators: tuple[Validator, ...] = (),
-    ) -> Registry:
-        """The next register: the same network (extra recipients) with these changes."""
-        return Registry.build(
-            participants,
-            validators,
-            parameters,
-            self.extra_recipients,
-            proposals,
-            pending_validators,
-        )
-
-    def to_wire(self) -> list[Any]:
-        return [
-            [self.participants[code].to_wire() for code in sorted(self.participants)],
-            [v.to_wire() for v in self.validators],
-            self.parameters.to_wire(),
-            [[exp, name, key] for exp, name, key in self.extra_recipients],
-            [self.proposals[pid].to_wire() for pid in sorted(self.proposals)],
-            # Only when some wait: a register without pending validators keeps the hash it had
-            # before they existed (older chains keep their headers' registry hashes).
-            *([[v.to_wire() for v in self.pending_validators]] if self.pending_validators else []),
-        ]
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> Registry:
-        if not isinstance(obj, list) or len(obj) not in (5, 6) or (len(obj) == 6 and not obj[5]):
-            raise MalformedInput(
-                "a registry is [participants, validators, parameters, extras, proposals, "
-                "pending validators (only when some wait)]"
-            )
-        participants, validators, parameters, extras, proposals, *rest = obj
-        pending = rest[0] if rest else []
-        records = [ProposalRecord.from_wire(p) for p in proposals]
-        return cls.build(
-            {p.code: p for p in (Participant.from_wire(raw) for raw in participants)},
-            tuple(Validator.from_wire(v) for v in validators),
-            Parameters.from_wire(parameters),
-            tuple((exp, name, key) for exp, name, key in extras),
-            {r.proposal_id: r for r in records},
-            tuple(Validator.from_wire(v) for v in pending),
-        )
-
-    @cached_property
-    def hash(self) -> bytes:
-        """Committed in every header: the register as it stands after that block."""
-        return tagged_hash(TAG_REGISTRY, encode(self.to_wire()))
-
-    @property
-    def active_count(self) -> int:
-        """How many participants vote on governance (the threshold's denominator)."""
-        return sum(1 for p in self.participants.values() if p.active)
-
-    def participant(self, code: str) -> Participant:
-        found = self.participants.get(code)
-        if found is None:
-            raise UnknownParticipant(f"{code} is not a KP participant on this network")
-        return found
-
-    def recipients_for(self, exporting: str, importing: str) -> list[tuple[str, bytes]]:
-        """Who must be able to read a certificate's identities: both parties and named extras."""
-        out = [
-            (exporting, self.participant(exporting).encryption_key),
-            (importing, self.participant(importing).encryption_key),
-        ]
-        out += [(name, key) for exp, name, key in self.extra_recipients if exp == exporting]
-        # One box per recipient: a certificate naming one participant twice (refused later as
-        # SameParticipant) must still seal to an event that decodes.
-        return list(dict(out).items())
-
-
-class StateReader(Protocol):
-    """Read access to the committed state, implemented by the store (and by test models)."""
-
-    def get_certificate(self, number: str) -> CertificateRecord | None: ...
-
-    def has_event(self, event_id: bytes) -> bool: ...
-
-
-@dataclass(frozen=True)
-class EventContext:
-    height: int
-    time_ms: int
-    chain_id: str
 
 
 AUTHORITY_KEY = "authority"
@@ -573,8 +329,14 @@ def _issue(
         raise ValidityTooLong(f"validity of {days} days exceeds the network's {limit} days")
     if registry.parameters.issuance_dates_apply(ctx.height):
         check_issuance_dates(facts, date_of(ctx.time_ms), registry.parameters.max_backdating_days)
-    if reader.get_certificate(facts.number) is not None:
-        raise CertificateNumberTaken(f"certificate number {facts.number} is already on the ledger")
+    taken = reader.get_certificate(facts.number)
+    status = next_status(
+        ISSUE,
+        None if taken is None else taken.status,
+        lambda _: CertificateNumberTaken(
+            f"certificate number {facts.number} is already on the ledger"
+        ),
+    )
     needed = {name for name, _ in registry.recipients_for(exporting.code, importing.code)}
     missing = needed - set(body.sealed.recipients)
     if missing:
@@ -606,7 +368,7 @@ def _issue(
     record = CertificateRecord(
         facts=facts,
         digest=certificate_digest(facts, body.sealed.commitment),
-        status=ISSUED,
+        status=status,
         history=(_entry(event, ctx),),
         needs_endorsement=exporting.monitoring_key is not None,
     )
@@ -691,12 +453,13 @@ def _decide_import(
     verb = "confirm" if event.type == CONFIRM_IMPORT else "reject"
     if event.signer != record.facts.importing_participant:
         raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
-    if record.status == VOIDED:
-        raise CertificateVoided(f"{body.number} was voided by its issuer")
-    if record.status in (IMPORT_CONFIRMED, IMPORT_REJECTED):
-        raise ImportAlreadyDecided(
-            f"the import of {body.number} was already {record.status.split('_')[1]}"
-        )
+    status = next_status(
+        event.type,
+        record.status,
+        _closed(
+            f"{body.number} was voided by its issuer", f"the import of {body.number} was already "
+        ),
+    )
     if body.certificate_digest != record.digest:
         raise DigestMismatch(
             f"the {verb}ation names a different document than certificate {body.number} as issued"
@@ -713,13 +476,11 @@ def _decide_import(
                 f"{body.number} expired on {record.facts.expires_on.isoformat()}; "
                 "an expired certificate cannot be confirmed"
             )
-        return replace(
-            record, status=IMPORT_CONFIRMED, history=(*record.history, _entry(event, ctx))
-        )
+        return replace(record, status=status, history=(*record.history, _entry(event, ctx)))
     assert isinstance(body, RejectImportBody)
     return replace(
         record,
-        status=IMPORT_REJECTED,
+        status=status,
         reason=body.reason,
         history=(*record.history, _entry(event, ctx)),
     )
@@ -731,14 +492,16 @@ def _void(
     record = _existing(reader, body.number)
     if event.signer != record.facts.exporting_participant:
         raise SignerNotAllowed(f"signed by {event.signer}; {signing_rule(reader, event)[1]}")
-    if record.status == VOIDED:
-        raise CertificateVoided(f"{body.number} is already voided")
-    if record.status != ISSUED:
-        raise ImportAlreadyDecided(
-            f"{body.number} cannot be voided: its import was already {record.status.split('_')[1]}"
-        )
+    status = next_status(
+        VOID,
+        record.status,
+        _closed(
+            f"{body.number} is already voided",
+            f"{body.number} cannot be voided: its import was already ",
+        ),
+    )
     return replace(
-        record, status=VOIDED, reason=body.reason, history=(*record.history, _entry(event, ctx))
+        record, status=status, reason=body.reason, history=(*record.history, _entry(event, ctx))
     )
 
 
@@ -755,23 +518,18 @@ def _endorse(
         )
     if record.endorsed:
         raise AlreadyEndorsed(f"{body.number} is already endorsed")
-    if record.status == VOIDED:
-        raise CertificateVoided(f"{body.number} was voided by its issuer")
-    if record.status != ISSUED:
-        raise ImportAlreadyDecided(
-            f"the import of {body.number} was already {record.status.split('_')[1]}"
-        )
+    status = next_status(
+        ENDORSE,
+        record.status,
+        _closed(
+            f"{body.number} was voided by its issuer", f"the import of {body.number} was already "
+        ),
+    )
     if body.certificate_digest != record.digest:
         raise DigestMismatch(
             f"the endorsement names a different document than certificate {body.number} as issued"
         )
-    return replace(record, history=(*record.history, _entry(event, ctx)))
-
-
-class ClosedProposals(Protocol):
-    """A reader that also keeps every proposal ever made (the store does; models need not)."""
-
-    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None: ...
+    return replace(record, status=status, history=(*record.history, _entry(event, ctx)))
 
 
 class Overlay:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from ledger.state import IMPORT_CONFIRMED, VOIDED, CertificateRecord
+from ledger.records import IMPORT_CONFIRMED, VOIDED, CertificateRecord
 
 EXPORT = "e"
 IMPORT = "i"

@@ -31,7 +31,7 @@ from ledger.proofs import (
     verify_certificate_proof,
     verify_register_proof,
 )
-from ledger.state import Registry
+from ledger.registry import Registry
 
 #: Context URL -> the file under node/web/contexts/ that holds it.
 SHIPPED_CONTEXTS = {

@@ -14,7 +14,7 @@ from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.genesis import Genesis
 from ledger.keys import SigningKey, load_signing_key
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.client import NodeClient
 
 #: Relative weight of each participant as an exporter (DOMAIN.md: the big traders).

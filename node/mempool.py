@@ -5,15 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from ledger.errors import LedgerError
+from ledger.errors import MempoolFull
 from ledger.events import Event
-
-
-class MempoolFull(LedgerError):
-    """Back-pressure: the node holds as many pending events as it may; try again shortly."""
-
-    code = "mempool_full"
-    http_status = 503
 
 
 class Mempool:

@@ -16,6 +16,7 @@ from ledger.block import block_wire_bound
 from ledger.encoding import encode
 from ledger.errors import (
     BadSignature,
+    PeerClockStale,
     PeerNotAllowed,
     PeerReplayed,
     PeerStale,
@@ -202,15 +203,6 @@ class ReplayCache:
 
     def __len__(self) -> int:
         return sum(len(w.nonces) for w in self._senders.values())
-
-
-class PeerClockStale(PeerStale):
-    """A request signed by a node of the register, refused for its time: that time is known."""
-
-    def __init__(self, node_key: bytes, time_ms: int) -> None:
-        super().__init__("the request's time is more than 60 s from ours")
-        self.node_key = node_key
-        self.time_ms = time_ms
 
 
 class PeerGate:

@@ -6,7 +6,7 @@ from ledger.block import Header
 from ledger.chain import Execution
 from ledger.genesis import Validator
 from ledger.governance import ProposalRecord
-from ledger.state import CertificateRecord
+from ledger.records import CertificateRecord
 from ledger.store import Store
 
 #: Entries kept of each kind; past it that cache starts again empty (cheaper than an LRU).

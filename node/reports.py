@@ -8,7 +8,8 @@ from typing import Any
 
 from ledger.certificate import format_hundredths
 from ledger.errors import StatisticsNotPublished
-from ledger.state import IMPORT_REJECTED, ISSUED, Registry
+from ledger.records import IMPORT_REJECTED, ISSUED
+from ledger.registry import Registry
 from ledger.stats import (
     EXPORT,
     MIN_PUBLIC_CELL,

@@ -9,7 +9,8 @@ from ledger.certificate import format_hundredths
 from ledger.errors import MalformedInput
 from ledger.genesis import Participant
 from ledger.proofs import VerifiedCertificate
-from ledger.state import CertificateRecord, Registry
+from ledger.records import CertificateRecord
+from ledger.registry import Registry
 from ledger.store import Store
 
 

@@ -34,7 +34,7 @@ from ledger.events import Event
 from ledger.genesis import Genesis, Parameters, Participant, Validator
 from ledger.hashing import TAG_EVENT
 from ledger.keys import EncryptionKey, SigningKey, verify
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import Store
 from ledger.store.leveldb import LevelDB
 

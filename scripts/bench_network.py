@@ -53,7 +53,7 @@ from ledger.encoding import decode  # noqa: E402
 from ledger.genesis import Genesis, Parameters  # noqa: E402
 from ledger.hashing import TAG_EVENT, TAG_EVENT_ID, tagged_hash  # noqa: E402
 from ledger.keys import SigningKey, load_signing_key, verify  # noqa: E402
-from ledger.state import Registry  # noqa: E402
+from ledger.registry import Registry  # noqa: E402
 from node.peers import MSGPACK, sign_request  # noqa: E402
 from tests.e2e.harness import Network  # noqa: E402
 

@@ -51,7 +51,7 @@ from ledger.encoding import encode  # noqa: E402
 from ledger.events import Event  # noqa: E402
 from ledger.genesis import Genesis  # noqa: E402
 from ledger.keys import SigningKey, load_signing_key  # noqa: E402
-from ledger.state import Registry  # noqa: E402
+from ledger.registry import Registry  # noqa: E402
 from ledger.store import Store  # noqa: E402
 from node.config import toml_value  # noqa: E402
 from node.netinit import init_network, parse_participants  # noqa: E402

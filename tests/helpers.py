@@ -19,7 +19,7 @@ from ledger.encoding import encode
 from ledger.events import Event
 from ledger.genesis import Genesis, Parameters, Participant, Validator
 from ledger.keys import EncryptionKey, SigningKey
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import Store
 
 #: The four participants of the devnet, one country each.

@@ -16,10 +16,10 @@ from ledger.governance import (
     REMOVE_VALIDATOR,
     SUSPEND,
 )
+from ledger.registry import Registry
 from ledger.simulation.config import CHAIN_ID
 from ledger.simulation.ledger_node import BASE_TIME_MS, CODES, address, authority_key
 from ledger.simulation.nodes import validator_keys
-from ledger.state import Registry
 
 if TYPE_CHECKING:
     from ledger.simulation.governance import GovernanceSimulation

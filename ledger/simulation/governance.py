@@ -22,6 +22,7 @@ from ledger.errors import InvalidCommitCertificate, LedgerError
 from ledger.events import Event
 from ledger.genesis import validators_hash
 from ledger.governance import EVIDENCE, NODE_PREFIX, READY, ProposalRecord, next_registry
+from ledger.registry import EventContext
 from ledger.simulation.authorities import Authorities, plan_changes
 from ledger.simulation.config import CHAIN_ID, Log, SimulationConfig, SimulationReport
 from ledger.simulation.ledger_node import (
@@ -34,7 +35,7 @@ from ledger.simulation.ledger_node import (
 )
 from ledger.simulation.nodes import Node, describe, validator_keys
 from ledger.simulation.run import Simulation
-from ledger.state import EventContext, Overlay
+from ledger.state import Overlay
 
 
 class LedgerApp:

@@ -14,8 +14,9 @@ from ledger.events import Event
 from ledger.genesis import Genesis, Parameters, Participant, Validator
 from ledger.governance import ProposalRecord, activity
 from ledger.keys import EncryptionKey, SigningKey
+from ledger.records import CertificateRecord
+from ledger.registry import Registry
 from ledger.simulation.config import CHAIN_ID
-from ledger.state import CertificateRecord, Registry
 from ledger.statetree import MemoryNodeStore
 
 #: The simulated clock's zero, 2026-06-01T00:00:00Z: block and event times are this plus the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 
 from ledger.hashing import sha256
-from ledger.state import CertificateRecord
+from ledger.records import CertificateRecord
 from ledger.stats import PublicCell, Quarter, StatKey
 
 K_GENESIS = b"m/genesis"

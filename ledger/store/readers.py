@@ -18,7 +18,8 @@ from ledger.errors import LedgerError, StoreCorrupt
 from ledger.events import Event
 from ledger.genesis import Validator
 from ledger.governance import ProposalRecord, RegisterChange
-from ledger.state import CertificateRecord, Registry
+from ledger.records import CertificateRecord
+from ledger.registry import Registry
 from ledger.stats import Figures, PublicCell, Published, Quarter, StatKey
 from ledger.store import keys
 from ledger.store.kv import KV

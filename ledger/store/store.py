@@ -13,7 +13,8 @@ from ledger.errors import StoreCorrupt, StoreError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator
 from ledger.governance import ProposalRecord, RegisterChange
-from ledger.state import CertificateRecord, Registry, state_key
+from ledger.records import CertificateRecord, state_key
+from ledger.registry import Registry
 from ledger.statetree import NodeReader, StateTree
 from ledger.stats import Figures, PublicCell, Published, Quarter, StatKey
 from ledger.store import keys, writes

@@ -10,7 +10,7 @@ from ledger.encoding import decode
 from ledger.errors import InvalidProof, LedgerError, StoreError
 from ledger.genesis import Genesis, Validator
 from ledger.proofs import CertificateProof, build_certificate_proof, verify_certificate_proof
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import Store
 from node.cli.common import EXIT_USAGE, fail, json_wanted, refused
 from node.client import NodeClient, segment

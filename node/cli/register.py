@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from ledger.errors import InvalidProof, LedgerError
 from ledger.genesis import Genesis
 from ledger.proofs import RegisterProof, VerifiedRegister, verify_register_proof
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.cli.common import EXIT_USAGE, fail
 from node.cli.signing import now_ms
 from node.client import Answer, ConnectionFailed, NodeClient

@@ -13,7 +13,7 @@ import click
 from ledger.errors import MalformedInput, WrongPassphrase
 from ledger.events import Event
 from ledger.keys import EncryptionKey, Signer, SigningKey, is_encrypted_pem
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.cli.common import (
     EXIT_REFUSED,
     EXIT_USAGE,

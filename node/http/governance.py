@@ -8,14 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.errors import MalformedInput
-from ledger.governance import (
-    MIN_YES,
-    PROPOSAL_STATUSES,
-    ProposalRecord,
-    UnknownProposal,
-    electorate,
-)
+from ledger.errors import MalformedInput, UnknownProposal
+from ledger.governance import MIN_YES, PROPOSAL_STATUSES, ProposalRecord, electorate
 from ledger.proofs import build_register_proof
 from node.http.appkeys import NODE
 from node.http.responses import json_response

@@ -10,10 +10,16 @@ from typing import Any
 from aiohttp import web
 
 from ledger.certificate import normalise_number
-from ledger.confidential import NotARecipient, SealBroken, open_sealed
-from ledger.errors import CertificateNotFound, MalformedInput, StoreCorrupt
+from ledger.confidential import open_sealed
+from ledger.errors import (
+    CertificateNotFound,
+    MalformedInput,
+    NotARecipient,
+    SealBroken,
+    StoreCorrupt,
+)
 from ledger.events import Event, IssueBody
-from ledger.state import STATUSES, CertificateRecord
+from ledger.records import STATUSES, CertificateRecord
 from node.http.appkeys import NODE
 from node.http.peer import final_blocks_response
 from node.http.responses import error_response, json_response, operator_only, read_body

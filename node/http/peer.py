@@ -9,17 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from ledger.encoding import decode, encode
-from ledger.errors import BodyTooLarge, MalformedInput
+from ledger.errors import BodyTooLarge, MalformedInput, PeerClockStale
 from node.http.appkeys import NODE, PEER_GATE
 from node.http.responses import Handler, error_response
-from node.peers import (
-    MSGPACK,
-    SYNC_PAGE_BLOCKS,
-    PeerClockStale,
-    PeerGate,
-    consensus_body_bound,
-    events_body_bound,
-)
+from node.peers import MSGPACK, SYNC_PAGE_BLOCKS, PeerGate, consensus_body_bound, events_body_bound
 from node.service import LedgerNode, now_ms
 
 PeerHandler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]

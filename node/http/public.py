@@ -17,7 +17,7 @@ from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode
 from ledger.errors import MalformedInput
 from ledger.proofs import CertificateProof, build_certificate_proof
-from ledger.state import CertificateRecord
+from ledger.records import CertificateRecord
 from ledger.store import Store
 from node.http.appkeys import BLOCKS, CACHE, NODE
 from node.http.caches import BlockCache, PublicAnswer

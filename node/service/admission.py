@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.chain import Execution
-from ledger.errors import BadSignature, LedgerError, StoreCorrupt, StoreWriteFailed
+from ledger.errors import BadSignature, EventTooLarge, LedgerError, StoreCorrupt, StoreWriteFailed
 from ledger.events import Event
 from ledger.state import Overlay
 from node.health import Health
@@ -25,11 +25,6 @@ log = logging.getLogger("kpledger.node")
 #: about an eighth of a core, then a bad signature costs one verification and is bad_signature.
 ATTRIBUTION_VERIFIES_PER_S = 2_000
 ATTRIBUTION_VERIFIES_BURST = 20_000
-
-
-class EventTooLarge(LedgerError):
-    code = "event_too_large"
-    http_status = 413
 
 
 @dataclass(frozen=True)

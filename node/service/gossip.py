@@ -8,11 +8,11 @@ import logging
 from typing import Any, Protocol
 
 from ledger.encoding import encode
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, MempoolFull
 from ledger.events import Event
 from ledger.pending import PendingBook
 from node.clock import now_ms
-from node.mempool import Mempool, MempoolFull
+from node.mempool import Mempool
 from node.metrics import Metrics
 from node.peers import Peer
 from node.service.view import ChainView, PeerLink

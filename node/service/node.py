@@ -12,7 +12,7 @@ from ledger.events import Event
 from ledger.genesis import Genesis
 from ledger.keys import Signer
 from ledger.pending import PendingBook
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import Store
 from node import clock
 from node.config import NodeConfig

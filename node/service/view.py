@@ -9,7 +9,7 @@ from ledger.chain import Execution
 from ledger.genesis import Genesis
 from ledger.governance import PASSED, next_registry
 from ledger.keys import Signer
-from ledger.state import EventContext, Registry
+from ledger.registry import EventContext, Registry
 from ledger.store import Store
 from node.clock import now_ms
 from node.peers import Peer

@@ -17,7 +17,7 @@ from ledger.proofs import (
     build_certificate_proof,
     verify_certificate_proof,
 )
-from ledger.state import state_key, state_value
+from ledger.records import state_key, state_value
 from ledger.statetree import (
     MemoryNodeStore,
     StateProof,

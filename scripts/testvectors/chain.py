@@ -26,7 +26,7 @@ from ledger.hashing import (
     tagged,
 )
 from ledger.keys import EncryptionKey, SigningKey
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import Store
 from scripts.testvectors.crypto import hpke_seal, seed
 

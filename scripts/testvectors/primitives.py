@@ -31,7 +31,7 @@ from ledger.hashing import (
 )
 from ledger.keys import SigningKey, verify
 from ledger.merkle import inclusion_proof, merkle_root
-from ledger.state import Registry
+from ledger.registry import Registry
 from scripts.testvectors.chain import MEMBERS, MONITOR, certificate, refusal, typed
 from scripts.testvectors.crypto import IDENTITY, ORDER_8, L, P, hx, seed
 

@@ -15,7 +15,7 @@ from ledger import authoring
 from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.keys import SigningKey
-from ledger.state import Registry
+from ledger.registry import Registry
 from tests.e2e.harness import Network, NodeProcess
 
 PARTICIPANTS = ("BE", "AE", "IN", "RU")

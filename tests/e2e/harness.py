@@ -20,7 +20,7 @@ from typing import Any
 
 from ledger.genesis import Genesis, Parameters
 from ledger.keys import SigningKey
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.netinit import init_network, parse_participants
 from node.runner import LISTEN_FD_ENV
 from node.tls import ClientTrust

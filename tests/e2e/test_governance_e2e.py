@@ -19,7 +19,7 @@ from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.genesis import Participant
 from ledger.keys import SigningKey, load_signing_key, write_private_pem
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.netinit import ParticipantSpec, init_joiner
 from tests.e2e.conftest import PARTIES, poll, submit, wait_final, wait_same_head
 from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports

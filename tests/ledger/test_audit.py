@@ -10,7 +10,7 @@ import pytest
 from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
 from ledger.block import Block, events_root
 from ledger.encoding import decode, encode
-from ledger.state import VOIDED
+from ledger.records import VOIDED
 from ledger.store import Store, index_keys, keys
 from tests.helpers import TestNetwork, erase, poke, public_blocks
 
@@ -291,7 +291,7 @@ def test_a_state_root_that_lies(network: TestNetwork, store: Store) -> None:
 
 def _some_record(store: Store) -> tuple[bytes, Any]:
     key, raw = next(iter(store.kv.items(keys.P_CERT)))
-    from ledger.state import CertificateRecord
+    from ledger.records import CertificateRecord
 
     return key, CertificateRecord.decode(raw)
 

@@ -18,7 +18,8 @@ from ledger.certificate import (
 from ledger.encoding import encode
 from ledger.errors import InvalidCertificate, MalformedInput
 from ledger.genesis import Genesis
-from ledger.state import EventContext, Overlay
+from ledger.registry import EventContext
+from ledger.state import Overlay
 from tests.helpers import DEFAULT_PARTICIPANTS, EU_PARTICIPANTS, TestNetwork
 
 

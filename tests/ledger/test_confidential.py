@@ -9,17 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.certificate import Certificate, Identities, Party, certificate_digest
-from ledger.confidential import (
-    NotARecipient,
-    SealBroken,
-    SealedBox,
-    SealedIdentities,
-    new_salt,
-    open_sealed,
-    seal,
-)
+from ledger.confidential import SealedBox, SealedIdentities, new_salt, open_sealed, seal
 from ledger.encoding import decode, encode
-from ledger.errors import MalformedInput
+from ledger.errors import MalformedInput, NotARecipient, SealBroken
 from ledger.events import Event
 from ledger.keys import EncryptionKey
 from tests.helpers import TestNetwork

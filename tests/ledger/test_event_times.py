@@ -13,10 +13,11 @@ from ledger.audit import verify_chain
 from ledger.events import Event
 from ledger.genesis import Parameters
 from ledger.keys import SigningKey
-from ledger.state import EventContext, Overlay
+from ledger.registry import EventContext
+from ledger.state import Overlay
 from ledger.store import Store
 from tests.helpers import TestNetwork
-from tests.ledger.test_governance import Chain
+from tests.ledger.governance.helpers import Chain
 
 DRIFT = Parameters().max_clock_drift_ms
 AGE = Parameters().max_event_age_ms
@@ -136,13 +137,13 @@ def test_governance_brings_the_bounds_into_force(make_store: Callable[..., Store
     c.enact(gov.SET_PARAMETER, "", ["event_times_from_height", 1])
     later = c.commit([issued_at(net, 0)])
     assert [x.code for _, x in later.refused] == ["created_too_long_ago"]
-    with pytest.raises(gov.ParameterOutOfRange, match="never put off"):
+    with pytest.raises(errors.ParameterOutOfRange, match="never put off"):
         gov.apply_change(
-            gov._draft(c.registry), gov.SET_PARAMETER, "", ("event_times_from_height", 10**6)
+            gov.draft_of(c.registry), gov.SET_PARAMETER, "", ("event_times_from_height", 10**6)
         )
-    with pytest.raises(gov.ParameterOutOfRange, match="never switched off"):
+    with pytest.raises(errors.ParameterOutOfRange, match="never switched off"):
         gov.apply_change(
-            gov._draft(c.registry), gov.SET_PARAMETER, "", ("event_times_from_height", 0)
+            gov.draft_of(c.registry), gov.SET_PARAMETER, "", ("event_times_from_height", 0)
         )
     assert verify_chain(c.store, net.genesis).ok
 
@@ -157,7 +158,7 @@ def test_max_event_age_ms_is_governed_within_its_range(make_store: Callable[...,
     c.enact(gov.SET_PARAMETER, "", ["max_event_age_ms", 3 * 86_400_000])
     assert not c.commit([issued_at(net, net.now_ms - two_days)]).refused
     for value in (60_000, 31 * 86_400_000):
-        with pytest.raises(gov.ParameterOutOfRange):
+        with pytest.raises(errors.ParameterOutOfRange):
             gov.apply_change(
-                gov._draft(c.registry), gov.SET_PARAMETER, "", ("max_event_age_ms", value)
+                gov.draft_of(c.registry), gov.SET_PARAMETER, "", ("max_event_age_ms", value)
             )

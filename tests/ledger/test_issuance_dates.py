@@ -16,10 +16,11 @@ from ledger.audit import verify_chain
 from ledger.encoding import decode, encode
 from ledger.events import Event
 from ledger.genesis import LATER_PARAMETERS, Genesis, Parameters
-from ledger.state import EventContext, Overlay, Registry, check_issuance_dates, date_of
+from ledger.registry import EventContext, Registry
+from ledger.state import Overlay, check_issuance_dates, date_of
 from ledger.store import Store
 from tests.helpers import ISSUED_ON, TestNetwork, day_ms
-from tests.ledger.test_governance import Chain
+from tests.ledger.governance.helpers import Chain
 
 #: The genesis hash of TestNetwork() before the date rules existed, computed with that code: a
 #: network whose genesis does not name the new parameters keeps it.
@@ -215,9 +216,9 @@ def test_governance_brings_the_rule_into_force_on_an_older_chain(
     assert [x.code for _, x in after.refused] == ["issued_in_future"]
     assert after.header.height >= record.effective_height
     # Once set, the height can be brought forward but never put off.
-    with pytest.raises(gov.ParameterOutOfRange, match="never put off"):
+    with pytest.raises(errors.ParameterOutOfRange, match="never put off"):
         gov.apply_change(
-            gov._draft(c.registry), gov.SET_PARAMETER, "", ("issuance_dates_from_height", 50)
+            gov.draft_of(c.registry), gov.SET_PARAMETER, "", ("issuance_dates_from_height", 50)
         )
     # The whole chain re-verifies: blocks before the change by the rules of their register.
     assert verify_chain(c.store, net.genesis).ok
@@ -249,7 +250,7 @@ def chain(network: TestNetwork, store: Store) -> Chain:
 def test_max_backdating_days_has_a_range(chain: Chain, value: int) -> None:
     proposal = chain.propose(gov.SET_PARAMETER, "", ["max_backdating_days", value])
     refused = chain.commit([proposal]).refused
-    assert [type(x) for _, x in refused] == [gov.ParameterOutOfRange]
+    assert [type(x) for _, x in refused] == [errors.ParameterOutOfRange]
     assert "must be 0 to 90" in refused[0][1].message
 
 

@@ -19,10 +19,10 @@ from ledger.encoding import decode, encode
 from ledger.genesis import Genesis
 from ledger.keys import EncryptionKey, SigningKey
 from ledger.proofs import RegisterProof, build_register_proof, verify_register_proof
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.views import register_answer_contradictions
 from tests.helpers import TestNetwork
-from tests.ledger.test_governance import (  # noqa: F401 (fixtures)
+from tests.ledger.governance.helpers import (  # noqa: F401 (fixtures)
     MONITOR,
     Chain,
     _restrict_args,

@@ -10,7 +10,8 @@ from ledger import errors
 from ledger.authoring import Issuance
 from ledger.events import Event
 from ledger.keys import SigningKey
-from ledger.state import EventContext, Overlay, key_holder
+from ledger.registry import EventContext
+from ledger.state import Overlay, key_holder
 from ledger.store import Store
 from tests.helpers import TestNetwork
 

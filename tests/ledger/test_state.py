@@ -22,28 +22,29 @@ from ledger import errors
 from ledger.block import Block, Header, events_root
 from ledger.chain import Execution, build_block, validate_block
 from ledger.confidential import seal
-from ledger.errors import InvalidBlock, LedgerError
+from ledger.errors import (
+    DigestMismatch,
+    InvalidBlock,
+    LedgerError,
+    MissingRecipient,
+    UnexpectedRecipient,
+    WrongChain,
+    ZoneNotApproved,
+)
 from ledger.events import CONFIRM_IMPORT, ISSUE, REJECT_IMPORT, VOID, Event, IssueBody, sign_event
 from ledger.genesis import Parameters
 from ledger.keys import SigningKey
-from ledger.state import (
+from ledger.records import (
     IMPORT_CONFIRMED,
     IMPORT_REJECTED,
     ISSUED,
     STATUSES,
-    TRANSITIONS,
     VOIDED,
     CertificateRecord,
-    DigestMismatch,
-    EventContext,
-    MissingRecipient,
-    Overlay,
-    UnexpectedRecipient,
-    WrongChain,
-    ZoneNotApproved,
-    date_of,
     state_key,
 )
+from ledger.registry import EventContext
+from ledger.state import TRANSITIONS, Overlay, date_of
 from ledger.statetree import EMPTY, MemoryNodeStore, StateTree
 from ledger.store import Store
 from tests.helpers import ISSUED_ON, VALIDITY_DAYS, TestNetwork, day_ms
@@ -481,18 +482,20 @@ def test_each_rule_is_refused_with_its_own_error_and_changes_nothing(
     assert _snapshot(store) == before_store
 
 
-def test_every_error_has_its_own_code() -> None:
-    from ledger.confidential import NotARecipient, SealBroken
-
-    kinds = [
-        obj
-        for obj in vars(errors).values()
-        if isinstance(obj, type) and issubclass(obj, LedgerError)
-    ]
-    kinds += [DigestMismatch, MissingRecipient, UnexpectedRecipient, ZoneNotApproved, WrongChain]
-    kinds += [NotARecipient, SealBroken]
-    codes = [k.code for k in kinds]
-    assert len(codes) == len(set(codes)), sorted(codes)
+def test_the_state_machine_moves_only_as_its_transition_table_says(
+    network: TestNetwork, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRANSITIONS is the truth: a move the table does not list is refused, whatever the rules."""
+    net = network
+    kept, voided = net.issue(), net.issue()
+    net.commit_block(store, [kept.event, voided.event])
+    monkeypatch.setitem(TRANSITIONS, VOID, ((IMPORT_CONFIRMED, VOIDED),))
+    refused = net.execute(store, [net.void(voided)]).refused
+    assert [type(exc) for _, exc in refused] == [errors.ImportAlreadyDecided]
+    monkeypatch.setitem(TRANSITIONS, CONFIRM_IMPORT, ((ISSUED, IMPORT_REJECTED),))
+    net.commit_block(store, [net.confirm(kept)])
+    record = store.get_certificate(kept.event.number)
+    assert record is not None and record.status == IMPORT_REJECTED
 
 
 # -- what is allowed ----------------------------------------------------------------------

@@ -26,7 +26,8 @@ from ledger.hashing import TAG_EVENT, tagged_hash
 from ledger.keys import EncryptionKey, SigningKey, verify
 from ledger.merkle import inclusion_proof, merkle_root, verify_inclusion
 from ledger.proofs import CertificateProof, verify_certificate_proof
-from ledger.state import Registry, state_key, state_value
+from ledger.records import state_key, state_value
+from ledger.registry import Registry
 from ledger.statetree import MemoryNodeStore, StateProof, StateTree, verify_state_proof
 from node.views import public_answer_contradictions
 

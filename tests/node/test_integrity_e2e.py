@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ledger.state import CertificateRecord
+from ledger.records import CertificateRecord
 from ledger.store import Store, keys
 from node.config import NodeConfig
 from tests.e2e.harness import Network

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ledger.audit import verify_chain
-from ledger.state import state_key
+from ledger.records import state_key
 from ledger.statetree import EMPTY, MemoryNodeStore, StateTree
 from ledger.store import Store, keys
 from tests.ledger.store.crash_writer import network

@@ -14,8 +14,8 @@ import pytest
 from ledger.audit import verify_chain
 from ledger.encoding import decode, encode
 from ledger.errors import StoreCorrupt
+from ledger.records import CertificateRecord
 from ledger.scrub import scrub
-from ledger.state import CertificateRecord
 from ledger.store import Store, keys
 from tests.helpers import TestNetwork, compact, erase, poke
 

@@ -12,8 +12,8 @@ from ledger.audit import verify_chain
 from ledger.errors import StoreCorrupt, StoreError
 from ledger.events import Event
 from ledger.proofs import build_certificate_proof, verify_certificate_proof
+from ledger.records import IMPORT_CONFIRMED, VOIDED
 from ledger.scrub import scrub
-from ledger.state import IMPORT_CONFIRMED, VOIDED
 from ledger.store import MemoryKV, Store, keys
 from tests.helpers import TestNetwork, erase, poke
 

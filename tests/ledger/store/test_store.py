@@ -18,7 +18,7 @@ from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode
 from ledger.errors import StoreError, StoreLocked
 from ledger.genesis import Parameters
-from ledger.state import IMPORT_CONFIRMED, IMPORT_REJECTED, ISSUED, VOIDED, CertificateRecord
+from ledger.records import IMPORT_CONFIRMED, IMPORT_REJECTED, ISSUED, VOIDED, CertificateRecord
 from ledger.store import Store, index_keys
 from tests.helpers import ISSUED_ON, TestNetwork, compact, day_ms
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from ledger.encoding import decode, encode
 from ledger.keys import EncryptionKey
 from ledger.proofs import RegisterProof, VerifiedCertificate
-from ledger.state import Registry
+from ledger.registry import Registry
 from node.cli import main
 from node.views import public_answer_contradictions
 from tests.e2e.harness import Network

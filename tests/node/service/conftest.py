@@ -18,7 +18,7 @@ from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import Event
 from ledger.keys import SigningKey, load_signing_key
-from ledger.state import Registry
+from ledger.registry import Registry
 from ledger.store import MemoryKV, Store
 from node.config import NodeConfig
 from node.health import Health

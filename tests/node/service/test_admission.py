@@ -9,6 +9,7 @@ import pytest
 from ledger.errors import (
     BadSignature,
     CertificateNumberTaken,
+    EventTooLarge,
     SignedByAnotherParticipant,
     StoreWriteFailed,
 )
@@ -16,7 +17,7 @@ from ledger.events import Event
 from node.limits import RateLimiter
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.service.admission import Admission, EventTooLarge
+from node.service.admission import Admission
 from node.service.gossip import Outbox
 from node.service.view import ChainView
 from tests.node.service.conftest import Durability, Net, health_of, sample

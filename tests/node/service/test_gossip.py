@@ -7,10 +7,10 @@ import dataclasses
 import time
 
 from ledger.encoding import decode
-from ledger.errors import CertificateNumberTaken, LedgerError
+from ledger.errors import CertificateNumberTaken, LedgerError, MempoolFull
 from ledger.events import Event
 from ledger.pending import PendingBook
-from node.mempool import Mempool, MempoolFull
+from node.mempool import Mempool
 from node.metrics import Metrics
 from node.service.gossip import Gossip, Outbox, gossip_batches
 from node.service.view import ChainView
