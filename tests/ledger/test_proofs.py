@@ -25,7 +25,7 @@ from ledger.proofs import (
 from ledger.store import Store
 from tests.helpers import TestNetwork
 
-# -- tamperings, shared with the live-node tests (tests/node/http/test_api_e2e.py) ----------------
+# -- tamperings, shared with the live-node tests (tests/node/http/test_public_e2e.py) --------------
 
 
 def resign(
