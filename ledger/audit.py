@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ledger.block import Block, Header, check_link, event_leaf
 from ledger.chain import Execution, validate_block
@@ -132,11 +132,12 @@ class _FreshState:
 
 
 #: One signature to check: (public key, signed payload, signature).
-_SignatureCheck = tuple[bytes, bytes, bytes]
+SignatureCheck = tuple[bytes, bytes, bytes]
 
 
-def first_bad_signature(checks: list[_SignatureCheck]) -> int:
-    """Index of the first signature that does not verify, or -1 (runs in a worker process)."""
+def first_bad_signature(checks: list[SignatureCheck]) -> int:
+    """Index of the first signature that does not verify, or -1: the check of one block's
+    signatures, pure, run here or in a worker process (node/audit_pool.py)."""
     for index, (public_key, payload, signature) in enumerate(checks):
         if not verify(public_key, TAG_EVENT, payload, signature):
             return index
@@ -159,7 +160,7 @@ class _Loaded:
     block: Block
     #: Positions in the block of the events whose signatures are checked (signer known).
     checked: list[int]
-    checks: list[_SignatureCheck]
+    checks: list[SignatureCheck]
     pending: Future[int] | None = None
     #: The register the checks were read under: keys may rotate before the block is executed.
     registry: Registry | None = None
@@ -252,7 +253,7 @@ class _Audit:
         except LedgerError as exc:
             raise _Fault(f"block {height}: the events do not match the header: {exc}") from exc
         checked: list[int] = []
-        checks: list[_SignatureCheck] = []
+        checks: list[SignatureCheck] = []
         for index, event in enumerate(events):
             participant = self.registry.participants.get(event.signer)
             if participant is not None:  # an unknown signer is a transition fault, found later
@@ -356,7 +357,7 @@ class _Audit:
             self.registry = execution.next_registry  # in force from the next height
 
     # -- the whole chain -------------------------------------------------------------------
-    def blocks(self, head: int, pool: ProcessPoolExecutor | None, ahead: int) -> Iterator[_Loaded]:
+    def blocks(self, head: int, pool: SignaturePool | None, ahead: int) -> Iterator[_Loaded]:
         """Blocks 1..head in order, their signature checks submitted `ahead` blocks early."""
         window: deque[_Loaded] = deque()
         prev: Header | None = None
@@ -371,7 +372,7 @@ class _Audit:
                         raise
                     break
                 if pool is not None and loaded.checks:
-                    loaded.pending = pool.submit(first_bad_signature, loaded.checks)
+                    loaded.pending = pool.submit(loaded.checks)
                 window.append(loaded)
                 prev = loaded.header
                 next_height += 1
@@ -379,7 +380,7 @@ class _Audit:
                 continue
             yield window.popleft()
 
-    def run(self, progress: Progress | None, pool: ProcessPoolExecutor | None, ahead: int) -> None:
+    def run(self, progress: Progress | None, pool: SignaturePool | None, ahead: int) -> None:
         head, head_hash = self.head()
         prev: Header | None = None
         for loaded in self.blocks(head, pool, ahead):
@@ -516,11 +517,14 @@ def _show(index_key: bytes) -> str:
     return index_key.decode("utf-8", "replace").replace("\x00", "/")
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # Not fork: the parent holds LevelDB's threads and file handles, which a forked child would
-    # inherit mid-flight. A fork server starts clean and is quick to fork from.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+class SignaturePool(Protocol):
+    """Where blocks' signature checks run ahead of their re-execution (node/audit_pool.py runs
+    them over worker processes): `submit` starts `first_bad_signature(checks)`."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def submit(self, checks: list[SignatureCheck]) -> Future[int]: ...
 
 
 def verify_chain(
@@ -528,13 +532,13 @@ def verify_chain(
     genesis: Genesis,
     *,
     progress: Progress | None = None,
-    workers: int = 1,
+    pool: SignaturePool | None = None,
     check_derived: bool = True,
 ) -> AuditReport:
     """Re-check everything a stored chain claims, from genesis, and report the first fault.
 
-    Hash links, Merkle roots, every event signature (over `workers` processes when more than
-    one), every commit certificate against the validators in force at its height (followed from
+    Hash links, Merkle roots, every event signature (each block's checked ahead of its
+    re-execution by `pool` when one is given, here otherwise), every commit certificate against the validators in force at its height (followed from
     genesis through governance), every state transition and state root (by re-executing each
     block against a fresh in-memory state), and finally that the stored records, register,
     proposals, indexes, statistics and state tree are exactly what the events imply. A
@@ -545,9 +549,8 @@ def verify_chain(
     audit = _Audit(store, genesis)
     audit.check_derived = check_derived
     try:
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-                audit.run(progress, pool, workers * _LOOKAHEAD_PER_WORKER)
+        if pool is not None:
+            audit.run(progress, pool, pool.workers * _LOOKAHEAD_PER_WORKER)
         else:
             audit.run(progress, None, 1)
     except _Fault as fault:

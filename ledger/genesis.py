@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from ledger.certificate import is_country, is_participant_code
@@ -420,19 +418,6 @@ class Genesis:
             parameters=Parameters.from_json(raw.get("parameters")),
             extra_recipients=tuple(extra),
         )
-
-    @classmethod
-    def load(cls, path: Path | str) -> Genesis:
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
-            raise MalformedInput(f"cannot read genesis file {path}: {exc}") from exc
-        except RecursionError as exc:
-            raise MalformedInput(f"cannot read genesis file {path}: nested too deeply") from exc
-        return cls.from_json(raw)
-
-    def save(self, path: Path | str) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
     def to_wire(self) -> list[Any]:
         return [

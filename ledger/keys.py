@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +20,8 @@ try:  # libsodium verifies faster than OpenSSL here; the rule set is pinned in d
     import nacl.bindings as _sodium
 except ImportError:  # pragma: no cover - PyNaCl is a declared dependency
     _sodium = None
+#: libsodium's crypto_sign_open: checks a signed message (no file is opened).
+_sodium_verify: Any = getattr(_sodium, "crypto_sign_open", None)
 
 
 #: The field of Curve25519 and the order of its prime subgroup.
@@ -337,7 +338,7 @@ def verify(public_key: bytes, tag: bytes, payload: bytes, signature: bytes) -> b
     message = tagged(tag, payload)
     if _sodium is not None:
         try:
-            _sodium.crypto_sign_open(signature + message, public_key)
+            _sodium_verify(signature + message, public_key)
             return True
         except Exception:
             return False
@@ -351,22 +352,3 @@ def verify(public_key: bytes, tag: bytes, payload: bytes, signature: bytes) -> b
 def require_signature(public_key: bytes, tag: bytes, payload: bytes, signature: bytes) -> None:
     if not verify(public_key, tag, payload, signature):
         raise BadSignature("the signature does not verify under the signer's registered key")
-
-
-def write_private_pem(path: Path, pem: bytes) -> None:
-    """Write a private key file readable by its owner only (0600), never briefly world-readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, pem)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
-
-
-def load_signing_key(path: Path | str) -> SigningKey:
-    return SigningKey.from_pem(Path(path).read_bytes())
-
-
-def load_encryption_key(path: Path | str) -> EncryptionKey:
-    return EncryptionKey.from_pem(Path(path).read_bytes())

@@ -14,6 +14,7 @@ from ledger.errors import MalformedInput
 from ledger.genesis import Genesis
 from ledger.keys import EncryptionKey, Signer
 from node.custody import PKCS11_SCHEME, CustodyError, Passphrase, load_encryption_key, load_signer
+from node.files import load_genesis
 
 T = TypeVar("T")
 
@@ -196,7 +197,7 @@ class NodeConfig:
 
     def genesis(self) -> Genesis:
         try:
-            return Genesis.load(self.genesis_path)
+            return load_genesis(self.genesis_path)
         except MalformedInput as exc:
             raise ConfigError(str(exc)) from exc
 

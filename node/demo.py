@@ -13,9 +13,10 @@ from ledger import authoring
 from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.genesis import Genesis
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
 from ledger.registry import Registry
 from node.client import NodeClient
+from node.files import load_signing_key
 
 #: Relative weight of each participant as an exporter (DOMAIN.md: the big traders).
 EXPORT_WEIGHT = {

@@ -13,6 +13,7 @@ import click
 
 from ledger.genesis import Genesis
 from node.client import ConnectionFailed, NodeClient
+from node.files import load_genesis
 from node.netinit import init_network, parse_participants
 
 #: The devnet's participants, in order: SPEC's four first, then other big traders.
@@ -92,7 +93,7 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
         click.echo(f"created a network of {nodes} participants in {directory}/")
     else:
         click.echo(f"using the existing network in {directory}/")
-    genesis = Genesis.load(directory / "genesis.json")
+    genesis = load_genesis(directory / "genesis.json")
     urls = [v.address for v in genesis.validators]
     # SIGTERM (a supervisor, `kill`) stops the devnet as Ctrl-C does: never orphan the nodes.
     # SIGINT explicitly too: a process started in the background inherits SIGINT ignored, and

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ledger.certificate import country_name, is_country, is_participant_code
 from ledger.genesis import Genesis, Parameters, Participant, Validator
-from ledger.keys import EncryptionKey, SigningKey, write_private_pem
+from ledger.keys import EncryptionKey, SigningKey
 from node.config import write_toml
+from node.files import load_genesis, save_genesis, write_private_pem
 from node.tls import genesis_uses_tls
 
 DEFAULT_BASE_PORT = 7700
@@ -132,7 +133,7 @@ def init_network(
         validators=tuple(validators),
         parameters=parameters or Parameters(),
     )
-    genesis.save(directory / "genesis.json")
+    save_genesis(genesis, directory / "genesis.json")
     return genesis
 
 
@@ -193,7 +194,7 @@ def init_joiner(
         raise InitError(f"{folder} already holds keys: refusing to overwrite them")
     if not 0 < port < 65536:
         raise InitError("--port must be 1 to 65535")
-    genesis = Genesis.load(directory / "genesis.json")
+    genesis = load_genesis(directory / "genesis.json")
     chain_id = genesis.chain_id
     scheme = "https" if genesis_uses_tls(genesis) else "http"
     authority, node_key, encryption = write_keys(folder, passphrase)

@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from ledger.errors import MalformedInput
 from ledger.genesis import Genesis
 from ledger.keys import Signer, SigningKey, key_id
+from node.files import load_genesis
 
 #: The server name (SNI) a peer or a pinning client asks for: a node then shows the certificate
 #: of its node key, even when node.toml gives it a CA-issued certificate for other clients.
@@ -491,7 +492,7 @@ def client_trust(
         return ClientTrust()
     path, source = found
     try:
-        loaded = Genesis.load(path)
+        loaded = load_genesis(path)
     except OSError as exc:
         raise TlsError(f"cannot read the genesis {source}: {exc.strerror}") from exc
     except MalformedInput as exc:

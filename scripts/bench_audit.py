@@ -34,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ledger import Network, signature_checks, stream, time_verify
 
-from ledger.audit import verify_chain
 from ledger.errors import StatisticsNotPublished
 from ledger.genesis import Genesis, Parameters
 from ledger.store import Store
+from node.audit_pool import verify_chain_parallel
+from node.files import load_genesis
 from node.reports import live_rows, pair_stats, public_stats
 
 #: Ten of the big traders DOMAIN.md names, with a rough share of the certificates each issues.
@@ -86,7 +87,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> tuple[Genesis, list[Any],
 
 def reuse(data_dir: Path) -> tuple[Genesis, list[Any], dict[str, Any]]:
     """Open a chain built by an earlier run and take its signature sample from its blocks."""
-    genesis = Genesis.load(data_dir / "genesis.json")
+    genesis = load_genesis(data_dir / "genesis.json")
     store = Store(data_dir / "chain", genesis)
     sample: list[Any] = []
     height = 1
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  audited block {height:,} of {head:,}", file=sys.stderr)
 
         t0 = time.perf_counter()
-        report = verify_chain(store, genesis, workers=args.workers, progress=progress)
+        report = verify_chain_parallel(store, genesis, workers=args.workers, progress=progress)
         audit_s = time.perf_counter() - t0
         store.close()
         after = len(sample) / time_verify(sample)

@@ -25,7 +25,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger import authoring
-from ledger.audit import verify_chain
 from ledger.certificate import Certificate
 from ledger.chain import Execution, build_block
 from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size
@@ -37,6 +36,7 @@ from ledger.keys import EncryptionKey, SigningKey, verify
 from ledger.registry import Registry
 from ledger.store import Store
 from ledger.store.leveldb import LevelDB
+from node.audit_pool import verify_chain_parallel
 
 CODES = ("BE", "AE", "IN", "RU")
 #: Who trades how much, roughly as the big KP traders do (share of certificates issued).
@@ -287,7 +287,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     audit: dict[str, Any] | None = None
     if args.audit_workers > 0:
         t0 = time.perf_counter()
-        report = verify_chain(store, net.genesis, workers=args.audit_workers)
+        report = verify_chain_parallel(store, net.genesis, workers=args.audit_workers)
         audit_s = time.perf_counter() - t0
         if not report.ok:
             raise SystemExit(f"the audit found a fault: {report.fault}")
@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     store.close()
 
     used, apparent = disk_usage(db_dir)
-    db = LevelDB.open(db_dir)
+    db = LevelDB(db_dir)
     db.compact()
     db.close()
     used_compact, apparent_compact = disk_usage(db_dir)

@@ -50,10 +50,11 @@ from ledger import authoring  # noqa: E402
 from ledger.block import Block  # noqa: E402
 from ledger.certificate import Certificate  # noqa: E402
 from ledger.encoding import decode  # noqa: E402
-from ledger.genesis import Genesis, Parameters  # noqa: E402
+from ledger.genesis import Parameters  # noqa: E402
 from ledger.hashing import TAG_EVENT, TAG_EVENT_ID, tagged_hash  # noqa: E402
-from ledger.keys import SigningKey, load_signing_key, verify  # noqa: E402
+from ledger.keys import SigningKey, verify  # noqa: E402
 from ledger.registry import Registry  # noqa: E402
+from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.peers import MSGPACK, sign_request  # noqa: E402
 from tests.e2e.harness import Network  # noqa: E402
 
@@ -81,7 +82,7 @@ _worker: dict[str, Any] = {}
 
 
 def _init_worker(directory: str) -> None:
-    genesis = Genesis.load(Path(directory) / "genesis.json")
+    genesis = load_genesis(Path(directory) / "genesis.json")
     _worker["chain_id"] = genesis.chain_id
     _worker["registry"] = Registry.from_genesis(genesis)
     _worker["keys"] = {c: load_signing_key(Path(directory) / c / "authority.pem") for c in CODES}

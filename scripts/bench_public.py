@@ -49,11 +49,11 @@ from ledger.chain import build_block  # noqa: E402
 from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size  # noqa: E402
 from ledger.encoding import encode  # noqa: E402
 from ledger.events import Event  # noqa: E402
-from ledger.genesis import Genesis  # noqa: E402
-from ledger.keys import SigningKey, load_signing_key  # noqa: E402
+from ledger.keys import SigningKey  # noqa: E402
 from ledger.registry import Registry  # noqa: E402
 from ledger.store import Store  # noqa: E402
 from node.config import toml_value  # noqa: E402
+from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.netinit import init_network, parse_participants  # noqa: E402
 from node.runner import LISTEN_FD_ENV  # noqa: E402
 from tests.e2e.harness import reserve_ports  # noqa: E402
@@ -82,7 +82,7 @@ def _number(i: int) -> str:
 def _sign_chunk(args: tuple[str, list[int]]) -> list[tuple[bytes, bytes | None]]:
     """Issue certificates i (and their follow-up): [(issue encoding, follow-up encoding or None)]."""
     directory, indexes = args
-    genesis = Genesis.load(Path(directory) / "genesis.json")
+    genesis = load_genesis(Path(directory) / "genesis.json")
     registry = Registry.from_genesis(genesis)
     keys = {c: load_signing_key(Path(directory) / c / "authority.pem") for c in CODES}
     today = datetime.now(UTC).date()
@@ -150,7 +150,7 @@ def build_chain(directory: Path, certificates: int, log: Any) -> None:
     init_network(
         directory, parse_participants(",".join(CODES)), base_port=base_port, chain_id=CHAIN_ID
     )
-    genesis = Genesis.load(directory / "genesis.json")
+    genesis = load_genesis(directory / "genesis.json")
     registry = Registry.from_genesis(genesis)
     node_keys = [
         load_signing_key(directory / v.participant / "node.pem") for v in genesis.validators

@@ -110,18 +110,18 @@ class MemoryKV:
     def close(self) -> None:
         self._closed = True
 
-    def _open(self) -> None:
+    def _refuse_if_closed(self) -> None:
         if self._closed:
             raise RuntimeError("the in-memory store is closed")
 
     def get(self, key: bytes) -> bytes | None:
-        self._open()
+        self._refuse_if_closed()
         return self._data.get(key)
 
     def _range(
         self, prefix: bytes | None, start: bytes | None, stop: bytes | None, reverse: bool
     ) -> list[bytes]:
-        self._open()
+        self._refuse_if_closed()
         if prefix is not None:
             if start is not None or stop is not None:
                 raise ValueError("a prefix, or a start and stop: not both")
@@ -155,7 +155,7 @@ class MemoryKV:
 
     @contextmanager
     def batch(self, *, sync: bool = False) -> Iterator[Writer]:
-        self._open()
+        self._refuse_if_closed()
         batch = _MemoryBatch()
         yield batch
         for key, value in batch.ops:

@@ -139,22 +139,18 @@ class LevelDB:
     health) hears of each.
     """
 
-    def __init__(self, db: Any, path: Path) -> None:
-        self._db = db
+    def __init__(self, path: Path | str) -> None:
+        """Open (or create) the LevelDB directory at `path`, made private, its tables checked."""
+        path = Path(path)
         self.path = path
         self.listener: StoreListener | None = None
         self._failing = False
-
-    @classmethod
-    def open(cls, path: Path | str) -> LevelDB:
-        """Open (or create) the LevelDB directory at `path`, made private, its tables checked."""
-        path = Path(path)
         try:
             make_private(path)
         except OSError as exc:
             raise StoreError(f"cannot make the data directory {path} private: {exc}") from exc
         try:
-            db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+            self._db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
         except plyvel.CorruptionError as exc:
             raise StoreCorrupt(
                 f"the store at {path} is corrupt and cannot be opened: {exc}; {_CORRUPT_ADVICE}"
@@ -168,14 +164,12 @@ class LevelDB:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         except plyvel.Error as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-        opened = cls(db, path)
-        problems = opened.check_files()
+        problems = self.check_files()
         if problems:
-            opened.close()
+            self.close()
             raise StoreCorrupt(
                 f"the store at {path} is corrupt: {'; '.join(problems)}; {_CORRUPT_ADVICE}"
             )
-        return opened
 
     @property
     def closed(self) -> bool:

@@ -37,7 +37,7 @@ class Store:
             # without plyvel (a verifier needs no database).
             from ledger.store.leveldb import LevelDB
 
-            kv = LevelDB.open(self.path)
+            kv = LevelDB(self.path)
         self.kv: KV = kv
         self.readers = Readers.over(kv)
         self.genesis = genesis

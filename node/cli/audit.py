@@ -16,15 +16,17 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
+from ledger.audit import AuditReport, PublicBlock, verify_public_chain
 from ledger.block import Block, event_leaf
 from ledger.encoding import decode
 from ledger.errors import LedgerError, StoreCorrupt, StoreError, StoreLocked
 from ledger.genesis import Genesis, Validator
 from ledger.scrub import ScrubReport, scrub
 from ledger.store import Store
+from node.audit_pool import verify_chain_parallel
 from node.cli.common import EXIT_REFUSED, EXIT_USAGE, Command, Group, emit, fail, with_token
 from node.client import ConnectionFailed, NodeClient
+from node.files import load_genesis
 
 BATCH = 128
 
@@ -230,7 +232,7 @@ def _verify(
         def step(height: int, head: int) -> None:
             progress.update(task, completed=height, total=head)
 
-        return verify_chain(
+        return verify_chain_parallel(
             store, genesis, progress=step, workers=workers, check_derived=check_derived
         )
 
@@ -312,10 +314,10 @@ def _default_genesis(data_dir: Path) -> Path:
 
 def _genesis(path: Path, as_json: bool) -> Genesis:
     try:
-        return Genesis.load(path)
+        return load_genesis(path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
-    except json.JSONDecodeError as exc:  # pragma: no cover - Genesis.load wraps these
+    except json.JSONDecodeError as exc:  # pragma: no cover - load_genesis wraps these
         fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
 
 

@@ -14,12 +14,13 @@ from ledger.registry import Registry
 from ledger.store import Store
 from node.cli.common import EXIT_USAGE, fail, json_wanted, refused
 from node.client import NodeClient, segment
+from node.files import load_genesis
 from node.views import certificate_facts_json, history_json
 
 
 def _load_genesis(path: Path) -> Genesis:
     try:
-        return Genesis.load(path)
+        return load_genesis(path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=_as_json(), code="usage")
 

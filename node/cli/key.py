@@ -9,7 +9,7 @@ import click
 
 from ledger import authoring
 from ledger import governance as gov
-from ledger.keys import EncryptionKey, SigningKey, write_private_pem
+from ledger.keys import EncryptionKey, SigningKey
 from node.cli.common import (
     EXIT_USAGE,
     Command,
@@ -40,6 +40,7 @@ from node.custody import (
     load_encryption_key,
     load_signing_key,
 )
+from node.files import write_private_pem
 
 
 @click.group(cls=Group)

@@ -15,6 +15,7 @@ from ledger.registry import Registry
 from node.cli.common import EXIT_USAGE, fail
 from node.cli.signing import now_ms
 from node.client import Answer, ConnectionFailed, NodeClient
+from node.files import load_genesis
 from node.views import register_answer_contradictions
 
 #: A register proof whose head is older is refused: keys rotated since could be handed out.
@@ -25,7 +26,7 @@ def trusted_genesis(client: NodeClient, genesis_path: Path | None) -> Genesis:
     """--genesis as the trust anchor; without it, the genesis the node serves."""
     if genesis_path is not None:
         try:
-            return Genesis.load(genesis_path)
+            return load_genesis(genesis_path)
         except LedgerError as exc:
             fail(exc.message, EXIT_USAGE, code="usage")
     served = client.get("/v1/public/genesis")

@@ -14,7 +14,6 @@ import click
 from ledger.certificate import Certificate
 from ledger.credential import LedgerEvidence, build_credential, did_key, sign_credential
 from ledger.errors import InvalidCredential, InvalidProof, LedgerError
-from ledger.genesis import Genesis
 from node.cli.cert import TOKEN_HELP
 from node.cli.common import (
     EXIT_REFUSED,
@@ -30,6 +29,7 @@ from node.cli.register import proven_register, trusted_genesis
 from node.cli.signing import json_option, key_option, node_option, now_ms, signing_key
 from node.client import ConnectionFailed, NodeClient, segment
 from node.credentials import check_credential, load_context
+from node.files import load_genesis
 
 
 @click.command("vc", cls=Command)
@@ -161,7 +161,7 @@ def _get(client: NodeClient, path: str, as_json: bool) -> dict[str, Any]:
 def verify_credential_file(path: Path, genesis_path: Path, as_json: bool) -> NoReturn:
     """`kpledger verify --vc FILE --genesis G`: exit 0 in force, 1 not in force, 2 does not check."""
     try:
-        genesis = Genesis.load(genesis_path)
+        genesis = load_genesis(genesis_path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
     try:

@@ -12,6 +12,7 @@ import click
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from node.cli.common import EXIT_USAGE, Command, Group, emit, fail
+from node.files import load_genesis
 from node.http.verify import script_json
 
 
@@ -63,7 +64,7 @@ def verifier_export(genesis_path: Path, out_path: Path, as_json: bool) -> None:
     """Write one self-contained HTML file that checks any certificate number against any node's
     public endpoint, in the browser, trusting nothing but the pinned genesis."""
     try:
-        genesis = Genesis.load(genesis_path)
+        genesis = load_genesis(genesis_path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
     page = standalone_verifier(genesis)

@@ -25,6 +25,7 @@ from node.cli.common import (
 from node.cli.register import describe_age, proven_register
 from node.cli.signing import json_option, now_ms
 from node.client import NodeClient, segment
+from node.files import load_genesis
 from node.views import public_answer_contradictions
 
 
@@ -102,7 +103,7 @@ def verify(
             code="usage",
         )
     try:
-        genesis = Genesis.load(genesis_path)
+        genesis = load_genesis(genesis_path)
     except LedgerError as exc:
         fail(exc.message, EXIT_USAGE, as_json=as_json, code="usage")
     if register:

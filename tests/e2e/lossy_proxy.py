@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.genesis import Parameters
+from node.files import save_genesis
 from tests.e2e.conftest import EventMaker
 from tests.e2e.harness import Network, reserve_ports
 
@@ -241,7 +242,7 @@ def wan_network(
         )
         genesis_path = directory / "genesis.json"
         genesis_path.unlink()
-        genesis.save(genesis_path)
+        save_genesis(genesis, genesis_path)
         net.genesis = genesis
         fleet.start()
     except BaseException:

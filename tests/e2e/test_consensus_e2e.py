@@ -24,8 +24,9 @@ from aiohttp import web
 from ledger.consensus.messages import CommitCertificate, Proposal, Vote, VoteKind
 from ledger.encoding import decode, encode
 from ledger.genesis import Genesis
-from ledger.keys import SigningKey, load_encryption_key, load_signing_key
+from ledger.keys import SigningKey
 from ledger.store import Store
+from node.files import load_encryption_key, load_genesis, load_signing_key
 from node.peers import MSGPACK, sign_request
 from tests.e2e.conftest import (
     EventMaker,
@@ -558,7 +559,7 @@ def test_network_init_writes_keys_genesis_and_configs(tmp_path: Path) -> None:
         assert not (target / "genesis.json").exists()
     again = cli("network", "init", "--dir", str(directory), "--participants", "BE,AE")
     assert again.returncode == 2
-    assert Genesis.load(directory / "genesis.json").chain_id == genesis.chain_id
+    assert load_genesis(directory / "genesis.json").chain_id == genesis.chain_id
 
 
 def test_cli_issue_wait_prints_height_and_exits_one_on_refusal(

@@ -20,8 +20,8 @@ from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_
 from ledger.encoding import encode
 from ledger.events import Event
 from ledger.genesis import Parameters
-from ledger.keys import load_signing_key
 from ledger.store import Store
+from node.files import load_signing_key
 from tests.e2e.chromium import FLAGS, View, look
 from tests.e2e.harness import Network, http
 from tests.node.conftest import (

@@ -18,8 +18,9 @@ from ledger import authoring
 from ledger.certificate import Certificate
 from ledger.events import Event
 from ledger.genesis import Participant
-from ledger.keys import SigningKey, load_signing_key, write_private_pem
+from ledger.keys import SigningKey
 from ledger.registry import Registry
+from node.files import load_signing_key, write_private_pem
 from node.netinit import ParticipantSpec, init_joiner
 from tests.e2e.conftest import PARTIES, poll, submit, wait_final, wait_same_head
 from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports

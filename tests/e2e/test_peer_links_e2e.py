@@ -20,7 +20,8 @@ import pytest
 
 from ledger.encoding import decode, encode
 from ledger.genesis import Parameters
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
+from node.files import load_signing_key
 from node.peers import MSGPACK, page_bound, sign_request
 from tests.e2e.conftest import (
     EventMaker,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.keys import SigningKey, write_private_pem
+from ledger.keys import SigningKey
+from node.files import write_private_pem
 from tests.e2e.conftest import EventMaker, poll, submit, wait_final
 from tests.e2e.harness import REPO, Network, NodeProcess, trust_node_key
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
-from ledger.audit import AuditReport, PublicBlock, verify_chain, verify_public_chain
+from ledger.audit import (
+    AuditReport,
+    PublicBlock,
+    SignatureCheck,
+    first_bad_signature,
+    verify_chain,
+    verify_public_chain,
+)
 from ledger.block import Block, events_root
 from ledger.encoding import decode, encode
 from ledger.records import VOIDED
@@ -74,14 +82,40 @@ def test_an_empty_chain_passes(network: TestNetwork, store: Store) -> None:
     assert _audit(network, store) == AuditReport(True, 0, 0, None)
 
 
-def test_workers_agree_with_one_process(chain: tuple[TestNetwork, Store]) -> None:
+class InlinePool:
+    """A SignaturePool that runs each block's check at once, in this thread, and counts them."""
+
+    workers = 2
+
+    def __init__(self) -> None:
+        self.submitted: list[int] = []
+
+    def submit(self, checks: list[SignatureCheck]) -> Future[int]:
+        self.submitted.append(len(checks))
+        done: Future[int] = Future()
+        done.set_result(first_bad_signature(checks))
+        return done
+
+
+def test_a_pool_agrees_with_checking_here(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
-    assert _audit(net, store, workers=2) == AuditReport(True, 5, 11, None)
+    pool = InlinePool()
+    assert _audit(net, store, pool=pool) == AuditReport(True, 5, 11, None)
+    assert sum(pool.submitted) == 11  # every signature went through the pool
     key, (height, index, encoded) = _event_entry(store, 4, 1)
     poke(store, key, encode([height, index, _flip(encoded, len(encoded) - 1)]))
-    one, two = _audit(net, store), _audit(net, store, workers=2)
+    one, two = _audit(net, store), _audit(net, store, pool=InlinePool())
     assert one == two
     assert not one.ok and one.height_checked == 3 and one.events_checked == 8
+
+
+def test_a_fault_read_ahead_waits_for_the_blocks_before_it(
+    chain: tuple[TestNetwork, Store],
+) -> None:
+    net, store = chain
+    erase(store, keys.block(5))  # read ahead while blocks 1-4 are still to be checked
+    report = _audit(net, store, pool=InlinePool())
+    assert report == AuditReport(False, 4, 10, "block 5 is missing from the store")
 
 
 # -- events --------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_the_audit_rebuilds_the_published_statistics(network: TestNetwork, store
 
     _published_chain(network, store)
     assert public_stats(store, 2026, 1)["revised_at"] == [5]
-    report = verify_chain(store, network.genesis, workers=1)
+    report = verify_chain(store, network.genesis)
     assert report.ok, report.fault
 
 
@@ -275,5 +275,5 @@ def test_the_audit_finds_forged_public_statistics(
         erase(store, keys.publication(5))
     else:
         poke(store, keys.public_cell(Q1, PublicCell("i", "ZZ", "7102.10")), encode([3, 3, 3, 3, 3]))
-    report = verify_chain(store, network.genesis, workers=1)
+    report = verify_chain(store, network.genesis)
     assert not report.ok and "public statistics" in (report.fault or ""), report.fault

@@ -11,8 +11,8 @@ import pytest
 
 from ledger.chain import build_block
 from ledger.errors import StoreWriteFailed
-from ledger.keys import load_signing_key
 from node.config import NodeConfig
+from node.files import load_signing_key
 from node.netinit import init_network, parse_participants
 from node.service import LedgerNode
 from tests.e2e.conftest import PARTICIPANTS, EventMaker

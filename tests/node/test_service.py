@@ -24,8 +24,9 @@ from ledger.consensus import (
 )
 from ledger.encoding import decode
 from ledger.errors import BadSignature, SignedByAnotherParticipant
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
 from node.config import NodeConfig
+from node.files import load_signing_key
 from node.limits import RateLimiter
 from node.netinit import init_network, parse_participants
 from node.peers import Peer

@@ -121,7 +121,7 @@ def test_a_killed_writer_loses_no_committed_block(tmp_path: Path) -> None:
 
     store = Store(path, genesis)
     try:
-        report = verify_chain(store, genesis, workers=2)
+        report = verify_chain(store, genesis)
         assert report.ok, report.fault
         assert report.height_checked == store.height
     finally:

@@ -14,7 +14,7 @@ from ledger.store.leveldb import LevelDB
 
 @pytest.fixture(params=["memory", "leveldb"])
 def kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KV]:
-    opened: KV = MemoryKV() if request.param == "memory" else LevelDB.open(tmp_path / "db")
+    opened: KV = MemoryKV() if request.param == "memory" else LevelDB(tmp_path / "db")
     yield opened
     opened.close()
 
@@ -91,7 +91,7 @@ def test_prefix_stop(prefix: bytes, stop: bytes | None) -> None:
 
 def test_both_backends_agree_on_random_operations(tmp_path: Path) -> None:
     rng = random.Random(7)
-    memory, disk = MemoryKV(), LevelDB.open(tmp_path / "db")
+    memory, disk = MemoryKV(), LevelDB(tmp_path / "db")
     try:
         for _ in range(40):
             ops: list[tuple[bytes, bytes | None]] = []

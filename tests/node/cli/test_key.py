@@ -8,15 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ledger import governance as gov
-from ledger.keys import (
-    EncryptionKey,
-    SigningKey,
-    load_encryption_key,
-    load_signing_key,
-    verify_possession,
-    write_private_pem,
-)
+from ledger.keys import EncryptionKey, SigningKey, verify_possession
 from node.cli import main
+from node.files import load_encryption_key, load_signing_key, save_genesis, write_private_pem
 from tests.helpers import TestNetwork
 
 
@@ -58,7 +52,7 @@ def test_key_prove_signs_chain_participant_and_role(tmp_path: Path) -> None:
 
 def test_network_join_prints_the_proofs_the_admission_needs(tmp_path: Path) -> None:
     net = TestNetwork()
-    net.genesis.save(tmp_path / "genesis.json")
+    save_genesis(net.genesis, tmp_path / "genesis.json")
     status, out = run(
         "network", "join", "--dir", str(tmp_path), "--participant", "BW", "--port", "7790"
     )

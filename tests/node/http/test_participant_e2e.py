@@ -22,7 +22,8 @@ from ledger.certificate import Certificate
 from ledger.confidential import SealedBox, SealedIdentities
 from ledger.encoding import encode
 from ledger.events import Event, IssueBody, sign_event
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
+from node.files import load_signing_key
 from node.peers import MSGPACK
 from tests.e2e.harness import Network, NodeProcess, http
 from tests.node.conftest import Issued, Signer, submit, wait_final

@@ -21,9 +21,10 @@ import pytest
 from ledger.certificate import parse_hundredths
 from ledger.encoding import encode
 from ledger.errors import InvalidProof
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
 from ledger.proofs import CertificateProof, verify_certificate_proof
 from ledger.store.leveldb import LevelDB
+from node.files import load_signing_key
 from node.peers import MSGPACK
 from tests.e2e.harness import Network, NodeProcess, http
 from tests.helpers import TestNetwork

@@ -17,10 +17,11 @@ from ledger.consensus import CommitCertificate, Vote, VoteKind
 from ledger.encoding import encode
 from ledger.errors import LedgerError
 from ledger.events import Event
-from ledger.keys import SigningKey, load_signing_key
+from ledger.keys import SigningKey
 from ledger.registry import Registry
 from ledger.store import MemoryKV, Store
 from node.config import NodeConfig
+from node.files import load_signing_key
 from node.health import Health
 from node.metrics import Metrics
 from node.netinit import init_network, parse_participants
