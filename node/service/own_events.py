@@ -8,7 +8,7 @@ import time
 from typing import Protocol
 
 from ledger import authoring
-from ledger.consensus import ConflictingProposals, EquivocationEvidence
+from ledger.consensus.messages import ConflictingProposals, EquivocationEvidence
 from ledger.errors import LedgerError
 from ledger.events import Event
 from node.clock import now_ms

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from ledger.block import Block
 from ledger.chain import Execution, validate_block
-from ledger.consensus import CommitCertificate, quorum_size
+from ledger.consensus.messages import CommitCertificate, quorum_size
 from ledger.encoding import decode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
 from node.health import Health

@@ -30,6 +30,37 @@ def test_what_needs_a_certificate_or_evidence_imports_only_the_messages(module: 
     assert _consensus_imports(ROOT / module) == {"ledger.consensus.messages"}
 
 
+def _messages_names() -> set[str]:
+    import ledger.consensus.messages as messages
+
+    return {name for name in vars(messages) if not name.startswith("_")}
+
+
+_IMPORTERS = [
+    path
+    for folder in ("ledger", "node", "scripts")
+    for path in sorted((ROOT / folder).rglob("*.py"))
+    if not path.is_relative_to(ROOT / "ledger" / "consensus")
+    and not path.is_relative_to(ROOT / "ledger" / "simulation")
+]
+
+
+def test_nothing_imports_the_whole_package_for_what_the_messages_hold() -> None:
+    # A module that needs only messages, certificates or evidence names ledger.consensus.messages,
+    # so that what depends on the state machine can be told from what does not.
+    messages = _messages_names()
+    offenders = []
+    for path in _IMPORTERS:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "ledger.consensus"
+                and {a.name for a in node.names} <= messages
+            ):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
 # Each part may import only the parts below it: messages at the bottom, the core on top.
 ORDER = ["messages", "signer", "votes", "inputs", "actions", "core"]
 
