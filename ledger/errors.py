@@ -83,6 +83,13 @@ class TokenRequired(LedgerError):
     http_status = 401
 
 
+class WebhookNotFound(LedgerError):
+    """No webhook of that id on this node (node/notify/outbox.py)."""
+
+    code = "webhook_not_found"
+    http_status = 404
+
+
 class TokenRefused(LedgerError):
     """A bearer token that is not this node's api_token (wrong, another node's, or replaced)."""
 

@@ -93,6 +93,13 @@ class NodeConfig:
     #: Where the passphrase of encrypted keys comes from (node run --passphrase-file, or
     #: KPLEDGER_PASSPHRASE, or a prompt): asked only when an encrypted key is opened.
     passphrase: Passphrase = field(default_factory=Passphrase, compare=False, repr=False)
+    #: Notifications (docs/api/notifications.md): an idle stream's comment line this often; a
+    #: failed webhook delivery's first retry this soon, each next one twice as late, at most
+    #: webhook_retry_cap_s apart; one delivery attempt at most webhook_timeout_s.
+    stream_heartbeat_s: float = 15.0
+    webhook_retry_first_s: float = 5.0
+    webhook_retry_cap_s: float = 3600.0
+    webhook_timeout_s: float = 10.0
 
     @classmethod
     def load(cls, path: Path | str, passphrase: Passphrase | None = None) -> NodeConfig:
@@ -169,6 +176,8 @@ class NodeConfig:
             )
         if not 1_000 <= replay_entries <= 10_000_000:
             raise ConfigError(f"{path}: 'peer_replay_entries' must be 1000 to 10000000")
+        if get("webhook_retry_first_s", float, cls.webhook_retry_first_s) > 10.0:
+            raise ConfigError(f"{path}: 'webhook_retry_first_s' is at most 10 (SPEC 9)")
         return cls(
             path=path,
             participant=get("participant", str),
@@ -246,6 +255,10 @@ _BOUNDS: dict[str, type] = {
     "max_headers": int,
     "log_repeat_burst": int,
     "log_repeat_window_s": float,
+    "stream_heartbeat_s": float,
+    "webhook_retry_first_s": float,
+    "webhook_retry_cap_s": float,
+    "webhook_timeout_s": float,
 }
 
 

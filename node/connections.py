@@ -280,6 +280,12 @@ class GuardedHandler(RequestHandler):
         """A complete request header arrived: its body, handling and answer have a deadline."""
         self._arm("request", self._guard.limits.request_timeout_s)
 
+    def stream_started(self) -> None:
+        """The answer is a stream (node/notify/stream.py): no request deadline, as its writes
+        have their own; the keep-alive deadline returns when it ends."""
+        self._disarm()
+        self._phase = "stream"
+
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from ledger.certificate import format_hundredths
+from ledger.consensus.messages import CommitCertificate
+from ledger.encoding import decode
 from ledger.errors import MalformedInput
 from ledger.genesis import Participant
 from ledger.proofs import VerifiedCertificate
@@ -27,6 +29,26 @@ def history_json(store: Store, record: CertificateRecord) -> list[dict[str, Any]
             }
         )
     return out
+
+
+def final_header_json(store: Store, height: int) -> dict[str, Any] | None:
+    """A final header and its commit certificate, as /v1/public/head and the public stream
+    show them (None: no final block there)."""
+    header = store.header(height)
+    cert = store.commit_certificate_bytes(height)
+    if header is None or cert is None:
+        return None
+    commit = CommitCertificate.from_wire(decode(cert))
+    return {
+        "header": header.to_json(),
+        "commit_certificate": {
+            "height": commit.height,
+            "round": commit.round,
+            "block_hash": commit.value.hex(),
+            "signatures": [{"validator": i, "signature": s.hex()} for i, s in commit.signatures],
+            "encoded": cert.hex(),
+        },
+    }
 
 
 def _iso(time_ms: int) -> str:

@@ -106,3 +106,10 @@ def test_bench_network_refuses_to_time_blocks_whose_log_lines_were_suppressed(
     with pytest.raises(RuntimeError, match="suppressed 7 'block final' lines"):
         bench.commit_times(log)
     assert bench.EVERY_BLOCK_LOGGED["log_repeat_burst"] >= 10**6
+
+
+def test_bench_streams_measures_slow_clients() -> None:
+    result = run("bench_streams.py", "--blocks", "5", "--clients", "10", "--more", "2")
+    assert result["blocks"] >= 5 and result["clients"] == 10 and result["tls"] is True
+    assert result["healthz_while_connected"] == 200
+    assert result["finality_while_connected_s"]["events"] == 2  # type: ignore[index]

@@ -199,3 +199,30 @@ def evidence(data: bytes) -> bytes:
 
 def api_token(name: str) -> bytes:
     return P_API_TOKEN + name.encode("utf-8")
+
+
+# -- webhooks (node/notify/outbox.py): this node's own, not chain -----------------------------
+#: Each webhook's keys start with its id: w/<id>/h its settings, w/<id>/p its progress,
+#: w/<id>/d/<height><index> one delivery.
+P_WEBHOOK = b"w/"
+
+
+def webhook(webhook_id: str) -> bytes:
+    """The prefix of every key of one webhook."""
+    return P_WEBHOOK + webhook_id.encode() + b"/"
+
+
+def webhook_settings(webhook_id: str) -> bytes:
+    return webhook(webhook_id) + b"h"
+
+
+def webhook_progress(webhook_id: str) -> bytes:
+    return webhook(webhook_id) + b"p"
+
+
+def webhook_deliveries(webhook_id: str) -> bytes:
+    return webhook(webhook_id) + b"d/"
+
+
+def webhook_delivery(webhook_id: str, at: int, index: int) -> bytes:
+    return webhook_deliveries(webhook_id) + height(at) + index.to_bytes(4, "big")

@@ -17,6 +17,7 @@ from node.cli import (
     vc,
     verifier,
     verify,
+    webhook,
 )
 from node.cli.common import Group
 
@@ -48,3 +49,4 @@ main.add_command(reports.reconcile)
 main.add_command(explore.explore)
 main.add_command(token.token)
 main.add_command(verifier.verifier)
+main.add_command(webhook.webhook)

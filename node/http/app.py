@@ -19,12 +19,24 @@ from node.http import (
     peer,
     public,
     reports,
+    stream,
     verify,
+    webhooks,
 )
-from node.http.appkeys import BLOCKS, CACHE, NODE, PEER_GATE, PRINCIPAL, TOKENS, VERIFY_CACHE
+from node.http.appkeys import (
+    BLOCKS,
+    CACHE,
+    NODE,
+    NOTIFICATIONS,
+    PEER_GATE,
+    PRINCIPAL,
+    TOKENS,
+    VERIFY_CACHE,
+)
 from node.http.caches import BlockCache, PublicCache, VerifyCache
 from node.http.responses import SCOPE_NEEDED, Handler, error_response
 from node.limits import RateLimits, query_middleware
+from node.notify.hub import Notifications
 from node.peers import PeerGate
 from node.service import LedgerNode, now_ms
 from node.tokens import READ, Principal, TokenBook
@@ -186,6 +198,9 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     app[CACHE] = PublicCache()
     app[BLOCKS] = BlockCache(node.store)
     app[VERIFY_CACHE] = VerifyCache()
+    notifications = Notifications(node)
+    notifications.attach(app)
+    app[NOTIFICATIONS] = notifications
     # The order routes were added in before the split into families (none overlap).
     participant.add_routes(app)
     public.add_routes(app)
@@ -197,4 +212,6 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     contexts.add_routes(app)
     admin.add_routes(app)
     verify.add_routes(app)
+    stream.add_routes(app)
+    webhooks.add_routes(app)
     return app

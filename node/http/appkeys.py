@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.http.caches import BlockCache, PublicCache, VerifyCache
+from node.notify.hub import Notifications
 from node.peers import PeerGate
 from node.service import LedgerNode
 from node.tokens import Principal, TokenBook
@@ -17,3 +18,4 @@ PEER_GATE: web.AppKey[PeerGate] = web.AppKey("peer_gate", PeerGate)
 TOKENS: web.AppKey[TokenBook] = web.AppKey("tokens", TokenBook)
 #: Who the request's token stands for, set by app.py's token check (routes that need one).
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+NOTIFICATIONS: web.AppKey[Notifications] = web.AppKey("notifications", Notifications)

@@ -13,8 +13,6 @@ from aiohttp import web
 
 from ledger.block import decode_event_leaf
 from ledger.certificate import normalise_number
-from ledger.consensus.messages import CommitCertificate
-from ledger.encoding import decode
 from ledger.errors import MalformedInput
 from ledger.proofs import CertificateProof, build_certificate_proof
 from ledger.records import CertificateRecord
@@ -23,7 +21,7 @@ from node.http.appkeys import BLOCKS, CACHE, NODE
 from node.http.caches import BlockCache, PublicAnswer
 from node.http.responses import error_response, json_response
 from node.service import LedgerNode
-from node.views import public_certificate_json
+from node.views import final_header_json, public_certificate_json
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -97,21 +95,10 @@ async def public_certificate(request: web.Request) -> web.Response:
 
 
 def _final_header_json(node: LedgerNode, height: int) -> dict[str, Any]:
-    header = node.store.header(height)
-    cert = node.store.commit_certificate_bytes(height)
-    if header is None or cert is None:
+    found = final_header_json(node.store, height)
+    if found is None:
         raise web.HTTPNotFound(text=f"no final block at height {height}")
-    commit = CommitCertificate.from_wire(decode(cert))
-    return {
-        "header": header.to_json(),
-        "commit_certificate": {
-            "height": commit.height,
-            "round": commit.round,
-            "block_hash": commit.value.hex(),
-            "signatures": [{"validator": i, "signature": s.hex()} for i, s in commit.signatures],
-            "encoded": cert.hex(),
-        },
-    }
+    return found
 
 
 async def public_head(request: web.Request) -> web.Response:
