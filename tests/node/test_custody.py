@@ -3,6 +3,7 @@ SoftHSM2 token."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -294,3 +295,77 @@ class _Claiming(_OutsideSigner):
     def __init__(self, public: bytes, key: SigningKey) -> None:
         super().__init__(key)
         self.public_bytes = public
+
+
+def test_the_passphrase_is_asked_for_on_a_terminal(tmp_path: Path) -> None:
+    """No file, no environment, but a terminal: the prompt, without echo, and the key opens."""
+    import pty
+    import select
+    import time
+
+    key = SigningKey.generate()
+    path = tmp_path / "k.pem"
+    path.write_bytes(key.to_pem(b"typed at the prompt"))
+    code = (
+        "from node.custody import Passphrase, load_signer\n"
+        f"print('opened', load_signer({str(path)!r}, Passphrase()).public_bytes.hex())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a process whose controlling terminal is the pty
+        os.chdir(Path(__file__).resolve().parents[2])
+        os.execve(sys.executable, [sys.executable, "-c", code], env)
+    seen = b""
+    deadline = time.monotonic() + 60
+    sent = False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not sent and b"passphrase for" in seen:
+                os.write(fd, b"typed at the prompt\n")
+                sent = True
+            if b"opened" in seen and seen.endswith(b"\n"):
+                break
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert sent, seen
+    assert f"opened {key.public_bytes.hex()}".encode() in seen, seen
+    assert b"typed at the prompt" not in seen  # not echoed
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_hsm_import_refusals_are_exit_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from node.cli import main
+
+    key = tmp_path / "k.pem"
+    key.write_bytes(SigningKey.generate().to_pem(b"the passphrase"))
+    (tmp_path / "pass").write_text("the passphrase\n")
+    uri = "pkcs11:token=T;object=k?module-path=/nonexistent/lib.so&pin-value=1234"
+    cases = [
+        (
+            ["--key", str(key), "--uri", uri, "--passphrase-file", str(tmp_path / "pass")],
+            "no PKCS#11 library",
+        ),
+        (["--key", str(key), "--uri", "pkcs11:token=T;object=k"], "module-path"),
+        (["--key", str(key), "--uri", uri], "is encrypted"),
+        (["--key", str(tmp_path / "none.pem"), "--uri", uri], "cannot read the key"),
+    ]
+    for args, reason in cases:
+        result = CliRunner(env={PASSPHRASE_ENV: None}).invoke(  # type: ignore[dict-item]
+            main, ["key", "hsm-import", *args, "--json"]
+        )
+        assert result.exit_code == 2, (args, result.output)
+        out = json.loads(result.output)
+        assert out["error"] == "key_unavailable" and reason in out["message"], out
+        assert "1234" not in result.output
