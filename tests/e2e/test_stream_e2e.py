@@ -11,7 +11,7 @@ import pytest
 
 from ledger.events import Event
 from tests.e2e.conftest import EventMaker, poll, submit, wait_final
-from tests.e2e.harness import Network
+from tests.e2e.harness import Network, http
 from tests.e2e.sse import SSEClient, rss_bytes, slow_clients
 
 pytestmark = pytest.mark.slow
@@ -145,6 +145,16 @@ def test_the_stream_needs_a_token_and_the_public_stream_does_not(net: Network) -
     wrong = SSEClient(ae.url + "/v1/stream", token="x" * 32)
     assert wrong.status == 401 and "token_refused" in wrong.body
     wrong.close()
+    # A token of scope read opens the stream; the webhooks need admin (403 token_scope).
+    status, made = http(
+        "POST", ae.url + "/v1/admin/tokens", {"name": "customs", "scope": "read"}, token=ae.token
+    )
+    assert status == 201, made
+    reader = SSEClient(ae.url + "/v1/stream", token=made["token"])
+    assert reader.status == 200 and reader.next(10) is not None
+    reader.close()
+    status, body = http("GET", ae.url + "/v1/webhooks", token=made["token"])
+    assert status == 403 and body["error"] == "token_scope", body
 
     maker = EventMaker.for_network(net)
     final(net, [maker.issue("BE", "AE")])
