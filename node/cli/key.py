@@ -9,13 +9,14 @@ import click
 
 from ledger import authoring
 from ledger import governance as gov
-from ledger.keys import EncryptionKey, SigningKey
+from ledger.keys import EncryptionKey, Signer, SigningKey
 from node.cli.common import (
     EXIT_USAGE,
     Command,
     Group,
     emit,
     fail,
+    open_signer,
     passphrase_from_context,
     passphrase_option,
 )
@@ -34,7 +35,9 @@ from node.cli.signing import (
 )
 from node.client import NodeClient
 from node.custody import (
+    PKCS11_SCHEME,
     CustodyError,
+    Pkcs11Signer,
     Pkcs11Uri,
     hsm_import,
     load_encryption_key,
@@ -126,8 +129,8 @@ def key_rotate(
 @click.option(
     "--key-file",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="The private key (PEM, encrypted or not): Ed25519, or X25519 for the encryption role.",
+    help="The private key: a PEM file (encrypted or not), Ed25519, or X25519 for the encryption "
+    "role; or the pkcs11: URI of an Ed25519 key in a token.",
 )
 @passphrase_option
 @click.option("--chain-id", default=None, help="The network's chain id (or --node).")
@@ -136,7 +139,7 @@ def key_rotate(
 def key_prove(
     role: str,
     participant: str,
-    key_file: Path,
+    key_file: str,
     chain_id: str | None,
     node_url: str | None,
     as_json: bool,
@@ -147,8 +150,17 @@ def key_prove(
         if node_url is None:
             fail("give --chain-id or --node", EXIT_USAGE, as_json=as_json, code="usage")
         chain_id, _ = network_of(NodeClient(node_url))
-    key = private_key(str(key_file))
-    wanted = EncryptionKey if role == gov.ENCRYPTION else SigningKey
+    key: Signer | EncryptionKey | None
+    if key_file.startswith(PKCS11_SCHEME):
+        if role == gov.ENCRYPTION:
+            fail("an encryption key is X25519, which tokens do not hold here: give its PEM file",
+                 EXIT_USAGE, as_json=as_json, code="usage")  # fmt: skip
+        key = open_signer(key_file)
+    else:
+        if not Path(key_file).is_file():
+            fail(f"--key-file {key_file}: no such file", EXIT_USAGE, as_json=as_json, code="usage")
+        key = private_key(key_file)
+    wanted = EncryptionKey if role == gov.ENCRYPTION else (SigningKey, Pkcs11Signer)
     if not isinstance(key, wanted):
         curve = "X25519" if role == gov.ENCRYPTION else "Ed25519"
         fail(f"{key_file} holds no {curve} private key", EXIT_USAGE, as_json=as_json, code="usage")

@@ -369,3 +369,33 @@ def test_hsm_import_refusals_are_exit_2(tmp_path: Path) -> None:
         out = json.loads(result.output)
         assert out["error"] == "key_unavailable" and reason in out["message"], out
         assert "1234" not in result.output
+
+
+def test_key_prove_signs_inside_the_token(hsm: tuple[SoftHsm, str]) -> None:
+    """A joiner whose keys are in a token proves possession without a key file."""
+    from click.testing import CliRunner
+
+    from ledger.keys import verify_possession
+    from node.cli import main
+
+    softhsm, token = hsm
+    key = SigningKey.generate()
+    uri = softhsm.uri(token, _label())
+    hsm_import(key, Pkcs11Uri.parse(uri))
+    result = CliRunner().invoke(
+        main,
+        ["key", "prove", "--role", "node", "--participant", "BW", "--key-file", uri,
+         "--chain-id", "kp-x", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["public_key"] == key.public_bytes.hex()
+    proof = bytes.fromhex(out["proof"])
+    assert verify_possession(key.public_bytes, "node", "kp-x", "BW", proof)
+    assert proof == key.prove_possession("kp-x", "BW", "node")
+    result = CliRunner().invoke(
+        main,
+        ["key", "prove", "--role", "encryption", "--participant", "BW", "--key-file", uri,
+         "--chain-id", "kp-x", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "X25519" in json.loads(result.output)["message"]
