@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from ledger import authoring
 from ledger import governance as gov
 from ledger.errors import MalformedInput
+from ledger.keys import is_encrypted_pem
 from node.cli.common import (
     EXIT_USAGE,
     Command,
@@ -56,6 +57,11 @@ def public_key(value: str, what: str) -> bytes:
         data = path.read_bytes()
     except OSError:
         fail(f"{what}: {value} is neither 64 hex characters nor a readable PEM file", EXIT_USAGE)
+    if is_encrypted_pem(data):  # an encrypted private key: opened with the passphrase
+        opened = private_key(value)
+        if opened is None:
+            fail(f"{what}: {value} holds no Ed25519 or X25519 key", EXIT_USAGE)
+        return opened.public_bytes
     key: Any
     try:
         key = serialization.load_pem_private_key(data, password=None).public_key()

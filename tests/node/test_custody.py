@@ -399,3 +399,21 @@ def test_key_prove_signs_inside_the_token(hsm: tuple[SoftHsm, str]) -> None:
          "--chain-id", "kp-x", "--json"],
     )  # fmt: skip
     assert result.exit_code == 2 and "X25519" in json.loads(result.output)["message"]
+
+
+def test_gov_reads_the_public_key_of_an_encrypted_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gov propose admit --authority-pub FILE` with an encrypted private key file."""
+    from node.cli.gov import public_key
+
+    signing, encryption = SigningKey.generate(), EncryptionKey.generate()
+    (tmp_path / "a.pem").write_bytes(signing.to_pem(b"joiner's phrase"))
+    (tmp_path / "e.pem").write_bytes(encryption.to_pem(b"joiner's phrase"))
+    monkeypatch.setenv(PASSPHRASE_ENV, "joiner's phrase")
+    assert public_key(str(tmp_path / "a.pem"), "--authority-pub") == signing.public_bytes
+    assert public_key(str(tmp_path / "e.pem"), "--encryption-pub") == encryption.public_bytes
+    monkeypatch.setenv(PASSPHRASE_ENV, "another phrase")
+    with pytest.raises(SystemExit) as exited:
+        public_key(str(tmp_path / "a.pem"), "--authority-pub")
+    assert exited.value.code == 2
