@@ -204,3 +204,20 @@ def test_keys_in_a_token_issue_and_validate(tmp_path: Path) -> None:
         no_traceback(run)
     finally:
         net.close()
+
+
+def test_node_run_with_an_unreachable_token_is_exit_2(tmp_path: Path) -> None:
+    net = Network.create(tmp_path / "net")
+    try:
+        node = net.node("BE")
+        override_toml(
+            node.config,
+            {"node_key": "pkcs11:token=T;object=n?module-path=/nonexistent/lib.so&pin-value=4242"},
+        )
+        run = kpledger("node", "run", "--config", str(node.config), timeout=60)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "no PKCS#11 library" in run.stderr and "4242" not in run.stderr
+        no_traceback(run)
+        assert not (node.config.parent / "data").exists()
+    finally:
+        net.close()
