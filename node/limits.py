@@ -4,7 +4,7 @@ Each route family has a token bucket per client address (node.toml `<family>_rat
 `<family>_burst`). The participant's own clients have a budget of their own, so that a flood
 from an address they share (a NAT, a proxy, the same host) never locks them out:
 
-- a request carrying the operator's bearer token;
+- a request carrying a token of the node in force (node.toml's api_token, or one node/tokens.py made);
 - a /peer/ request naming a registered node key (X-KP-Node). From a registered node's address
   the bucket is that key's; from any other address all claimed keys share one bucket, so that
   naming many keys buys an attacker nothing. The signature is checked by the route, after.
