@@ -131,6 +131,42 @@ class UnknownToken(LedgerError):
     http_status = 404
 
 
+class OfficerExists(LedgerError):
+    """A portal account of that name exists already (disabled ones too: names are not reused,
+    so that the activity log names one person)."""
+
+    code = "officer_exists"
+    http_status = 409
+
+
+class UnknownOfficer(LedgerError):
+    """No portal account of that name on this node."""
+
+    code = "unknown_officer"
+    http_status = 404
+
+
+class WeakPassword(MalformedInput):
+    """A portal password too short or too long."""
+
+    code = "weak_password"
+
+
+class PortalForbidden(LedgerError):
+    """A portal officer's role does not allow this action (SPEC 7: neither offered nor
+    accepted)."""
+
+    code = "role_forbidden"
+    http_status = 403
+
+
+class CsrfRefused(LedgerError):
+    """A portal form sent without its CSRF token, or with another session's."""
+
+    code = "csrf_refused"
+    http_status = 403
+
+
 class WrongPassphrase(MalformedInput):
     """An encrypted private key given no passphrase, or one that does not open it."""
 

@@ -90,6 +90,10 @@ class NodeConfig:
     #: the node key's own certificate (peers always get that one); both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: The authority portal (SPEC 7, docs/portal.md): served at /portal/ when on; its sessions
+    #: end after this many minutes without a request.
+    portal: bool = False
+    portal_idle_minutes: float = 30.0
     #: Where the passphrase of encrypted keys comes from (node run --passphrase-file, or
     #: KPLEDGER_PASSPHRASE, or a prompt): asked only when an encrypted key is opened.
     passphrase: Passphrase = field(default_factory=Passphrase, compare=False, repr=False)
@@ -174,6 +178,15 @@ class NodeConfig:
                 f"{path}: 'tls' is not a setting: a node speaks TLS when its genesis's addresses "
                 "are https:// (docs/security.md)"
             )
+        portal = get("portal", bool, False)
+        idle = get("portal_idle_minutes", float, cls.portal_idle_minutes)
+        if not 0 < idle <= 24 * 60:
+            raise ConfigError(f"{path}: 'portal_idle_minutes' must be above 0 and at most 1440")
+        if portal and "authority_key" not in raw:
+            raise ConfigError(
+                f"{path}: 'portal = true' needs 'authority_key': the node signs what officers do "
+                "with the participant's authority key"
+            )
         if not 1_000 <= replay_entries <= 10_000_000:
             raise ConfigError(f"{path}: 'peer_replay_entries' must be 1000 to 10000000")
         if get("webhook_retry_first_s", float, cls.webhook_retry_first_s) > 10.0:
@@ -201,6 +214,8 @@ class NodeConfig:
             peer_replay_entries=replay_entries,
             tls_cert=rel("tls_cert") if "tls_cert" in raw else None,
             tls_key=rel("tls_key") if "tls_key" in raw else None,
+            portal=portal,
+            portal_idle_minutes=idle,
             passphrase=passphrase or Passphrase(),
         )
 

@@ -81,6 +81,14 @@ def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def turn_portal_on(config: Path) -> None:
+    """The devnet serves the authority portal (SPEC 7): `portal = true` in each node.toml that
+    does not say otherwise (a devnet made before the portal gets it too)."""
+    text = config.read_text(encoding="utf-8")
+    if not any(line.split("=", 1)[0].strip() == "portal" for line in text.splitlines()):
+        config.write_text(text.rstrip("\n") + "\nportal = true\n", encoding="utf-8")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -95,6 +103,8 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
         click.echo(f"using the existing network in {directory}/")
     genesis = load_genesis(directory / "genesis.json")
     urls = [v.address for v in genesis.validators]
+    for validator in genesis.validators:
+        turn_portal_on(directory / validator.participant / "node.toml")
     # SIGTERM (a supervisor, `kill`) stops the devnet as Ctrl-C does: never orphan the nodes.
     # SIGINT explicitly too: a process started in the background inherits SIGINT ignored, and
     # Python then never turns it into KeyboardInterrupt.
@@ -116,8 +126,17 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
             url = validator.address
             click.echo(f"  {validator.participant:>3}  public endpoint  {url}/v1/public/head")
             click.echo(f"       explorer         {url}/explorer")
+            click.echo(f"       portal           {url}/portal/")
             click.echo(f"       config           {directory / validator.participant / 'node.toml'}")
         click.echo(f"  logs: {directory / 'logs'}/    genesis: {directory / 'genesis.json'}")
+        first = genesis.validators[0].participant
+        click.echo(
+            "  portal accounts (none are made for you): in another terminal,\n"
+            f"    .venv/bin/kpledger user add --config {directory / first / 'node.toml'} "
+            "--name admin --role admin\n"
+            "  then sign in at the portal URL above (docs/portal.md; the browser warns of the "
+            "devnet's self-signed certificate)"
+        )
         click.echo("Press Ctrl-C to stop.")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)

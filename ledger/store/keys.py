@@ -31,6 +31,8 @@ P_EVIDENCE = P_LOCAL + b"ev/"  # sha256(evidence) -> evidence
 P_API_TOKEN = (
     P_LOCAL + b"t/"
 )  # API token name -> its record (a hash, never the token: node/tokens.py)
+P_OFFICER = P_LOCAL + b"o/"  # portal officer name -> account record (node/portal/accounts.py)
+P_ACTIVITY = P_LOCAL + b"a/"  # 8-byte sequence number -> activity entry (append-only)
 P_PENDING = b"q/"  # event id -> event bytes: accepted here, not yet final or refused (not chain)
 P_GOV = b"g/"  # governance: proposals, their schedule, validator sets and the register's history
 P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
@@ -226,3 +228,12 @@ def webhook_deliveries(webhook_id: str) -> bytes:
 
 def webhook_delivery(webhook_id: str, at: int, index: int) -> bytes:
     return webhook_deliveries(webhook_id) + height(at) + index.to_bytes(4, "big")
+
+
+def officer(name: str) -> bytes:
+    return P_OFFICER + name.encode("utf-8")
+
+
+def activity(seq: int) -> bytes:
+    """An activity log entry's key: its sequence number, 8 bytes big-endian (in order)."""
+    return P_ACTIVITY + height(seq)

@@ -354,6 +354,16 @@ class LocalReader:
         for key, value in self._kv.items(keys.P_API_TOKEN):
             yield keys.after(key, keys.P_API_TOKEN).decode("utf-8"), value
 
+    def officers(self) -> Iterator[tuple[str, bytes]]:
+        """(name, record bytes) of every portal officer account, in name order."""
+        for key, value in self._kv.items(keys.P_OFFICER):
+            yield keys.after(key, keys.P_OFFICER).decode("utf-8"), value
+
+    def activity(self, *, reverse: bool = False) -> Iterator[tuple[int, bytes]]:
+        """(sequence number, entry bytes) of the portal's activity log, oldest first."""
+        for key, value in self._kv.items(keys.P_ACTIVITY, reverse=reverse):
+            yield keys.read_height(keys.after(key, keys.P_ACTIVITY)), value
+
 
 @dataclass(frozen=True)
 class Readers:

@@ -328,6 +328,24 @@ class Store:
     def api_tokens(self) -> Iterator[tuple[str, bytes]]:
         return self.readers.local.api_tokens()
 
+    def put_officer(self, name: str, record: bytes) -> None:
+        """Write a portal officer's account (node/portal/accounts.py), synced: a password
+        change, a lock-out or a disabled account holds after a crash."""
+        with self.kv.batch(sync=True) as batch:
+            batch.put(keys.officer(name), record)
+
+    def officers(self) -> Iterator[tuple[str, bytes]]:
+        return self.readers.local.officers()
+
+    def append_activity(self, seq: int, entry: bytes) -> None:
+        """Append one entry to the portal's activity log (synced; never overwritten: the
+        caller numbers entries after the last one)."""
+        with self.kv.batch(sync=True) as batch:
+            batch.put(keys.activity(seq), entry)
+
+    def activity(self, *, reverse: bool = False) -> Iterator[tuple[int, bytes]]:
+        return self.readers.local.activity(reverse=reverse)
+
     # -- queries ------------------------------------------------------------------------------
     def certificates(
         self,

@@ -14,6 +14,7 @@ from node.cli import (
     node,
     reports,
     token,
+    user,
     vc,
     verifier,
     verify,
@@ -48,5 +49,6 @@ main.add_command(audit.store)
 main.add_command(reports.reconcile)
 main.add_command(explore.explore)
 main.add_command(token.token)
+main.add_command(user.user)
 main.add_command(verifier.verifier)
 main.add_command(webhook.webhook)

@@ -17,19 +17,24 @@ from node.http import (
     ops,
     participant,
     peer,
+    portal,
     public,
     reports,
     stream,
+    users,
     verify,
     webhooks,
 )
 from node.http.appkeys import (
+    ACCOUNTS,
+    ACTIVITY,
     BLOCKS,
     CACHE,
     NODE,
     NOTIFICATIONS,
     PEER_GATE,
     PRINCIPAL,
+    SESSIONS,
     TOKENS,
     VERIFY_CACHE,
 )
@@ -38,6 +43,9 @@ from node.http.responses import SCOPE_NEEDED, Handler, error_response
 from node.limits import RateLimits, query_middleware
 from node.notify.hub import Notifications
 from node.peers import PeerGate
+from node.portal.accounts import AccountBook
+from node.portal.activity import ActivityLog
+from node.portal.sessions import SessionBook
 from node.service import LedgerNode, now_ms
 from node.tokens import READ, Principal, TokenBook
 
@@ -201,6 +209,11 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     notifications = Notifications(node)
     notifications.attach(app)
     app[NOTIFICATIONS] = notifications
+    # Accounts and the activity log exist whether or not the portal is on, so that an operator
+    # can make the first accounts before turning it on (docs/portal.md).
+    app[ACCOUNTS] = AccountBook(node.store, now_ms)
+    app[ACTIVITY] = ActivityLog(node.store, now_ms)
+    app[SESSIONS] = SessionBook(now_ms, int(node.config.portal_idle_minutes * 60_000))
     # The order routes were added in before the split into families (none overlap).
     participant.add_routes(app)
     public.add_routes(app)
@@ -214,4 +227,7 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     verify.add_routes(app)
     stream.add_routes(app)
     webhooks.add_routes(app)
+    users.add_routes(app)
+    if node.config.portal:
+        portal.add_routes(app)
     return app

@@ -142,6 +142,9 @@ def devnet_scenario(directory: Path, base: int) -> None:
         for i, code in enumerate(("BE", "AE", "IN", "RU")):
             assert f"http://127.0.0.1:{base + i}/v1/public/head" in said, code
             assert f"http://127.0.0.1:{base + i}/explorer" in said, code
+            assert f"http://127.0.0.1:{base + i}/portal/" in said, code
+            assert "portal = true" in (directory / code / "node.toml").read_text(), code
+        assert "kpledger user add --config" in said
         deadline = time.monotonic() + 60
         while get(f"http://127.0.0.1:{base}/v1/public/head")["header"]["height"] == 0:
             assert time.monotonic() < deadline, "the demo never became final"
