@@ -113,19 +113,25 @@ class WebhookSender:
             await self._session.close()
 
     async def _deliver_all(self, webhook: Webhook) -> None:
-        try:
-            while True:
+        troubles = 0
+        while True:
+            try:
                 await self._deliver_next(webhook)
-        except WebhookNotFound:
-            return  # removed meanwhile
-        except asyncio.CancelledError:
-            raise
-        except LedgerError as exc:  # the store failed us: the node's health reports it
-            log.error(
-                "webhook delivery stopped: %s",
-                exc.message,
-                extra={"webhook": webhook.webhook_id, "error": exc.code},
-            )
+                troubles = 0
+            except WebhookNotFound:
+                return  # removed meanwhile
+            except LedgerError as exc:
+                # The store failed us (a full disk, a damaged table: the node's health reports
+                # it). Nothing moved, so nothing is lost: try again later, backing off.
+                troubles += 1
+                log.error(
+                    "webhook delivery held up: %s",
+                    exc.message,
+                    extra={"webhook": webhook.webhook_id, "error": exc.code},
+                )
+                await asyncio.sleep(
+                    retry_delay_s(troubles, self.settings.retry_first_s, self.settings.retry_cap_s)
+                )
 
     async def _deliver_next(self, webhook: Webhook) -> None:
         ticket = self.bell.ticket()

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from standardwebhooks import Webhook as Verifier
 from standardwebhooks import WebhookVerificationError
 
-from ledger.errors import MalformedInput, WebhookNotFound
+from ledger.errors import MalformedInput, StoreWriteFailed, WebhookNotFound
 from ledger.store.kv import MemoryKV
 from node.notify.cursor import Cursor, StreamEvent
 from node.notify.outbox import (
@@ -197,3 +197,62 @@ def test_event_types() -> None:
     for bad in (["certificate.nope"], [1], "x.y", {"a": 1}):
         with pytest.raises(MalformedInput):
             check_types(bad)
+
+
+class FlakyBook(WebhookBook):
+    """A book whose first write of a delivery fails, as a full disk makes it fail."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryKV())
+        self.failures = 1
+
+    def delivered(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise StoreWriteFailed("cannot write to the store: No space left on device")
+        return super().delivered(*args, **kwargs)
+
+
+def test_a_store_that_fails_a_write_holds_deliveries_up_but_loses_none() -> None:
+    """The sender goes on after the store failed it: the delivery is sent again (same id) and
+    the next follows. (It used to stop for good until the node restarted.)"""
+    from node.notify.stream import FinalityBell
+    from node.notify.webhooks import SenderSettings, WebhookSender
+    from tests.node.notify.test_cursor import ListChain
+
+    events = [(bytes([i]) * 32, "governance.vote", "AE") for i in (1, 2)]
+    chain = ListChain([events[:1], events[1:]])
+    book = FlakyBook()
+    seen: list[tuple[str, str]] = []
+    made: dict[str, Any] = {}
+
+    async def run() -> None:
+        async def hook(request: web.Request) -> web.Response:
+            body = await request.read()
+            Verifier(made["webhook"].secret_text).verify(body, dict(request.headers))
+            seen.append((request.headers["webhook-id"], (await request.json())["event_id"]))
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        server = TestServer(app)
+        await server.start_server()
+        webhook = book.add(str(server.make_url("/hook")), (), Cursor(0, 0), 1)
+        made["webhook"] = webhook
+        bell = FinalityBell()
+        settings = SenderSettings(retry_first_s=0.05, retry_cap_s=0.1, timeout_s=5)
+        sender = WebhookSender(book, chain, "AE", bell, settings, lambda: int(time.time() * 1000))
+        await sender.start()
+        try:
+            deadline = time.monotonic() + 20
+            while book.progress(webhook.webhook_id).delivered < 2:
+                assert time.monotonic() < deadline, (seen, book.progress(webhook.webhook_id))
+                await asyncio.sleep(0.02)
+        finally:
+            await sender.stop()
+            await server.close()
+
+    asyncio.run(run())
+    first, second = (e[0].hex() for e in events)
+    assert [e for _, e in seen] == [first, first, second]
+    assert seen[0][0] == seen[1][0] == message_id(made["webhook"].webhook_id, events[0][0])
