@@ -630,6 +630,13 @@ class EventTooLarge(LedgerError):
     http_status = 413
 
 
+class BatchTooLarge(LedgerError):
+    """More events in one POST /v1/events than a batch may hold (SPEC 10: 1,000)."""
+
+    code = "batch_too_large"
+    http_status = 413
+
+
 class MempoolFull(LedgerError):
     """Back-pressure: the node holds as many pending events as it may; try again shortly."""
 

@@ -40,6 +40,8 @@ class NodeConfig:
     authority_key_ref: str | None = None
     #: Body size limits and the public routes' rate limit, per client address.
     max_body_bytes: int = 1024 * 1024
+    #: The largest body of a batch on POST /v1/events (up to MAX_BATCH_EVENTS events, SPEC 10).
+    max_batch_body_bytes: int = 16 * 1024 * 1024
     public_rate_per_s: float = 50.0
     public_burst: int = 200
     #: The other route families' rate limits, per client address (token buckets; 429 beyond).
@@ -248,6 +250,7 @@ class NodeConfig:
 
 #: The bounds node.toml may set, each above 0, by kind.
 _BOUNDS: dict[str, type] = {
+    "max_batch_body_bytes": int,
     "participant_rate_per_s": float,
     "participant_burst": int,
     "events_rate_per_s": float,

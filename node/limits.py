@@ -137,6 +137,15 @@ class RateLimits:
         name = rate_family(request.method, request.path)
         return name, self.families[name].wait(address)
 
+    def charge(self, request: web.Request, cost: float) -> float:
+        """Spend `cost` more tokens of the bucket this request spent (a batch's further events):
+        0 if they were there (and are spent), else seconds until they would be."""
+        address = client_key(request.remote or "?")
+        own = self.own_client(request, address)
+        if own is not None:
+            return self.own.wait(own, cost)
+        return self.families[rate_family(request.method, request.path)].wait(address, cost)
+
     def middleware(self) -> Any:
         @web.middleware
         async def rate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -30,6 +30,7 @@ from node.http.appkeys import (
     ACTIVITY,
     BLOCKS,
     CACHE,
+    LIMITS,
     NODE,
     NOTIFICATIONS,
     PEER_GATE,
@@ -200,6 +201,7 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     )
     app[NODE] = node
     app[TOKENS] = tokens
+    app[LIMITS] = limits
     app[PEER_GATE] = PeerGate(
         node.chain_id, node.node_key.public_bytes, node.config.peer_replay_entries
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.http.caches import BlockCache, PublicCache, VerifyCache
+from node.limits import RateLimits
 from node.notify.hub import Notifications
 from node.peers import PeerGate
 from node.portal.accounts import AccountBook
@@ -25,3 +26,5 @@ ACTIVITY: web.AppKey[ActivityLog] = web.AppKey("activity", ActivityLog)
 #: Who the request's token stands for, set by app.py's token check (routes that need one).
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 NOTIFICATIONS: web.AppKey[Notifications] = web.AppKey("notifications", Notifications)
+#: The rate limits, for a route that spends more than one request's worth (a batch of events).
+LIMITS: web.AppKey[RateLimits] = web.AppKey("limits", RateLimits)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +14,9 @@ from aiohttp import web
 from ledger.certificate import normalise_number
 from ledger.confidential import open_sealed
 from ledger.errors import (
+    BatchTooLarge,
     CertificateNotFound,
+    LedgerError,
     MalformedInput,
     NotARecipient,
     SealBroken,
@@ -20,38 +24,131 @@ from ledger.errors import (
 )
 from ledger.events import Event, IssueBody
 from ledger.records import STATUSES, CertificateRecord
-from node.http.appkeys import NODE
+from node.http.appkeys import LIMITS, NODE
 from node.http.peer import final_blocks_response
 from node.http.responses import error_response, json_response, operator_only, read_body
 from node.limits import query_int
 from node.peers import MSGPACK
-from node.service import LedgerNode
+from node.service import EventStatus, LedgerNode
 from node.views import certificate_facts_json, history_json
 
 _PARTICIPANT_CODE = re.compile(r"[A-Z]{2}")
 
 
+#: The most events one POST /v1/events may carry as {"events": [...]} (SPEC 10).
+MAX_BATCH_EVENTS = 1000
+
+
 async def post_event(request: web.Request) -> web.Response:
+    """One signed event (a JSON envelope or its msgpack encoding), or a batch of envelopes."""
     node = request.app[NODE]
-    body = await read_body(request, allow=("application/json", MSGPACK))
+    body = await read_body(
+        request, allow=("application/json", MSGPACK), limit=node.config.max_batch_body_bytes
+    )
     if request.content_type == MSGPACK:
+        _within_one_body(node, body)
         event = Event.decode(body)
     else:
         try:
             envelope = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
+            _within_one_body(node, body)
             raise MalformedInput(f"the body is not JSON: {exc}") from exc
         except RecursionError as exc:  # json.loads of '[[[[...' a hundred thousand deep
+            _within_one_body(node, body)
             raise MalformedInput("the body is not JSON: nested too deeply") from exc
+        if isinstance(envelope, dict) and "events" in envelope:
+            return await _post_batch(request, envelope)
+        _within_one_body(node, body)
         event = Event.from_envelope(envelope)
     status = node.submit(event)
     if status.status == "pending":
         # 202 is a promise: the event is in this node's store before the answer (docs/api).
         await node.durable(event.event_id)
-    out: dict[str, Any] = {"event_id": event.event_id.hex(), "status": status.status}
+    return json_response(_accepted(event.event_id, status), status=202)
+
+
+def _within_one_body(node: LedgerNode, body: bytes) -> None:
+    """One event's body (or one that is no JSON) is held to max_body_bytes; only a batch may
+    be larger, up to max_batch_body_bytes."""
+    limit = node.config.max_body_bytes
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+
+
+def _accepted(event_id: bytes, status: EventStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {"event_id": event_id.hex(), "status": status.status}
     if status.height is not None:
         out["height"] = status.height
-    return json_response(out, status=202)
+    return out
+
+
+def _refused(exc: LedgerError, event_id: bytes | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "error": exc.code,
+        "message": exc.message,
+        "http_status": exc.http_status,
+    }
+    out.update(getattr(exc, "details", None) or {})
+    if event_id is not None:
+        out["event_id"] = event_id.hex()
+    return out
+
+
+async def _post_batch(request: web.Request, batch: dict[str, Any]) -> web.Response:
+    """{"events": [envelope, ...]}: each event admitted or refused on its own, as if posted
+    alone; one result per event, in order. A refused event changes nothing; the others stand."""
+    node = request.app[NODE]
+    if set(batch) != {"events"}:
+        extra = ", ".join(sorted(repr(k) for k in set(batch) - {"events"}))
+        raise MalformedInput(f'a batch is {{"events": [envelope, ...]}} and nothing else: {extra}')
+    envelopes = batch["events"]
+    if not isinstance(envelopes, list) or not envelopes:
+        raise MalformedInput('"events" is a list of one or more event envelopes')
+    if len(envelopes) > MAX_BATCH_EVENTS:
+        raise BatchTooLarge(
+            f"a batch holds at most {MAX_BATCH_EVENTS} events, not {len(envelopes)}: "
+            "send it in several"
+        )
+    # The events rate limit counts events, not requests: the middleware spent one.
+    wait = request.app[LIMITS].charge(request, len(envelopes) - 1)
+    if wait > 0:
+        refusal = error_response(
+            429,
+            "rate_limited",
+            f"a batch of {len(envelopes)} events is more than your address may send now; "
+            "slow down or send smaller batches",
+            retry_after_s=math.ceil(wait),
+        )
+        refusal.headers["Retry-After"] = str(math.ceil(wait))
+        return refusal
+    results: list[dict[str, Any]] = []
+    pending: dict[int, bytes] = {}
+    for index, envelope in enumerate(envelopes):
+        event_id: bytes | None = None
+        try:
+            event = Event.from_envelope(envelope)
+            event_id = event.event_id
+            status = node.submit(event)
+        except LedgerError as exc:
+            results.append(_refused(exc, event_id))
+            continue
+        results.append(_accepted(event.event_id, status))
+        if status.status == "pending":
+            pending[index] = event.event_id
+    # As for one event: an accepted event is in this node's store before the answer.
+    outcomes = await asyncio.gather(
+        *(node.durable(event_id) for event_id in pending.values()), return_exceptions=True
+    )
+    for (index, event_id), outcome in zip(pending.items(), outcomes, strict=True):
+        if isinstance(outcome, LedgerError):
+            results[index] = _refused(outcome, event_id)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    accepted = sum(1 for r in results if "error" not in r)
+    return json_response(
+        {"results": results, "accepted": accepted, "refused": len(results) - accepted}
+    )
 
 
 async def get_event(request: web.Request) -> web.Response:

@@ -40,11 +40,16 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-async def read_body(request: web.Request, *, allow: tuple[str, ...]) -> bytes:
+async def read_body(
+    request: web.Request, *, allow: tuple[str, ...], limit: int | None = None
+) -> bytes:
+    """The request's body, of one of the `allow`ed types and at most `limit` bytes (the node's
+    max_body_bytes unless told)."""
     content_type = request.content_type
     if content_type not in allow:
         raise web.HTTPUnsupportedMediaType(text=f"send {' or '.join(allow)}, not {content_type!r}")
-    limit = request.app[NODE].config.max_body_bytes
+    if limit is None:
+        limit = request.app[NODE].config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     # read(n) answers what has arrived, up to n bytes: a body sent in several segments needs

@@ -209,6 +209,89 @@ def oversized_issue(net: Network, signer: Signer) -> Event:
     )
 
 
+# -- POST /v1/events with a batch (SPEC 10) ------------------------------------------------------
+def test_a_batch_answers_one_result_per_event_in_order(
+    net: Network, signer: Signer, demo: list[Issued]
+) -> None:
+    """Good and bad events in one batch: each good one admitted and final, each bad one refused
+    with its own code, in the order sent; the bad ones change nothing."""
+    be = net.node("BE")
+    chain = net.genesis.chain_id
+    first = signer.issue(signer.document("BE", "AE", "BAT")).event
+    second = signer.issue(signer.document("BE", "IN", "BAT")).event
+    forged_document = signer.document("BE", "AE", "BAT")
+    forged = authoring.issue(
+        net.registry,
+        chain,
+        Certificate.from_json(forged_document),
+        SigningKey.generate(),
+        created_ms=now(),
+    ).event
+    by_another = authoring.issue(
+        net.registry,
+        chain,
+        Certificate.from_json(signer.document("BE", "AE", "BAT")),
+        signer.keys["IN"],
+        created_ms=now(),
+    ).event
+    taken = Certificate.from_json(by_fate(demo, "issued", "BE").document)
+    number_taken = authoring.issue(net.registry, chain, taken, signer.keys["BE"], created_ms=now())
+    envelopes: list[Any] = [
+        first.to_envelope(),
+        forged.to_envelope(),
+        {"event": first.to_envelope()["event"]},
+        "not an envelope",
+        by_another.to_envelope(),
+        second.to_envelope(),
+        first.to_envelope(),
+        number_taken.event.to_envelope(),
+    ]
+    status, body = be.post("/v1/events", {"events": envelopes})
+    assert status == 200, body
+    results = body["results"]
+    assert len(results) == len(envelopes)
+    assert (body["accepted"], body["refused"]) == (3, 5)
+    expected: list[tuple[str, str | None]] = [
+        ("ok", first.event_id.hex()),
+        ("bad_signature", forged.event_id.hex()),
+        ("malformed", None),
+        ("malformed", None),
+        ("signed_by_another_participant", by_another.event_id.hex()),
+        ("ok", second.event_id.hex()),
+        ("ok", first.event_id.hex()),
+        ("certificate_number_taken", number_taken.event.event_id.hex()),
+    ]
+    for result, (code, event_id) in zip(results, expected, strict=True):
+        if code == "ok":
+            assert result["status"] in ("pending", "final") and "error" not in result, result
+        else:
+            assert result["error"] == code and result["message"], result
+            assert result["http_status"] in (400, 401, 403, 409), result
+        assert result.get("event_id") == event_id, result
+    wait_final(net, be, [first.event_id.hex(), second.event_id.hex()])
+    # The refused events are nowhere: not in a block, not pending, not a certificate.
+    for event in (forged, by_another, number_taken.event):
+        assert_error(be.get(f"/v1/events/{event.event_id.hex()}"), 404, "event_not_found")
+    assert be.get(f"/v1/certificates/{forged_document['number']}", token=True)[0] == 404
+    status, record = be.get(f"/v1/certificates/{first.number}", token=True)
+    assert status == 200 and len(record["history"]) == 1
+
+
+def test_a_bad_batch_is_refused_whole_and_changes_nothing(net: Network, signer: Signer) -> None:
+    be = net.node("BE")
+    event = signer.issue(signer.document("BE", "AE", "BBAT")).event
+    envelope = event.to_envelope()
+    assert_error(be.post("/v1/events", {"events": []}), 400, "malformed")
+    assert_error(be.post("/v1/events", {"events": envelope}), 400, "malformed")
+    assert_error(be.post("/v1/events", {"events": [envelope], "extra": 1}), 400, "malformed")
+    # 1,001 events: over the bound of a batch (a body larger than max_body_bytes, read whole).
+    too_many = json.dumps({"events": [envelope] * 1001}).encode() + b" " * (1024 * 1024)
+    assert_error(post_raw(be, too_many, "application/json"), 413, "batch_too_large")
+    # One event alone is still held to max_body_bytes.
+    assert_error(post_raw(be, b" " * (1024 * 1024 + 10) + b"{}", "application/json"), 413)
+    assert_error(be.get(f"/v1/events/{event.event_id.hex()}"), 404, "event_not_found")
+
+
 # -- GET /v1/events/{event_id} --------------------------------------------------------------------
 def test_event_status(net: Network, signer: Signer, demo: list[Issued]) -> None:
     be = net.node("BE")
