@@ -6,7 +6,7 @@ import base64
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import msgpack
 from aiohttp import web
@@ -15,8 +15,6 @@ from ledger.block import decode_event_leaf
 from ledger.certificate import normalise_number
 from ledger.errors import MalformedInput
 from ledger.proofs import CertificateProof, build_certificate_proof
-from ledger.records import CertificateRecord
-from ledger.store import Store
 from node.http.appkeys import BLOCKS, CACHE, NODE
 from node.http.caches import BlockCache, PublicAnswer
 from node.http.responses import error_response, json_response
@@ -36,32 +34,10 @@ def proof_base64(proof: CertificateProof) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
-class _AnswerReader:
-    """The store as one public answer reads it: tree nodes from the node's cache, the record once.
-
-    State tree nodes are named by their hash, so a cached one is never stale; the proof and the
-    public view both need the certificate's record, which is decoded once.
-    """
-
-    def __init__(self, node: LedgerNode) -> None:
-        self._store = node.store
-        self._nodes = node.reader
-        self.get_node = node.reader.get_node
-        self._records: dict[str, CertificateRecord | None] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def get_certificate(self, number: str) -> CertificateRecord | None:
-        if number not in self._records:
-            self._records[number] = self._store.served_certificate(number, self._nodes)
-        return self._records[number]
-
-
 def _public_answer(node: LedgerNode, blocks: BlockCache, number: str) -> PublicAnswer:
-    reader = _AnswerReader(node)
-    proof = build_certificate_proof(cast(Store, reader), number, blocks)
-    record = reader.get_certificate(number)
+    proof = build_certificate_proof(node.store, number, blocks)
+    # The record as the node serves it: checked against the state tree first.
+    record = node.store.served_certificate(number, node.reader)
     if record is None:
         body: dict[str, Any] = {
             "error": "certificate_not_found",
