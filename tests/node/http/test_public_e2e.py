@@ -360,7 +360,7 @@ def test_third_party_nodes_hold_no_identities_on_disk(net: Network, demo: list[I
             for needle in needles:
                 assert needle not in data, f"{needle!r} in {path}"
         # And through LevelDB itself, in case a table is compressed.
-        db = LevelDB.open(net.directory / code / "data")
+        db = LevelDB(net.directory / code / "data")
         try:
             for key, value in db.items():
                 for needle in needles:
