@@ -44,6 +44,9 @@ class NodeConfig:
     max_batch_body_bytes: int = 16 * 1024 * 1024
     public_rate_per_s: float = 50.0
     public_burst: int = 200
+    #: How long an HTTP cache may serve a public answer that depends on the head (a status, the
+    #: head itself) without asking again (SPEC 10: a short max-age); final blocks are immutable.
+    public_max_age_s: int = 5
     #: The other route families' rate limits, per client address (token buckets; 429 beyond).
     participant_rate_per_s: float = 50.0
     participant_burst: int = 500
@@ -250,6 +253,7 @@ class NodeConfig:
 
 #: The bounds node.toml may set, each above 0, by kind.
 _BOUNDS: dict[str, type] = {
+    "public_max_age_s": int,
     "max_batch_body_bytes": int,
     "participant_rate_per_s": float,
     "participant_burst": int,

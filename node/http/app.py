@@ -40,6 +40,7 @@ from node.http.appkeys import (
     VERIFY_CACHE,
 )
 from node.http.caches import BlockCache, PublicCache, VerifyCache
+from node.http.httpcache import http_cache_middleware
 from node.http.responses import SCOPE_NEEDED, Handler, error_response
 from node.limits import RateLimits, query_middleware
 from node.notify.hub import Notifications
@@ -190,6 +191,7 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     app = web.Application(
         middlewares=[
             cors_middleware,
+            http_cache_middleware,
             errors_middleware,
             limits.middleware(),
             query_middleware,

@@ -199,6 +199,64 @@ def test_head_blocks_and_genesis(net: Network, demo: list[Issued]) -> None:
     assert genesis["hash"] == net.genesis.hash.hex()
 
 
+def raw_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
+    """Status, headers and body of a GET, whatever the status."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_public_answers_carry_etag_cache_control_and_answer_304(
+    net: Network, demo: list[Issued]
+) -> None:
+    """SPEC 10: final blocks immutable, status answers a short max-age, 304 to If-None-Match."""
+    node = net.node("AE")
+    height = node.height()
+    number = by_fate(demo, "import_confirmed", "BE").number
+    cases = {
+        f"/v1/public/blocks/{height}": "public, max-age=31536000, immutable",
+        "/v1/public/genesis": "public, max-age=31536000, immutable",
+        f"/v1/public/certificates/{number}": "public, max-age=5",
+        "/v1/public/head": "public, max-age=5",
+    }
+    for path, expected in cases.items():
+        status, headers, body = raw_get(node.url + path)
+        assert status == 200 and headers["Cache-Control"] == expected, (path, dict(headers))
+        etag = headers["ETag"]
+        assert re.fullmatch(r'"[0-9a-f]{32}"', etag), etag
+        for conditional in (etag, f'"other", W/{etag}', "*"):
+            again = raw_get(node.url + path, {"If-None-Match": conditional})
+            assert again[0] == 304 and again[2] == b"", (path, conditional, again)
+            assert again[1]["ETag"] == etag and again[1]["Cache-Control"] == expected
+        # Another tag is not a match: the whole answer, the same bytes.
+        status, headers, again_body = raw_get(node.url + path, {"If-None-Match": '"stale"'})
+        assert (status, headers["ETag"], again_body) == (200, etag, body)
+    # The digest check is another answer, with its own tag.
+    plain = raw_get(node.url + f"/v1/public/certificates/{number}")[1]["ETag"]
+    checked = raw_get(node.url + f"/v1/public/certificates/{number}?digest=" + "ab" * 32)
+    assert checked[0] == 200 and checked[1]["ETag"] != plain
+    # "Not on the ledger (yet)" may be cached briefly, never answered 304; a refusal never.
+    status, headers, _ = raw_get(node.url + f"/v1/public/blocks/{height + 1000}")
+    assert status == 404 and headers["Cache-Control"] == "public, max-age=5"
+    missing = raw_get(node.url + "/v1/public/certificates/BE-NEVER-2")
+    assert missing[0] == 404
+    conditional = raw_get(
+        node.url + "/v1/public/certificates/BE-NEVER-2", {"If-None-Match": missing[1]["ETag"]}
+    )
+    assert conditional[0] == 404 and conditional[2] == missing[2]
+    status, headers, _ = raw_get(node.url + "/v1/public/blocks/two")
+    assert status == 400 and headers["Cache-Control"] == "no-store" and "ETag" not in headers
+    # The participant API is nobody's to cache.
+    status, headers, _ = raw_get(node.url + "/healthz")
+    assert "ETag" not in headers and "Cache-Control" not in headers
+
+
 def test_public_routes_are_rate_limited_per_client(net: Network) -> None:
     ru = net.node("RU")
     answers = [ru.get("/v1/public/head") for _ in range(12)]
