@@ -186,7 +186,18 @@ FR.update(
     )
 )
 
-CATALOGUES: dict[str, dict[str, str]] = {ENGLISH: {}, FRENCH: FR}
+#: English words for the ledger's machine names where a person reads them (statuses, event types).
+EN: dict[str, str] = {
+    "import_confirmed": "import confirmed",
+    "import_rejected": "import rejected",
+    "certificate.issue": "issue",
+    "certificate.confirm_import": "import confirmed",
+    "certificate.reject_import": "import rejected",
+    "certificate.void": "void",
+    "certificate.endorse": "endorsed by the monitoring team",
+}
+
+CATALOGUES: dict[str, dict[str, str]] = {ENGLISH: EN, FRENCH: FR}
 
 Translate = Callable[..., str]
 

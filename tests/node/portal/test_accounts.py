@@ -216,3 +216,14 @@ def test_every_void_reason_has_a_french_name() -> None:
     from ledger.events import VOID_REASONS
 
     assert all(reason in FR for reason in VOID_REASONS)
+
+
+def test_every_status_and_event_type_a_page_shows_has_both_languages() -> None:
+    from ledger.records import EXPIRED, STATUSES
+    from node.portal.i18n import EN
+
+    shown = {*STATUSES, EXPIRED, "certificate.issue", "certificate.confirm_import"}
+    shown |= {"certificate.reject_import", "certificate.void", "certificate.endorse"}
+    assert shown <= set(FR)
+    assert set(EN) <= set(FR)
+    assert translator("en")("import_confirmed") == "import confirmed"
