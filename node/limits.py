@@ -172,12 +172,14 @@ async def query_middleware(request: web.Request, handler: Handler) -> web.Stream
     """A query parameter given with no value, or given twice, is refused (400), on every route.
 
     No route reads an empty value as anything but "left out", so `?status=` would silently mean
-    "any status": the client is told instead.
+    "any status": the client is told instead. The portal's pages are the exception: a browser
+    sends every field of a search form, the ones left blank empty, and blank there means "any".
     """
     seen: set[str] = set()
+    blank_means_any = request.path.startswith("/portal/")
     for name, value in request.query.items():
         shown = name if len(name) <= 40 and name.isprintable() else "a parameter"
-        if value == "":
+        if value == "" and not blank_means_any:
             raise MalformedInput(f"'{shown}' is empty: give it a value or leave it out")
         if name in seen:
             raise MalformedInput(f"'{shown}' is given more than once")

@@ -483,7 +483,7 @@ def test_search_statistics_and_the_pdf(net: Network, browsers: Any) -> None:
     page.get_by_label("Partner").select_option("AE")
     page.get_by_label("Status").select_option("issued")
     page.get_by_role("button", name="Search").click()
-    assert page.locator("tr", has_text=number).count() == 1
+    assert page.locator("tr", has_text=number).count() == 1, page.content()
     issuer.shoot("search")
     page.get_by_label("Certificate number").fill(number.lower())
     page.get_by_label("Partner").select_option("")

@@ -320,3 +320,21 @@ def test_no_portal_unless_node_toml_says_so(network: Path) -> None:
         assert (await client.get("/portal/signin")).status == 404
 
     serve(network / "AE" / "node.toml", run)
+
+
+def test_a_search_form_with_blank_fields_means_any(network: Path) -> None:
+    """A browser sends every field of a GET form, blank ones empty: the portal reads them as
+    "any" (the API refuses an empty parameter; the portal's forms would all be 400)."""
+
+    async def run(client: TestClient[Any, Any]) -> None:
+        await sign_in(client, "iris")
+        answer = await client.get("/portal/search?number=&partner=AE&status=&from=&to=")
+        assert answer.status == 200 and "No certificate matches." in await answer.text()
+        await client.post("/portal/signout", data={"csrf": await csrf_of(client)})
+        await sign_in(client, "audrey")
+        answer = await client.get("/portal/statistics?year=2026&quarter=")
+        assert answer.status == 200 and "No trade in this period." in await answer.text()
+        # The API still refuses an empty parameter.
+        assert (await client.get("/v1/public/stats?year=")).status == 400
+
+    serve(network / "BE" / "node.toml", run)
