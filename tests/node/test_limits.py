@@ -17,7 +17,7 @@ from node.connections import (
     client_key,
     parse_fault,
 )
-from node.limits import RateLimiter, rate_family
+from node.limits import RateLimiter, RateLimits, rate_family
 from node.logs import JsonFormatter, RepeatFilter
 
 
@@ -124,6 +124,36 @@ def test_route_families_and_buckets() -> None:
     assert limiter.wait("a") == 0.0 and limiter.wait("a") == 0.0
     assert 0.0 < limiter.wait("a") <= 1.0
     assert limiter.wait("b") == 0.0  # per client
+
+
+def test_a_batch_spends_one_token_per_event_of_the_bucket_its_request_spent() -> None:
+    """SPEC 10's batches are no way round the events limit: the handler charges the rest."""
+    from types import SimpleNamespace
+
+    from aiohttp.test_utils import make_mocked_request
+
+    config = SimpleNamespace(
+        **{f"{name}_rate_per_s": 0.001 for name in ("public", "participant", "events", "ops")},
+        **{f"{name}_burst": 10 for name in ("public", "participant", "events", "ops")},
+        explorer_rate_per_s=0.001,
+        explorer_burst=10,
+        peer_rate_per_s=0.001,
+        peer_burst=10,
+        own_rate_per_s=0.001,
+        own_burst=100,
+    )
+    limits = RateLimits(config, "0123456789abcdef0123", SimpleNamespace(peer_keys=set()))
+    post = make_mocked_request("POST", "/v1/events")
+    assert limits.wait(post) == ("events", 0.0)  # the middleware's one
+    assert limits.charge(post, 8) == 0.0  # a batch of 9: 9 of the 10
+    assert limits.charge(post, 2) > 0.0  # a batch of 3 more does not fit, and spends nothing
+    assert limits.charge(post, 1) == 0.0
+    assert limits.wait(post)[1] > 0.0
+    # The operator's own clients spend their own budget, batches included.
+    own = make_mocked_request(
+        "POST", "/v1/events", headers={"Authorization": "Bearer 0123456789abcdef0123"}
+    )
+    assert limits.charge(own, 100) == 0.0 and limits.charge(own, 1) > 0.0
 
 
 def _config(tmp_path: Path, extra: str) -> Path:
