@@ -15,7 +15,13 @@ from ledger.encoding import decode, encode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
-from ledger.governance import EVIDENCE_MAX_AGE, ProposalRecord, activity
+from ledger.governance import (
+    EVIDENCE_MAX_AGE,
+    ProposalRecord,
+    activity,
+    recovery_of,
+    register_for_block,
+)
 from ledger.hashing import TAG_EVENT
 from ledger.keys import verify
 from ledger.merkle import merkle_root
@@ -309,6 +315,24 @@ class _Audit:
             )
         return frozenset(loaded.block.events[i].event_id for i in loaded.checked)
 
+    def follow_recovery(self, loaded: _Loaded, prev: Header | None) -> None:
+        """A block that records an emergency recovery is judged, and its commit certificate
+        checked, by the register the recovery makes (ledger/governance/recovery.py)."""
+        if prev is None or recovery_of(loaded.block.events) is None:
+            return
+        try:
+            self.registry = register_for_block(
+                self.registry,
+                loaded.block.events,
+                self.genesis.chain_id,
+                loaded.height,
+                prev.hash,
+            )
+        except LedgerError as exc:
+            raise _Fault(f"block {loaded.height}: {exc.message}") from exc
+        if validators_hash(self.registry.validators) != prev.next_validators_hash:
+            self.state.signing.append((loaded.height, self.registry.validators))
+
     def check_commit(self, header: Header) -> None:
         height = header.height
         raw = self.read.blocks.commit_certificate_bytes(height)
@@ -384,6 +408,7 @@ class _Audit:
         head, head_hash = self.head()
         prev: Header | None = None
         for loaded in self.blocks(head, pool, ahead):
+            self.follow_recovery(loaded, prev)
             verified = self.check_signatures(loaded)
             self.check_commit(loaded.header)
             self.execute(loaded, prev, verified)

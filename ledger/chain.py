@@ -33,6 +33,9 @@ class Execution:
     previous: dict[str, CertificateRecord | None] = field(default_factory=dict)
     #: The register in force at the next height (None only for hand-made executions in tests).
     next_registry: Registry | None = None
+    #: The register the block was judged by: the one in force at its height, or the one an
+    #: emergency recovery the block records made of it (ledger/governance/recovery.py).
+    judged_by: Registry | None = None
     #: Governance: proposal records this block changed, and the register changes it brought in.
     proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
     register_changes: list[RegisterChange] = field(default_factory=list)
@@ -74,6 +77,13 @@ def _run(
                     f"({event.event_id.hex()[:16]}: {exc.code}: {exc.message})"
                 ) from exc
             refused.append((event, exc))
+    if prev is not None and registry.hash != prev.registry_hash and not overlay.recovered:
+        # The parent committed to the register in force here: only a recovery the block records
+        # (checked when applied, as its first event) lets the block be judged by another.
+        raise InvalidBlock(
+            f"block {height} is judged by another register than block {prev.height} committed "
+            "to, and records no recovery"
+        )
     tree = StateTree(reader, prev.state_root if prev is not None else bytes(32))
     new_root, writes = tree.update(
         {state_key(number): record.leaf_value() for number, record in overlay.certificates.items()}
@@ -112,6 +122,7 @@ def _run(
         refused,
         previous,
         next_registry=transition.registry,
+        judged_by=registry,
         proposals=transition.proposals,
         register_changes=transition.changes,
     )

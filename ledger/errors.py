@@ -615,6 +615,41 @@ class AlreadyEndorsed(LedgerError):
     http_status = 409
 
 
+class RecoveryTooFewSignatures(LedgerError):
+    """An emergency recovery needs the authority keys of more than 2/3 of the active participants."""
+
+    code = "recovery_too_few_signatures"
+    http_status = 409
+
+
+class RecoveryDuplicateSigner(LedgerError):
+    """One participant's authority key signs a recovery once."""
+
+    code = "recovery_duplicate_signer"
+    http_status = 409
+
+
+class RecoveryHeadMismatch(LedgerError):
+    """A recovery names another chain, height or last final block than this chain's head."""
+
+    code = "recovery_head_mismatch"
+    http_status = 409
+
+
+class RecoveryInvalidValidators(LedgerError):
+    """The validators a recovery names are not a set the register allows."""
+
+    code = "recovery_invalid_validators"
+    http_status = 409
+
+
+class RecoveryNotNeeded(LedgerError):
+    """A recovery event outside the block it recovers (not first, or not judged by its register)."""
+
+    code = "recovery_not_needed"
+    http_status = 409
+
+
 class EndorsementRequired(LedgerError):
     """A restricted participant's certificate is confirmed only after its monitoring team endorses it."""
 

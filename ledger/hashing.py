@@ -22,6 +22,7 @@ TAG_VALIDATORS = b"kp/validators/1"
 TAG_REGISTRY = b"kp/registry/1"
 TAG_KEY_ID = b"kp/key-id/1"
 TAG_KEY_POSSESSION = b"kp/key-possession/1"
+TAG_RECOVERY = b"kp/recovery/1"
 
 
 def sha256(data: bytes) -> bytes:

@@ -62,6 +62,7 @@ from ledger.governance import (
     EvidenceBody,
     ProposalRecord,
     ReadyBody,
+    RecoveryBody,
     check_governance,
     live_validators,
     monitored_participant,
@@ -229,11 +230,14 @@ def check_signer(
         # the participant's validators waiting to enter) or evidence (a node of the participant).
         participant = registry.participant(node_of)
         body = event.body
-        if event.type not in NODE_EVENTS or not isinstance(body, ReadyBody | EvidenceBody):
+        if event.type not in NODE_EVENTS or not isinstance(
+            body, ReadyBody | EvidenceBody | RecoveryBody
+        ):
             raise SignerNotAllowed(
-                f"a node key ({NODE_PREFIX}<CODE>) only attests readiness or reports evidence"
+                f"a node key ({NODE_PREFIX}<CODE>) only attests readiness, reports evidence or "
+                "records a recovery"
             )
-        if isinstance(body, EvidenceBody) and body.node_key not in {
+        if isinstance(body, EvidenceBody | RecoveryBody) and body.node_key not in {
             participant.node_key,
             *(
                 v.node_key
@@ -547,6 +551,8 @@ class Overlay:
         self.ready: dict[bytes, tuple[str, bytes]] = {}
         #: Validators this block's evidence removes: node key -> event id.
         self.jailed: dict[bytes, bytes] = {}
+        #: The block records the emergency recovery it is judged by (ledger/governance/recovery.py).
+        self.recovered = False
         #: Participants whose authority signed an event of this block (they are not dormant).
         self.signers: set[str] = set()
         self._registry: Registry | None = None
@@ -601,6 +607,9 @@ class Overlay:
         found = getattr(self.base, "last_suspended", None)
         value: int | None = found(code) if found is not None else None
         return value
+
+    def events_before(self) -> int:
+        return len(self.order)
 
     def validators_at(self, registry: Registry, height: int) -> tuple[Validator, ...]:
         at = getattr(self.base, "validators_at", None)
@@ -673,6 +682,7 @@ class Overlay:
             self.ready[node_key] = (code, event.event_id)
         if change.offender is not None:
             self.jailed[change.offender] = event.event_id
+        self.recovered = self.recovered or change.recovery
 
     def apply_all(
         self, registry: Registry, events: Iterable[Event], ctx: EventContext, *, verified: bool

@@ -26,9 +26,11 @@ ROTATE_KEY = "participant.rotate_key"
 ENDORSE = "certificate.endorse"
 READY = "validator.ready"
 EVIDENCE = "validator.evidence"
-GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY, READY, EVIDENCE)
+#: The emergency recovery of a halted chain, recorded by a node (ledger/governance/recovery.py).
+RECOVERY = "governance.recovery"
+GOVERNANCE_EVENTS = (PROPOSE, VOTE, ROTATE_KEY, READY, EVIDENCE, RECOVERY)
 #: Events a node signs with its node key (signer `node/CODE`).
-NODE_EVENTS = (READY, EVIDENCE)
+NODE_EVENTS = (READY, EVIDENCE, RECOVERY)
 
 #: The signer field of an endorsement: the monitoring team of participant CODE is `monitor/CODE`.
 MONITOR_PREFIX = "monitor/"

@@ -176,7 +176,7 @@ RULE_HEIGHTS = {
 }
 
 
-def _check_parameter(parameters: Parameters, name: str, value: int) -> Parameters:
+def check_parameter(parameters: Parameters, name: str, value: int) -> Parameters:
     if name not in Parameters.__dataclass_fields__:
         raise UnknownParameter(
             f"{name!r} is not a network parameter; one of "
@@ -236,7 +236,7 @@ def apply_change(draft: _Draft, kind: str, subject: str, args: tuple[Any, ...]) 
         return f"admitted {name} ({', '.join(countries)})"
     if kind == SET_PARAMETER:
         name, value = args
-        draft.parameters = _check_parameter(draft.parameters, name, value)
+        draft.parameters = check_parameter(draft.parameters, name, value)
         return f"{name} = {value}"
     participant = participants.get(subject)
     if participant is None:

@@ -31,6 +31,7 @@ from ledger.governance.changes import (
     require_free,
 )
 from ledger.governance.nodes import check_evidence, check_ready
+from ledger.governance.recovery import RecoveryBody, check_recovery_event
 from ledger.governance.view import GovernanceChange, ProposalView
 from ledger.keys import verify_possession
 from ledger.registry import (
@@ -136,6 +137,11 @@ def check_governance(
         return GovernanceChange(proposal=_vote(view, registry, event, body, ctx))
     if isinstance(body, RotateKeyBody):
         return GovernanceChange(rotation=_rotate(view, registry, event, body, ctx))
+    if isinstance(body, RecoveryBody):
+        prev_hash = view.header_hash(ctx.height - 1)
+        first = view.events_before() == 0
+        check_recovery_event(registry, event, body, ctx.height, prev_hash, first)
+        return GovernanceChange(recovery=True)
     raise MalformedInput(f"{event.type} is not a governance event")  # pragma: no cover
 
 

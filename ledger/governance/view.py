@@ -49,6 +49,10 @@ class ProposalView(Protocol):
         """When `code`'s last suspension took effect (block time), None if never or unknown."""
         ...
 
+    def events_before(self) -> int:
+        """How many events of this block were applied before the one being checked."""
+        ...
+
 
 @dataclass(frozen=True)
 class GovernanceChange:
@@ -58,3 +62,4 @@ class GovernanceChange:
     rotation: tuple[str, str, bytes] | None = None  # (participant, key kind, new key)
     ready: tuple[str, bytes] | None = None  # (participant, node key) entering the set
     offender: bytes | None = None  # the node key equivocation evidence removes from the set
+    recovery: bool = False  # the block records the emergency recovery it is judged by

@@ -164,6 +164,17 @@ def write_governance(batch: Writer, execution: Execution, previous: Header | Non
     ):
         batch.put(keys.K_REGISTRY, encode(registry.to_wire()))
     new_validators = registry is not None and header.validators_hash != header.next_validators_hash
+    judged_by = execution.judged_by
+    if (
+        previous is not None
+        and judged_by is not None
+        and header.validators_hash != previous.next_validators_hash
+    ):
+        # An emergency recovery: the set that signs this block is not the one its parent named.
+        batch.put(
+            keys.validators(header.height), encode([v.to_wire() for v in judged_by.validators])
+        )
+        new_validators = True
     if registry is not None and new_validators:
         batch.put(keys.validators(following), encode([v.to_wire() for v in registry.validators]))
     if execution.register_changes:

@@ -7,6 +7,7 @@ import click
 from node.cli import (
     audit,
     cert,
+    emergency,
     explore,
     gov,
     key,
@@ -41,6 +42,7 @@ main.add_command(cert.cert)
 cert.cert.add_command(gov.cert_endorse)
 cert.cert.add_command(vc.cert_vc)
 main.add_command(gov.gov_group, "gov")
+gov.gov_group.add_command(emergency.emergency)
 main.add_command(key.key)
 main.add_command(verify.verify)
 main.add_command(reports.stats)

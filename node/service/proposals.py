@@ -103,23 +103,34 @@ class Proposals:
         if height != view.store.height + 1:
             return None
         params = view.registry.parameters
-        events = self.mempool.take(params.max_block_events, params.max_block_bytes)
+        recovery = view.recovery_event(height)
+        first = [] if recovery is None else [recovery]
+        events = first + self.mempool.take(
+            params.max_block_events - len(first),
+            params.max_block_bytes - sum(len(e.encoded) for e in first),
+        )
         head = view.store.head
         heartbeat_due = head is None or now_ms() - head.time_ms > HEARTBEAT_MS
-        heartbeat_due = heartbeat_due or view.change_waiting()
+        heartbeat_due = heartbeat_due or view.change_waiting() or recovery is not None
         if not events and not heartbeat_due:
             return None
-        execution = build_block(
-            view.reader,
-            view.registry,
-            view.genesis.hash,
-            head,
-            events,
-            chain_id=view.chain_id,
-            time_ms=now_ms(),
-            proposer=proposer,
-            verified={e.event_id for e in events},  # checked on admission to the mempool
-        )
+        try:
+            execution = build_block(
+                view.reader,
+                view.registry,
+                view.genesis.hash,
+                head,
+                events,
+                chain_id=view.chain_id,
+                time_ms=now_ms(),
+                proposer=proposer,
+                verified={e.event_id for e in events[len(first) :]},  # checked on admission
+            )
+        except InvalidBlock as exc:
+            # Only a recovery this node was given can make its own block invalid (the recovery
+            # refused now: it is checked when given, so this is a bug or a changed head).
+            log.error("no block proposed: %s", exc.message)
+            return None
         self.refusals.refuse(execution.refused)
         if not execution.block.events and not heartbeat_due:
             return None

@@ -12,6 +12,7 @@ from ledger.chain import Execution, validate_block
 from ledger.consensus.messages import CommitCertificate, quorum_size
 from ledger.encoding import decode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
+from ledger.governance import register_for_block
 from node.health import Health
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -203,11 +204,18 @@ class Sync:
         cert = CommitCertificate.from_wire(decode(cert_bytes))
         if cert.height != block.header.height or cert.value != block.header.hash:
             raise InvalidBlock("the commit certificate is for another block")
-        cert.verify(view.chain_id, view.validator_keys)
+        head = view.store.head
+        # A block that records an emergency recovery is signed by the set the recovery names.
+        registry = view.registry
+        if head is not None:
+            registry = register_for_block(
+                registry, block.events, view.chain_id, block.header.height, head.hash
+            )
+        cert.verify(view.chain_id, [v.node_key for v in registry.validators])
         verified = {e.event_id for e in block.events if e.event_id in self.mempool}
         execution = validate_block(
             view.reader,
-            view.registry,
+            registry,
             view.genesis.hash,
             view.store.head,
             block,

@@ -6,8 +6,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ledger.chain import Execution
+from ledger.errors import RecoveryHeadMismatch
+from ledger.events import Event, sign_event
 from ledger.genesis import Genesis
-from ledger.governance import PASSED, next_registry
+from ledger.governance import (
+    NODE_PREFIX,
+    PASSED,
+    RecoveryBody,
+    SignedRecovery,
+    check_recovery,
+    next_registry,
+)
 from ledger.keys import Signer
 from ledger.registry import EventContext, Registry
 from ledger.store import Store
@@ -44,6 +53,37 @@ class ChainView:
         self.reader = CachedReader(store)
         # The register in force at the next height: the store's, or genesis's before block 1.
         self.registry = store.registry() or Registry.from_genesis(genesis)
+        #: An emergency recovery of the next height this node was given (docs/emergency.md):
+        #: the next block is judged by the register it makes, and records it as its first event.
+        self.recovery: SignedRecovery | None = None
+        self._recovery_event: Event | None = None
+
+    def recover(self, signed: SignedRecovery) -> None:
+        """Judge the next block by the register `signed` makes of the one in force (every check
+        of the recovery against this node's final head, or the refusal)."""
+        head = self.store.head
+        if head is None:
+            raise RecoveryHeadMismatch("a recovery continues a chain: this node has no final block")
+        self.registry = check_recovery(
+            signed, self.registry, self.chain_id, head.height + 1, head.hash
+        )
+        self.recovery = signed
+        self._recovery_event = None
+
+    def recovery_event(self, height: int) -> Event | None:
+        """The event recording the recovery in the block at `height`, signed once by this node
+        (None when no recovery is due then, or when this node is no validator of it)."""
+        signed = self.recovery
+        if signed is None or signed.document.height != height:
+            return None
+        if self._recovery_event is None:
+            mine = [v for v in self.registry.validators if v.node_key == self.own_key]
+            if not mine:
+                return None
+            body = RecoveryBody(self.own_key, signed)
+            signer = f"{NODE_PREFIX}{mine[0].participant}"
+            self._recovery_event = sign_event(self.chain_id, signer, body, self.node_key, now_ms())
+        return self._recovery_event
 
     def committed(self, execution: Execution) -> bool:
         """A block was written: the caches learn it and its register takes force. True when the
@@ -52,6 +92,8 @@ class ChainView:
         previous = self.registry
         if execution.next_registry is not None:
             self.registry = execution.next_registry  # in force from the next height
+        if self.recovery is not None and execution.header.height >= self.recovery.document.height:
+            self.recovery = self._recovery_event = None  # recorded: the chain goes on from it
         return self.registry.hash != previous.hash
 
     # -- who is who ----------------------------------------------------------------------------
