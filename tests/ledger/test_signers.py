@@ -11,7 +11,8 @@ from ledger.authoring import Issuance
 from ledger.events import Event
 from ledger.keys import SigningKey
 from ledger.registry import EventContext
-from ledger.state import Overlay, key_holder
+from ledger.signers import key_holder
+from ledger.state import Overlay
 from ledger.store import Store
 from tests.helpers import TestNetwork
 
