@@ -33,6 +33,9 @@ P_API_TOKEN = (
 )  # API token name -> its record (a hash, never the token: node/tokens.py)
 P_OFFICER = P_LOCAL + b"o/"  # portal officer name -> account record (node/portal/accounts.py)
 P_ACTIVITY = P_LOCAL + b"a/"  # 8-byte sequence number -> activity entry (append-only)
+#: height + value -> block bytes: the blocks of the values this validator signed for at the height
+#: it is voting in (its lock's block above all), durable before the vote; gone with the height.
+P_SIGNED_BLOCK = P_LOCAL + b"sb/"
 P_PENDING = b"q/"  # event id -> event bytes: accepted here, not yet final or refused (not chain)
 P_GOV = b"g/"  # governance: proposals, their schedule, validator sets and the register's history
 P_PROPOSAL = P_GOV + b"p/"  # proposal id -> record
@@ -197,6 +200,16 @@ def refused(event_id: bytes) -> bytes:
 
 def evidence(data: bytes) -> bytes:
     return P_EVIDENCE + sha256(data)
+
+
+def signed_block(at: int, value: bytes) -> bytes:
+    """The key of the block of `value`, a value this validator signed for at height `at`."""
+    return P_SIGNED_BLOCK + height(at) + value
+
+
+def signed_blocks(at: int) -> bytes:
+    """The prefix of the blocks kept for height `at`."""
+    return P_SIGNED_BLOCK + height(at)
 
 
 def api_token(name: str) -> bytes:

@@ -334,6 +334,11 @@ class LocalReader:
     def signer_state(self) -> bytes | None:
         return self._kv.get(keys.K_SIGNER)
 
+    def signed_blocks(self, at: int) -> list[tuple[bytes, bytes]]:
+        """(value, block bytes) of the blocks kept for height `at`, in value order."""
+        prefix = keys.signed_blocks(at)
+        return [(keys.after(key, prefix), raw) for key, raw in self._kv.items(prefix)]
+
     def refused(self, event_id: bytes) -> tuple[str, str] | None:
         raw = self._kv.get(keys.refused(event_id))
         if raw is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from ledger.block import Block, Header
@@ -196,6 +196,10 @@ class Store:
         with self.kv.batch(sync=True) as batch:
             for event_id in pending_done:
                 batch.delete(keys.pending(event_id))
+            # The blocks kept for the votes of this height (or, left by a crash, of an earlier
+            # one) are of no use once it is final.
+            for key in list(self.kv.keys(keys.P_SIGNED_BLOCK)):
+                batch.delete(key)
             writes.write_block(batch, header, execution.block.events, commit_certificate)
             writes.write_records(batch, execution)
             writes.write_state_tree(batch, execution)
@@ -272,13 +276,23 @@ class Store:
         return self.readers.governance.register_history()
 
     # -- this node's own notes ------------------------------------------------------------------
-    def put_signer_state(self, data: bytes) -> None:
-        """What this validator signed: durable before the vote leaves the node."""
+    def put_signer_state(
+        self, data: bytes, blocks: Mapping[bytes, bytes] | None = None, *, at: int = 0
+    ) -> None:
+        """What this validator signed: durable before the vote leaves the node. `blocks`: the
+        blocks (value -> block bytes) of values it signed for at height `at`, in the same synced
+        batch, so that a lock never outlives its block (docs/consensus.md, "Restart")."""
         with self.kv.batch(sync=True) as batch:
+            for value, block_bytes in (blocks or {}).items():
+                batch.put(keys.signed_block(at, value), block_bytes)
             batch.put(keys.K_SIGNER, data)
 
     def signer_state(self) -> bytes | None:
         return self.readers.local.signer_state()
+
+    def signed_blocks(self, at: int) -> list[tuple[bytes, bytes]]:
+        """(value, block bytes) of the blocks kept for the votes of height `at`."""
+        return self.readers.local.signed_blocks(at)
 
     def note_refused(
         self, event_id: bytes, code: str, message: str, *, pending: bool = False

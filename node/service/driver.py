@@ -257,7 +257,7 @@ class ConsensusDriver:
     def process(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Persist):
-                self.view.store.put_signer_state(encode(action.state.to_wire()))
+                self._persist(action.state)
             elif isinstance(action, Broadcast):
                 self._broadcast(action.message)
             elif isinstance(action, ScheduleTimeout):
@@ -273,6 +273,14 @@ class ConsensusDriver:
             self._sought_at = (self.core.height, self.core.round)
             self._fetch_awaited()
         self.metrics.round.set(self.core.round)
+
+    def _persist(self, state: SignerState) -> None:
+        """The signer state, and the blocks of the values it signed for, durable in one synced
+        batch before the vote that depends on them leaves (Tendermint stores a block's parts
+        before it signs for it): after a crash of every validator, a lock still has its block."""
+        blocks = self.proposals.blocks_to_keep(state)
+        self.view.store.put_signer_state(encode(state.to_wire()), blocks, at=state.height)
+        self.proposals.kept(blocks)
 
     def _fetch_awaited(self) -> None:
         """Fetch the blocks of the current round's proposals that the core holds without them

@@ -14,6 +14,7 @@ from ledger.consensus import (
     MAX_FUTURE_ROUNDS_PER_VALIDATOR,
     CommitCertificate,
     Proposal,
+    SignerState,
     proposer_for,
 )
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
@@ -84,6 +85,9 @@ class Proposals:
         self.fetch_tasks: set[asyncio.Task[None]] = set()
         #: A decision whose block we have not seen: committed as soon as the block arrives.
         self._pending_decision: tuple[bytes, CommitCertificate] | None = None
+        #: Candidates whose block is on disk (the store's signed blocks of the current height).
+        self._kept: set[bytes] = set()
+        self._restore_kept()
 
     def report_to(self, sink: ProposalSink) -> None:
         """Name who hears of judged and decided blocks (the driver, built after this part)."""
@@ -159,9 +163,51 @@ class Proposals:
             return None
         return [execution.header.encoded, [e.event_id for e in execution.block.events]]
 
+    # -- the blocks behind our votes, kept on disk ----------------------------------------------
+    def blocks_to_keep(self, state: SignerState) -> dict[bytes, bytes]:
+        """The blocks (value -> bytes) of the values `state` locks on, holds as valid or signed
+        for, that are not on disk yet: the driver writes them with `state`, before the vote
+        leaves. A lock on a block that a crash took from memory would leave the height stuck:
+        the lock forbids prevoting any other value, and nobody could re-propose or serve it."""
+        if state.height != self.view.store.height + 1:
+            return {}
+        values = {state.locked_value, state.valid_value, *(m.value for m in state.signed)}
+        blocks: dict[bytes, bytes] = {}
+        for value in values:
+            if value is None or value in self._kept:
+                continue
+            execution = self.candidates.get(value)
+            if execution is not None:
+                blocks[value] = execution.block.encode()
+        return blocks
+
+    def kept(self, values: Iterable[bytes]) -> None:
+        """The blocks of `values` are on disk (blocks_to_keep's, written)."""
+        self._kept.update(values)
+
+    def _restore_kept(self) -> None:
+        """Take back the blocks kept for the height we were voting in before a restart, as the
+        judged candidates they were: we can re-propose our valid value and serve our lock's
+        block to the peers that need it (/peer/candidate)."""
+        height = self.view.store.height + 1
+        for value, block_bytes in self.view.store.signed_blocks(height):
+            try:
+                block = Block.decode(
+                    block_bytes, max_events=self.view.registry.parameters.max_block_events
+                )
+                if block.header.hash != value:
+                    raise InvalidBlock("a kept block is not the block of its value")
+                self.candidates[value] = self.execute(block)
+            except LedgerError as exc:
+                # Judged valid before it was written: only a damaged store gets here.
+                log.error("kept block not restored", extra={"reason": exc.message})
+                continue
+            self._kept.add(value)
+
     def height_done(self) -> None:
         """The height was committed: its candidates, decision and searches are over."""
         self.candidates.clear()
+        self._kept.clear()  # the commit's batch deleted them from disk
         self._pending_decision = None
         self._round_values.clear()
         for task in self._judging.values():

@@ -110,6 +110,20 @@ def test_local_notes(network: TestNetwork, store: Store) -> None:
     assert store.signer_state() == b"\x93\x01\x02\x03"
 
 
+def test_the_blocks_behind_the_votes_last_until_their_height_is_final(
+    network: TestNetwork, store: Store
+) -> None:
+    # Left by a crash at an earlier height, and of the height being voted in.
+    store.put_signer_state(b"\x90", {b"\x01" * 32: b"old"}, at=0)
+    store.put_signer_state(b"\x91", {b"\x02" * 32: b"one", b"\x03" * 32: b"two"}, at=1)
+    assert store.signer_state() == b"\x91"
+    assert store.signed_blocks(1) == [(b"\x02" * 32, b"one"), (b"\x03" * 32, b"two")]
+    assert store.signed_blocks(2) == []
+    network.commit_block(store, [network.issue().event])
+    assert store.signed_blocks(0) == [] and store.signed_blocks(1) == []
+    assert store.signer_state() == b"\x91"
+
+
 def _index_of(store: Store) -> set[bytes]:
     return set(store.iter_index())
 

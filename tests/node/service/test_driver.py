@@ -194,3 +194,60 @@ def test_a_decision_without_the_block_is_committed_when_a_peer_serves_it(net: Ne
 
     asyncio.run(run())
     assert view.store.head == block.header and parts.heard == [(1, False)]
+
+
+def prevotes(net: Net, value: bytes, signers: tuple[int, ...] = (1, 2, 3)) -> list[Any]:
+    chain_id = net.events.chain_id
+    return [
+        Vote.create(net.node_keys[i], chain_id, VoteKind.PREVOTE, 1, 0, value, i).to_wire()
+        for i in signers
+    ]
+
+
+def test_a_validator_restarted_while_locked_still_has_its_locks_block(net: Net) -> None:
+    # Locked on a block that only its memory held, then killed: no peer has the block either
+    # (every validator went down at once), so only this node's disk can bring it back.
+    view = net.view(on_disk=True)
+    parts = Parts(view)
+    event = net.events.issue("BE", "AE")
+    parts.mempool.add(event)
+    block = net.block(view, [event], proposer=PROPOSER).block
+    value = block.header.hash
+    proposal = Proposal.create(net.node_keys[PROPOSER], view.chain_id, 1, 0, value, -1, PROPOSER)
+
+    async def lock() -> None:
+        try:
+            parts.driver.on_proposal(proposal, block.encode())
+            parts.driver.on_peer_consensus(prevotes(net, value))
+        finally:
+            parts.proposals.stop()
+            parts.driver.stop()
+
+    asyncio.run(lock())
+    assert parts.driver.core.locked == (0, value)
+    view.store.close()
+
+    restarted = Parts(net.view(on_disk=True))
+    store = restarted.view.store
+    assert store.height == 0 and len(restarted.mempool) == 0
+    # It serves its lock's block to the peers that ask (/peer/candidate) ...
+    assert restarted.proposals.candidate_block(value) == block.encode()
+    assert restarted.proposals.is_valid(1, value) is True
+
+    async def finish() -> None:
+        try:
+            restarted.driver.start()
+            assert restarted.driver.core.locked == (0, value)
+            # ... and the others' precommits for it make the height final with no fetch.
+            restarted.driver.on_peer_consensus(precommits(net, value))
+        finally:
+            restarted.proposals.stop()
+            restarted.driver.stop()
+
+    asyncio.run(finish())
+    assert store.height == 1 and store.head == block.header
+    assert restarted.link.gets == []
+    stored = store.event(event.event_id)
+    assert stored is not None and stored.height == 1
+    # The kept blocks went with the height, in the commit's batch.
+    assert store.signed_blocks(1) == []
