@@ -281,7 +281,8 @@ class Store:
     ) -> None:
         """What this validator signed: durable before the vote leaves the node. `blocks`: the
         blocks (value -> block bytes) of values it signed for at height `at`, in the same synced
-        batch, so that a lock never outlives its block (docs/consensus.md, "Restart")."""
+        batch, so that a lock never outlives its block (docs/consensus.md, "Safety across
+        restarts")."""
         with self.kv.batch(sync=True) as batch:
             for value, block_bytes in (blocks or {}).items():
                 batch.put(keys.signed_block(at, value), block_bytes)
