@@ -67,6 +67,15 @@ class Trust:
         cls.current = trust
 
 
+def urlopen(
+    req: urllib.request.Request, timeout: float, trust: tls.ClientTrust | None = None
+) -> Any:
+    """urllib's urlopen, an https:// URL verified as `trust` (default: Trust.current) says."""
+    if req.full_url.startswith("https://"):
+        return (trust or Trust.current).opener(req.full_url).open(req, timeout=timeout)
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
 #: The errors of a plain HTTP request that a TLS listener ends (it hangs up on what is not TLS).
 _HUNG_UP = (http.client.BadStatusLine, ConnectionResetError, ConnectionAbortedError)
 
@@ -87,12 +96,9 @@ class NodeClient:
         self.trust = trust
 
     def _open(self, req: urllib.request.Request) -> Any:
-        if self.url.startswith("https://"):
-            trust = self.trust or Trust.current
-            return trust.opener(self.url).open(req, timeout=self.timeout)
-        return urllib.request.urlopen(req, timeout=self.timeout)
+        return urlopen(req, self.timeout, self.trust)
 
-    def _unreachable(self, exc: BaseException) -> ConnectionFailed:
+    def unreachable(self, exc: BaseException) -> ConnectionFailed:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, tls.NodeNotTrusted):
             return ConnectionFailed(f"refusing the node at {self.url}: {reason}")
@@ -128,7 +134,7 @@ class NodeClient:
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
         except (urllib.error.URLError, OSError, TimeoutError, http.client.BadStatusLine) as exc:
-            raise self._unreachable(exc) from exc
+            raise self.unreachable(exc) from exc
         except tls.TlsError as exc:
             raise ConnectionFailed(str(exc)) from exc
         except (http.client.HTTPException, ValueError) as exc:

@@ -24,6 +24,8 @@ import json
 import logging
 import resource
 import socket
+import ssl
+from asyncio import sslproto
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -236,9 +238,17 @@ class GuardedHandler(RequestHandler):
         self._reserved = False
         self._deadline: asyncio.TimerHandle | None = None
         self._phase = "header"
+        #: Admitted already, before its TLS handshake, by the GuardedTls around it.
+        self.preadmitted: tuple[str, bool] | None = None
 
     # -- the connection's life --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.preadmitted is not None:
+            self._admitted = True
+            self._address, self._reserved = self.preadmitted
+            super().connection_made(transport)
+            self._arm("header", self._guard.limits.header_timeout_s)
+            return
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         refused = self._guard.admit(address)
@@ -268,7 +278,8 @@ class GuardedHandler(RequestHandler):
             return
         self._admitted = False
         self._disarm()
-        self._guard.release(self._address, self._reserved)
+        if self.preadmitted is None:  # else the GuardedTls around it releases it
+            self._guard.release(self._address, self._reserved)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -346,10 +357,63 @@ class GuardedHandler(RequestHandler):
         return resp
 
 
+class GuardedTls(sslproto.SSLProtocol):
+    """TLS around a GuardedHandler, admitted by the guard before the handshake: a connection
+    over the caps is closed at once (there is no way to say why before TLS), and one that does
+    not finish its handshake within the header deadline is closed then, so that connections
+    stuck in handshakes count in the caps and hold no file for long (docs/security.md)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: GuardedHandler,
+        context: ssl.SSLContext,
+        guard: ConnectionGuard,
+    ) -> None:
+        # (typeshed wants a waiter future and whole seconds; asyncio takes None and floats)
+        super().__init__(
+            loop,
+            handler,
+            context,
+            None,  # type: ignore[arg-type]
+            server_side=True,
+            ssl_handshake_timeout=guard.limits.header_timeout_s,  # type: ignore[arg-type]
+            ssl_shutdown_timeout=guard.limits.header_timeout_s,
+        )
+        self._handler = handler
+        self._guard = guard
+        self._admission: tuple[str, bool] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        refused = self._guard.admit(address)
+        if refused is not None:
+            log.warning(
+                "connection refused: too many connections",
+                extra={"client": address, "reason": refused},
+            )
+            transport.close()
+            return
+        self._admission = (address, self._guard.reserved(address))
+        self._handler.preadmitted = self._admission
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._admission is None:
+            return
+        address, reserved = self._admission
+        self._admission = None
+        self._guard.release(address, reserved)
+        super().connection_lost(exc)
+
+
 class GuardedServer(web.Server):
     """aiohttp's Server, making GuardedHandler protocols and telling them when a header is in."""
 
-    def __init__(self, plain: web.Server, guard: ConnectionGuard) -> None:
+    def __init__(
+        self, plain: web.Server, guard: ConnectionGuard, tls: ssl.SSLContext | None = None
+    ) -> None:
         factory = plain.request_factory
 
         def request_factory(
@@ -368,17 +432,29 @@ class GuardedServer(web.Server):
             **plain._kwargs,
         )
         self.guard = guard
+        self.tls = tls
 
-    def __call__(self) -> RequestHandler:
-        return GuardedHandler(self, self.guard, loop=self._loop, **self._kwargs)
+    def __call__(self) -> Any:
+        handler = GuardedHandler(self, self.guard, loop=self._loop, **self._kwargs)
+        if self.tls is None:
+            return handler
+        return GuardedTls(self._loop, handler, self.tls, self.guard)
 
 
 class GuardedRunner(web.AppRunner):
-    """An AppRunner whose server is a GuardedServer."""
+    """An AppRunner whose server is a GuardedServer (speaking TLS with `tls`: give the sites no
+    ssl_context of their own, the server wraps each connection itself)."""
 
-    def __init__(self, app: web.Application, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        guard: ConnectionGuard,
+        tls: ssl.SSLContext | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
         self.guard = guard
+        self.tls = tls
 
     async def _make_server(self) -> web.Server:
-        return GuardedServer(await super()._make_server(), self.guard)
+        return GuardedServer(await super()._make_server(), self.guard, self.tls)

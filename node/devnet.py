@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from ledger.genesis import Genesis
-from node.client import ConnectionFailed, NodeClient
+from node.client import ConnectionFailed, NodeClient, Trust
 from node.files import load_genesis
 from node.netinit import init_network, parse_participants
+from node.tls import ClientTrust
 
 #: The devnet's participants, in order: SPEC's four first, then other big traders.
 DEVNET_PARTICIPANTS = ["BE", "AE", "IN", "RU", "BW", "IL", "HK", "CA", "ZA", "CN", "US", "CH"]
@@ -102,6 +103,8 @@ def run_devnet(directory: Path, nodes: int, *, base_port: int = 7700, demo: bool
     else:
         click.echo(f"using the existing network in {directory}/")
     genesis = load_genesis(directory / "genesis.json")
+    # Every request of the devnet (health, demo trade) checks the node keys of its genesis.
+    Trust.use(ClientTrust.from_genesis(genesis, f"the genesis {directory / 'genesis.json'}"))
     urls = [v.address for v in genesis.validators]
     for validator in genesis.validators:
         turn_portal_on(directory / validator.participant / "node.toml")

@@ -92,13 +92,14 @@ def init_network(
     host: str = "127.0.0.1",
     chain_id: str | None = None,
     parameters: Parameters | None = None,
-    tls: bool = False,
+    tls: bool = True,
     passphrase: bytes | None = None,
 ) -> Genesis:
     """Write every participant's keys (encrypted under `passphrase` if given) and node.toml,
     and the shared genesis.json.
 
-    With `tls`, the addresses are https:// and the nodes speak TLS (docs/security.md)."""
+    The addresses are https:// and the nodes speak TLS (docs/security.md); `tls=False`
+    makes a plain network, for benchmarks that measure what TLS costs."""
     directory = Path(directory)
     if (directory / "genesis.json").exists():
         raise InitError(f"{directory}/genesis.json already exists: refusing to overwrite a network")
@@ -124,7 +125,7 @@ def init_network(
             )
         )
         validators.append(Validator(spec.code, node_key.public_bytes, address))
-        _write_node_toml(folder, spec, host, port)
+        write_node_toml(folder, spec, host, port)
     now = datetime.now(UTC).replace(microsecond=0)
     genesis = Genesis(
         chain_id=chain_id or f"kp-{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}",
@@ -137,7 +138,7 @@ def init_network(
     return genesis
 
 
-def _write_node_toml(folder: Path, spec: ParticipantSpec, host: str, port: int) -> Path:
+def write_node_toml(folder: Path, spec: ParticipantSpec, host: str, port: int) -> Path:
     toml_path = folder / "node.toml"
     write_toml(
         toml_path,
@@ -198,7 +199,7 @@ def init_joiner(
     chain_id = genesis.chain_id
     scheme = "https" if genesis_uses_tls(genesis) else "http"
     authority, node_key, encryption = write_keys(folder, passphrase)
-    config = _write_node_toml(folder, spec, host, port)
+    config = write_node_toml(folder, spec, host, port)
     return Joiner(
         spec=spec,
         name=participant_name(spec),

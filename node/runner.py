@@ -62,7 +62,7 @@ def listener_context(config: NodeConfig, node: LedgerNode) -> ssl.SSLContext:
     """The TLS 1.3 context of the node's listener: its node key's certificate, kept in the data
     directory (tls/node.crt, made anew at each start), and node.toml's tls_cert for clients."""
     return tls.server_context(
-        node.node_key, config.data_dir / "tls", config.tls_cert, config.tls_key
+        node.node_key, config.data_dir / "tls", config.host, config.tls_cert, config.tls_key
     )
 
 
@@ -149,6 +149,7 @@ async def serve(
     runner = GuardedRunner(
         app,
         guard,
+        tls=context,
         access_log=None,
         handle_signals=False,
         keepalive_timeout=config.keepalive_timeout_s,
@@ -161,11 +162,9 @@ async def serve(
     await runner.setup()
     site: web.BaseSite
     if sock is not None:
-        site = web.SockSite(runner, sock, ssl_context=context)
+        site = web.SockSite(runner, sock)
     else:
-        site = web.TCPSite(
-            runner, config.host, config.port, reuse_address=True, ssl_context=context
-        )
+        site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:

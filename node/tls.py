@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+import ipaddress
 import os
 import secrets
 import socket
@@ -23,8 +24,8 @@ from typing import Any
 import aiohttp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from ledger.errors import MalformedInput
@@ -204,18 +205,62 @@ def _load_node_key(context: ssl.SSLContext, cert_file: Path, key: SigningKey) ->
         os.unlink(name)
 
 
+def browser_certificate(tls_dir: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed ECDSA P-256 certificate for web browsers, kept in `tls_dir` (browser.crt,
+    browser.key, 0600) so that a browser's exception for it lasts across restarts.
+
+    Browsers do not speak Ed25519 in TLS, so they cannot be shown the node key's certificate;
+    they get this one (or node.toml's tls_cert). Nothing is pinned to it: peers and kpledger
+    clients ask for NODE_SNI and check the node key.
+    """
+    cert_file, key_file = tls_dir / "browser.crt", tls_dir / "browser.key"
+    if cert_file.is_file() and key_file.is_file():
+        return cert_file, key_file
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kpledger node {host}")])
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=397))
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_file, key_file
+
+
 def server_context(
     node_key: Signer,
     tls_dir: Path,
+    host: str = "127.0.0.1",
     ca_cert: Path | None = None,
     ca_key: Path | None = None,
 ) -> ssl.SSLContext:
     """The listener's TLS 1.3 context.
 
-    It shows the node key's certificate (written to `tls_dir`/node.crt, made anew at each
-    start). With `ca_cert` and `ca_key` (node.toml's tls_cert and tls_key) it shows that
-    certificate to clients, and the node key's to those that ask for NODE_SNI (peers, and
-    clients pinning the register's key).
+    To a client that asks for NODE_SNI (peers, and kpledger clients pinning the register's
+    key) it shows the node key's certificate (written to `tls_dir`/node.crt, made anew at each
+    start). To any other client (a web browser, a client verifying a CA) it shows node.toml's
+    tls_cert (`ca_cert` with `ca_key`), else browser_certificate().
     """
     tls_dir.mkdir(parents=True, exist_ok=True)
     cert_file = tls_dir / "node.crt"
@@ -228,13 +273,14 @@ def server_context(
     node_context = _server_context()
     _load_node_key(node_context, cert_file, tls_key)
     if ca_cert is None or ca_key is None:
-        return node_context
+        ca_cert, ca_key = browser_certificate(tls_dir, host)
     context = _server_context()
     try:
         context.load_cert_chain(ca_cert, ca_key)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise TlsError(
-            f"cannot load tls_cert {ca_cert} with tls_key {ca_key}: {exc.strerror or exc}"
+            f"cannot load tls_cert {ca_cert} with tls_key {ca_key}: "
+            f"{getattr(exc, 'strerror', None) or exc}"
         ) from exc
 
     def by_name(sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
@@ -388,7 +434,7 @@ def check_pinned(sock: ssl.SSLSocket, pins: frozenset[bytes], source: str) -> No
         )
 
 
-class _PinnedConnection(http.client.HTTPSConnection):
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, *, pins: frozenset[bytes], source: str, **kwargs: Any) -> None:
         super().__init__(host, context=pinned_context(), **kwargs)
         self._pins = pins
@@ -411,7 +457,7 @@ class _PinnedHandler(urllib.request.HTTPSHandler):
         self._source = source
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        connection = functools.partial(_PinnedConnection, pins=self._pins, source=self._source)
+        connection = functools.partial(PinnedHTTPSConnection, pins=self._pins, source=self._source)
         return self.do_open(connection, req)
 
 

@@ -56,7 +56,7 @@ from ledger.keys import SigningKey, verify  # noqa: E402
 from ledger.registry import Registry  # noqa: E402
 from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.peers import MSGPACK, sign_request  # noqa: E402
-from tests.e2e.harness import Network  # noqa: E402
+from tests.e2e.harness import Network, tls_kwargs, urlopen  # noqa: E402
 
 CODES = ("BE", "AE", "IN", "RU")
 PAIRS = [(a, b) for a in CODES for b in CODES if a != b]
@@ -280,14 +280,14 @@ class Poller:
 
     @staticmethod
     async def _health(session: aiohttp.ClientSession, url: str) -> Any:
-        async with session.get(url + "/healthz") as response:
+        async with session.get(url + "/healthz", **tls_kwargs(url)) as response:
             return await response.json()
 
 
 async def post(session: aiohttp.ClientSession, url: str, body: bytes, record: Submission) -> None:
     try:
         async with session.post(
-            url + "/v1/events", data=body, headers={"Content-Type": MSGPACK}
+            url + "/v1/events", data=body, headers={"Content-Type": MSGPACK}, **tls_kwargs(url)
         ) as response:
             await response.read()
             record.status = response.status
@@ -358,9 +358,7 @@ def fetch_blocks(net: Network, first: int, last: int) -> dict[int, list[bytes]]:
         path = f"/peer/blocks?from={height}&limit=256"
         now = int(time.time() * 1000)
         headers = sign_request(key, net.genesis.chain_id, "GET", path, b"", now, key.public_bytes)
-        with urllib.request.urlopen(
-            urllib.request.Request(node.url + path, headers=headers), timeout=60
-        ) as response:
+        with urlopen(urllib.request.Request(node.url + path, headers=headers), 60) as response:
             items = decode(response.read())
         if not items:
             break
@@ -538,11 +536,12 @@ def machine() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     directory = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="kp-bench-"))
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
-    net = Network.create(directory / "net", parameters=Parameters())
+    net = Network.create(directory / "net", parameters=Parameters(), tls=not args.plain)
     net.lift_rate_limits()  # all the load comes from one address
     log_every_block(net)  # block times are read from the logs
     supply = Supply(net.directory, max(1, min(args.sign_workers, os.cpu_count() or 1)))
     results: dict[str, Any] = {
+        "transport": "plain HTTP" if args.plain else "TLS 1.3",
         "machine": machine(),
         "targets": {
             "finalised_per_s": TARGET_THROUGHPUT,
@@ -636,6 +635,7 @@ def _describe(r: RunResult) -> str:
 def _summary(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
+        f"transport: {results['transport']}",
         f"machine: {m['nproc']} CPUs, {m['cpu_model']}, Python {m['python']}, "
         f"load average at start {m['loadavg_at_start']}",
         f"Ed25519 verify (one core): {results['ed25519_verify_per_s']}/s",
@@ -673,11 +673,53 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", help="Where to create the network (default: a temp dir).")
     parser.add_argument("--keep", action="store_true", help="Keep the network's directory.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="A plain-HTTP network (network init --plain-http) instead of TLS: to measure what "
+        "TLS costs.",
+    )
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="Run over TLS, then the same over plain HTTP, and report both and TLS's cost.",
+    )
     args = parser.parse_args(argv)
     # Killed politely (timeout, Ctrl-C): still stop the nodes, in run's finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    results = run(args)
-    print(json.dumps(results, indent=2) if args.json else _summary(results))
+    if not args.compare_plain:
+        results = run(args)
+        print(json.dumps(results, indent=2) if args.json else _summary(results))
+        return
+    tls_run = run(argparse.Namespace(**{**vars(args), "plain": False, "dir": None}))
+    plain_run = run(argparse.Namespace(**{**vars(args), "plain": True, "dir": None}))
+    compared = {"tls": tls_run, "plain": plain_run, "tls_cost": tls_cost(tls_run, plain_run)}
+    if args.json:
+        print(json.dumps(compared, indent=2))
+    else:
+        print(_summary(tls_run), _summary(plain_run), sep="\n\n")
+        print("\nTLS against plain, same run:", json.dumps(compared["tls_cost"]))
+
+
+def tls_cost(tls_run: dict[str, Any], plain_run: dict[str, Any]) -> dict[str, Any]:
+    """Per measured run: throughput lost and node CPU added by TLS, in percent of plain."""
+    cost: dict[str, Any] = {}
+    for name in ("open_loop", "saturation"):
+        if name not in tls_run or name not in plain_run:
+            continue
+        t, p = tls_run[name], plain_run[name]
+        cost[name] = {
+            "finalised_per_s": [t["finalised_per_s"], p["finalised_per_s"]],
+            "throughput_loss_percent": round(
+                100 * (1 - t["finalised_per_s"] / p["finalised_per_s"]), 1
+            )
+            if p["finalised_per_s"]
+            else None,
+            "node_cpu_ms_per_event": [t["node_cpu_ms_per_event"], p["node_cpu_ms_per_event"]],
+            "latency_p50_ms": [t["latency_p50_ms"], p["latency_p50_ms"]],
+            "latency_p99_ms": [t["latency_p99_ms"], p["latency_p99_ms"]],
+        }
+    return cost
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from node.config import toml_value  # noqa: E402
 from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.netinit import init_network, parse_participants  # noqa: E402
 from node.runner import LISTEN_FD_ENV  # noqa: E402
+from node.tls import NODE_SNI, genesis_uses_tls, peer_pin  # noqa: E402
 from tests.e2e.harness import reserve_ports  # noqa: E402
 
 CODES = ("BE", "AE", "IN", "RU")
@@ -144,11 +145,16 @@ def commit_certificate(height: int, value: bytes, node_keys: list[SigningKey]) -
     return encode(cert.to_wire())
 
 
-def build_chain(directory: Path, certificates: int, log: Any) -> None:
-    """A fresh network in `directory` whose BE data dir holds `certificates` certificates."""
+def build_chain(directory: Path, certificates: int, log: Any, tls: bool = True) -> None:
+    """A fresh network in `directory` whose BE data dir holds `certificates` certificates
+    (a TLS network, or with `tls=False` a plain one, to measure what TLS costs)."""
     base_port = genesis_base_port()
     init_network(
-        directory, parse_participants(",".join(CODES)), base_port=base_port, chain_id=CHAIN_ID
+        directory,
+        parse_participants(",".join(CODES)),
+        base_port=base_port,
+        chain_id=CHAIN_ID,
+        tls=tls,
     )
     genesis = load_genesis(directory / "genesis.json")
     registry = Registry.from_genesis(genesis)
@@ -197,7 +203,7 @@ def build_chain(directory: Path, certificates: int, log: Any) -> None:
         store.close()
     for code in CODES[1:]:
         shutil.copytree(directory / "BE" / "data", directory / code / "data")
-    (directory / "bench.json").write_text(json.dumps({"certificates": certificates}))
+    (directory / "bench.json").write_text(json.dumps({"certificates": certificates, "tls": tls}))
     log(
         f"built {certificates:,} certificates in {blocks} blocks in {time.monotonic() - started:.0f} s"
     )
@@ -205,8 +211,11 @@ def build_chain(directory: Path, certificates: int, log: Any) -> None:
 
 # -- running one node ---------------------------------------------------------------------------
 @contextmanager
-def one_node(directory: Path) -> Iterator[tuple[str, int]]:
-    """Start BE's node (rate limits raised for the benchmark); yield its URL and pid."""
+def one_node(directory: Path) -> Iterator[tuple[str, int, str]]:
+    """Start BE's node (rate limits raised for the benchmark); yield its URL, pid and node key
+    (hex, which the clients pin when the network speaks TLS; "" for a plain one)."""
+    secure = genesis_uses_tls(load_genesis(directory / "genesis.json"))
+    node_key = load_signing_key(directory / "BE" / "node.pem").public_bytes.hex() if secure else ""
     config = directory / "BE" / "node.toml"
     limits = tuple(
         f"{family}_{kind}" for family in ("public", "ops") for kind in ("rate_per_s", "burst")
@@ -233,7 +242,7 @@ def one_node(directory: Path) -> Iterator[tuple[str, int]]:
         env={**os.environ, LISTEN_FD_ENV: str(listener.fileno)},
         pass_fds=(listener.fileno,),
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if secure else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -246,7 +255,7 @@ def one_node(directory: Path) -> Iterator[tuple[str, int]]:
                 if time.monotonic() > deadline:
                     raise SystemExit("the node did not come up") from None
                 time.sleep(0.1)
-        yield url, process.pid
+        yield url, process.pid, node_key
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -266,7 +275,7 @@ ANSWERED = {"/healthz": (200, 503)}
 
 
 async def _load(
-    url: str, paths: list[str], concurrency: int, duration: float, seed: int
+    url: str, paths: list[str], concurrency: int, duration: float, seed: int, node_key: str
 ) -> tuple[int, int, list[float]]:
     """`concurrency` clients GET `paths` for `duration` s: (ok, failed, latencies).
 
@@ -278,6 +287,11 @@ async def _load(
     latencies: list[float] = []
     failed = 0
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    # Over TLS the clients check the node key, as peers and the CLI do (one handshake per
+    # kept-alive connection).
+    pinned: dict[str, Any] = (
+        {"ssl": peer_pin(bytes.fromhex(node_key)), "server_hostname": NODE_SNI} if node_key else {}
+    )
     async with aiohttp.ClientSession(connector=connector) as session:
         stop = time.perf_counter() + duration
 
@@ -287,7 +301,7 @@ async def _load(
                 path = next(walk, None) if walk is not None else None
                 path = path or paths[rng.randrange(len(paths))]
                 t0 = time.perf_counter()
-                async with session.get(url + path) as response:
+                async with session.get(url + path, **pinned) as response:
                     await response.read()
                     if response.status not in ANSWERED.get(path, (200,)):
                         failed += 1
@@ -298,7 +312,9 @@ async def _load(
     return len(latencies), failed, latencies
 
 
-def _load_process(args: tuple[str, list[str], int, float, int]) -> tuple[int, int, list[float]]:
+def _load_process(
+    args: tuple[str, list[str], int, float, int, str],
+) -> tuple[int, int, list[float]]:
     return asyncio.run(_load(*args))
 
 
@@ -309,10 +325,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    url: str, paths: list[str], concurrency: int, duration: float, procs: int, pid: int
+    url: str,
+    paths: list[str],
+    concurrency: int,
+    duration: float,
+    procs: int,
+    pid: int,
+    node_key: str = "",
 ) -> dict[str, Any]:
     per = max(1, concurrency // procs)
-    jobs = [(url, paths[seed::procs], per, duration, seed) for seed in range(procs)]
+    jobs = [(url, paths[seed::procs], per, duration, seed, node_key) for seed in range(procs)]
     with multiprocessing.get_context("spawn").Pool(procs) as pool:
         cpu_before = cpu_seconds(pid)
         results = pool.map(_load_process, jobs)
@@ -365,66 +387,125 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-procs", type=int, default=1, help="load-generating processes")
     parser.add_argument("--dir", type=Path, default=None, help="build here (reused if built)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--plain", action="store_true", help="a plain-HTTP network, not TLS")
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="measure over TLS, then the same over plain HTTP (chains in DIR/tls and DIR/plain)",
+    )
     args = parser.parse_args(argv)
     log = (lambda _m: None) if args.json else print
     temporary = args.dir is None
     directory = Path(tempfile.mkdtemp(prefix="kp-bench-public-")) if temporary else args.dir
     try:
-        built = directory / "bench.json"
-        if built.exists() and json.loads(built.read_text())["certificates"] >= args.certificates:
-            log(f"reusing the chain in {directory}")
-        else:
-            if directory.exists():
-                shutil.rmtree(directory)
-            log(f"building {args.certificates:,} certificates in {directory} ...")
-            build_chain(directory, args.certificates, log)
-        count = json.loads(built.read_text())["certificates"]
-        hot = [f"/v1/public/certificates/{_number(i)}" for i in range(0, count, count // HOT_SET)]
-        # Each number once, in random order; the warm-up takes its numbers from the far end.
-        everything = [f"/v1/public/certificates/{_number(i)}" for i in range(count)]
-        random.Random(2026).shuffle(everything)
-        results: dict[str, Any] = {"machine": machine(), "certificates": count}
-        with one_node(directory) as (url, pid):
-            # Warm up (the hot set's answers, every block's Merkle tree), then measure each load.
-            measure(url, hot, 4, 1.0, 1, pid)
-            measure(url, everything[::-1], 8, 3.0, 1, pid)
-            for name, paths in (
-                ("healthz", ["/healthz"]),
-                ("hot_set", hot),
-                ("random", everything),
-            ):
-                log(f"measuring {name} ...")
-                results[name] = measure(
-                    url, paths, args.concurrency, args.duration, args.client_procs, pid
-                )
-        results["settings"] = {
-            "concurrency": args.concurrency,
-            "duration_s": args.duration,
-            "client_procs": args.client_procs,
+        if not args.compare_plain:
+            results = bench(directory, args, not args.plain, log)
+            if args.json:
+                print(json.dumps(results, indent=2))
+            else:
+                report(results, args)
+            return 0
+        both = {
+            "tls": bench(directory / "tls", args, True, log),
+            "plain": bench(directory / "plain", args, False, log),
+        }
+        both["tls_cost"] = {
+            name: {
+                "requests_per_s": [
+                    both["tls"][name].get("requests_per_s", 0),
+                    both["plain"][name].get("requests_per_s", 0),
+                ],
+                "throughput_loss_percent": round(
+                    100
+                    * (
+                        1
+                        - both["tls"][name].get("requests_per_s", 0)
+                        / max(1, both["plain"][name].get("requests_per_s", 0))
+                    ),
+                    1,
+                ),
+                "node_cpu_ms_per_request": [
+                    both["tls"][name].get("node_cpu_ms_per_request"),
+                    both["plain"][name].get("node_cpu_ms_per_request"),
+                ],
+            }
+            for name in ("healthz", "hot_set", "random")
         }
         if args.json:
-            print(json.dumps(results, indent=2))
+            print(json.dumps(both, indent=2))
         else:
-            m = results["machine"]
-            print(f"\n{count:,} certificates; {m['cpu']}, {m['cores']} cores, Python {m['python']}")
-            print(f"{args.concurrency} concurrent clients in {args.client_procs} process(es)")
-            print(
-                f"{'load':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-                f"{'failed':>7} {'node CPU ms/req':>16} {'node CPU':>9}"
-            )
-            for name in ("healthz", "hot_set", "random"):
-                r = results[name]
-                print(
-                    f"{name:<10} {r.get('requests_per_s', 0):>8} {r.get('p50_ms', '-'):>8} "
-                    f"{r.get('p99_ms', '-'):>8} {r.get('max_ms', '-'):>8} {r['failed']:>7} "
-                    f"{r.get('node_cpu_ms_per_request', '-'):>16} "
-                    f"{r.get('node_cpu_share', 0):>8.0%}"
-                )
-            print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            report(both["tls"], args)
+            report(both["plain"], args)
+            print("\nTLS against plain, same run:", json.dumps(both["tls_cost"]))
         return 0
     finally:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def bench(directory: Path, args: argparse.Namespace, tls: bool, log: Any) -> dict[str, Any]:
+    """Build (or reuse) the chain in `directory` and measure the three loads on one node."""
+    built = directory / "bench.json"
+    reuse = built.exists() and json.loads(built.read_text())
+    if reuse and reuse["certificates"] >= args.certificates and reuse.get("tls", True) == tls:
+        log(f"reusing the chain in {directory}")
+    else:
+        if directory.exists():
+            shutil.rmtree(directory)
+        log(f"building {args.certificates:,} certificates in {directory} ...")
+        build_chain(directory, args.certificates, log, tls=tls)
+    count = json.loads(built.read_text())["certificates"]
+    hot = [f"/v1/public/certificates/{_number(i)}" for i in range(0, count, count // HOT_SET)]
+    # Each number once, in random order; the warm-up takes its numbers from the far end.
+    everything = [f"/v1/public/certificates/{_number(i)}" for i in range(count)]
+    random.Random(2026).shuffle(everything)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "certificates": count,
+        "transport": "TLS 1.3" if tls else "plain HTTP",
+    }
+    with one_node(directory) as (url, pid, node_key):
+        # Warm up (the hot set's answers, every block's Merkle tree), then measure each load.
+        measure(url, hot, 4, 1.0, 1, pid, node_key)
+        measure(url, everything[::-1], 8, 3.0, 1, pid, node_key)
+        for name, paths in (
+            ("healthz", ["/healthz"]),
+            ("hot_set", hot),
+            ("random", everything),
+        ):
+            log(f"measuring {name} ({results['transport']}) ...")
+            results[name] = measure(
+                url, paths, args.concurrency, args.duration, args.client_procs, pid, node_key
+            )
+    results["settings"] = {
+        "concurrency": args.concurrency,
+        "duration_s": args.duration,
+        "client_procs": args.client_procs,
+    }
+    return results
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    m = results["machine"]
+    count = results["certificates"]
+    print(
+        f"\n{count:,} certificates over {results['transport']}; {m['cpu']}, {m['cores']} cores, "
+        f"Python {m['python']}"
+    )
+    print(f"{args.concurrency} concurrent clients in {args.client_procs} process(es)")
+    print(
+        f"{'load':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'failed':>7} {'node CPU ms/req':>16} {'node CPU':>9}"
+    )
+    for name in ("healthz", "hot_set", "random"):
+        r = results[name]
+        print(
+            f"{name:<10} {r.get('requests_per_s', 0):>8} {r.get('p50_ms', '-'):>8} "
+            f"{r.get('p99_ms', '-'):>8} {r.get('max_ms', '-'):>8} {r['failed']:>7} "
+            f"{r.get('node_cpu_ms_per_request', '-'):>16} "
+            f"{r.get('node_cpu_share', 0):>8.0%}"
+        )
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_bench_public_measures_one_live_node() -> None:
     result = run(
         "bench_public.py", "--certificates", "300", "--duration", "1", "--concurrency", "4"
     )
-    assert result["certificates"] == 300
+    assert result["certificates"] == 300 and result["transport"] == "TLS 1.3"
     for name in ("healthz", "hot_set", "random"):
         figures = result[name]
         assert isinstance(figures, dict) and figures["ok"] and not figures["failed"], name
@@ -57,6 +57,7 @@ def test_bench_public_measures_one_live_node() -> None:
 
 def test_bench_network_measures_four_live_nodes() -> None:
     result = run("bench_network.py", "--rate", "20", "--duration", "2")
+    assert result["transport"] == "TLS 1.3"
     loop = result["open_loop"]
     assert isinstance(loop, dict) and loop["finalised"] and not loop["refused"]
     assert result["ed25519_verify_per_s"]

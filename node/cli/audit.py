@@ -25,7 +25,7 @@ from ledger.scrub import ScrubReport, scrub
 from ledger.store import Store
 from node.audit_pool import verify_chain_parallel
 from node.cli.common import EXIT_REFUSED, EXIT_USAGE, Command, Group, emit, fail, with_token
-from node.client import ConnectionFailed, NodeClient
+from node.client import ConnectionFailed, NodeClient, urlopen
 from node.files import load_genesis
 
 BATCH = 128
@@ -37,7 +37,7 @@ def _fetch_blocks(url: str, token: str, start: int, limit: int) -> list[Any]:
         headers={"Authorization": f"Bearer {token}", "Accept": "application/msgpack"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urlopen(request, timeout=60) as response:
             items = decode(response.read())
     except urllib.error.HTTPError as exc:
         reason = ""
@@ -48,7 +48,7 @@ def _fetch_blocks(url: str, token: str, start: int, limit: int) -> list[Any]:
             pass
         raise ConnectionFailed(f"the node refused the block download ({exc.code}{reason})") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise ConnectionFailed(f"cannot reach the node at {url}: {exc}") from exc
+        raise NodeClient(url).unreachable(exc) from exc
     if not isinstance(items, list):
         raise ConnectionFailed("the node's block download is malformed")
     return items

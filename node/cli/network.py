@@ -42,6 +42,12 @@ def network() -> None:
     default=None,
     help="Encrypt the new private keys (PKCS#8) with the passphrase on this file's first line.",
 )
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="No TLS: http:// addresses, for a benchmark measuring what TLS costs, never for a "
+    "network that carries certificates (docs/security.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def network_init(
     directory: Path,
@@ -49,9 +55,14 @@ def network_init(
     base_port: int,
     chain_id: str | None,
     passphrase_file: Path | None,
+    plain_http: bool,
     as_json: bool,
 ) -> None:
-    """Write per participant authority.pem, node.pem, encryption.pem and node.toml, and genesis.json."""
+    """Write per participant authority.pem, node.pem, encryption.pem and node.toml, and genesis.json.
+
+    The nodes speak TLS (https:// addresses in genesis), each showing a certificate for its node
+    key, which its peers and clients check against genesis.
+    """
     from node.custody import CustodyError, new_passphrase
     from node.netinit import InitError, init_network, parse_participants
 
@@ -59,7 +70,12 @@ def network_init(
         passphrase = new_passphrase(passphrase_file) if passphrase_file is not None else None
         specs = parse_participants(participants)
         genesis = init_network(
-            directory, specs, base_port=base_port, chain_id=chain_id, passphrase=passphrase
+            directory,
+            specs,
+            base_port=base_port,
+            chain_id=chain_id,
+            passphrase=passphrase,
+            tls=not plain_http,
         )
     except (InitError, CustodyError) as exc:
         fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
@@ -148,3 +164,111 @@ def network_join(
         f"once admitted, run: kpledger node run --config {joiner.config}\n"
         f"an active participant proposes its admission:\n  {command}",
     )
+
+
+# -- the key ceremony (SPEC 6 "Keys stay with their participant") ---------------------------------
+@network.command("keygen")
+@click.option(
+    "--participant", required=True, help="This participant: a code, e.g. BE, or EU:BE+DE+CZ."
+)
+@click.option("--host", required=True, help="The host name or address other nodes reach it at.")
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="Its node's port.")
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write DIR/<CODE>/ (keys, node.toml) and DIR/<CODE>.descriptor.json.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Encrypt the new private keys (PKCS#8) with the passphrase on this file's first line.",
+)
+@json_option
+def network_keygen(
+    participant: str,
+    host: str,
+    port: int,
+    directory: Path,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Make this participant's keys on this machine, and its public descriptor.
+
+    Send only DIR/<CODE>.descriptor.json (public keys, countries, address: no private key) to
+    whoever assembles genesis, and read its fingerprint to them by another channel. Put the
+    genesis.json they send back in DIR/.
+    """
+    from node.ceremony import descriptor_path, keygen
+    from node.custody import CustodyError, new_passphrase
+    from node.netinit import InitError, parse_participants
+
+    try:
+        passphrase = new_passphrase(passphrase_file) if passphrase_file is not None else None
+        [spec] = parse_participants(participant)
+        descriptor = keygen(directory, spec, host, port, passphrase)
+    except (InitError, CustodyError, ValueError) as exc:
+        fail(str(exc) or "name one participant", EXIT_USAGE, as_json=as_json, code="usage")
+    out = descriptor_path(directory, spec.code)
+    data = {
+        "participant": spec.code,
+        "descriptor": str(out),
+        "fingerprint": descriptor.fingerprint,
+        "address": descriptor.address,
+        "config": str(directory / spec.code / "node.toml"),
+    }
+    emit(
+        data,
+        as_json,
+        f"{spec.code}: keys in {directory / spec.code}/ (private: they stay here)\n"
+        f"  descriptor  {out}\n  fingerprint {descriptor.fingerprint}\n"
+        f"  send the descriptor to whoever assembles genesis; put genesis.json in {directory}/",
+    )
+
+
+@network.command("genesis")
+@click.option(
+    "--descriptor",
+    "descriptors",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A participant's descriptor (repeat; the validators are in this order).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The genesis.json to write.",
+)
+@click.option("--chain-id", default=None, help="Chain id (default: generated).")
+@json_option
+def network_genesis(
+    descriptors: tuple[Path, ...], out: Path, chain_id: str | None, as_json: bool
+) -> None:
+    """Assemble genesis.json from the participants' public descriptors alone."""
+    from node.ceremony import assemble_genesis, load_descriptor
+    from node.files import save_genesis
+    from node.netinit import InitError
+
+    if out.exists():
+        fail(f"{out} already exists: refusing to overwrite a genesis", EXIT_USAGE, code="usage")
+    try:
+        loaded = [load_descriptor(path) for path in descriptors]
+        genesis = assemble_genesis(loaded, chain_id=chain_id)
+    except InitError as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
+    save_genesis(genesis, out)
+    data = {
+        "chain_id": genesis.chain_id,
+        "genesis": str(out),
+        "genesis_hash": genesis.hash.hex(),
+        "participants": [
+            {"code": d.code, "address": d.address, "fingerprint": d.fingerprint} for d in loaded
+        ],
+    }
+    lines = [f"genesis of {genesis.chain_id} written to {out} (hash {genesis.hash.hex()})"]
+    lines += [f"  {d.code:>3}  {d.address}  descriptor {d.fingerprint}" for d in loaded]
+    emit(data, as_json, "\n".join(lines))

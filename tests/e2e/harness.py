@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -13,6 +14,7 @@ import sys
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +25,74 @@ from ledger.keys import SigningKey
 from ledger.registry import Registry
 from node.netinit import init_network, parse_participants
 from node.runner import LISTEN_FD_ENV
-from node.tls import ClientTrust
+from node.tls import (
+    NODE_SNI,
+    ClientTrust,
+    PinnedHTTPSConnection,
+    check_pinned,
+    peer_pin,
+    pinned_context,
+)
 
 #: The node keys of every network this process made: the harness's client pins them (a test
 #: node shows a certificate for its node key; docs/security.md), never skipping verification.
 TRUSTED_NODE_KEYS: set[bytes] = set()
 
 
-def trust_node_key(node_key: bytes) -> None:
+#: The node key at each test node's URL, for aiohttp clients (which pin one key a request).
+NODE_KEY_AT: dict[str, bytes] = {}
+
+
+def trust_node_key(node_key: bytes, url: str | None = None) -> None:
     """Accept this node key from a test node (a node key added by governance, a joiner's)."""
     TRUSTED_NODE_KEYS.add(node_key)
+    if url is not None:
+        NODE_KEY_AT[url.rstrip("/")] = node_key
+
+
+def tls_kwargs(url: str) -> dict[str, Any]:
+    """aiohttp request arguments for a request to the node at `url`: its node key pinned (and
+    the server name that asks for its node certificate) when it is https://."""
+    if not url.startswith("https://"):
+        return {}
+    base = "/".join(url.split("/", 3)[:3])
+    return {"ssl": peer_pin(NODE_KEY_AT[base]), "server_hostname": NODE_SNI}
 
 
 def harness_trust() -> ClientTrust:
     return ClientTrust(keys=frozenset(TRUSTED_NODE_KEYS), source="the test networks' genesis")
+
+
+def connect(url: str, timeout: float = 30.0) -> http.client.HTTPConnection:
+    """A kept-alive connection to the node at `url` (https:// verified as urlopen does)."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    if parts.scheme == "https":
+        trust = harness_trust()
+        return PinnedHTTPSConnection(
+            parts.hostname, pins=trust.keys, source=trust.source, port=parts.port, timeout=timeout
+        )
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+
+def raw_connection(url: str, timeout: float = 30.0) -> socket.socket:
+    """A socket to the node at `url` for a test that writes HTTP by hand: over TLS (the node key
+    checked) for https://."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+    if parts.scheme != "https":
+        return sock
+    tls_sock = pinned_context().wrap_socket(sock, server_hostname=NODE_SNI)
+    trust = harness_trust()
+    check_pinned(tls_sock, trust.keys, trust.source)
+    return tls_sock
+
+
+def host_port(url: str) -> tuple[str, str]:
+    """`url`'s host and port, as text (for a Host header)."""
+    parts = urllib.parse.urlsplit(url)
+    return str(parts.hostname), str(parts.port)
 
 
 def urlopen(request: urllib.request.Request | str, timeout: float = 10.0) -> Any:
@@ -318,7 +374,7 @@ class Network:
         directory: Path,
         participants: str = "BE,AE,IN,RU",
         parameters: Parameters | None = None,
-        tls: bool = False,
+        tls: bool = True,
         passphrase: bytes | None = None,
     ) -> Network:
         """With `passphrase`, every private key is written encrypted under it."""
@@ -343,7 +399,7 @@ class Network:
         scheme = "https" if tls else "http"
         for v, listener in zip(genesis.validators, ports, strict=True):
             assert v.address == f"{scheme}://127.0.0.1:{listener.port}", v.address
-            trust_node_key(v.node_key)
+            trust_node_key(v.node_key, v.address)
             config = directory / v.participant / "node.toml"
             token = tomllib.loads(config.read_text())["api_token"]
             log = directory / f"{v.participant}.log"

@@ -31,7 +31,7 @@ from typing import Any
 from ledger.genesis import Parameters
 from node.files import save_genesis
 from tests.e2e.conftest import EventMaker
-from tests.e2e.harness import Network, reserve_ports
+from tests.e2e.harness import Network, connect, reserve_ports
 
 CHUNK_BYTES = 64 * 1024
 
@@ -231,7 +231,7 @@ def wan_network(
         fronts = {}
         for i, (node, listener) in enumerate(zip(net.nodes, held, strict=True)):
             fleet.add(listener.lend(), int(node.url.rsplit(":", 1)[1]), profile, seed * 1000 + i)
-            fronts[node.url] = f"http://127.0.0.1:{listener.port}"
+            fronts[node.url] = node.url.rsplit(":", 1)[0] + f":{listener.port}"
         genesis = net.genesis
         genesis = replace(
             genesis,
@@ -288,12 +288,12 @@ def steady_load(
     lock = threading.Lock()
     pending: list[Tracked] = []
     done = threading.Event()
-    ports = [int(n.url.rsplit(":", 1)[1]) for n in net.nodes]
+    urls = [n.url for n in net.nodes]
 
     def submitter(which: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", ports[which], timeout=30)
+        conn = connect(urls[which])
         start = time.monotonic()
-        for i in range(which, count, len(ports)):
+        for i in range(which, count, len(urls)):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -302,7 +302,7 @@ def steady_load(
                 status, answer = _request(conn, "POST", "/v1/events", bodies[i])
             except (OSError, http.client.HTTPException):
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", ports[which], timeout=30)
+                conn = connect(urls[which])
                 status, answer = 0, None
             with lock:
                 tracked.append(record)
@@ -315,7 +315,7 @@ def steady_load(
         conn.close()
 
     def watcher(which: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", ports[which], timeout=30)
+        conn = connect(urls[which])
         while True:
             with lock:
                 mine = [r for r in pending if r.node == which]
@@ -326,7 +326,7 @@ def steady_load(
                     status, answer = _request(conn, "GET", f"/v1/events/{record.event_id}")
                 except (OSError, http.client.HTTPException):
                     conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", ports[which], timeout=30)
+                    conn = connect(urls[which])
                     continue
                 if status == 200 and answer["status"] in ("final", "rejected"):
                     with lock:
@@ -336,8 +336,8 @@ def steady_load(
             time.sleep(0.05)
         conn.close()
 
-    submitters = [threading.Thread(target=submitter, args=(i,)) for i in range(len(ports))]
-    watchers = [threading.Thread(target=watcher, args=(i,)) for i in range(len(ports))]
+    submitters = [threading.Thread(target=submitter, args=(i,)) for i in range(len(urls))]
+    watchers = [threading.Thread(target=watcher, args=(i,)) for i in range(len(urls))]
     for thread in submitters + watchers:
         thread.start()
     for thread in submitters:

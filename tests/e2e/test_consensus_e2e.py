@@ -39,7 +39,7 @@ from tests.e2e.conftest import (
     wait_final,
     wait_same_head,
 )
-from tests.e2e.harness import REPO, Network, NodeProcess, http
+from tests.e2e.harness import REPO, Network, NodeProcess, http, urlopen
 
 pytestmark = pytest.mark.slow
 
@@ -259,7 +259,7 @@ def peer_request(
         node.url + path, data=body if method == "POST" else None, method=method, headers=headers
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         raw = exc.read()
@@ -340,7 +340,7 @@ def test_peer_routes_refuse_strangers_and_stale_requests(
         be.url + "/peer/events", data=encode([pending.encoded]), method="POST", headers=headers
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        urlopen(request, timeout=10)
     assert refused.value.code == 401
     assert json.loads(refused.value.read())["error"] == "bad_signature"
     assert be.get(f"/v1/events/{pending.event_id.hex()}")[0] == 404
@@ -545,7 +545,7 @@ def test_network_init_writes_keys_genesis_and_configs(tmp_path: Path) -> None:
         validator = genesis.validators[i]
         assert validator.participant == code
         assert load_signing_key(folder / "node.pem").public_bytes == validator.node_key
-        assert validator.address == f"http://127.0.0.1:{base + i}"
+        assert validator.address == f"https://127.0.0.1:{base + i}"
         config = tomllib.loads((folder / "node.toml").read_text())
         assert {"data_dir", "host", "port", "api_token", "genesis"} <= set(config)
         assert config["port"] == base + i

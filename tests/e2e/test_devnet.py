@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node.files import load_genesis
+from node.tls import ClientTrust
 from tests.e2e.harness import REPO, reserve_ports
 
 READY = "Press Ctrl-C to stop."
@@ -110,14 +112,17 @@ def free_base_port(count: int) -> int:
     return listeners[0].port
 
 
-def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as answer:
+def get(url: str, directory: Path) -> Any:
+    """A devnet node's answer, its certificate checked against the devnet's genesis."""
+    genesis = load_genesis(directory / "genesis.json")
+    trust = ClientTrust.from_genesis(genesis, "the devnet's genesis")
+    with trust.opener(url).open(url, timeout=5) as answer:
         return json.loads(answer.read())
 
 
 def port_closed(port: int) -> bool:
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:
         return True
     return False
@@ -140,16 +145,16 @@ def devnet_scenario(directory: Path, base: int) -> None:
         assert "created a network of 4 participants" in said
         assert "demo events submitted" in said
         for i, code in enumerate(("BE", "AE", "IN", "RU")):
-            assert f"http://127.0.0.1:{base + i}/v1/public/head" in said, code
-            assert f"http://127.0.0.1:{base + i}/explorer" in said, code
-            assert f"http://127.0.0.1:{base + i}/portal/" in said, code
+            assert f"https://127.0.0.1:{base + i}/v1/public/head" in said, code
+            assert f"https://127.0.0.1:{base + i}/explorer" in said, code
+            assert f"https://127.0.0.1:{base + i}/portal/" in said, code
             assert "portal = true" in (directory / code / "node.toml").read_text(), code
         assert "kpledger user add --config" in said
         deadline = time.monotonic() + 60
-        while get(f"http://127.0.0.1:{base}/v1/public/head")["header"]["height"] == 0:
+        while get(f"https://127.0.0.1:{base}/v1/public/head", directory)["header"]["height"] == 0:
             assert time.monotonic() < deadline, "the demo never became final"
             time.sleep(0.5)
-        height = get(f"http://127.0.0.1:{base}/v1/public/head")["header"]["height"]
+        height = get(f"https://127.0.0.1:{base}/v1/public/head", directory)["header"]["height"]
     finally:
         status = first.stop(signal.SIGINT)
     assert status == 0, "\n".join(first.output)
@@ -160,7 +165,10 @@ def devnet_scenario(directory: Path, base: int) -> None:
         said = "\n".join(second.output)
         assert "using the existing network" in said
         assert "demo events submitted" not in said
-        assert get(f"http://127.0.0.1:{base + 2}/v1/public/head")["header"]["height"] >= height
+        assert (
+            get(f"https://127.0.0.1:{base + 2}/v1/public/head", directory)["header"]["height"]
+            >= height
+        )
     finally:
         status = second.stop(signal.SIGTERM)
     assert status == 0, "\n".join(second.output)

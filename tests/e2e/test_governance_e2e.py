@@ -23,7 +23,7 @@ from ledger.registry import Registry
 from node.files import load_signing_key, write_private_pem
 from node.netinit import ParticipantSpec, init_joiner
 from tests.e2e.conftest import PARTIES, poll, submit, wait_final, wait_same_head
-from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports
+from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports, trust_node_key
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,9 @@ NAMES = {**PARTIES, "BW": ("Gaborone Diamond Trading (Pty) Ltd", "Plot 63, Gabor
 
 
 def cli(*args: str, timeout: float = 60.0) -> tuple[int, Any]:
-    """Run `kpledger ARGS --json`; returns the exit status and the parsed output."""
+    """Run `kpledger ARGS --json`; returns the exit status and the parsed output. The commands
+    without --key or --genesis pin the node keys of the genesis in KPLEDGER_GENESIS (set by the
+    `genesis_env` fixture)."""
     done = subprocess.run(
         [sys.executable, "-m", "node.cli", *args, "--json"],
         capture_output=True,
@@ -173,6 +175,11 @@ class Gov:
         return record
 
 
+@pytest.fixture(autouse=True)
+def genesis_env(network: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPLEDGER_GENESIS", str(network.directory / "genesis.json"))
+
+
 def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     g = Gov(network)
     be = g.node("BE")
@@ -185,6 +192,7 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
     # -- admit BW with its keys and node, through the CLI ---------------------------------------
     [port] = reserve_ports(1)
     joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port.port)
+    trust_node_key(joiner.node_key, joiner.address)
     bw_authority = network.directory / "BW" / "authority.pem"
     g.keys["BW"] = load_signing_key(bw_authority)
     status, out = cli(
@@ -331,6 +339,7 @@ def test_a_validator_added_while_another_is_down_keeps_the_chain_finalising(
     network.node("RU").stop()
     [port] = reserve_ports(1)
     joiner = init_joiner(network.directory, ParticipantSpec("BW", ("BW",)), port=port.port)
+    trust_node_key(joiner.node_key, joiner.address)
     g.keys["BW"] = load_signing_key(network.directory / "BW" / "authority.pem")
     admit = [
         "Botswana", ["BW"], joiner.authority_key, joiner.encryption_key, joiner.node_key,

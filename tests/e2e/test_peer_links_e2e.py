@@ -8,7 +8,6 @@ replayed, to the same node or to another.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -32,7 +31,7 @@ from tests.e2e.conftest import (
     submit,
     wait_final,
 )
-from tests.e2e.harness import Network, NodeProcess, http
+from tests.e2e.harness import Network, NodeProcess, host_port, http, raw_connection, urlopen
 from tests.node.conftest import override_toml
 
 pytestmark = pytest.mark.slow
@@ -49,7 +48,7 @@ def send(
         node.url + path, data=body if method == "POST" else None, method=method, headers=headers
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urlopen(request, timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -158,7 +157,7 @@ def network(tmp_path: Path) -> Any:
 
 
 def _post_head(node: NodeProcess, path: str, length: int, extra: dict[str, str]) -> bytes:
-    host, port = node.url.removeprefix("http://").split(":")
+    host, port = host_port(node.url)
     lines = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -174,8 +173,7 @@ def answer_before_the_body(
 ) -> tuple[bytes, bool]:
     """Announce a body of `length` bytes, send 64 KiB of it, and read the node's answer (without
     sending the rest). Returns the answer and whether the node then closed the connection."""
-    host, port = node.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=15) as conn:
+    with raw_connection(node.url, timeout=15) as conn:
         conn.sendall(_post_head(node, path, length, extra) + bytes(64 * 1024))
         received = b""
         while b"\r\n\r\n" not in received:
@@ -198,7 +196,7 @@ def answer_before_the_body(
 
 def chunked_until_answered(node: NodeProcess, path: str, extra: dict[str, str]) -> bytes:
     """Send a chunked body, 256 KiB a chunk, until the node answers (at most 16 MiB)."""
-    host, port = node.url.removeprefix("http://").split(":")
+    host, port = host_port(node.url)
     lines = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -207,7 +205,7 @@ def chunked_until_answered(node: NodeProcess, path: str, extra: dict[str, str]) 
         *(f"{k}: {v}" for k, v in extra.items()),
     ]
     chunk = b"40000\r\n" + bytes(0x40000) + b"\r\n"
-    with socket.create_connection((host, int(port)), timeout=15) as conn:
+    with raw_connection(node.url, timeout=15) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         conn.setblocking(False)
         try:
@@ -265,8 +263,7 @@ def test_unsigned_big_bodies_are_refused_before_they_are_read(network: Network) 
     chunk = bytes(1024 * 1024)
 
     def flood() -> None:
-        host, port = be.url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=15) as conn:
+        with raw_connection(be.url, timeout=15) as conn:
             try:
                 conn.sendall(_post_head(be, "/peer/events", big, {}))
                 for _ in range(63):

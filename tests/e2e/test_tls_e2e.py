@@ -5,18 +5,21 @@ not list is refused by its peers in gossip and in sync, and by a client that pin
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ledger import authoring
 from ledger.keys import SigningKey
 from node.files import write_private_pem
-from tests.e2e.conftest import EventMaker, poll, submit, wait_final
-from tests.e2e.harness import REPO, Network, NodeProcess, trust_node_key
+from tests.e2e.conftest import EventMaker, now_ms, poll, submit, wait_final
+from tests.e2e.harness import REPO, Network, NodeProcess, reserve_ports, trust_node_key
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +147,63 @@ def test_a_node_whose_key_the_register_does_not_list_is_refused(tls_network: Net
     )
     assert refused.returncode == 2, refused
     assert "not a node key" in refused.stderr, refused.stderr
+
+
+def test_a_rotated_node_key_takes_over_the_tls_identity_from_its_height(
+    tls_network: Network,
+) -> None:
+    """BE moves its validator to a new node key K2 at a new address, by governance: until the
+    change is in force the node with K2 is nobody's peer; from then on its peers pin K2 and its
+    votes count (the chain finalises with BE's old node stopped and needs the new one)."""
+    net = tls_network
+    net.start()
+    chain_id = net.genesis.chain_id
+    keys = {code: net.authority_key(code) for code in ("BE", "AE", "IN", "RU")}
+    be = net.node("BE")
+    # BE's second node: its own folder beside BE's, a new node key, a port held for it.
+    [listener] = reserve_ports(1)
+    folder = net.directory / "BE2"
+    folder.mkdir()
+    new_key = SigningKey.generate()
+    write_private_pem(folder / "node.pem", new_key.to_pem())
+    for name in ("authority.pem", "encryption.pem"):
+        shutil.copy(be.config.parent / name, folder / name)
+    config = be.config.read_text().replace(f"port = {be.url.rsplit(':', 1)[1]}", "")
+    (folder / "node.toml").write_text(config + f"port = {listener.port}\n")
+    url = f"https://127.0.0.1:{listener.port}"
+    trust_node_key(new_key.public_bytes, url)
+    token = tomllib.loads(config)["api_token"]
+    be2 = NodeProcess("BE", folder / "node.toml", url, token, net.directory / "BE2.log", listener)
+    net.nodes.append(be2)
+    be2.start()
+    be2.wait_healthy()
+    # Not yet in the register: its requests are refused, so it learns nothing.
+    events = EventMaker.for_network(net)
+    wait_final(net, be, [submit(be, events.issue())])
+    assert be2.height() == 0
+
+    proposal = authoring.propose(
+        chain_id, "BE", "add_validator", "BE", [new_key.public_bytes, url],
+        be.height() + 8, keys["BE"], created_ms=now_ms(),
+    )  # fmt: skip
+    wait_final(net, be, [submit(be, proposal)])
+    for voter in ("AE", "IN"):
+        submit(be, authoring.vote(chain_id, voter, proposal.event_id, True, keys[voter],
+                                  created_ms=now_ms()))  # fmt: skip
+
+    def in_set() -> bool:
+        status, register = be.get("/v1/public/participants")
+        assert status == 200
+        return any(v["node_key"] == new_key.public_bytes.hex() for v in register["validators"])
+
+    # In force (then ready: its attestation comes over the links its peers now accept).
+    poll(in_set, 60, "the new node key to enter the validator set")
+    poll(lambda: (be2.health() or {}).get("validator"), 30, "the new node to validate")
+    # Five validators: four must sign. With BE's old node down, the new one's votes are needed.
+    be.stop()
+    others = [net.node(code) for code in ("AE", "IN", "RU")] + [be2]
+    top = wait_final(net, net.node("AE"), [submit(net.node("AE"), events.issue("AE", "IN"))])
+    net.wait_height(top, others, timeout=30)
+    # Its peers reached it over TLS pinned to the new key, never refusing it as untrusted.
+    for node in others[:3]:
+        assert metric(node, "kpledger_peer_untrusted_total", participant="BE") == 0

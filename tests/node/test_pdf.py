@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import urllib.parse
@@ -288,6 +289,7 @@ def run_pdf(net: Network, code: str, number: str, out: Path) -> subprocess.Compl
         capture_output=True,
         text=True,
         cwd=REPO,
+        env={**os.environ, "KPLEDGER_GENESIS": str(net.directory / "genesis.json")},
         timeout=60,
     )
 

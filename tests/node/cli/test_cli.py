@@ -40,7 +40,10 @@ class Cli:
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
         # KPLEDGER_TOKEN is unset unless a test sets it: the machine's own must not leak in.
-        runner = CliRunner(env={"COLUMNS": "200", "KPLEDGER_TOKEN": None, **(env or {})})  # type: ignore[dict-item]
+        # KPLEDGER_GENESIS names the network's genesis, whose node keys the CLI pins (as an
+        # operator sets it once for commands that take no --genesis, --key or --config).
+        base = {"COLUMNS": "200", "KPLEDGER_TOKEN": None, "KPLEDGER_GENESIS": self.genesis}
+        runner = CliRunner(env={**base, **(env or {})})  # type: ignore[dict-item]
         result = runner.invoke(main, list(args), catch_exceptions=True)
         # No input makes a traceback: an exception that escapes the CLI is a defect.
         assert result.exception is None or isinstance(result.exception, SystemExit), (

@@ -32,7 +32,8 @@ class Chain:
     def __init__(self, net: Network, issued: list[Issued]) -> None:
         self.net = net
         self.issued = issued
-        self.runner = CliRunner(env={"COLUMNS": "200"})
+        # KPLEDGER_GENESIS: the network's node keys, which the explorer checks its node against.
+        self.runner = CliRunner(env={"COLUMNS": "200", "KPLEDGER_GENESIS": self.genesis})
 
     @property
     def url(self) -> str:
@@ -211,6 +212,8 @@ def test_the_script_runs_the_same_explorer(chain: Chain) -> None:
             "head",
             "--node",
             chain.url,
+            "--genesis",
+            chain.genesis,
             "--json",
         ],
         capture_output=True,

@@ -22,10 +22,11 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from ledger.encoding import decode, encode
-from ledger.keys import EncryptionKey
+from ledger.keys import EncryptionKey, load_signing_key
 from ledger.proofs import RegisterProof, VerifiedCertificate
 from ledger.registry import Registry
 from node.cli import main
+from node.tls import NODE_SNI, peer_pin
 from node.views import public_answer_contradictions
 from tests.e2e.harness import Network
 from tests.node.conftest import Issued, Signer, build_demo_chain
@@ -44,8 +45,10 @@ class LyingNode:
     held from the start, so nothing can take it in between).
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, node_key: bytes) -> None:
         self.upstream = upstream.rstrip("/")
+        #: The upstream node's key, pinned as a peer pins it (the liar's own clients are plain).
+        self.pin = peer_pin(node_key)
         self.rewrite: Rewrite | None = None
         self.requests: list[tuple[str, str]] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -66,6 +69,8 @@ class LyingNode:
             self.upstream + request.path_qs,
             data=await request.read(),
             headers=headers,
+            ssl=self.pin,
+            server_hostname=NODE_SNI,
         ) as answer:
             raw = await answer.read()
             status, content_type = answer.status, answer.content_type
@@ -138,7 +143,8 @@ class Liar:
 def liar(network_factory: Callable[..., Network]) -> Iterator[Liar]:
     net = network_factory("liar")
     issued = build_demo_chain(net, Signer.for_network(net), tag="LIE")
-    with LyingNode(net.node("BE").url) as proxy:
+    be_key = load_signing_key(net.node("BE").config.parent / "node.pem").public_bytes
+    with LyingNode(net.node("BE").url, be_key) as proxy:
         yield Liar(net, issued, proxy)
         proxy.rewrite = None
 

@@ -4,6 +4,7 @@ routes), the demo chain, and the helpers that read answers."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import REPO, Network, NodeProcess
+from tests.e2e.harness import REPO, Network, NodeProcess, urlopen
 from tests.node.conftest import Issued, Signer, build_demo_chain
 
 #: RU's node throttles its public routes hard, for the 429 test; the others never do.
@@ -64,19 +65,27 @@ def http_headers(url: str, headers: dict[str, str]) -> tuple[int, Any]:
 
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 60, net: Network | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own; with `net`, KPLEDGER_GENESIS names its genesis (whose
+    node keys the CLI pins, for the commands that take no --genesis of their own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPLEDGER_")}
+    if net is not None:
+        env["KPLEDGER_GENESIS"] = str(net.directory / "genesis.json")
     return subprocess.run(
         [sys.executable, "-m", "node.cli", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -85,7 +94,7 @@ def fetch(url: str) -> tuple[int, bytes]:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urlopen(url, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

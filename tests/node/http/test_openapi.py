@@ -25,7 +25,7 @@ from node.http.app import make_app
 from node.netinit import init_network, parse_participants
 from node.service import LedgerNode
 from tests.e2e.conftest import poll
-from tests.e2e.harness import REPO, Network
+from tests.e2e.harness import REPO, Network, urlopen
 from tests.node.conftest import Issued, Signer, build_demo_chain, now_ms, submit, wait_final
 
 SPEC_PATH = REPO / "docs" / "api" / "openapi.yaml"
@@ -119,7 +119,7 @@ def fetch(url: str, token: str | None) -> tuple[int, str, bytes]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urlopen(request, timeout=10) as response:
             return response.status, response.headers.get_content_type(), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get_content_type(), exc.read()
@@ -310,7 +310,7 @@ def test_post_event_answers_keep_to_the_spec(live: tuple[Network, list[Issued]])
             headers={"Content-Type": content_type},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urlopen(request, timeout=10) as response:
                 answer = response.status, response.headers.get_content_type(), response.read()
         except urllib.error.HTTPError as exc:
             answer = exc.code, exc.headers.get_content_type(), exc.read()
@@ -447,7 +447,7 @@ def test_a_restricted_participants_answers_keep_to_the_spec(
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urlopen(request, timeout=10) as response:
                 got = response.status, response.headers.get_content_type(), response.read()
         except urllib.error.HTTPError as exc:
             got = exc.code, exc.headers.get_content_type(), exc.read()

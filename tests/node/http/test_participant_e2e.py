@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from ledger.events import Event, IssueBody, sign_event
 from ledger.keys import SigningKey
 from node.files import load_signing_key
 from node.peers import MSGPACK
-from tests.e2e.harness import Network, NodeProcess, http
+from tests.e2e.harness import Network, NodeProcess, host_port, http, raw_connection
 from tests.node.conftest import Issued, Signer, submit, wait_final
 from tests.node.http.conftest import (
     assert_error,
@@ -84,12 +83,12 @@ def test_a_body_sent_in_pieces_is_read_whole(net: Network, signer: Signer) -> No
     be = net.node("BE")
     event = signer.issue(signer.document("BE", "AE", "SEG")).event
     body = json.dumps(event.to_envelope()).encode()
-    host, port = be.url.removeprefix("http://").split(":")
+    host, port = host_port(be.url)
     head = (
         f"POST /v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
-    with socket.create_connection((host, int(port)), timeout=30) as client:
+    with raw_connection(be.url, timeout=30) as client:
         client.sendall(head + body[: len(body) // 2])
         time.sleep(0.5)  # the node reads the first half before the rest is sent
         client.sendall(body[len(body) // 2 :])
@@ -439,12 +438,26 @@ def test_identities_are_readable_only_on_the_parties_nodes(
             assert record["carats"] == item.document["carats"]
     item = by_fate(demo, "import_confirmed", "BE")
     shown = run_cli(
-        "cert", "show", item.number, "--node", net.node("IN").url, "--token", net.node("IN").token
+        "cert",
+        "show",
+        item.number,
+        "--node",
+        net.node("IN").url,
+        "--token",
+        net.node("IN").token,
+        net=net,
     )
     assert shown.returncode == 0 and "IN is not a party" in shown.stdout
     assert item.document["exporter"]["name"] not in shown.stdout
     shown = run_cli(
-        "cert", "show", item.number, "--node", net.node("BE").url, "--token", net.node("BE").token
+        "cert",
+        "show",
+        item.number,
+        "--node",
+        net.node("BE").url,
+        "--token",
+        net.node("BE").token,
+        net=net,
     )
     assert shown.returncode == 0 and item.document["exporter"]["name"] in shown.stdout
     # Nor can a third party print the certificate.
@@ -459,6 +472,7 @@ def test_identities_are_readable_only_on_the_parties_nodes(
         net.node("RU").token,
         "--out",
         str(out),
+        net=net,
     )
     assert printed.returncode == 1 and "not a party" in printed.stderr and not out.exists()
 
