@@ -414,8 +414,10 @@ class ClientTrust:
         return ssl.create_default_context(cafile=str(self.cafile) if self.cafile else None)
 
 
+@functools.lru_cache(maxsize=1)
 def pinned_context() -> ssl.SSLContext:
-    """A client context that does not check names or CAs: the node key is checked instead."""
+    """A client context that does not check names or CAs: the node key is checked instead.
+    (One for the process: making a context costs more than a handshake with it.)"""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -444,8 +446,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
         # The TCP connection of plain HTTP, then the handshake and the pin check before any
         # byte of the request (the bearer token among them) is written.
         http.client.HTTPConnection.connect(self)
-        context = pinned_context()
-        tls = context.wrap_socket(self.sock, server_hostname=NODE_SNI)
+        tls = pinned_context().wrap_socket(self.sock, server_hostname=NODE_SNI)
         check_pinned(tls, self._pins, self._source)
         self.sock = tls
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from http import client as httpclient
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,7 @@ def harness_trust() -> ClientTrust:
     return ClientTrust(keys=frozenset(TRUSTED_NODE_KEYS), source="the test networks' genesis")
 
 
-def connect(url: str, timeout: float = 30.0) -> http.client.HTTPConnection:
+def connect(url: str, timeout: float = 30.0) -> httpclient.HTTPConnection:
     """A kept-alive connection to the node at `url` (https:// verified as urlopen does)."""
     parts = urllib.parse.urlsplit(url)
     assert parts.hostname is not None and parts.port is not None, url
@@ -72,7 +74,7 @@ def connect(url: str, timeout: float = 30.0) -> http.client.HTTPConnection:
         return PinnedHTTPSConnection(
             parts.hostname, pins=trust.keys, source=trust.source, port=parts.port, timeout=timeout
         )
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    return httpclient.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
 
 
 def raw_connection(url: str, timeout: float = 30.0) -> socket.socket:
@@ -223,6 +225,27 @@ def reserve_ports(count: int) -> list[Listener]:
     raise RuntimeError(f"no block of {count} free ports found")
 
 
+#: Kept-alive connections of this thread, by "scheme://host:port": over TLS a new connection
+#: costs a handshake, and the tests poll the nodes many thousand times.
+_local = threading.local()
+_POOL_MAX = 64
+
+
+def _pool() -> dict[str, httpclient.HTTPConnection]:
+    pool: dict[str, httpclient.HTTPConnection] | None = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    return pool
+
+
+def forget_connection(url: str) -> None:
+    """Close this thread's kept-alive connection to the node at `url` (it was stopped)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = _pool().pop(f"{parts.scheme}://{parts.netloc}", None)
+    if conn is not None:
+        conn.close()
+
+
 def http(
     method: str,
     url: str,
@@ -232,6 +255,9 @@ def http(
     content_type: str | None = None,
     timeout: float = 10.0,
 ) -> tuple[int, Any]:
+    """One request on a kept-alive connection of this thread (https:// verified as urlopen
+    does); a connection the node closed while idle is opened again once. A failure to connect
+    or to get an answer raises OSError (urllib.error.URLError), as urlopen does."""
     headers = {}
     data = raw
     if body is not None:
@@ -241,12 +267,39 @@ def http(
         headers["Content-Type"] = content_type
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urlopen(req, timeout=timeout) as response:
+    parts = urllib.parse.urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    path = url[len(base) :] or "/"
+    pool = _pool()
+    for attempt in range(2):
+        conn = pool.pop(base, None)
+        reused = conn is not None
+        if conn is None:
+            conn = connect(base, timeout)
+        elif conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
             status, payload = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
+        except (ConnectionError, httpclient.BadStatusLine, ssl.SSLEOFError) as exc:
+            conn.close()
+            if reused and attempt == 0:
+                continue  # the node closed the idle connection: it never read this request
+            raise urllib.error.URLError(exc) from exc
+        except httpclient.HTTPException as exc:
+            conn.close()
+            raise urllib.error.URLError(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            while len(pool) >= _POOL_MAX:
+                pool.pop(next(iter(pool))).close()
+            pool[base] = conn
+        break
     try:
         return status, json.loads(payload) if payload else None
     except ValueError:
@@ -307,6 +360,7 @@ class NodeProcess:
         return self.process is not None and self.process.poll() is None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        forget_connection(self.url)
         if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, sig)

@@ -28,6 +28,7 @@ from ledger.keys import SigningKey
 from ledger.store import Store
 from node.files import load_encryption_key, load_genesis, load_signing_key
 from node.peers import MSGPACK, sign_request
+from node.tls import server_context
 from tests.e2e.conftest import (
     EventMaker,
     assert_same_chain,
@@ -407,9 +408,14 @@ class FakePeer:
         app.router.add_post("/peer/consensus", self.consensus)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        # The harness holds the node's port: listen on (a handle of) the socket it holds.
+        # The harness holds the node's port: listen on (a handle of) the socket it holds. It
+        # holds the validator's node key too, so its peers' TLS checks pass: the forged
+        # certificates are what must be refused.
         assert self.listener is not None
-        await web.SockSite(self.runner, self.listener.lend()).start()
+        context = None
+        if self.url.startswith("https://"):
+            context = server_context(self.key, self.network.directory / "fake-peer-tls")
+        await web.SockSite(self.runner, self.listener.lend(), ssl_context=context).start()
 
     def __enter__(self) -> FakePeer:
         self.thread.start()
