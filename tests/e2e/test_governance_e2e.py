@@ -286,8 +286,12 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
 
     # The certificate issued before the validator change and the rotation verifies offline.
     genesis_file = str(network.directory / "genesis.json")
-    status, out = cli("verify", early.number, "--node", bw.url, "--genesis", genesis_file)
+    status, out = cli("verify", early.number, "--node", be.url, "--genesis", genesis_file)
     assert status == 0 and out["status"] == "issued", out
+    # BW's node key came by governance, after genesis: a client pinning genesis's keys refuses
+    # BW's node (docs/spec-notes.md, "Known limits": clients do not follow the register yet).
+    status, out = cli("verify", early.number, "--node", bw.url, "--genesis", genesis_file)
+    assert status == 2 and "out of date" in out["message"], out
     status, out = cli("verify", bw_cert.number, "--node", be.url, "--genesis", genesis_file)
     assert status == 0 and out["status"] == "import_confirmed", out
 
@@ -319,11 +323,12 @@ def test_governance_end_to_end(network: Network, tmp_path: Path) -> None:
         "admit", "add_validator", "suspend", "reinstate", "rotate_key", "restrict",
     ]  # fmt: skip
     assert kinds.count("validator_ready") == 2  # BW's node, then IN's again
-    status, explored = cli("explore", "participants", "--node", bw.url)
+    # (Through BE's node: BW's key came after genesis, which the CLI pins; see above.)
+    status, explored = cli("explore", "participants", "--node", be.url)
     assert status == 0, explored
     assert [h["kind"] for h in explored["history"]] == kinds
     assert [p["active"] for p in explored["participants"]] == [True] * 5
-    status, listed = cli("gov", "list", "--node", bw.url)
+    status, listed = cli("gov", "list", "--node", be.url)
     assert status == 0 and [p["status"] for p in listed["proposals"]] == ["enacted"] * 5
     assert time.monotonic() - started < 170
 

@@ -8,6 +8,7 @@ replayed, to the same node or to another.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -171,10 +172,12 @@ def _post_head(node: NodeProcess, path: str, length: int, extra: dict[str, str])
 def answer_before_the_body(
     node: NodeProcess, path: str, length: int, extra: dict[str, str]
 ) -> tuple[bytes, bool]:
-    """Announce a body of `length` bytes, send 64 KiB of it, and read the node's answer (without
-    sending the rest). Returns the answer and whether the node then closed the connection."""
+    """Announce a body of `length` bytes, send none of it, and read the node's answer: a node
+    that waited for the body would never answer (timeout). Returns the answer and whether the
+    node then closed the connection. (No body byte is sent: a TLS connection closed with
+    unread bytes in the node's buffer is reset, and the reset may take the answer with it.)"""
     with raw_connection(node.url, timeout=15) as conn:
-        conn.sendall(_post_head(node, path, length, extra) + bytes(64 * 1024))
+        conn.sendall(_post_head(node, path, length, extra))
         received = b""
         while b"\r\n\r\n" not in received:
             chunk = conn.recv(65536)  # a node waiting for the whole body never answers: timeout
@@ -212,7 +215,7 @@ def chunked_until_answered(node: NodeProcess, path: str, extra: dict[str, str]) 
             for _ in range(64):
                 try:
                     answer = conn.recv(65536)
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError):  # nothing yet (TLS: no record)
                     conn.setblocking(True)
                     conn.sendall(chunk)
                     conn.setblocking(False)

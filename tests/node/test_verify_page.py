@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -69,6 +70,7 @@ def qr_url(net: Network, number: str, tmp: Path) -> str:
         [sys.executable, "-m", "node.cli", "cert", "pdf", number, "--node", node.url,
          "--token", node.token, "--out", str(out), "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+        env={**os.environ, "KPLEDGER_GENESIS": str(net.directory / "genesis.json")},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     [image] = pdf_images(out.read_bytes())
