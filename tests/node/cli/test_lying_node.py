@@ -22,10 +22,11 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from ledger.encoding import decode, encode
-from ledger.keys import EncryptionKey, load_signing_key
+from ledger.keys import EncryptionKey
 from ledger.proofs import RegisterProof, VerifiedCertificate
 from ledger.registry import Registry
 from node.cli import main
+from node.files import load_signing_key
 from node.tls import NODE_SNI, peer_pin
 from node.views import public_answer_contradictions
 from tests.e2e.harness import Network
