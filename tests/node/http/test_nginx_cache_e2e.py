@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ledger.proofs import CertificateProof, verify_certificate_proof
-from tests.e2e.harness import Network, NodeProcess, reserve_ports
+from tests.e2e.harness import Network, NodeProcess, reserve_ports, urlopen
 from tests.node.conftest import Signer, submit, wait_final
 
 pytestmark = pytest.mark.slow
@@ -50,6 +50,8 @@ http {{
         listen 127.0.0.1:{port};
         location /v1/public/ {{
             proxy_pass {node};
+            # The node speaks TLS 1.3 only (nginx's default for upstreams stops at 1.2).
+            proxy_ssl_protocols TLSv1.3;
             proxy_cache kpledger;
             proxy_cache_revalidate on;
             proxy_cache_lock on;
@@ -142,7 +144,7 @@ def nginx(net: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ng
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urlopen(request, timeout=10) as response:  # the node's own URL: over TLS, pinned
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
