@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.browser import DESK, PHONE, chromium, screenshot  # noqa: F401 (fixture)
+from tests.e2e.browser import DESK, PHONE, chromium_path, screenshot
+from tests.e2e.chromium import FLAGS
 from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess, http
 from tests.node.conftest import override_toml
 
@@ -156,8 +157,23 @@ class Browser:
         self.context.close()
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """This module's own Chromium, closed with the module: the sync Playwright runs an event
+    loop in this thread while it lives, and a session-wide one would be running under every
+    later test that calls asyncio.run()."""
+    executable = chromium_path()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture
-def browsers(chromium: Any) -> Iterator[Any]:  # noqa: F811
+def browsers(chromium: Any) -> Iterator[Any]:
     opened: list[Browser] = []
 
     def open_for(node: NodeProcess, viewport: dict[str, int] = DESK) -> Browser:
