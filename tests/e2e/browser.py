@@ -1,6 +1,7 @@
 """Real Chromium for page tests: Debian's /usr/bin/chromium driven by Playwright, never a download.
 
-A test that needs a browser takes the `page` fixture (or `chromium` for several pages). On a
+A test that needs a browser takes the `page` fixture (or `chromium` for several pages); the
+browser lives as long as the test module. On a
 machine without Chromium it is skipped, saying why; `.ci/run` installs Debian's package.
 Screenshots go to build/screenshots/ (not committed) so that a person can look at them.
 """
@@ -31,9 +32,12 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session, launched by Playwright from Debian's binary."""
+    """One headless Chromium for a test module, launched by Playwright from Debian's binary.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and a later test's asyncio.run() would fail beside it."""
     executable = chromium_path()
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is a test dependency"
