@@ -64,8 +64,9 @@ class _Fault(Exception):
 
 
 @dataclass
-class _FreshState:
-    """The state the chain's own events imply, rebuilt in memory from genesis."""
+class FreshState:
+    """The state the chain's own events imply, rebuilt in memory from genesis (the audit's, and
+    a simulated node's chain: ledger/simulation/ledger_node.py)."""
 
     records: dict[str, CertificateRecord] = field(default_factory=dict)
     events: set[bytes] = field(default_factory=set)
@@ -200,7 +201,7 @@ class _Audit:
         self.genesis = genesis
         self.registry = Registry.from_genesis(genesis)
         self.validator_keys = [v.node_key for v in genesis.validators]
-        self.state = _FreshState(signing=[(1, genesis.validators)])
+        self.state = FreshState(signing=[(1, genesis.validators)])
         self.public = PublicBook()
         self.height_checked = 0
         self.events_checked = 0
