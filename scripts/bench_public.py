@@ -3,11 +3,9 @@
     .venv/bin/python scripts/bench_public.py [--certificates 100000] [--concurrency 32]
         [--duration 10] [--dir DIR] [--json]
 
-1. Builds a 4-participant network (`kpledger network init`'s layout) and writes its chain
-   offline, straight into the data directories: certificates signed by the authority keys,
-   blocks executed by ledger.chain and stored by ledger.store, each with a commit certificate
-   signed by the validators' node keys from the network directory. Much faster than consensus,
-   and byte for byte what the nodes would have stored. With --dir, an existing build is reused.
+1. Builds a 4-participant network and writes its chain offline, straight into the data
+   directories (scripts/make_long_chain.py: the real ledger code, real signatures and commit
+   certificates; much faster than consensus). With --dir, an existing build is reused.
 2. Starts ONE node on it (its public rate limit raised: every request comes from 127.0.0.1).
 3. Measures, with `--concurrency` aiohttp clients over keep-alive connections, in
    `--client-procs` processes: GET /healthz (the ceiling: the same HTTP stack, no work),
@@ -33,8 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,170 +40,17 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ledger import authoring  # noqa: E402
-from ledger.certificate import Certificate  # noqa: E402
-from ledger.chain import build_block  # noqa: E402
-from ledger.consensus.messages import CommitCertificate, Vote, VoteKind, quorum_size  # noqa: E402
-from ledger.encoding import encode  # noqa: E402
-from ledger.events import Event  # noqa: E402
-from ledger.keys import SigningKey  # noqa: E402
-from ledger.registry import Registry  # noqa: E402
-from ledger.store import Store  # noqa: E402
 from node.config import toml_value  # noqa: E402
 from node.files import load_genesis, load_signing_key  # noqa: E402
-from node.netinit import init_network, parse_participants  # noqa: E402
 from node.runner import LISTEN_FD_ENV  # noqa: E402
 from node.tls import NODE_SNI, genesis_uses_tls, peer_pin  # noqa: E402
 from tests.e2e.harness import reserve_ports  # noqa: E402
 
-CODES = ("BE", "AE", "IN", "RU")
+sys.path.insert(0, str(REPO / "scripts"))
+import make_long_chain as long_chain  # noqa: E402
+
 CHAIN_ID = "kp-bench-public"
-HS_CODES = ("7102.10", "7102.21", "7102.31")
-ORIGINS = (["BW"], ["RU"], ["CD"], ["AO"], ["ZA"], ["CA"], ["NA", "BW"], ["MIXED"])
-BLOCK_EVENTS = 2000
 HOT_SET = 100
-
-
-# -- building the chain -------------------------------------------------------------------------
-def genesis_base_port() -> int:
-    """A port number for genesis's addresses: only BE's node runs, on a port of its own (see
-    one_node), so nothing listens on these; an unused number is all the peers' calls need."""
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _number(i: int) -> str:
-    return f"{CODES[i % 4]}-B{i:08d}"
-
-
-def _sign_chunk(args: tuple[str, list[int]]) -> list[tuple[bytes, bytes | None]]:
-    """Issue certificates i (and their follow-up): [(issue encoding, follow-up encoding or None)]."""
-    directory, indexes = args
-    genesis = load_genesis(Path(directory) / "genesis.json")
-    registry = Registry.from_genesis(genesis)
-    keys = {c: load_signing_key(Path(directory) / c / "authority.pem") for c in CODES}
-    today = datetime.now(UTC).date()
-    out = []
-    for i in indexes:
-        rng = random.Random(i)
-        exporting = CODES[i % 4]
-        importing = CODES[(i + 1 + i // 4 % 3) % 4]
-        issued_on = today - timedelta(days=rng.randint(0, 6))  # within max_backdating_days
-        raw = {
-            "number": _number(i),
-            "exporting_participant": exporting,
-            "importing_participant": importing,
-            "origin": ORIGINS[i % len(ORIGINS)],
-            "hs_code": HS_CODES[i % 3],
-            "carats": f"{rng.randint(1, 90000)}.{rng.randint(0, 99):02d}",
-            "value_usd": f"{rng.randint(100, 9_000_000)}.{rng.randint(0, 99):02d}",
-            "parcels": rng.randint(1, 12),
-            "exporter": {"name": f"Exporter {i} Ltd", "address": f"{i} Bourse Street"},
-            "importer": {"name": f"Importer {i} LLC", "address": f"{i} Harbour Road"},
-            "issued_on": issued_on.isoformat(),
-            "expires_on": (issued_on + timedelta(days=120)).isoformat(),
-        }
-        created = int(time.time() * 1000)
-        issuance = authoring.issue(
-            registry, CHAIN_ID, Certificate.from_json(raw), keys[exporting], created_ms=created
-        )
-        roll = rng.random()
-        follow: Event | None = None
-        if roll < 0.45:
-            follow = authoring.confirm_import(
-                CHAIN_ID,
-                importing,
-                raw["number"],
-                issuance.digest,
-                keys[importing],
-                created_ms=created,
-            )
-        elif roll < 0.50:
-            follow = authoring.reject_import(
-                CHAIN_ID, importing, raw["number"], issuance.digest, "seal broken",
-                keys[importing], created_ms=created,
-            )  # fmt: skip
-        elif roll < 0.55:
-            follow = authoring.void(
-                CHAIN_ID, exporting, raw["number"], "error", keys[exporting], created_ms=created
-            )
-        out.append((issuance.event.encoded, follow.encoded if follow else None))
-    return out
-
-
-def commit_certificate(height: int, value: bytes, node_keys: list[SigningKey]) -> bytes:
-    signers = range(quorum_size(len(node_keys)))
-    votes = [
-        Vote.create(node_keys[i], CHAIN_ID, VoteKind.PRECOMMIT, height, 0, value, i)
-        for i in signers
-    ]
-    cert = CommitCertificate(height, 0, value, tuple((v.validator, v.signature) for v in votes))
-    return encode(cert.to_wire())
-
-
-def build_chain(directory: Path, certificates: int, log: Any, tls: bool = True) -> None:
-    """A fresh network in `directory` whose BE data dir holds `certificates` certificates
-    (a TLS network, or with `tls=False` a plain one, to measure what TLS costs)."""
-    base_port = genesis_base_port()
-    init_network(
-        directory,
-        parse_participants(",".join(CODES)),
-        base_port=base_port,
-        chain_id=CHAIN_ID,
-        tls=tls,
-    )
-    genesis = load_genesis(directory / "genesis.json")
-    registry = Registry.from_genesis(genesis)
-    node_keys = [
-        load_signing_key(directory / v.participant / "node.pem") for v in genesis.validators
-    ]
-    started = time.monotonic()
-    chunks = [list(range(s, min(s + 1000, certificates))) for s in range(0, certificates, 1000)]
-    issues: list[bytes] = []
-    follows: list[bytes] = []
-    with multiprocessing.Pool(os.cpu_count() or 2) as pool:
-        for done, chunk in enumerate(pool.imap(_sign_chunk, [(str(directory), c) for c in chunks])):
-            for issue, follow in chunk:
-                issues.append(issue)
-                if follow is not None:
-                    follows.append(follow)
-            if done % 10 == 9:
-                log(f"  signed {len(issues):,} certificates ({time.monotonic() - started:.0f} s)")
-    log(f"  signed {len(issues):,} issues and {len(follows):,} decisions")
-    store = Store(directory / "BE" / "data", genesis)
-    encoded = issues + follows
-    blocks = (len(encoded) + BLOCK_EVENTS - 1) // BLOCK_EVENTS
-    time_ms = int(time.time() * 1000) - blocks * 1000
-    try:
-        for start in range(0, len(encoded), BLOCK_EVENTS):
-            events = [Event.decode(e) for e in encoded[start : start + BLOCK_EVENTS]]
-            time_ms += 1000
-            height = store.height + 1
-            execution = build_block(
-                store,
-                registry,
-                genesis.hash,
-                store.head,
-                events,
-                chain_id=CHAIN_ID,
-                time_ms=time_ms,
-                proposer=height % len(node_keys),
-                verified={e.event_id for e in events},  # signed above by the authority keys
-            )
-            if execution.refused:
-                raise SystemExit(f"block {height} refused {execution.refused[0][1].message}")
-            store.commit(execution, commit_certificate(height, execution.header.hash, node_keys))
-            if height % 10 == 0:
-                log(f"  block {height}/{blocks} ({time.monotonic() - started:.0f} s)")
-    finally:
-        store.close()
-    for code in CODES[1:]:
-        shutil.copytree(directory / "BE" / "data", directory / code / "data")
-    (directory / "bench.json").write_text(json.dumps({"certificates": certificates, "tls": tls}))
-    log(
-        f"built {certificates:,} certificates in {blocks} blocks in {time.monotonic() - started:.0f} s"
-    )
 
 
 # -- running one node ---------------------------------------------------------------------------
@@ -445,19 +289,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def bench(directory: Path, args: argparse.Namespace, tls: bool, log: Any) -> dict[str, Any]:
     """Build (or reuse) the chain in `directory` and measure the three loads on one node."""
-    built = directory / "bench.json"
+    built = directory / long_chain.MANIFEST
     reuse = built.exists() and json.loads(built.read_text())
-    if reuse and reuse["certificates"] >= args.certificates and reuse.get("tls", True) == tls:
+    if reuse and reuse["certificates"] >= args.certificates and reuse["tls"] == tls:
         log(f"reusing the chain in {directory}")
     else:
         if directory.exists():
             shutil.rmtree(directory)
         log(f"building {args.certificates:,} certificates in {directory} ...")
-        build_chain(directory, args.certificates, log, tls=tls)
+        long_chain.build(
+            directory, certificates=args.certificates, tls=tls, chain_id=CHAIN_ID, log=log
+        )
     count = json.loads(built.read_text())["certificates"]
-    hot = [f"/v1/public/certificates/{_number(i)}" for i in range(0, count, count // HOT_SET)]
+    number = long_chain.number
+    hot = [f"/v1/public/certificates/{number(i)}" for i in range(0, count, count // HOT_SET)]
     # Each number once, in random order; the warm-up takes its numbers from the far end.
-    everything = [f"/v1/public/certificates/{_number(i)}" for i in range(count)]
+    everything = [f"/v1/public/certificates/{number(i)}" for i in range(count)]
     random.Random(2026).shuffle(everything)
     results: dict[str, Any] = {
         "machine": machine(),

@@ -114,3 +114,39 @@ def test_bench_streams_measures_slow_clients() -> None:
     assert result["blocks"] >= 5 and result["clients"] == 10 and result["tls"] is True
     assert result["healthz_while_connected"] == 200
     assert result["finality_while_connected_s"]["events"] == 2  # type: ignore[index]
+
+
+def test_make_long_chain_writes_a_chain_the_audit_passes(tmp_path: Path) -> None:
+    network = tmp_path / "net"
+    result = run(
+        "make_long_chain.py", "--dir", str(network), "--events", "2500", "--holders", "BE,AE"
+    )
+    assert result["events"] == 2500 and result["blocks"] == 2
+    assert (network / "RU" / "node.toml").exists() and not (network / "RU" / "data").exists()
+    for holder in ("BE", "AE"):
+        audit = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "audit",
+                "--data",
+                str(network / holder / "data"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        report = json.loads(audit.stdout)
+        assert report["ok"] and report["events_checked"] == 2500, report
+    again = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_long_chain.py"), "--dir", str(network)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert again.returncode != 0 and "already holds a network" in again.stderr
