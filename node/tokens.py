@@ -1,4 +1,4 @@
-"""The node's API tokens: scoped (`read`, `admin`), stored as a hash only, revocable and expiring,
+"""The node's API tokens: scoped (`sync`, `read`, `admin`), stored as a hash only, revocable and expiring,
 kept in the node's store; node.toml's `api_token` is an admin token (SPEC 6, docs/security.md)."""
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ from ledger.errors import (
     UnknownToken,
 )
 
+#: An observer's (docs/security.md, "Observers"): the pages of final blocks, nothing else.
+SYNC = "sync"
 READ = "read"
 ADMIN = "admin"
-#: What each scope opens, the smaller first: `admin` opens everything `read` does.
-SCOPES = (READ, ADMIN)
+#: What each scope opens, the smaller first: `admin` opens everything `read` does, and `read`
+#: everything `sync` does (the block pages were a `read` route before `sync` existed).
+SCOPES = (SYNC, READ, ADMIN)
 #: The name node.toml's api_token goes by in logs and answers.
 CONFIG_TOKEN_NAME = "node.toml"
 #: Tokens the node makes start so: a leaked one is recognisable (secret scanners, logs).

@@ -15,7 +15,7 @@ from node.tokens import MAX_EXPIRES_DAYS, SCOPES
 
 @click.group(cls=Group)
 def token() -> None:
-    """Manage the running node's API tokens: scoped (read, admin), revocable, expiring.
+    """Manage the running node's API tokens: scoped (sync, read, admin), revocable, expiring.
 
     Each command acts on the running node that --config node.toml describes, with the admin
     token the file holds (or --node URL --token TOKEN); the change holds at once, no restart.
@@ -30,7 +30,12 @@ def _when(ms: int | None) -> str:
 
 @token.command("add", cls=Command)
 @click.option("--name", required=True, help="What logs and `token list` call it (a-z, 0-9, . _ -).")
-@click.option("--scope", required=True, type=click.Choice(SCOPES), help="read or admin.")
+@click.option(
+    "--scope",
+    required=True,
+    type=click.Choice(SCOPES),
+    help="sync (an observer's: the block pages only), read or admin.",
+)
 @click.option(
     "--expires-days",
     type=click.IntRange(1, MAX_EXPIRES_DAYS),

@@ -26,7 +26,13 @@ from ledger.events import Event, IssueBody
 from ledger.records import STATUSES, CertificateRecord
 from node.http.appkeys import LIMITS, NODE
 from node.http.peer import final_blocks_response
-from node.http.responses import error_response, json_response, operator_only, read_body
+from node.http.responses import (
+    error_response,
+    json_response,
+    operator_only,
+    read_body,
+    sync_only,
+)
 from node.limits import query_int
 from node.peers import MSGPACK
 from node.service import EventStatus, LedgerNode
@@ -186,6 +192,8 @@ def full_certificate_json(node: LedgerNode, record: CertificateRecord) -> dict[s
     if issue is None or not isinstance(issue.event.body, IssueBody):
         raise StoreCorrupt(f"the store lacks the issue event of certificate {record.number}")
     sealed = issue.event.body.sealed
+    if node.encryption_key is None:  # an observer's (it serves no participant route)
+        raise NotARecipient("this node holds no encryption key: it is an observer")
     try:
         identities, salt = open_sealed(sealed, record.number, node.participant, node.encryption_key)
         out["exporter"] = identities.exporter.to_json()
@@ -249,11 +257,13 @@ async def list_certificates(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-@operator_only
+@sync_only
 async def chain_blocks(request: web.Request) -> web.Response:
-    """Whole final blocks with their commit certificates, for an auditor (`kpledger audit --node`).
+    """Whole final blocks with their commit certificates, for an auditor (`kpledger audit --node`)
+    and for the observers the operator authorised (docs/security.md, "Observers").
 
-    Events carry shipment facts that are not public, so this needs the operator's token.
+    Events carry shipment facts that are not public, so this needs a token: of scope `sync` (an
+    observer's, which opens nothing else) or more.
     """
     # Out of range is refused here (the peer route clamps, for nodes of older versions).
     query_int(request.query, "from", 1, 1, 2**63 - 1)

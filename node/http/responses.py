@@ -25,6 +25,13 @@ def operator_only(handler: Handler) -> Handler:
     return handler
 
 
+def sync_only(handler: Handler) -> Handler:
+    """Mark a route as what an observer needs (the pages of final blocks): app.py checks, before
+    it runs, for a bearer token of scope `sync` or more."""
+    setattr(handler, SCOPE_NEEDED, "sync")
+    return handler
+
+
 def admin_only(handler: Handler) -> Handler:
     """Mark a route as the node's management (tokens, and later officers and webhooks): app.py
     checks, before it runs, for a bearer token of scope `admin`."""

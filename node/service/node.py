@@ -32,7 +32,7 @@ from node.service.durable import DurableWriter
 from node.service.gossip import Gossip, Outbox
 from node.service.own_events import NodeSignedEvents
 from node.service.proposals import Proposals
-from node.service.sync import PeerHeights, Sync
+from node.service.sync import PeerHeights, PeerSource, Sync
 from node.service.view import ChainView
 from node.tls import genesis_uses_tls
 
@@ -100,7 +100,7 @@ class LedgerNode:
             self.mempool,
             heights,
             self.driver,
-            self.client,
+            PeerSource(view, self.client),
             config.sync_page_bytes,
             self.health,
             self.metrics,

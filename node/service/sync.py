@@ -1,5 +1,8 @@
 """Catch-up: peers' heights, pages of final blocks fetched from several peers at once, each
-checked against its commit certificate before it is applied; and the pages this node serves."""
+checked against its commit certificate before it is applied; and the pages this node serves.
+
+Where the blocks come from is a BlockSource: the register's nodes over the signed peer routes
+(PeerSource), or for an observer the nodes that authorised it (node/service/observer.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from ledger.governance import register_for_block
 from node.health import Health
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.peers import PAGE_ITEM_OVERHEAD, STATUS_ANSWER_MAX, page_bound
+from node.peers import PAGE_ITEM_OVERHEAD, STATUS_ANSWER_MAX, Peer, page_bound
 from node.service.view import ChainView, PeerLink
 
 log = logging.getLogger("kpledger.node")
@@ -29,6 +32,53 @@ class Committer(Protocol):
     """Who writes a final block and moves the node on (the consensus driver's commit)."""
 
     def commit(self, execution: Execution, cert: CommitCertificate) -> None: ...
+
+
+class BlockSource(Protocol):
+    """The nodes a node catches up from, their heights and their pages of final blocks (none of
+    which is trusted: every block is checked against its commit certificate)."""
+
+    def peers(self) -> list[Peer]:
+        """The nodes to ask, as of now (the register may have changed)."""
+        ...
+
+    async def height(self, peer: Peer) -> int | None:
+        """The peer's final height, or None when it does not answer (or answers nonsense)."""
+        ...
+
+    async def page(
+        self, peer: Peer, first: int, limit: int, max_bytes: int, bound: int
+    ) -> bytes | None:
+        """The encoded page [[block, certificate], ...] from `first`, at most `limit` blocks
+        within `max_bytes`; None if the answer fails or is over `bound`."""
+        ...
+
+
+class PeerSource:
+    """The register's other validators, over the signed peer routes (/peer/status, /peer/blocks)."""
+
+    def __init__(self, view: ChainView, link: PeerLink) -> None:
+        self.view = view
+        self.link = link
+
+    def peers(self) -> list[Peer]:
+        return self.view.peers
+
+    async def height(self, peer: Peer) -> int | None:
+        raw = await self.link.get(peer, "/peer/status", STATUS_ANSWER_MAX)
+        if raw is None:
+            return None
+        try:
+            status = decode(raw, STATUS_ANSWER_MAX)
+            return int(status[0])
+        except (LedgerError, ValueError, TypeError, IndexError, KeyError):
+            return None
+
+    async def page(
+        self, peer: Peer, first: int, limit: int, max_bytes: int, bound: int
+    ) -> bytes | None:
+        path = f"/peer/blocks?from={first}&limit={limit}&max_bytes={max_bytes}"
+        return await self.link.get(peer, path, bound)
 
 
 class PeerHeights:
@@ -53,7 +103,7 @@ class Sync:
         mempool: Mempool,
         heights: PeerHeights,
         committer: Committer,
-        link: PeerLink,
+        source: BlockSource,
         page_bytes: int,
         health: Health,
         metrics: Metrics,
@@ -62,7 +112,7 @@ class Sync:
         self.mempool = mempool
         self.heights = heights
         self.committer = committer
-        self.link = link
+        self.source = source
         #: Our budget for one page (node.toml sync_page_bytes), asked and served.
         self.page_bytes = page_bytes
         self.health = health
@@ -89,21 +139,15 @@ class Sync:
                 log.exception("catch-up failed")
 
     async def peer_heights(self) -> dict[str, int]:
-        peers = self.view.peers
-        answers = await asyncio.gather(
-            *(self.link.get(p, "/peer/status", STATUS_ANSWER_MAX) for p in peers)
-        )
+        peers = self.source.peers()
+        answers = await asyncio.gather(*(self.source.height(p) for p in peers))
         heights = {}
         up = 0
-        for peer, raw in zip(peers, answers, strict=True):
-            if raw is None:
+        for peer, height in zip(peers, answers, strict=True):
+            if height is None:
                 continue
             up += 1
-            try:
-                status = decode(raw, STATUS_ANSWER_MAX)
-                heights[peer.address] = int(status[0])
-            except (LedgerError, ValueError, TypeError, IndexError):
-                continue
+            heights[peer.address] = height
         self.metrics.peers_up.set(up)
         self.health.observe_peers(heights, up, self.peers_needed())
         return heights
@@ -117,7 +161,7 @@ class Sync:
     def peers_needed(self) -> int:
         """Peers a validator must reach to make a quorum with its own vote; one for any other."""
         view = self.view
-        if not view.peers:
+        if not self.source.peers():
             return 0
         if not view.is_validator:
             return 1
@@ -142,7 +186,7 @@ class Sync:
         while store.height < best:
             sources = [
                 p
-                for p in self.view.peers
+                for p in self.source.peers()
                 if heights.get(p.address, 0) > store.height and p.address not in skipped
             ]
             if not sources:
@@ -157,12 +201,7 @@ class Sync:
                 ranges.append((peer, first))
             bound = self.page_bound()
             results = await asyncio.gather(
-                *(
-                    self.link.get(
-                        p, f"/peer/blocks?from={first}&limit={span}&max_bytes={budget}", bound
-                    )
-                    for p, first in ranges
-                )
+                *(self.source.page(p, first, span, budget, bound) for p, first in ranges)
             )
             lengths = []
             for (peer, first), raw in zip(ranges, results, strict=True):

@@ -20,6 +20,7 @@ from node.tokens import (
     ADMIN,
     CONFIG_TOKEN_NAME,
     READ,
+    SYNC,
     Principal,
     TokenBook,
     TokenRecord,
@@ -86,6 +87,21 @@ def test_scopes(book: tuple[TokenBook, FakeStore, Clock]) -> None:
     TokenBook.require(tokens.check(admin), ADMIN)
     with pytest.raises(TokenScope, match="'reader' has scope 'read'"):
         TokenBook.require(tokens.check(read), ADMIN)
+
+
+def test_a_sync_token_opens_the_block_pages_and_nothing_more(
+    book: tuple[TokenBook, FakeStore, Clock],
+) -> None:
+    """An observer's token (docs/security.md, "Observers"): the smallest scope."""
+    tokens, _, _ = book
+    sync, _ = tokens.add("observer-1", SYNC)
+    read, _ = tokens.add("reader", READ)
+    TokenBook.require(tokens.check(sync), SYNC)
+    TokenBook.require(tokens.check(read), SYNC)  # a read token opened the pages before
+    for needed in (READ, ADMIN):
+        with pytest.raises(TokenScope, match="'observer-1' has scope 'sync'"):
+            TokenBook.require(tokens.check(sync), needed)
+    assert TokenRecord.decode(tokens.records()[0].encode()).scope == SYNC
 
 
 def test_revoked_and_expired_are_refused_at_once(book: tuple[TokenBook, FakeStore, Clock]) -> None:

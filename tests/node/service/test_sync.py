@@ -16,7 +16,7 @@ from node.health import Health
 from node.mempool import Mempool
 from node.metrics import Metrics
 from node.peers import Peer
-from node.service.sync import PeerHeights, Sync
+from node.service.sync import PeerHeights, PeerSource, Sync
 from node.service.view import ChainView
 from tests.node.service.conftest import Link, Net, sample
 
@@ -39,7 +39,14 @@ def sync_of(view: ChainView, link: Link) -> tuple[Sync, Committer]:
     metrics = Metrics()
     health = Health(metrics, view.registry.parameters.max_clock_drift_ms)
     sync = Sync(
-        view, Mempool(1000), PeerHeights(view), committer, link, 1024 * 1024, health, metrics
+        view,
+        Mempool(1000),
+        PeerHeights(view),
+        committer,
+        PeerSource(view, link),
+        1024 * 1024,
+        health,
+        metrics,
     )
     return sync, committer
 
