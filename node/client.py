@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import ssl
@@ -11,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ledger.errors import LedgerError
+from ledger.proofs import RegisterProof, verify_register_proof
 from node import tls
 
 
@@ -70,10 +73,66 @@ class Trust:
 def urlopen(
     req: urllib.request.Request, timeout: float, trust: tls.ClientTrust | None = None
 ) -> Any:
-    """urllib's urlopen, an https:// URL verified as `trust` (default: Trust.current) says."""
-    if req.full_url.startswith("https://"):
-        return (trust or Trust.current).opener(req.full_url).open(req, timeout=timeout)
-    return urllib.request.urlopen(req, timeout=timeout)
+    """urllib's urlopen, an https:// URL verified as `trust` (default: Trust.current) says.
+
+    A node that shows a node key its genesis does not list (one governance added or replaced
+    since) is trusted if the register it serves, proven against that genesis, lists the key:
+    see `follow_register`. The learned trust then serves the rest of the command."""
+    if not req.full_url.startswith("https://"):
+        return urllib.request.urlopen(req, timeout=timeout)
+    current = trust or Trust.current
+    try:
+        return current.opener(req.full_url).open(req, timeout=timeout)
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, tls.NodeNotTrusted) or current.genesis is None:
+            raise
+        learned = follow_register(req.full_url, current, exc.reason, timeout)
+    if trust is None:
+        Trust.use(learned)
+    return learned.opener(req.full_url).open(req, timeout=timeout)
+
+
+def follow_register(
+    url: str, trust: tls.ClientTrust, refused: tls.NodeNotTrusted, timeout: float
+) -> tls.ClientTrust:
+    """The trust of the register in force, proven against `trust`'s genesis, as the node at
+    `url` serves it (GET /v1/public/participants: its register proof).
+
+    The proof is fetched without checking the node's key: the request carries nothing secret
+    (no token, a public route) and the answer is believed only for its proof, which a quorum of
+    the validators the genesis and the chain's changes name must have signed. A node that could
+    show a key the proven register lists was given it by governance, so this trusts no node the
+    network did not; a stale proof names at worst a key the network once gave, as the genesis
+    itself does. Raises URLError(NodeNotTrusted) saying why when the proof does not check."""
+    assert trust.genesis is not None
+    parts = urllib.parse.urlsplit(url)
+    register_url = urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, "/v1/public/participants", "", "")
+    )
+    unchecked = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=tls.pinned_context())
+    )
+    request = urllib.request.Request(register_url, headers={"Accept": "application/json"})
+    try:
+        with unchecked.open(request, timeout=timeout) as response:
+            body = json.loads(response.read())
+        proof = body.get("proof") if isinstance(body, dict) else None
+        if not isinstance(proof, str):
+            raise ValueError("it serves no register proof")
+        verified = verify_register_proof(RegisterProof.from_base64(proof), trust.genesis)
+    except (OSError, ValueError, http.client.HTTPException, LedgerError) as exc:
+        why = exc.message if isinstance(exc, LedgerError) else str(exc) or type(exc).__name__
+        raise urllib.error.URLError(
+            tls.NodeNotTrusted(f"{refused}; nor does the register it serves prove it ({why})")
+        ) from exc
+    registry = verified.registry
+    nodes: list[tuple[str, bytes | None]] = [
+        (v.address, v.node_key) for v in (*registry.validators, *registry.pending_validators)
+    ]
+    nodes += [(p.address, p.node_key) for p in registry.participants.values()]
+    source = f"the register at height {verified.head_height}, proven against {trust.source}"
+    learned = tls.ClientTrust.from_register(nodes, source)
+    return dataclasses.replace(learned, genesis=trust.genesis)
 
 
 #: The errors of a plain HTTP request that a TLS listener ends (it hangs up on what is not TLS).

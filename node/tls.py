@@ -4,6 +4,7 @@ context, and the checks that peers and clients make of the key a node shows (doc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.client
 import ipaddress
@@ -360,14 +361,18 @@ class ClientTrust:
     keys: frozenset[bytes] = frozenset()
     cafile: Path | None = None
     source: str = "the system's certificate authorities"
+    #: The genesis the pins came from, if they did: a register proven against it may replace
+    #: them (node/client.py follows it when a node shows a key governance gave it since).
+    genesis: Genesis | None = None
 
     @classmethod
     def from_genesis(cls, genesis: Genesis, source: str) -> ClientTrust:
-        return cls.from_register(
+        trust = cls.from_register(
             [(v.address, v.node_key) for v in genesis.validators]
             + [(p.address, p.node_key) for p in genesis.participants if p.node_key],
             source,
         )
+        return dataclasses.replace(trust, genesis=genesis)
 
     @classmethod
     def from_register(

@@ -207,3 +207,8 @@ def test_a_rotated_node_key_takes_over_the_tls_identity_from_its_height(
     # Its peers reached it over TLS pinned to the new key, never refusing it as untrusted.
     for node in others[:3]:
         assert metric(node, "kpledger_peer_untrusted_total", participant="BE") == 0
+    # A client that pins the genesis follows the register the new node serves, proven against
+    # that genesis, to its new key (node/client.py, follow_register).
+    genesis = str(net.directory / "genesis.json")
+    followed = cli("explore", "head", "--node", be2.url, "--genesis", genesis)
+    assert followed.returncode == 0, followed.stdout + followed.stderr

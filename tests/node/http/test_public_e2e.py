@@ -449,3 +449,5 @@ def test_audit_of_a_live_node_with_and_without_its_token(
     other.write_text(json.dumps(TestNetwork(seed="elsewhere").genesis.to_json()))
     done = run_cli("audit", "--node", be.url, "--genesis", str(other))
     assert done.returncode == 2 and "not a node key" in done.stderr, done
+    # Nor does the register it serves prove its key against that genesis.
+    assert "nor does the register it serves prove it" in done.stderr, done
