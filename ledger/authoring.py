@@ -14,6 +14,7 @@ from ledger.events import (
     VOID_REASONS,
     ConfirmImportBody,
     Event,
+    HistoricalBody,
     IssueBody,
     RejectImportBody,
     VoidBody,
@@ -62,6 +63,27 @@ def issue(
     event = sign_event(
         chain_id, facts.exporting_participant, IssueBody(facts, sealed), key, created_ms
     )
+    return Issuance(event, salt, certificate.digest(salt))
+
+
+def historical(
+    registry: Registry,
+    chain_id: str,
+    certificate: Certificate,
+    status: str,
+    signer: str,
+    key: Signer,
+    *,
+    created_ms: int,
+    salt: bytes | None = None,
+) -> Issuance:
+    """One participant's account of a certificate from before the network (`signer` is its
+    exporting or importing participant), the parties sealed as for an issue."""
+    facts = certificate.facts
+    salt = salt if salt is not None else new_salt()
+    recipients = registry.recipients_for(facts.exporting_participant, facts.importing_participant)
+    sealed = seal(certificate.identities, salt, facts.number, recipients)
+    event = sign_event(chain_id, signer, HistoricalBody(facts, sealed, status), key, created_ms)
     return Issuance(event, salt, certificate.digest(salt))
 
 

@@ -650,6 +650,24 @@ class RecoveryNotNeeded(LedgerError):
     http_status = 409
 
 
+class CertificateHistorical(LedgerError):
+    """A historical record stands as its authority recorded it: no later event names it."""
+
+    code = "certificate_historical"
+
+
+class HistoricalRecordExists(LedgerError):
+    """This participant's historical account of the number is already on the ledger."""
+
+    code = "historical_record_exists"
+
+
+class NotYetExpired(LedgerError):
+    """A historical record says `expired`, but its expiry date is not past."""
+
+    code = "not_yet_expired"
+
+
 class EndorsementRequired(LedgerError):
     """A restricted participant's certificate is confirmed only after its monitoring team endorses it."""
 

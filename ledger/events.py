@@ -19,7 +19,12 @@ ISSUE = "certificate.issue"
 CONFIRM_IMPORT = "certificate.confirm_import"
 REJECT_IMPORT = "certificate.reject_import"
 VOID = "certificate.void"
-CERTIFICATE_EVENTS = (ISSUE, CONFIRM_IMPORT, REJECT_IMPORT, VOID)
+#: A certificate from before the network, loaded by `kpledger history import` (SPEC 10).
+HISTORICAL = "certificate.historical"
+CERTIFICATE_EVENTS = (ISSUE, CONFIRM_IMPORT, REJECT_IMPORT, VOID, HISTORICAL)
+
+#: The final status an authority recorded for a historical certificate (SPEC 10's CSV column).
+HISTORICAL_STATUSES = ("confirmed", "voided", "rejected", "expired")
 
 VOID_REASONS = ("lost", "stolen", "error", "replaced")
 MAX_REASON = 1000
@@ -127,7 +132,43 @@ class VoidBody:
         return cls(event_number(obj[0]), reason)
 
 
-Body = IssueBody | ConfirmImportBody | RejectImportBody | VoidBody
+@dataclass(frozen=True)
+class HistoricalBody:
+    """One participant's account of a certificate from before the network, with the final status
+    its authority recorded; the parties sealed exactly as for an issue (docs/history.md)."""
+
+    type: ClassVar[str] = HISTORICAL
+    facts: ShipmentFacts
+    sealed: SealedIdentities
+    status: str
+
+    @property
+    def number(self) -> str:
+        return self.facts.number
+
+    def to_wire(self) -> list[Any]:
+        return [self.facts.to_wire(), self.sealed.to_wire(), self.status]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> HistoricalBody:
+        if not isinstance(obj, list) or len(obj) != 3:
+            raise MalformedInput(
+                "historical: body must be [certificate, sealed identities, status]"
+            )
+        status = obj[2]
+        if status not in HISTORICAL_STATUSES:
+            raise InvalidCertificate(
+                "status", f"a historical status is one of {', '.join(HISTORICAL_STATUSES)}"
+            )
+        facts = ShipmentFacts.from_wire(obj[0])
+        if facts.replaces is not None:
+            raise InvalidCertificate(
+                "replaces", "a historical record names no replacement (it is recorded as it ended)"
+            )
+        return cls(facts, SealedIdentities.from_wire(obj[1]), status)
+
+
+Body = IssueBody | ConfirmImportBody | RejectImportBody | VoidBody | HistoricalBody
 
 #: Body parsers by event type. Other subsystems (governance) register theirs here.
 BODY_TYPES: dict[str, Any] = {
@@ -135,6 +176,7 @@ BODY_TYPES: dict[str, Any] = {
     CONFIRM_IMPORT: ConfirmImportBody,
     REJECT_IMPORT: RejectImportBody,
     VOID: VoidBody,
+    HISTORICAL: HistoricalBody,
 }
 
 

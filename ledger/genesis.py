@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from ledger.certificate import is_country, is_participant_code
@@ -169,6 +170,7 @@ LATER_PARAMETERS: dict[str, int] = {
     "max_event_age_ms": 86_400_000,
     "event_times_from_height": 0,
     "governance_dormant_days": 0,
+    "history_from": 20030101,
 }
 
 
@@ -202,6 +204,9 @@ class Parameters:
     #: A participant that signed nothing for this many days is dormant: it does not count in the
     #: electorate of governance thresholds (0: every active participant counts; older chains).
     governance_dormant_days: int = 180
+    #: The earliest date of issue of a historical certificate (SPEC 10), as YYYYMMDD: the KPCS
+    #: began on 2003-01-01.
+    history_from: int = 20030101
 
     def to_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -259,6 +264,11 @@ class Parameters:
             raise MalformedInput("parameters are not in their canonical order and form")
         return parsed
 
+    def history_from_date(self) -> date:
+        """`history_from` as a date (PARAMETER_RULES keep it a calendar date)."""
+        value = self.history_from
+        return date(value // 10000, value // 100 % 100, value % 100)
+
     def issuance_dates_apply(self, height: int) -> bool:
         """Whether the issuance date rules (SPEC 3) judge an issuance recorded at `height`."""
         return 0 < self.issuance_dates_from_height <= height
@@ -315,10 +325,26 @@ PARAMETER_BOUNDS: dict[str, Bound] = {
     "governance_dormant_days": Bound(
         0, 3650, "0 (off), or at least 30 days: a member is not dormant for a short silence"
     ),
+    "history_from": Bound(
+        19000101, 99991231, "a date YYYYMMDD: the first day of the history a network takes"
+    ),
 }
 
+
 #: Rules between parameters: what must hold, and the check.
+def _is_calendar_date(value: int) -> bool:
+    try:
+        date(value // 10000, value // 100 % 100, value % 100)
+    except ValueError:
+        return False
+    return True
+
+
 PARAMETER_RULES: tuple[tuple[str, Callable[[Parameters], bool]], ...] = (
+    (
+        "history_from is a calendar date written YYYYMMDD (20030101: 2003-01-01)",
+        lambda p: _is_calendar_date(p.history_from),
+    ),
     (
         "governance_dormant_days is 0 (off) or at least 30",
         lambda p: p.governance_dormant_days == 0 or p.governance_dormant_days >= 30,

@@ -12,7 +12,7 @@ from ledger.certificate import confidential_hash, digest_from_parts
 from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCommitCertificate, InvalidProof, LedgerError, MalformedInput
-from ledger.events import CONFIRM_IMPORT, ISSUE, REJECT_IMPORT, VOID
+from ledger.events import CONFIRM_IMPORT, HISTORICAL, ISSUE, REJECT_IMPORT, VOID
 from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import ENDORSE
 from ledger.hashing import TAG_REGISTRY, tagged_hash
@@ -260,6 +260,8 @@ class VerifiedCertificate:
     replaces: str | None = None
     #: The block time (ms) of each history event, from its final header.
     history_times_ms: tuple[int, ...] = ()
+    #: A record from before the network (`certificate.historical`), as its authority entered it.
+    historical: bool = False
 
 
 def verify_certificate_proof(
@@ -344,12 +346,16 @@ def verify_certificate_proof(
         expires_on=public[4],
         replaces=public[5],
         history_times_ms=tuple(times),
+        historical=history[0][0] == HISTORICAL,
     )
 
 
 def _check_history(history: Sequence[tuple[str, int, bytes]], leaf: StatusLeaf) -> None:
     if not history:
         raise InvalidProof("the proof carries no history")
+    if history[0][0] == HISTORICAL:
+        _check_historical(history, leaf)
+        return
     if any(t not in _FINAL_STATUS for t, _, _ in history):
         raise InvalidProof("the history holds an event that is not about a certificate")
     if history[0][0] != ISSUE or any(t == ISSUE for t, _, _ in history[1:]):
@@ -363,6 +369,18 @@ def _check_history(history: Sequence[tuple[str, int, bytes]], leaf: StatusLeaf) 
         raise InvalidProof("the history does not end with the event the status names (incomplete)")
     if _FINAL_STATUS[last_type] != leaf.status:
         raise InvalidProof("the history does not lead to the status")
+
+
+def _check_historical(history: Sequence[tuple[str, int, bytes]], leaf: StatusLeaf) -> None:
+    """A historical record: its first account, and at most the counterpart's beside it; it
+    enters in any final status and no other event follows (docs/rules.md 2.6)."""
+    if len(history) > 2 or any(t != HISTORICAL for t, _, _ in history):
+        raise InvalidProof(
+            "a historical record's history is its one or two accounts, and nothing else"
+        )
+    _, last_height, last_id = history[-1]
+    if last_id != leaf.last_event_id or last_height != leaf.last_height:
+        raise InvalidProof("the history does not end with the event the status names (incomplete)")
 
 
 class FinalBlocks(Protocol):

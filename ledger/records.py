@@ -48,10 +48,18 @@ class CertificateRecord:
     replaced_by: str | None = None
     #: Issued by a restricted participant: its monitoring team must endorse it before import.
     needs_endorsement: bool = False
+    #: A historical record (SPEC 10): the participants whose accounts of it are on the ledger,
+    #: in the order recorded (the first account's facts and status are the record's). Empty for
+    #: a certificate issued on the ledger.
+    accounts: tuple[str, ...] = ()
 
     @property
     def number(self) -> str:
         return self.facts.number
+
+    @property
+    def historical(self) -> bool:
+        return bool(self.accounts)
 
     @property
     def endorsed(self) -> bool:
@@ -82,7 +90,7 @@ class CertificateRecord:
         )
 
     def to_wire(self) -> list[Any]:
-        return [
+        wire = [
             self.facts.to_wire(),
             self.digest,
             self.status,
@@ -91,6 +99,9 @@ class CertificateRecord:
             self.replaced_by or "",
             self.needs_endorsement,
         ]
+        if self.accounts:  # a record issued on the ledger keeps the encoding it always had
+            wire.append(list(self.accounts))
+        return wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> CertificateRecord:
@@ -103,6 +114,7 @@ class CertificateRecord:
             reason=reason or None,
             replaced_by=replaced_by or None,
             needs_endorsement=bool(rest and rest[0]),
+            accounts=tuple(rest[1]) if len(rest) > 1 else (),
         )
 
     def encode(self) -> bytes:

@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from ledger.certificate import ShipmentFacts, certificate_digest
+from ledger.confidential import SealedIdentities
 from ledger.errors import (
     AlreadyEndorsed,
     BackdatedTooFar,
     CertificateExpired,
+    CertificateHistorical,
     CertificateNotFound,
     CertificateNumberTaken,
     CertificateVoided,
@@ -21,12 +23,14 @@ from ledger.errors import (
     EndorsementNotNeeded,
     EndorsementRequired,
     ExpiredOnIssue,
+    HistoricalRecordExists,
     ImportAlreadyDecided,
     InvalidCertificate,
     IssuedInFuture,
     LedgerError,
     MalformedInput,
     MissingRecipient,
+    NotYetExpired,
     ParticipantNotActive,
     ReplacementInvalid,
     SameParticipant,
@@ -38,11 +42,13 @@ from ledger.errors import (
 )
 from ledger.events import (
     CONFIRM_IMPORT,
+    HISTORICAL,
     ISSUE,
     REJECT_IMPORT,
     VOID,
     ConfirmImportBody,
     Event,
+    HistoricalBody,
     IssueBody,
     RejectImportBody,
     VoidBody,
@@ -76,6 +82,27 @@ TRANSITIONS: dict[str, tuple[tuple[str | None, str], ...]] = {
     REJECT_IMPORT: ((ISSUED, IMPORT_REJECTED),),
     VOID: ((ISSUED, VOIDED),),
     ENDORSE: ((ISSUED, ISSUED),),  # the monitoring team vouches; the status stays
+    # A historical record enters in the final status its first account names (HISTORICAL_STATUS);
+    # the counterpart's account is recorded beside it and moves nothing. No event follows.
+    HISTORICAL: (
+        (None, ISSUED),
+        (None, IMPORT_CONFIRMED),
+        (None, IMPORT_REJECTED),
+        (None, VOIDED),
+        (ISSUED, ISSUED),
+        (IMPORT_CONFIRMED, IMPORT_CONFIRMED),
+        (IMPORT_REJECTED, IMPORT_REJECTED),
+        (VOIDED, VOIDED),
+    ),
+}
+
+#: The stored status of each final status a historical record may name (SPEC 10): `expired` is
+#: an issued certificate past its expiry date, as for a live one (never stored as such).
+HISTORICAL_STATUS = {
+    "confirmed": IMPORT_CONFIRMED,
+    "rejected": IMPORT_REJECTED,
+    "voided": VOIDED,
+    "expired": ISSUED,
 }
 
 
@@ -129,6 +156,8 @@ def apply_event(
     body = event.body
     if isinstance(body, IssueBody):
         return _issue(reader, registry, event, body, ctx)
+    if isinstance(body, HistoricalBody):
+        return [_historical(reader, registry, event, body, ctx)]
     if isinstance(body, ConfirmImportBody | RejectImportBody):
         return [_decide_import(reader, event, body, ctx)]
     if isinstance(body, VoidBody):
@@ -175,20 +204,7 @@ def _issue(
             f"certificate number {facts.number} is already on the ledger"
         ),
     )
-    needed = {name for name, _ in registry.recipients_for(exporting.code, importing.code)}
-    missing = needed - set(body.sealed.recipients)
-    if missing:
-        raise MissingRecipient(
-            f"the identities must be sealed to {', '.join(sorted(missing))} as well"
-        )
-    # Exactly the boxes the register requires: any other would be stored by every node forever
-    # (up to 16 of 8 KiB each) for a recipient no one can hold to account.
-    unexpected = set(body.sealed.recipients) - needed
-    if unexpected:
-        raise UnexpectedRecipient(
-            f"the identities may be sealed only to {', '.join(sorted(needed))}; "
-            f"not to {', '.join(sorted(unexpected))}"
-        )
+    _check_recipients(registry, exporting.code, importing.code, body.sealed)
     if exporting.monitoring_key is not None:
         _check_restriction(exporting, facts)
     changed = []
@@ -198,6 +214,11 @@ def _issue(
             raise ReplacementInvalid(f"{facts.replaces} is not on the ledger")
         if old.facts.exporting_participant != exporting.code:
             raise ReplacementInvalid(f"{facts.replaces} was issued by another participant")
+        if old.historical:
+            raise ReplacementInvalid(
+                f"{facts.replaces} is a historical record: it stands as it ended and is replaced "
+                "by nothing"
+            )
         if old.status != VOIDED:
             raise ReplacementInvalid(f"{facts.replaces} must be voided before it is replaced")
         if old.replaced_by is not None:
@@ -211,6 +232,97 @@ def _issue(
         needs_endorsement=exporting.monitoring_key is not None,
     )
     return [record, *changed]
+
+
+def _check_recipients(
+    registry: Registry, exporting: str, importing: str, sealed: SealedIdentities
+) -> None:
+    needed = {name for name, _ in registry.recipients_for(exporting, importing)}
+    missing = needed - set(sealed.recipients)
+    if missing:
+        raise MissingRecipient(
+            f"the identities must be sealed to {', '.join(sorted(missing))} as well"
+        )
+    # Exactly the boxes the register requires: any other would be stored by every node forever
+    # (up to 16 of 8 KiB each) for a recipient no one can hold to account.
+    unexpected = set(sealed.recipients) - needed
+    if unexpected:
+        raise UnexpectedRecipient(
+            f"the identities may be sealed only to {', '.join(sorted(needed))}; "
+            f"not to {', '.join(sorted(unexpected))}"
+        )
+
+
+def _historical(
+    reader: StateReader, registry: Registry, event: Event, body: HistoricalBody, ctx: EventContext
+) -> CertificateRecord:
+    """One participant's account of a certificate from before the network (docs/rules.md 2.6)."""
+    facts = body.facts
+    parties = (facts.exporting_participant, facts.importing_participant)
+    if event.signer not in parties:
+        raise SignerNotAllowed(
+            f"signed by {event.signer}; only {parties[0]} (exporting) or {parties[1]} (importing) "
+            f"may record its account of {facts.number}"
+        )
+    exporting, importing = (registry.participant(code) for code in parties)
+    if exporting.code == importing.code:
+        raise SameParticipant("the exporting and importing participants must differ")
+    if facts.prefix not in exporting.countries:
+        raise InvalidCertificate(
+            "number",
+            f"the prefix {facts.prefix} is not a country of {exporting.code} "
+            f"({', '.join(exporting.countries)})",
+        )
+    earliest = registry.parameters.history_from_date()
+    if facts.issued_on < earliest:
+        raise BackdatedTooFar(
+            f"{facts.number} is dated {facts.issued_on.isoformat()}, before "
+            f"{earliest.isoformat()}, the earliest date this network takes history from "
+            "(history_from)"
+        )
+    today = date_of(ctx.time_ms)
+    if facts.issued_on > today:
+        raise IssuedInFuture(
+            f"{facts.number} is dated {facts.issued_on.isoformat()}, after {today.isoformat()}, "
+            "the date of the block that records it: history is of the past"
+        )
+    if body.status == "expired" and facts.expires_on >= today:
+        raise NotYetExpired(
+            f"{facts.number} is said to have expired, but it expires on "
+            f"{facts.expires_on.isoformat()}, not before {today.isoformat()}"
+        )
+    existing = reader.get_certificate(facts.number)
+    if existing is not None:
+        if not existing.historical:
+            raise CertificateNumberTaken(
+                f"certificate number {facts.number} is already on the ledger, issued on it"
+            )
+        if (existing.facts.exporting_participant, existing.facts.importing_participant) != parties:
+            raise CertificateNumberTaken(
+                f"certificate number {facts.number} is already on the ledger as a historical "
+                f"record from {existing.facts.exporting_participant} to "
+                f"{existing.facts.importing_participant}"
+            )
+        if event.signer in existing.accounts:
+            raise HistoricalRecordExists(
+                f"{event.signer}'s historical record of {facts.number} is already on the ledger"
+            )
+    _check_recipients(registry, exporting.code, importing.code, body.sealed)
+    if existing is not None:
+        # The counterpart's account: recorded beside the first, which stands (reconcile
+        # compares them); it moves nothing.
+        return replace(
+            existing,
+            history=(*existing.history, _entry(event, ctx)),
+            accounts=(*existing.accounts, event.signer),
+        )
+    return CertificateRecord(
+        facts=facts,
+        digest=certificate_digest(facts, body.sealed.commitment),
+        status=HISTORICAL_STATUS[body.status],
+        history=(_entry(event, ctx),),
+        accounts=(event.signer,),
+    )
 
 
 def _utc(time_ms: int) -> str:
@@ -275,9 +387,16 @@ def _check_restriction(exporting: Participant, facts: ShipmentFacts) -> None:
 
 
 def _existing(reader: StateReader, number: str) -> CertificateRecord:
+    """The certificate a confirmation, rejection, void or endorsement names: on the ledger, and
+    issued on it (a historical record stands as its authority recorded it)."""
     record = reader.get_certificate(number)
     if record is None:
         raise CertificateNotFound(f"certificate {number} is not on the ledger")
+    if record.historical:
+        raise CertificateHistorical(
+            f"{number} is a historical record, entered as it ended "
+            f"({record.status.replace('_', ' ')}): no event follows it"
+        )
     return record
 
 

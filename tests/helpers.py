@@ -233,6 +233,36 @@ class TestNetwork:
         )
         return authoring.Issuance(event, salt, cert.digest(salt))
 
+    def historical(
+        self,
+        status: str = "confirmed",
+        certificate: Certificate | None = None,
+        *,
+        signer: str | None = None,
+        key: SigningKey | None = None,
+        created_ms: int | None = None,
+        issued_on: date = date(2019, 5, 6),
+        **cert_fields: Any,
+    ) -> authoring.Issuance:
+        """A participant's account of a certificate from before the network (default: the
+        exporter's, issued in 2019 for 60 days)."""
+        cert = certificate or self.certificate(
+            issued_on=issued_on.isoformat(),
+            expires_on=(issued_on + timedelta(days=VALIDITY_DAYS)).isoformat(),
+            **cert_fields,
+        )
+        signer = signer or cert.facts.exporting_participant
+        return authoring.historical(
+            self.registry,
+            self.chain_id,
+            cert,
+            status,
+            signer,
+            key or self.key(signer),
+            created_ms=created_ms if created_ms is not None else self.tick(),
+            salt=_seed("salt", cert.number, signer),
+        )
+
     def confirm(
         self,
         issuance: authoring.Issuance,

@@ -361,8 +361,23 @@ const FINAL_STATUS = {
 };
 const STATUSES = ['issued', 'import_confirmed', 'import_rejected', 'voided'];
 
+const HISTORICAL = 'certificate.historical';
+
+// A record from before the network (ledger/proofs.py _check_historical): its first account and at
+// most the counterpart's beside it, in any final status; no other event follows.
+function checkHistorical(history, leaf) {
+  if (history.length > 2 || history.some(([t]) => t !== HISTORICAL)) {
+    fail("a historical record's history is its one or two accounts, and nothing else");
+  }
+  const [, lastHeight, lastId] = history[history.length - 1];
+  if (!equal(lastId, leaf.lastEventId) || lastHeight !== leaf.lastHeight) {
+    fail('the history does not end with the event the status names (incomplete)');
+  }
+}
+
 function checkHistory(history, leaf) {
   if (!history.length) fail('the proof carries no history');
+  if (history[0][0] === HISTORICAL) return checkHistorical(history, leaf);
   if (history.some(([t]) => !(t in FINAL_STATUS))) fail('the history holds an event that is not about a certificate');
   if (history[0][0] !== 'certificate.issue' || history.slice(1).some(([t]) => t === 'certificate.issue')) {
     fail('the history must start with the issue, and only once');
@@ -382,7 +397,7 @@ function checkHistory(history, leaf) {
 /**
  * Check a proof (base64, as the node serves it) against genesis alone. Resolves to what it
  * establishes ({number, found, status, digest, history, headHeight, headTimeMs, exporting,
- * importing, issuedOn, expiresOn, replaces, historyTimesMs}); rejects with InvalidProof naming the
+ * importing, issuedOn, expiresOn, replaces, historyTimesMs, historical}); rejects with InvalidProof naming the
  * first thing wrong.
  */
 export async function verifyCertificateProof(proofBase64, genesis, number) {
@@ -448,7 +463,7 @@ export async function verifyCertificateProof(proofBase64, genesis, number) {
   return {
     number: proofNumber, found: true, status, digest, history, headHeight: h.height, headTimeMs: h.timeMs,
     exporting: publicWire[1], importing: publicWire[2], issuedOn: publicWire[3], expiresOn: publicWire[4],
-    replaces: publicWire[5], historyTimesMs: times,
+    replaces: publicWire[5], historyTimesMs: times, historical: history[0][0] === HISTORICAL,
   };
 }
 
