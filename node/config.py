@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import tomllib
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ class NodeConfig:
     genesis_path: Path
     #: A PEM file (resolved) or a PKCS#11 URI, as node.toml's `node_key` gives it (SPEC 6).
     node_key_ref: str
-    encryption_key_path: Path
+    #: None for an observer, which holds no participant key (it opens no sealed identity).
+    encryption_key_path: Path | None
     #: The participant's authority key (a PEM file or a PKCS#11 URI), for what the node signs
     #: as its participant's authority; None when node.toml names none.
     authority_key_ref: str | None = None
@@ -109,6 +112,17 @@ class NodeConfig:
     webhook_retry_first_s: float = 5.0
     webhook_retry_cap_s: float = 3600.0
     webhook_timeout_s: float = 10.0
+    #: PARTICIPANT (a participant's node, validator or not) or OBSERVER: a node of no
+    #: participant that syncs final blocks from `observer_peers` with the sync token each gave
+    #: (docs/operations.md, "Observers"), and serves the public routes only.
+    role: str = "participant"
+    observer_peers: tuple[str, ...] = ()
+    #: (peer URL, its sync token), one for each of observer_peers.
+    sync_tokens: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def observer(self) -> bool:
+        return self.role == OBSERVER
 
     @classmethod
     def load(cls, path: Path | str, passphrase: Passphrase | None = None) -> NodeConfig:
@@ -166,6 +180,27 @@ class NodeConfig:
                     ) from exc
             return tuple(value)
 
+        role = get("role", str, PARTICIPANT)
+        if role not in (PARTICIPANT, OBSERVER):
+            raise ConfigError(f"{path}: 'role' is {PARTICIPANT!r} or {OBSERVER!r}, not {role!r}")
+        if role == OBSERVER:
+            for key in ("participant", "authority_key", "encryption_key", "portal"):
+                if key in raw:
+                    raise ConfigError(
+                        f"{path}: an observer is no participant and holds no participant key: "
+                        f"'{key}' is not an observer's setting (docs/operations.md, \"Observers\")"
+                    )
+            peers = observer_peers(path, raw.get("peers"))
+            tokens = read_sync_tokens(rel("sync_token_file", "sync.token"), peers)
+            # An observer serves no token route; its own token is one nobody holds.
+            raw.setdefault("api_token", secrets.token_urlsafe(32))
+        else:
+            peers, tokens = (), ()
+            if "peers" in raw or "sync_token_file" in raw:
+                raise ConfigError(
+                    f"{path}: 'peers' and 'sync_token_file' are an observer's settings "
+                    '(role = "observer")'
+                )
         port = get("port", int)
         if not 0 < port < 65536:
             raise ConfigError(f"{path}: 'port' must be 1 to 65535")
@@ -198,14 +233,16 @@ class NodeConfig:
             raise ConfigError(f"{path}: 'webhook_retry_first_s' is at most 10 (SPEC 9)")
         return cls(
             path=path,
-            participant=get("participant", str),
+            participant=OBSERVER if role == OBSERVER else get("participant", str),
             data_dir=rel("data_dir"),
             host=get("host", str, "127.0.0.1"),
             port=port,
             api_token=token,
             genesis_path=rel("genesis"),
             node_key_ref=key_ref("node_key", "node.pem") or "",
-            encryption_key_path=rel("encryption_key", "encryption.pem"),
+            encryption_key_path=(
+                None if role == OBSERVER else rel("encryption_key", "encryption.pem")
+            ),
             authority_key_ref=key_ref("authority_key", None),
             max_body_bytes=get("max_body_bytes", int, cls.max_body_bytes),
             public_rate_per_s=get("public_rate_per_s", float, cls.public_rate_per_s),
@@ -222,6 +259,9 @@ class NodeConfig:
             portal=portal,
             portal_idle_minutes=idle,
             passphrase=passphrase or Passphrase(),
+            role=role,
+            observer_peers=peers,
+            sync_tokens=tokens,
         )
 
     def genesis(self) -> Genesis:
@@ -235,7 +275,10 @@ class NodeConfig:
         return _load(lambda: load_signer(self.node_key_ref, self.passphrase))
 
     def encryption_key(self) -> EncryptionKey:
-        return _load(lambda: load_encryption_key(self.encryption_key_path, self.passphrase))
+        path = self.encryption_key_path
+        if path is None:
+            raise ConfigError(f"{self.path}: an observer holds no encryption key")
+        return _load(lambda: load_encryption_key(path, self.passphrase))
 
     def authority_key(self) -> Signer:
         """The participant's authority key node.toml names (`authority_key`)."""
@@ -248,7 +291,74 @@ class NodeConfig:
         """Open every key the node runs with now, so that a wrong passphrase, PIN or path
         stops `node run` before it listens (exit 2) rather than inside the running node."""
         self.node_key()
-        self.encryption_key()
+        if not self.observer:
+            self.encryption_key()
+
+    def secrets(self) -> tuple[str, ...]:
+        """What the logs must never show: the API token, and an observer's sync tokens."""
+        return (self.api_token, *(token for _, token in self.sync_tokens))
+
+
+PARTICIPANT = "participant"
+OBSERVER = "observer"
+
+
+def observer_peers(path: Path, value: Any) -> tuple[str, ...]:
+    """node.toml's `peers`: the URLs of the nodes an observer syncs from (at least one)."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: an observer's 'peers' is a list of node URLs (at least one)")
+    peers = []
+    for url in value:
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"{path}: 'peers': {url!r} is not an https:// URL of a node")
+        peers.append(url.strip().rstrip("/"))
+    if len(set(peers)) != len(peers):
+        raise ConfigError(f"{path}: 'peers' names a node twice")
+    return tuple(peers)
+
+
+def read_sync_tokens(path: Path, peers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The sync token of each peer, from an observer's token file: lines `URL TOKEN` (a token
+    one peer issued) or a bare `TOKEN` (for the peers without a line of their own); blank lines
+    and lines starting with # are skipped. Every peer must end with a token."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the observer's sync token file {path}: {exc.strerror} (the "
+            "participant's operator issues one: kpledger token add --scope sync)"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a text file of tokens") from exc
+    default: str | None = None
+    own: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if len(words) == 1:
+            if default is not None:
+                raise ConfigError(f"{path}:{number}: a second token for every peer")
+            default = words[0]
+        elif len(words) == 2:
+            url = words[0].rstrip("/")
+            if url not in peers:
+                raise ConfigError(f"{path}:{number}: {url} is not one of node.toml's peers")
+            if url in own:
+                raise ConfigError(f"{path}:{number}: a second token for {url}")
+            own[url] = words[1]
+        else:
+            raise ConfigError(f"{path}:{number}: a line is `TOKEN` or `URL TOKEN`")
+    tokens = []
+    for url in peers:
+        token = own.get(url, default)
+        if token is None:
+            raise ConfigError(f"{path} holds no sync token for {url}")
+        if len(token) < 16:
+            raise ConfigError(f"{path}: the token for {url} is too short to be a token")
+        tokens.append((url, token))
+    return tuple(tokens)
 
 
 #: The bounds node.toml may set, each above 0, by kind.
@@ -312,6 +422,8 @@ def toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(str(value))
 
 

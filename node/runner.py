@@ -211,7 +211,7 @@ def run(config_path: Path | str, passphrase: Passphrase | None = None) -> None:
     repeats = logs.setup(
         config.log_level,
         node=config.participant,
-        secrets=(config.api_token,),
+        secrets=config.secrets(),
         repeat_burst=config.log_repeat_burst,
         repeat_window_s=config.log_repeat_window_s,
     )

@@ -1,4 +1,4 @@
-"""`kpledger network init` and `kpledger network join`: keys, genesis.json and node.toml files."""
+"""`kpledger network init`, `join`, `keygen`, `genesis` and `observer`: keys, genesis.json and node.toml files."""
 
 from __future__ import annotations
 
@@ -271,4 +271,97 @@ def network_genesis(
     }
     lines = [f"genesis of {genesis.chain_id} written to {out} (hash {genesis.hash.hex()})"]
     lines += [f"  {d.code:>3}  {d.address}  descriptor {d.fingerprint}" for d in loaded]
+    emit(data, as_json, "\n".join(lines))
+
+
+@network.command("observer", cls=Command)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The network's genesis.json (copied into DIR).",
+)
+@click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the observer's node.toml, node.pem and genesis.json.",
+)
+@click.option(
+    "--peers",
+    required=True,
+    help="Comma-separated URLs of the registered nodes it syncs from (the ones that issued it "
+    "a sync token).",
+)
+@click.option("--port", default=7800, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The sync tokens (`TOKEN`, or one `URL TOKEN` line per peer), copied to DIR/sync.token.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Encrypt the observer's node key (PKCS#8) with the passphrase on this file's first line.",
+)
+@json_option
+def network_observer(
+    genesis_path: Path,
+    directory: Path,
+    peers: str,
+    port: int,
+    host: str,
+    token_file: Path | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Prepare an observer: a node of no participant that never votes, syncs final blocks from
+    its peers (checking every commit certificate) and serves the public routes and /verify.
+
+    Each peer's operator authorises it with `kpledger token add --scope sync` (the blocks carry
+    shipment facts that are not public); put the tokens in DIR/sync.token.
+    """
+    from node.custody import CustodyError, new_passphrase
+    from node.netinit import InitError
+    from node.observer_setup import TOKEN_FILE, init_observer
+
+    try:
+        passphrase = new_passphrase(passphrase_file) if passphrase_file is not None else None
+        made = init_observer(
+            genesis_path,
+            directory,
+            [p for p in peers.split(",") if p.strip()],
+            port=port,
+            host=host,
+            token_file=token_file,
+            passphrase=passphrase,
+        )
+    except (InitError, CustodyError) as exc:
+        fail(str(exc), EXIT_USAGE, as_json=as_json, code="usage")
+    data = {
+        "config": str(made.config),
+        "address": made.address,
+        "node_key": made.node_key.hex(),
+        "peers": list(made.peers),
+        "unlisted_peers": list(made.unlisted),
+        "token_file": str(directory / TOKEN_FILE),
+        "token_written": made.token_written,
+    }
+    lines = [f"observer prepared in {directory} (listening at {made.address})"]
+    if made.unlisted:
+        lines.append(
+            f"  not in genesis (skipped until the chain admits them): {', '.join(made.unlisted)}"
+        )
+    if not made.token_written:
+        lines.append(
+            "  each peer's operator issues a token: kpledger token add --config node.toml "
+            f"--name observer --scope sync\n  put them in {directory / TOKEN_FILE} "
+            "(`TOKEN`, or one `URL TOKEN` line per peer)"
+        )
+    lines.append(f"run: kpledger node run --config {made.config}")
     emit(data, as_json, "\n".join(lines))

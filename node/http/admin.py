@@ -44,7 +44,7 @@ async def add_token(request: web.Request) -> web.Response:
         raise MalformedInput(f"unknown fields: {', '.join(unknown)}")
     name, scope = data.get("name"), data.get("scope")
     if not isinstance(name, str) or not isinstance(scope, str):
-        raise MalformedInput("give the token's name and scope (read or admin)")
+        raise MalformedInput("give the token's name and scope (sync, read or admin)")
     expires_days = data.get("expires_days")
     if expires_days is not None and (type(expires_days) is not int):
         raise MalformedInput("expires_days is a whole number of days")

@@ -93,6 +93,25 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+#: What an observer serves (docs/operations.md, "Observers"): the public routes, the verify
+#: page and its contexts, health and metrics. No participant API, no portal, no peer route.
+OBSERVER_PATHS = ("/v1/public/", "/verify/", "/contexts/")
+OBSERVER_ROUTES = ("/healthz", "/metrics")
+
+
+@web.middleware
+async def observer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On an observer, 404 for every route that is not public (some families mix the two)."""
+    if request.path.startswith(OBSERVER_PATHS) or request.path in OBSERVER_ROUTES:
+        return await handler(request)
+    return error_response(
+        404,
+        "not_found",
+        "this node is an observer: it serves the public routes (/v1/public/...), /verify, "
+        "/healthz and /metrics only",
+    )
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     node = request.app[NODE]
@@ -188,15 +207,18 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
         reserved,
         on_limited=lambda name: node.metrics.rate_limited.labels(name).inc(),
     )
+    middlewares = [
+        cors_middleware,
+        http_cache_middleware,
+        errors_middleware,
+        limits.middleware(),
+        query_middleware,
+        token_middleware,
+    ]
+    if node.observer:
+        middlewares.insert(3, observer_middleware)  # after errors, before the limits count it
     app = web.Application(
-        middlewares=[
-            cors_middleware,
-            http_cache_middleware,
-            errors_middleware,
-            limits.middleware(),
-            query_middleware,
-            token_middleware,
-        ],
+        middlewares=middlewares,
         # Clients' bodies are held to max_body_bytes (read_body); peers' to their route's bound,
         # after their signature (peer_route). Nothing reads more than this.
         client_max_size=node.config.max_body_bytes,
@@ -218,6 +240,11 @@ def make_app(node: LedgerNode, reserved: Callable[[str], bool] | None = None) ->
     app[ACCOUNTS] = AccountBook(node.store, now_ms)
     app[ACTIVITY] = ActivityLog(node.store, now_ms)
     app[SESSIONS] = SessionBook(now_ms, int(node.config.portal_idle_minutes * 60_000))
+    if node.observer:
+        # The families holding public routes (observer_middleware keeps their others closed).
+        for routes in (public, governance, reports, explorer, ops, contexts, verify, stream):
+            routes.add_routes(app)
+        return app
     # The order routes were added in before the split into families (none overlap).
     participant.add_routes(app)
     public.add_routes(app)

@@ -25,6 +25,7 @@ async def healthz(request: web.Request) -> web.Response:
             "height": node.store.height,
             "head_hash": head.hash.hex() if head else None,
             "validator": node.is_validator,
+            "observer": node.observer,
             "mempool": len(node.mempool),
             "round": node.core.round,
             "uptime_s": round(time.time() - node.started_at, 1),

@@ -109,6 +109,9 @@ class ConsensusDriver:
         self.link = link
         self.metrics = metrics
         self.block_delay_ms = block_delay_ms
+        #: An observer's driver only commits what sync checked: it takes part in no consensus
+        #: (its core is never started or fed) and tells nobody of a block (LedgerNode).
+        self.observing = False
         self._committed: list[CommitListener] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._start_handle: asyncio.TimerHandle | None = None
@@ -352,6 +355,8 @@ class ConsensusDriver:
                 "hash": execution.header.hash.hex()[:16],
             },
         )
+        if self.observing:
+            return
         self._advance(execution.header.height, cert)
         self.own_events.attest_ready()
 

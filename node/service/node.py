@@ -12,7 +12,7 @@ from ledger.chain import Execution
 from ledger.consensus import Action, CommitCertificate, ConsensusCore, Proposal
 from ledger.events import Event
 from ledger.genesis import Genesis
-from ledger.keys import Signer
+from ledger.keys import EncryptionKey, Signer
 from ledger.pending import PendingBook
 from ledger.registry import Registry
 from ledger.store import Store
@@ -30,9 +30,10 @@ from node.service.admission import Admission, EventStatus
 from node.service.driver import ConsensusDriver, HeightWaiters
 from node.service.durable import DurableWriter
 from node.service.gossip import Gossip, Outbox
+from node.service.observer import ObserverSource
 from node.service.own_events import NodeSignedEvents
 from node.service.proposals import Proposals
-from node.service.sync import PeerHeights, PeerSource, Sync
+from node.service.sync import BlockSource, PeerHeights, PeerSource, Sync
 from node.service.view import ChainView
 from node.tls import genesis_uses_tls
 
@@ -57,7 +58,12 @@ class LedgerNode:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         genesis = config.genesis()
-        self.encryption_key = config.encryption_key()
+        #: An observer (node.toml role = "observer"): no participant, no participant key, no
+        #: vote; it syncs from the nodes that authorised it and serves the public routes.
+        self.observer = config.observer
+        self.encryption_key: EncryptionKey | None = (
+            None if self.observer else config.encryption_key()
+        )
         self.participant = config.participant
         self.view = view = ChainView(
             genesis.chain_id, genesis, config.node_key(), Store(config.data_dir, genesis)
@@ -83,6 +89,12 @@ class LedgerNode:
         self.own_events = NodeSignedEvents(view, self.participant, self.admission)
         self.proposals = Proposals(view, self.mempool, self.admission, self.client, self.metrics)
         heights = PeerHeights(view)
+        self.observer_source: ObserverSource | None = None
+        source: BlockSource = PeerSource(view, self.client)
+        if self.observer:
+            self.observer_source = source = ObserverSource(
+                view, config.sync_tokens, tls_only=genesis_uses_tls(genesis)
+            )
         self.driver = ConsensusDriver(
             view,
             self.mempool,
@@ -95,12 +107,13 @@ class LedgerNode:
             self.metrics,
             config.block_delay_ms,
         )
+        self.driver.observing = self.observer
         self.sync = Sync(
             view,
             self.mempool,
             heights,
             self.driver,
-            PeerSource(view, self.client),
+            source,
             config.sync_page_bytes,
             self.health,
             self.metrics,
@@ -116,6 +129,10 @@ class LedgerNode:
         self.started_at = time.time()
 
     async def start(self) -> None:
+        if self.observer:
+            # Sync alone: no consensus core runs, no event is taken or gossiped.
+            self._tasks = [self.sync.loop()]
+            return
         self.writer.start()
         self._tasks = [self.driver.loop(), self.sync.loop(), *self.gossip.loops()]
         self.driver.start()
@@ -132,6 +149,8 @@ class LedgerNode:
         self.gossip.flush()
         await self.client.drain(STOP_FLUSH_S)
         await self.client.close()
+        if self.observer_source is not None:
+            await self.observer_source.close()
         self.writer.abandon()
         self.view.store.close()
 

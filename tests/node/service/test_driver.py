@@ -18,6 +18,7 @@ from ledger.consensus import (
     proposer_for,
 )
 from ledger.encoding import decode
+from ledger.keys import SigningKey
 from ledger.pending import PendingBook
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -251,3 +252,51 @@ def test_a_validator_restarted_while_locked_still_has_its_locks_block(net: Net) 
     assert stored is not None and stored.height == 1
     # The kept blocks went with the height, in the commit's batch.
     assert store.signed_blocks(1) == []
+
+
+def test_votes_signed_by_a_key_of_no_validator_count_for_nothing(net: Net) -> None:
+    """An observer's node key is no validator's: its precommits, even relayed by a validator's
+    signed request and claiming a validator's index, never make a decision."""
+    view = net.view()
+    parts = Parts(view)
+    block = net.block(view, [], proposer=PROPOSER).block
+    value = block.header.hash
+    parts.link.answers["/peer/candidate?value="] = lambda peer, path: block.encode()
+    observer = SigningKey.generate()
+    chain_id = net.events.chain_id
+    forged = [
+        Vote.create(observer, chain_id, VoteKind.PRECOMMIT, 1, 0, value, i).to_wire()
+        for i in range(4)
+    ]
+
+    async def run() -> None:
+        try:
+            parts.driver.on_peer_consensus(precommits(net, value, (1, 2)) + forged)
+            assert parts.driver.core.decision is None and view.store.height == 0
+            parts.driver.on_peer_consensus(precommits(net, value, (3,)))
+            assert parts.driver.core.decision is not None
+            assert await parts.waiters.wait_for(1, 30) is True
+        finally:
+            parts.proposals.stop()
+            parts.driver.stop()
+
+    asyncio.run(run())
+    assert view.store.head == block.header
+
+
+def test_an_observing_driver_commits_a_synced_block_and_tells_nobody(net: Net) -> None:
+    """An observer's driver (LedgerNode in role observer) writes what sync checked, wakes its
+    listeners, and sends nothing: no commit certificate, no vote, the core never moved."""
+    view = net.view()
+    parts = Parts(view)
+    parts.driver.observing = True
+    execution = net.block(view, [net.events.issue("BE", "AE")], proposer=PROPOSER)
+    cert = net.certificate(1, execution.block.header.hash)
+
+    async def run() -> None:
+        parts.driver.commit(execution, cert)
+
+    asyncio.run(run())
+    assert view.store.height == 1 and parts.heard == [(1, False)]
+    assert parts.link.sent == [] and parts.own.attested == 0
+    assert parts.driver.core.height == 1 and not parts.driver.core.running
