@@ -44,7 +44,7 @@ from node.config import toml_value  # noqa: E402
 from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.runner import LISTEN_FD_ENV  # noqa: E402
 from node.tls import NODE_SNI, genesis_uses_tls, peer_pin  # noqa: E402
-from tests.e2e.harness import reserve_ports  # noqa: E402
+from tests.e2e.harness import Listener, reserve_ports  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
 import make_long_chain as long_chain  # noqa: E402
@@ -55,9 +55,10 @@ HOT_SET = 100
 
 # -- running one node ---------------------------------------------------------------------------
 @contextmanager
-def one_node(directory: Path) -> Iterator[tuple[str, int, str]]:
+def one_node(directory: Path, port: int | None = None) -> Iterator[tuple[str, int, str]]:
     """Start BE's node (rate limits raised for the benchmark); yield its URL, pid and node key
-    (hex, which the clients pin when the network speaks TLS; "" for a plain one)."""
+    (hex, which the clients pin when the network speaks TLS; "" for a plain one). On `port`
+    if given (its genesis address, for a client that pins the register), else on any free one."""
     secure = genesis_uses_tls(load_genesis(directory / "genesis.json"))
     node_key = load_signing_key(directory / "BE" / "node.pem").public_bytes.hex() if secure else ""
     config = directory / "BE" / "node.toml"
@@ -70,7 +71,7 @@ def one_node(directory: Path) -> Iterator[tuple[str, int, str]]:
         if not line.startswith((*limits, "port", "log_level"))
     ]
     # The port is held from here on and handed to the node: nothing can take it in between.
-    [listener] = reserve_ports(1)
+    [listener] = reserve_ports(1) if port is None else [Listener.bind(port)]
     port = listener.port
     for family in ("public", "ops"):  # all the load comes from one address
         lines += [f"{family}_rate_per_s = {toml_value(1e9)}", f"{family}_burst = 1000000000"]

@@ -55,6 +55,22 @@ def test_bench_public_measures_one_live_node() -> None:
         assert isinstance(figures, dict) and figures["ok"] and not figures["failed"], name
 
 
+def test_bench_observer_times_a_catch_up_and_lookups_through_an_observer(tmp_path: Path) -> None:
+    import shutil
+
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    args = ["--events", "600", "--duration", "1", "--concurrency", "4", "--dir", str(tmp_path)]
+    result = run("bench_observer.py", *args, *([] if nginx else ["--no-nginx"]))
+    chain = result["chain"]
+    assert isinstance(chain, dict) and chain["events"] == 600
+    caught = result["catch_up"]
+    assert isinstance(caught, dict) and caught["events_per_s"] and caught["seconds_to_head"]
+    assert result["ed25519_verify_per_s_before"] and result["ed25519_verify_per_s_after"]
+    for name in ("observer_hot_set", "observer_random", *(["nginx_hot_set"] if nginx else [])):
+        figures = result[name]
+        assert isinstance(figures, dict) and figures["ok"] and not figures["failed"], name
+
+
 def test_bench_network_measures_four_live_nodes() -> None:
     result = run("bench_network.py", "--rate", "20", "--duration", "2")
     assert result["transport"] == "TLS 1.3"
