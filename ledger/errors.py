@@ -695,3 +695,23 @@ class MempoolFull(LedgerError):
 
     code = "mempool_full"
     http_status = 503
+
+
+class SnapshotMalformed(MalformedInput):
+    code = "snapshot_malformed"  # no snapshot this kpledger reads (docs/snapshots.md)
+
+
+class SnapshotDigestMismatch(MalformedInput):
+    code = "snapshot_digest_mismatch"  # changed or damaged after it was written
+
+
+class SnapshotOtherChain(LedgerError):
+    code = "snapshot_other_chain"  # of another chain id or genesis than the node's
+
+
+class SnapshotRefused(LedgerError):
+    code = "snapshot_refused"  # its records fail the audit from genesis: not the chain's
+
+
+class SnapshotTargetInUse(LedgerError):
+    code = "snapshot_target_in_use"  # a restore never writes over a data directory

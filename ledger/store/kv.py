@@ -31,6 +31,21 @@ class Writer(Protocol):
     def delete(self, key: bytes) -> None: ...
 
 
+class ReadView(Protocol):
+    """The reads of a KV as they stood at one instant (`KV.snapshot()`): later batches unseen."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def items(
+        self,
+        prefix: bytes | None = None,
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]: ...
+
+
 class KV(Protocol):
     """A sorted map of byte keys to byte values with atomic batches.
 
@@ -68,6 +83,11 @@ class KV(Protocol):
     ) -> Iterator[bytes]: ...
 
     def batch(self, *, sync: bool = False) -> AbstractContextManager[Writer]: ...
+
+    def snapshot(self) -> AbstractContextManager[ReadView]:
+        """A consistent view for as long as the block runs: every batch whole or not at all,
+        so at a final block's boundary (each block is one batch). For `kpledger snapshot`."""
+        ...
 
     def check_files(self) -> list[str]:
         """What is wrong with the backend's own files (empty: nothing, or it has none)."""
@@ -168,6 +188,14 @@ class MemoryKV:
                 self._data[key] = value
         if sync:
             self.synced_batches += 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ReadView]:
+        self._refuse_if_closed()
+        view = MemoryKV()
+        view._data = dict(self._data)
+        view._keys = list(self._keys)
+        yield view
 
     def check_files(self) -> list[str]:
         return []

@@ -20,7 +20,7 @@ from typing import Any
 import plyvel
 
 from ledger.errors import StoreCorrupt, StoreError, StoreLocked, StoreWriteFailed
-from ledger.store.kv import StoreListener, Writer
+from ledger.store.kv import ReadView, StoreListener, Writer
 
 #: The data directory and every file in it are the node's own: carats, values and identities
 #: (sealed, but the node's own opened ones in its indexes) are in them.
@@ -245,6 +245,19 @@ class LevelDB:
             if self.listener is not None:
                 self.listener.write_succeeded()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[ReadView]:
+        """A LevelDB snapshot: the database as it stood when the block began (every read of it
+        checksummed and typed as the database's own), released when the block ends."""
+        try:
+            snap = self._db.snapshot()
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot take a snapshot of the store at {self.path}: {exc}") from exc
+        try:
+            yield _SnapshotView(self, snap)
+        finally:
+            snap.close()
+
     def compact(self) -> None:
         """Compact the whole database (its data moves into tables: tests damage those)."""
         try:
@@ -256,3 +269,38 @@ class LevelDB:
 
     def check_files(self) -> list[str]:
         return check_tables(self.path, self._db.get_property(b"leveldb.sstables") or b"")
+
+
+class _SnapshotView:
+    """Reads of one plyvel snapshot, checksummed and their errors typed as LevelDB's own."""
+
+    def __init__(self, db: LevelDB, snap: Any) -> None:
+        self._db = db
+        self._snap = snap
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            value: bytes | None = self._snap.get(key, verify_checksums=True)
+        except plyvel.CorruptionError as exc:
+            raise self._db._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self._db.path}: {exc}") from exc
+        return value
+
+    def items(
+        self,
+        prefix: bytes | None = None,
+        *,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        options = {"prefix": prefix, "start": start, "stop": stop}
+        kwargs = {k: v for k, v in options.items() if v is not None}
+        try:
+            with self._snap.iterator(verify_checksums=True, reverse=reverse, **kwargs) as it:
+                yield from it
+        except plyvel.CorruptionError as exc:
+            raise self._db._corrupt(exc) from exc
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot read the store at {self._db.path}: {exc}") from exc

@@ -14,6 +14,7 @@ from node.cli import (
     network,
     node,
     reports,
+    snapshot,
     token,
     user,
     vc,
@@ -50,6 +51,7 @@ main.add_command(audit.audit)
 main.add_command(audit.store)
 main.add_command(reports.reconcile)
 main.add_command(explore.explore)
+main.add_command(snapshot.snapshot)
 main.add_command(token.token)
 main.add_command(user.user)
 main.add_command(verifier.verifier)
