@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger.certificate import format_hundredths
-from ledger.errors import StatisticsNotPublished
-from ledger.records import IMPORT_REJECTED, ISSUED
+from ledger.errors import StatisticsNotPublished, StoreCorrupt
+from ledger.events import HistoricalBody
+from ledger.records import IMPORT_REJECTED, ISSUED, CertificateRecord
 from ledger.registry import Registry
 from ledger.stats import (
     EXPORT,
@@ -168,12 +169,16 @@ def pair_stats(store: Store, year: int, quarter: int | None) -> dict[str, Any]:
     }
 
 
-def reconcile(store: Store, days: int, year: int | None = None) -> dict[str, Any]:
+def reconcile(
+    store: Store, days: int, year: int | None = None, participant: str | None = None
+) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     cutoff = (today - timedelta(days=days)).isoformat()
     overdue: list[dict[str, Any]] = []
     expired: list[dict[str, Any]] = []
     for record in store.certificates(status=ISSUED, date_to=cutoff, limit=1_000_000):
+        if record.historical:  # closed before the network: reconciled below, not an open loop
+            continue
         item = {
             "number": record.number,
             "exporting_participant": record.facts.exporting_participant,
@@ -191,6 +196,7 @@ def reconcile(store: Store, days: int, year: int | None = None) -> dict[str, Any
             "reason": r.reason,
         }
         for r in store.certificates(status=IMPORT_REJECTED, limit=1_000_000)
+        if not r.historical
     ]
     return {
         "days": days,
@@ -198,4 +204,84 @@ def reconcile(store: Store, days: int, year: int | None = None) -> dict[str, Any
         "expired_unconfirmed": expired,
         "rejected": rejected,
         "pairs": pair_stats(store, year or today.year, None)["pairs"],
+        "historical": historical_reconciliation(store, participant),
     }
+
+
+#: How many numbers each list of the historical reconciliation names at most (the counts are
+#: always complete).
+HISTORICAL_LIST_LIMIT = 1000
+
+
+def historical_reconciliation(store: Store, participant: str | None = None) -> dict[str, Any]:
+    """Each historical record against its counterpart's account (SPEC 10): per pair of
+    participants, how many both recorded alike, differently, or only one of them recorded; and
+    the numbers of each kind (the differing ones with what differs). `participant`: only the
+    records it is a party to."""
+    pairs: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: {"matched": 0, "differing": 0, "exporter_only": 0, "importer_only": 0}
+    )
+    lists: dict[str, list[dict[str, Any]]] = {
+        "differing": [],
+        "exporter_only": [],
+        "importer_only": [],
+    }
+    for record in store.certificates(limit=10**9):
+        if not record.historical:
+            continue
+        f = record.facts
+        pair = (f.exporting_participant, f.importing_participant)
+        if participant is not None and participant not in pair:
+            continue
+        item: dict[str, Any] = {
+            "number": f.number,
+            "exporting_participant": pair[0],
+            "importing_participant": pair[1],
+            "issued_on": f.issued_on.isoformat(),
+        }
+        if len(record.accounts) < 2:
+            kind = "exporter_only" if record.accounts[0] == pair[0] else "importer_only"
+        else:
+            accounts = [_account(store, record, i) for i in range(2)]
+            by_side = dict(zip(record.accounts, accounts, strict=True))
+            exporter, importer = by_side[pair[0]], by_side[pair[1]]
+            differs = {
+                name: {"exporter": exporter[name], "importer": importer[name]}
+                for name in exporter
+                if exporter[name] != importer[name]
+            }
+            kind = "differing" if differs else "matched"
+            item["differs"] = differs
+        pairs[pair][kind] += 1
+        if kind != "matched" and len(lists[kind]) < HISTORICAL_LIST_LIMIT:
+            lists[kind].append(item)
+    return {
+        "pairs": [
+            {"exporting_participant": e, "importing_participant": i, **counts}
+            for (e, i), counts in sorted(pairs.items())
+        ],
+        **lists,
+        "participant": participant,
+        "list_limit": HISTORICAL_LIST_LIMIT,
+    }
+
+
+def _account(store: Store, record: CertificateRecord, index: int) -> dict[str, Any]:
+    """What one account of a historical record says: the facts every participant node may read
+    (not the parties, which only the two parties' nodes can open) and the status it recorded."""
+    stored = store.event(record.history[index].event_id)
+    if stored is None or not isinstance(stored.event.body, HistoricalBody):
+        raise StoreCorrupt(f"the store lacks an account of historical record {record.number}")
+    body = stored.event.body
+    f = body.facts
+    out: dict[str, Any] = {
+        "origin": "+".join(f.origin),
+        "hs_code": f.hs_code,
+        "carats": format_hundredths(f.carats),
+        "value_usd": format_hundredths(f.value_usd),
+        "parcels": f.parcels,
+        "issued_on": f.issued_on.isoformat(),
+        "expires_on": f.expires_on.isoformat(),
+        "status": body.status,
+    }
+    return out

@@ -83,6 +83,10 @@ def certificate_facts_json(record: CertificateRecord, *, today: date) -> dict[st
         out["replaced_by"] = record.replaced_by
     if record.reason:
         out["reason"] = record.reason
+    if record.historical:
+        # From before the network: the participants whose accounts of it are on the ledger.
+        out["historical"] = True
+        out["accounts"] = list(record.accounts)
     return out
 
 
@@ -111,6 +115,8 @@ def public_certificate_json(
         out["replaced_by"] = record.replaced_by
     if record.status == "voided" and record.reason:
         out["void_reason"] = record.reason
+    if record.historical:
+        out["historical"] = True  # the proof binds it: its history is certificate.historical
     return out
 
 
@@ -170,6 +176,8 @@ def public_answer_contradictions(
     replaces = checked.replaces or None
     if body.get("replaces") != replaces and ("replaces" in body or replaces is not None):
         differs("replaces", body.get("replaces"), replaces)
+    if bool(body.get("historical", False)) != checked.historical:
+        differs("historical", body.get("historical", False), checked.historical)
     if "history" in body:
         found += _history_contradictions(body["history"], checked)
     return found

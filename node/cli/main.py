@@ -10,6 +10,7 @@ from node.cli import (
     emergency,
     explore,
     gov,
+    history,
     key,
     network,
     node,
@@ -50,6 +51,7 @@ main.add_command(reports.stats)
 main.add_command(audit.audit)
 main.add_command(audit.store)
 main.add_command(reports.reconcile)
+main.add_command(history.history)
 main.add_command(explore.explore)
 main.add_command(snapshot.snapshot)
 main.add_command(token.token)

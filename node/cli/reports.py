@@ -225,10 +225,18 @@ def pairs_table(pairs: list[dict[str, Any]], title: str) -> Table:
     type=click.IntRange(0, 36500),
     help="Issued but not confirmed after this many days counts as overdue.",
 )
+@click.option(
+    "--participant",
+    default=None,
+    help="Historical records: only those this participant is a party to (default: all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def reconcile(node_url: str, token: str, days: int, as_json: bool) -> None:
-    """Close the loop: unconfirmed, expired and rejected certificates; exports against imports."""
-    answer = NodeClient(node_url, token).get("/v1/reconcile", days=days)
+def reconcile(node_url: str, token: str, days: int, participant: str | None, as_json: bool) -> None:
+    """Close the loop: unconfirmed, expired and rejected certificates; exports against imports;
+    historical records, the exporter's account against the importer's (docs/history.md)."""
+    answer = NodeClient(node_url, token, timeout=120).get(
+        "/v1/reconcile", days=days, participant=participant
+    )
     if not answer.ok:
         refused(answer, as_json)
     data = answer.body
@@ -254,3 +262,37 @@ def reconcile(node_url: str, token: str, days: int, as_json: bool) -> None:
             )
         console.print(table)
     console.print(pairs_table(data["pairs"], "exports against imports, this year"))
+    historical = data.get("historical")
+    if historical and historical["pairs"]:
+        console.print(historical_table(historical))
+
+
+def historical_table(historical: dict[str, Any]) -> Table:
+    """Historical records (docs/history.md): the exporter's account against the importer's."""
+    table = Table(title="historical records: the exporter's account against the importer's")
+    for column in (
+        "exporter",
+        "importer",
+        "matched",
+        "differing",
+        "exporter only",
+        "importer only",
+    ):
+        table.add_column(column)
+    for p in historical["pairs"]:
+        table.add_row(
+            p["exporting_participant"],
+            p["importing_participant"],
+            str(p["matched"]),
+            str(p["differing"]),
+            str(p["exporter_only"]),
+            str(p["importer_only"]),
+        )
+    for item in historical["differing"]:
+        what = ", ".join(
+            f"{name} {d['exporter']} / {d['importer']}" for name, d in item["differs"].items()
+        )
+        table.caption = (table.caption + "\n" if table.caption else "") + (
+            f"{item['number']}: {what}"
+        )
+    return table

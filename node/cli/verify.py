@@ -181,6 +181,7 @@ def verify(
         expires_on=checked.expires_on,
         digest=checked.digest.hex() if checked.digest else None,
         history=[{"type": t, "height": h, "event_id": i.hex()} for t, h, i in checked.history],
+        historical=checked.historical,
     )
     label = status.upper().replace("_", " ")
     detail = []
@@ -221,6 +222,11 @@ def verify(
         if not in_force:
             result.update(error=f"certificate_{status}", message=headline)
     lines += detail
+    if checked.historical:
+        lines.append(
+            "  HISTORICAL RECORD: entered from its authority's archive (certificate.historical), "
+            "not issued on the ledger"
+        )
     lines += [
         f"  {checked.exporting_participant} -> {checked.importing_participant}, issued "
         f"{checked.issued_on}, expires {checked.expires_on}",

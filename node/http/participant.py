@@ -22,7 +22,7 @@ from ledger.errors import (
     SealBroken,
     StoreCorrupt,
 )
-from ledger.events import Event, IssueBody
+from ledger.events import Event, HistoricalBody, IssueBody
 from ledger.records import STATUSES, CertificateRecord
 from node.http.appkeys import LIMITS, NODE
 from node.http.peer import final_blocks_response
@@ -189,7 +189,7 @@ def full_certificate_json(node: LedgerNode, record: CertificateRecord) -> dict[s
     out = certificate_facts_json(record, today=datetime.now(UTC).date())
     out["history"] = history_json(node.store, record)
     issue = node.store.event(record.issue_event_id)
-    if issue is None or not isinstance(issue.event.body, IssueBody):
+    if issue is None or not isinstance(issue.event.body, IssueBody | HistoricalBody):
         raise StoreCorrupt(f"the store lacks the issue event of certificate {record.number}")
     sealed = issue.event.body.sealed
     if node.encryption_key is None:  # an observer's (it serves no participant route)

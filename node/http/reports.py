@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ledger.certificate import is_participant_code
 from ledger.errors import MalformedInput
 from node.http.appkeys import NODE
 from node.http.responses import operator_only
@@ -47,7 +48,10 @@ async def get_reconcile(request: web.Request) -> web.Response:
     if not 0 <= days <= 36500:
         raise MalformedInput("days out of range")
     year = _period(request.query)[0] if request.query.get("year") else None
-    return web.json_response(reconcile(request.app[NODE].store, days, year))
+    participant = request.query.get("participant") or None
+    if participant is not None and not is_participant_code(participant):
+        raise MalformedInput("participant is a participant code: two capital letters, or EU")
+    return web.json_response(reconcile(request.app[NODE].store, days, year, participant))
 
 
 def add_routes(app: web.Application) -> None:

@@ -483,7 +483,8 @@ function statusAgrees(stated, checked, today) {
   return false;
 }
 
-const py = v => (v === null || v === undefined ? 'None' : typeof v === 'string' ? `'${v}'` : JSON.stringify(v));
+const py = v => (v === null || v === undefined ? 'None' : typeof v === 'string' ? `'${v}'`
+  : typeof v === 'boolean' ? (v ? 'True' : 'False') : JSON.stringify(v));
 
 /** Where the answer's JSON fields say otherwise than its checked proof (empty: they agree). */
 export function contradictions(httpStatus, body, checked, today) {
@@ -517,6 +518,8 @@ export function contradictions(httpStatus, body, checked, today) {
   const replaces = checked.replaces || null;
   const stated = 'replaces' in body ? body.replaces : null;
   if (stated !== replaces) differs('replaces', stated, replaces);
+  const historical = Boolean(checked.historical);
+  if (Boolean(body.historical) !== historical) differs('historical', 'historical' in body ? body.historical : false, historical);
   if ('history' in body) {
     const proven = checked.history.map(([type, height, id]) => ({event_id: hex(id), type, height}));
     if (!Array.isArray(body.history) || body.history.length !== proven.length) {
