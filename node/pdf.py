@@ -197,7 +197,11 @@ def render_certificate_pdf(
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=1)
     status = str(record.get("status", ""))
     not_valid = NOT_VALID.get(status)
-    canvas.setTitle(f"{TITLE} {number}" + (f" ({not_valid[0]}: NOT VALID)" if not_valid else ""))
+    canvas.setTitle(
+        f"{TITLE} {number}"
+        + (" (historical record)" if record.get("historical") else "")
+        + (f" ({not_valid[0]}: NOT VALID)" if not_valid else "")
+    )
     canvas.setAuthor(participant_text(record["exporting_participant"], participant_names))
     canvas.setSubject("KPCS certificate printed from the kpledger ledger")
     page = _Page(canvas, fonts)
@@ -266,6 +270,15 @@ def render_certificate_pdf(
         size=13,
         font=fonts.bold,
     )
+    if record.get("historical"):
+        y = page.field(
+            m,
+            y,
+            "Historical record",
+            "A certificate from before the ledger, entered from the authority's archive in the "
+            "status it ended with (certificate.historical); not issued on the ledger.",
+            text_width,
+        )
     if record.get("reason"):
         y = page.field(m, y, "Reason", str(record["reason"]), text_width)
     if record.get("replaced_by"):
@@ -274,9 +287,15 @@ def render_certificate_pdf(
         m,
         y,
         "Validation",
-        "Signed by the exporting authority with its registered key and recorded on the "
-        "Kimberley Process ledger. Document code (with the document, it proves this is the "
-        "certificate as issued):",
+        (
+            "Recorded from the archive of the participant named in the history, signed with its "
+            "registered key. Document code (with the document, it proves this is the "
+            "certificate as recorded):"
+            if record.get("historical")
+            else "Signed by the exporting authority with its registered key and recorded on the "
+            "Kimberley Process ledger. Document code (with the document, it proves this is the "
+            "certificate as issued):"
+        ),
         text_width,
         size=9,
     )

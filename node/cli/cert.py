@@ -280,7 +280,8 @@ def cert_pdf(number: str, node_url: str, token: str, out_path: Path, as_json: bo
 def render_record(c: dict[str, Any]) -> str:
     lines = [
         f"Kimberley Process Certificate {c['number']}",
-        f"  status          {c['status']}",
+        f"  status          {c['status']}"
+        + ("  (historical record: from before the network)" if c.get("historical") else ""),
         f"  exporting       {c['exporting_participant']}",
         f"  importing       {c['importing_participant']}",
         f"  origin          {', '.join(c['origin'])}",

@@ -229,6 +229,12 @@ def render_certificate(c: dict[str, Any]) -> None:
         f"  exporting       {c['exporting_participant']}",
         f"  importing       {c['importing_participant']}",
     ]
+    if c.get("historical"):
+        lines.insert(
+            2,
+            "  [bold]historical record[/bold]: from before the network, entered from its "
+            "authority's archive",
+        )
     for key, label in (
         ("origin", "origin"),
         ("hs_code", "HS code"),

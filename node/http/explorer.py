@@ -74,6 +74,7 @@ def verify_own_proof(store: Store, genesis: Genesis, number: str) -> tuple[int, 
         "proof": "valid",
         "head_height": checked.head_height,
         "events": len(checked.history),
+        "historical": checked.historical,
         "message": f"the proof checks against genesis: {len(checked.history)} event(s) in final "
         f"blocks, each signed by more than two thirds of the validators, up to height "
         f"{checked.head_height}",

@@ -288,7 +288,7 @@ def _offered(visit: Visit, record: Any) -> dict[str, bool]:
     """The buttons the role and the certificate's state allow (the same test accepts them)."""
     me = visit.node.participant
     f = record.facts
-    issued = record.status == ISSUED
+    issued = record.status == ISSUED and not record.historical  # no event follows history
     expired = _today() > f.expires_on
     importer, exporter = f.importing_participant == me, f.exporting_participant == me
     return {

@@ -34,6 +34,8 @@ STATUS_AFTER = {
     "certificate.reject_import": "import_rejected",
     "certificate.void": "voided",
     "certificate.endorse": "issued",
+    # A record from before the network, in the final status its account names (docs/history.md).
+    "certificate.historical": "historical",
 }
 #: What `status` says of an event that is not about a certificate (governance and the rest).
 FINAL = "final"

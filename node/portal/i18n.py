@@ -119,6 +119,11 @@ FR: dict[str, str] = {
     "certificate.reject_import": "rejet de l'importation",
     "certificate.void": "annulation",
     "certificate.endorse": "visa de l'équipe de suivi",
+    "certificate.historical": "reprise des archives de l'autorité (certificat historique)",
+    "Historical record: a certificate from before this network, entered from its authority's archive in the status it ended with. No event follows it.": (
+        "Certificat historique : antérieur à ce réseau, repris des archives de son autorité dans "
+        "l'état où il s'est terminé. Aucun événement ne le suit."
+    ),
     "The certificate is recorded on the ledger.": "Le certificat est inscrit au registre.",
     "Receipt confirmed on the ledger.": "Réception confirmée au registre.",
     "Import rejected on the ledger.": "Importation rejetée au registre.",
@@ -195,6 +200,7 @@ EN: dict[str, str] = {
     "certificate.reject_import": "import rejected",
     "certificate.void": "void",
     "certificate.endorse": "endorsed by the monitoring team",
+    "certificate.historical": "entered from the authority's archive (historical record)",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {ENGLISH: EN, FRENCH: FR}

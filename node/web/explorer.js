@@ -45,6 +45,7 @@
     "certificate.confirm_import": "Import confirmed",
     "certificate.reject_import": "Import rejected",
     "certificate.void": "Voided",
+    "certificate.historical": "Entered from its authority's archive (historical record)",
   };
 
   const state = {
@@ -528,6 +529,13 @@
         { class: "panel certificate", "aria-labelledby": "cert-title" },
         el("h3", { id: "cert-title", tabindex: "-1" }, "Certificate ", el("span", { class: "mono", text: c.number })),
         statusBadge(status),
+        c.historical
+          ? el("p", {
+              id: "cert-historical",
+              class: "status-explain",
+              text: "Historical record: a certificate from before this network, entered from its authority's archive in the status it ended with. No event follows it.",
+            })
+          : null,
         mismatch ? el("p", { class: "error", text: mismatch }) : null,
         verificationBox(c.number, verified, false),
         facts([

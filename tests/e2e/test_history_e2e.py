@@ -92,6 +92,9 @@ def test_the_example_file_loads_and_is_marked_historical(net: Network) -> None:
     status, public = net.node("IN").get("/v1/public/certificates/BE-2014-000981")
     assert status == 200 and public["historical"] is True and public["status"] == "expired"
     assert "carats" not in public and "importer" not in public
+    # The explorer's check of the node's own proof says so as well.
+    status, checked = net.node("IN").get("/v1/public/verify/BE-2014-000981")
+    assert status == 200 and checked["proof"] == "valid" and checked["historical"] is True
     code, verdict, err = kpledger(
         "verify",
         "BE-2009-000455",

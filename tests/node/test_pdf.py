@@ -333,3 +333,21 @@ def test_kpledger_cert_pdf_for_the_parties_and_not_for_others(
         assert not out.exists()
     result = run_pdf(net, "BE", "BE-PDF-99999", tmp_path / "none.pdf")
     assert result.returncode == 1 and "certificate_not_found" in result.stdout
+
+
+def test_a_historical_record_is_printed_as_one() -> None:
+    rec = record(
+        number="BE-2009-000455",
+        historical=True,
+        accounts=["BE"],
+        issued_on="2009-06-30",
+        expires_on="2009-08-29",
+    )
+    rec["history"] = [{**rec["history"][0], "type": "certificate.historical"}]
+    pdf, url = render(rec)
+    text = pdf_text(pdf)
+    assert "HISTORICAL RECORD" in text and "entered from the authority's archive" in text
+    assert "certificate.historical" in text and "as issued" not in text
+    assert "historical record" in (pypdf.PdfReader(io.BytesIO(pdf)).metadata.title or "")
+    assert "HISTORICAL RECORD" not in pdf_text(render(record())[0])
+    check_qr(pdf, url)

@@ -21,8 +21,9 @@ const TEXT = {
     events: {
       'certificate.issue': 'Issued', 'certificate.endorse': 'Endorsed',
       'certificate.confirm_import': 'Import confirmed', 'certificate.reject_import': 'Import rejected',
-      'certificate.void': 'Voided',
+      'certificate.void': 'Voided', 'certificate.historical': 'Entered from the authority’s archive',
     },
+    historical: 'HISTORICAL RECORD: a certificate from before this network, entered from its authority’s archive in the status it ended with.',
   },
   fr: {
     title: 'Certificat du Processus de Kimberley',
@@ -40,8 +41,9 @@ const TEXT = {
     events: {
       'certificate.issue': 'Délivré', 'certificate.endorse': 'Visé',
       'certificate.confirm_import': 'Importation confirmée', 'certificate.reject_import': 'Importation refusée',
-      'certificate.void': 'Annulé',
+      'certificate.void': 'Annulé', 'certificate.historical': 'Repris des archives de l’autorité',
     },
+    historical: 'CERTIFICAT HISTORIQUE : antérieur à ce réseau, repris des archives de son autorité dans l’état où il s’est terminé.',
   },
   ru: {
     title: 'Сертификат Кимберлийского процесса',
@@ -59,8 +61,9 @@ const TEXT = {
     events: {
       'certificate.issue': 'Выдан', 'certificate.endorse': 'Заверен',
       'certificate.confirm_import': 'Импорт подтверждён', 'certificate.reject_import': 'Импорт отклонён',
-      'certificate.void': 'Аннулирован',
+      'certificate.void': 'Аннулирован', 'certificate.historical': 'Внесён из архива органа',
     },
+    historical: 'ИСТОРИЧЕСКАЯ ЗАПИСЬ: сертификат до создания этой сети, внесён из архива выдавшего органа в конечном состоянии.',
   },
 };
 const LANGUAGES = {en: 'English', fr: 'Français', ru: 'Русский'};
@@ -120,6 +123,9 @@ export async function start({genesis, number, digest, nodeUrl, fallback}) {
     if (result.verdict === 'UNKNOWN_NUMBER') root.append(el('p', {}, t.unknownDetail));
     if (result.verdict === 'DOCUMENT_DOES_NOT_MATCH') root.append(el('p', {}, t.mismatchDetail));
     const c = result.checked;
+    if (result.verified && c && c.found && c.historical) {
+      root.append(el('p', {class: 'historical', id: 'historical'}, t.historical));
+    }
     if (result.verified && c && c.found) {
       const facts = el('dl', {class: 'facts'});
       const fact = (label, value) => { if (value) facts.append(el('dt', {}, label), el('dd', {}, value)); };

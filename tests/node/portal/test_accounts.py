@@ -224,6 +224,7 @@ def test_every_status_and_event_type_a_page_shows_has_both_languages() -> None:
 
     shown = {*STATUSES, EXPIRED, "certificate.issue", "certificate.confirm_import"}
     shown |= {"certificate.reject_import", "certificate.void", "certificate.endorse"}
+    shown |= {"certificate.historical"}
     assert shown <= set(FR)
     assert set(EN) <= set(FR)
     assert translator("en")("import_confirmed") == "import confirmed"
