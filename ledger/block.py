@@ -10,6 +10,7 @@ from typing import Any
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidBlock, MalformedInput
 from ledger.events import Event
+from ledger.events import event_leaf as event_leaf  # defined beside Event, which keeps its leaf
 from ledger.hashing import TAG_HEADER, tagged_hash
 from ledger.merkle import merkle_root
 
@@ -27,11 +28,6 @@ def block_wire_bound(max_block_events: int, max_block_bytes: int) -> int:
     bytes, and the block's two array headers at most 10 more.
     """
     return HEADER_WIRE_MAX + 10 + 5 * max_block_events + max_block_bytes
-
-
-def event_leaf(event_id: bytes, event_type: str, number: str) -> bytes:
-    """The Merkle leaf of an event: its id, type and subject, so a proof shows what kind it was."""
-    return encode([event_id, event_type, number])
 
 
 def decode_event_leaf(leaf: bytes) -> tuple[bytes, str, str]:
@@ -59,7 +55,7 @@ def leaf_event_id(leaf: bytes) -> bytes:
 
 
 def events_root(events: Sequence[Event]) -> bytes:
-    return merkle_root([event_leaf(e.event_id, e.type, e.number) for e in events])
+    return merkle_root([e.leaf for e in events])
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ledger.encoding import decode, encode
 from ledger.errors import LedgerError, MalformedInput, NotARecipient, SealBroken
 from ledger.hashing import tagged
 from ledger.keys import EncryptionKey
+from ledger.memo import once
 
 # DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305: RFC 9180 mode_base, single shot.
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
@@ -78,6 +79,11 @@ class SealedIdentities:
     @property
     def recipients(self) -> tuple[str, ...]:
         return tuple(b.recipient for b in self.boxes)
+
+    @once
+    def recipient_names(self) -> frozenset[str]:
+        """The recipients as a set, made once (admission and the block both check them)."""
+        return frozenset(self.recipients)
 
     def box_for(self, recipient: str) -> SealedBox | None:
         for box in self.boxes:

@@ -6,12 +6,18 @@ import base64
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ledger.certificate import NUMBER_RULE, ShipmentFacts, is_certificate_number
+from ledger.certificate import (
+    NUMBER_RULE,
+    ShipmentFacts,
+    certificate_digest,
+    is_certificate_number,
+)
 from ledger.confidential import SealedIdentities
 from ledger.encoding import decode, encode
 from ledger.errors import InvalidCertificate, LedgerError, MalformedInput
 from ledger.hashing import TAG_EVENT, TAG_EVENT_ID, tagged_hash
 from ledger.keys import Signer, verify
+from ledger.memo import once
 
 EVENT_VERSION = 1
 
@@ -49,6 +55,11 @@ def event_number(raw: Any) -> str:
     return number
 
 
+def event_leaf(event_id: bytes, event_type: str, number: str) -> bytes:
+    """The Merkle leaf of an event: its id, type and subject, so a proof shows what kind it was."""
+    return encode([event_id, event_type, number])
+
+
 def _digest(raw: Any) -> bytes:
     if not isinstance(raw, bytes) or len(raw) != 32:
         raise MalformedInput("certificate_digest: must be 32 bytes")
@@ -64,6 +75,11 @@ class IssueBody:
     @property
     def number(self) -> str:
         return self.facts.number
+
+    @once
+    def digest(self) -> bytes:
+        """The certificate's digest: worked out once per event (admission, then the block)."""
+        return certificate_digest(self.facts, self.sealed.commitment)
 
     def to_wire(self) -> list[Any]:
         return [self.facts.to_wire(), self.sealed.to_wire()]
@@ -146,6 +162,11 @@ class HistoricalBody:
     def number(self) -> str:
         return self.facts.number
 
+    @once
+    def digest(self) -> bytes:
+        """The certificate's digest: worked out once per event (admission, then the block)."""
+        return certificate_digest(self.facts, self.sealed.commitment)
+
     def to_wire(self) -> list[Any]:
         return [self.facts.to_wire(), self.sealed.to_wire(), self.status]
 
@@ -197,6 +218,12 @@ class Event:
     def number(self) -> str:
         """The certificate (or other subject) the event is about."""
         return str(getattr(self.body, "number", "") or getattr(self.body, "subject", ""))
+
+    @once
+    def leaf(self) -> bytes:
+        """The event's leaf in its block's events tree (event_leaf): encoded once per event,
+        though the block is built or checked, then stored."""
+        return event_leaf(self.event_id, self.type, self.number)
 
     @property
     def unsigned_wire(self) -> list[Any]:

@@ -441,3 +441,17 @@ class Registry:
         # One box per recipient: a certificate naming one participant twice (refused later as
         # SameParticipant) must still seal to an event that decodes.
         return list(dict(out).items())
+
+    def recipient_names(self, exporting: str, importing: str) -> frozenset[str]:
+        """The names of recipients_for, kept per pair: a register never changes, and every
+        issuance asks it at admission and again in its block."""
+        pair = (exporting, importing)
+        names = self._recipient_names.get(pair)
+        if names is None:
+            names = frozenset(name for name, _ in self.recipients_for(exporting, importing))
+            self._recipient_names[pair] = names
+        return names
+
+    @cached_property
+    def _recipient_names(self) -> dict[tuple[str, str], frozenset[str]]:
+        return {}

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-from ledger.certificate import ShipmentFacts, certificate_digest
+from ledger.certificate import ShipmentFacts
 from ledger.confidential import SealedIdentities
 from ledger.errors import (
     AlreadyEndorsed,
@@ -226,7 +226,7 @@ def _issue(
         changed.append(replace(old, replaced_by=facts.number))
     record = CertificateRecord(
         facts=facts,
-        digest=certificate_digest(facts, body.sealed.commitment),
+        digest=body.digest,
         status=status,
         history=(_entry(event, ctx),),
         needs_endorsement=exporting.monitoring_key is not None,
@@ -237,15 +237,16 @@ def _issue(
 def _check_recipients(
     registry: Registry, exporting: str, importing: str, sealed: SealedIdentities
 ) -> None:
-    needed = {name for name, _ in registry.recipients_for(exporting, importing)}
-    missing = needed - set(sealed.recipients)
+    needed = registry.recipient_names(exporting, importing)
+    given = sealed.recipient_names
+    missing = needed - given
     if missing:
         raise MissingRecipient(
             f"the identities must be sealed to {', '.join(sorted(missing))} as well"
         )
     # Exactly the boxes the register requires: any other would be stored by every node forever
     # (up to 16 of 8 KiB each) for a recipient no one can hold to account.
-    unexpected = set(sealed.recipients) - needed
+    unexpected = given - needed
     if unexpected:
         raise UnexpectedRecipient(
             f"the identities may be sealed only to {', '.join(sorted(needed))}; "
@@ -318,7 +319,7 @@ def _historical(
         )
     return CertificateRecord(
         facts=facts,
-        digest=certificate_digest(facts, body.sealed.commitment),
+        digest=body.digest,
         status=HISTORICAL_STATUS[body.status],
         history=(_entry(event, ctx),),
         accounts=(event.signer,),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ledger.block import Header, event_leaf
+from ledger.block import Header
 from ledger.chain import Execution
 from ledger.encoding import encode
 from ledger.events import Event
@@ -35,7 +35,7 @@ def write_block(
 ) -> None:
     """The block, its commit certificate, its hash index entry and its events."""
     events = tuple(events)
-    leaves = [event_leaf(e.event_id, e.type, e.number) for e in events]
+    leaves = [e.leaf for e in events]
     batch.put(keys.block(header.height), encode([header.encoded, leaves]))
     batch.put(keys.commit(header.height), commit_certificate)
     batch.put(keys.header_hash(header.hash), keys.height(header.height))
