@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,22 @@ class Importer:
 
     # -- sending ----------------------------------------------------------------------------
     def run(self, rows: Iterator[HistoryRow | BadRow]) -> Outcome:
+        """Sign batch k + 1 while batch k is on the wire (the node's work and the client's
+        overlap); the results are read here, in order."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-send") as wire:
+            in_flight: Future[list[tuple[HistoryRow, Event, dict[str, Any]]]] | None = None
+            for batch in self._batches(rows):
+                signed = self._sign_all(batch)
+                if in_flight is not None:
+                    self._settle(in_flight.result())
+                in_flight = wire.submit(self._deliver, signed) if signed else None
+            if in_flight is not None:
+                self._settle(in_flight.result())
+        self._wait_final()
+        self.outcome.bad.sort(key=lambda b: b.line)
+        return self.outcome
+
+    def _batches(self, rows: Iterator[HistoryRow | BadRow]) -> Iterator[list[HistoryRow]]:
         batch: list[HistoryRow] = []
         for row in rows:
             self.outcome.rows += 1
@@ -127,56 +144,65 @@ class Importer:
                 continue
             batch.append(row)
             if len(batch) >= self.batch_size:
-                self._send(batch)
+                yield batch
                 batch = []
         if batch:
-            self._send(batch)
-        self._wait_final()
-        self.outcome.bad.sort(key=lambda b: b.line)
-        return self.outcome
+            yield batch
 
     def _bad(self, row: HistoryRow, code: str, reason: str) -> None:
         self.outcome.bad.append(BadRow(row.line, row.number, code, reason))
 
-    def _sign(self, row: HistoryRow) -> Event:
-        return authoring.historical(
-            self.registry,
-            self.chain_id,
-            row.certificate,
-            row.status,
-            self.signer,
-            self.key,
-            created_ms=now_ms(),
-        ).event
-
-    def _send(self, rows: Sequence[HistoryRow]) -> None:
-        todo: list[tuple[HistoryRow, Event]] = []
+    def _sign_all(self, rows: Sequence[HistoryRow]) -> list[tuple[HistoryRow, Event]]:
+        signed: list[tuple[HistoryRow, Event]] = []
         for row in rows:
             try:
-                todo.append((row, self._sign(row)))
+                event = authoring.historical(
+                    self.registry,
+                    self.chain_id,
+                    row.certificate,
+                    row.status,
+                    self.signer,
+                    self.key,
+                    created_ms=now_ms(),
+                ).event
             except LedgerError as exc:  # a participant the proven register does not list
                 self._bad(row, exc.code, exc.message)
+                continue
+            signed.append((row, event))
+        return signed
+
+    def _deliver(
+        self, todo: list[tuple[HistoryRow, Event]]
+    ) -> list[tuple[HistoryRow, Event, dict[str, Any]]]:
+        """Post one batch (on the sending thread) until no event of it is told "not now"."""
+        out: list[tuple[HistoryRow, Event, dict[str, Any]]] = []
         while todo:
             results = self._post([event for _, event in todo])
-            again: list[tuple[HistoryRow, Event]] = []
+            again = []
             for (row, event), result in zip(todo, results, strict=True):
-                code = result.get("error")
-                if code is None:
-                    if result.get("status") == "final":
-                        self.outcome.recorded += 1
-                    else:
-                        self.waiting[event.event_id] = (row, event)
-                elif code in ALREADY_RECORDED:
-                    self.outcome.skipped += 1
-                elif code in TRY_AGAIN:
+                if result.get("error") in TRY_AGAIN:
                     again.append((row, event))
                 else:
-                    self._bad(row, str(code), str(result.get("message", "")))
-            self.sent += len(todo) - len(again)
-            self.report(self.outcome, self.sent)
+                    out.append((row, event, result))
             if again:
                 self.sleep(1.0)
             todo = again
+        return out
+
+    def _settle(self, delivered: list[tuple[HistoryRow, Event, dict[str, Any]]]) -> None:
+        for row, event, result in delivered:
+            code = result.get("error")
+            if code is None:
+                if result.get("status") == "final":
+                    self.outcome.recorded += 1
+                else:
+                    self.waiting[event.event_id] = (row, event)
+            elif code in ALREADY_RECORDED:
+                self.outcome.skipped += 1
+            else:
+                self._bad(row, str(code), str(result.get("message", "")))
+        self.sent += len(delivered)
+        self.report(self.outcome, self.sent)
 
     def _post(self, events: Sequence[Event]) -> list[dict[str, Any]]:
         """One batch's results, in order; a rate-limited batch is sent again when allowed."""
