@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         net.close()
+        shutil.rmtree(directory, ignore_errors=True)
     return results
 
 

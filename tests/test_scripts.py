@@ -166,3 +166,17 @@ def test_make_long_chain_writes_a_chain_the_audit_passes(tmp_path: Path) -> None
         timeout=60,
     )
     assert again.returncode != 0 and "already holds a network" in again.stderr
+
+
+def test_bench_history_imports_checks_and_reports() -> None:
+    result = run("bench_history.py", "--rows", "300", "--bad-every", "37")
+    assert result["checks"] == {
+        "bad_rows_by_line": True,
+        "good_rows_final": True,
+        "again_adds_nothing": True,
+        "ingest_all_final": True,
+    }
+    for name in ("import", "again", "ingest"):
+        figures = result[name]
+        assert isinstance(figures, dict) and figures["rows"] > 0 and figures["rows_per_s"] > 0
+    assert isinstance(result["ed25519_verify_per_s"], int)
