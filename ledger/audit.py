@@ -30,7 +30,7 @@ from ledger.records import CertificateRecord
 from ledger.registry import Registry
 from ledger.statetree import MemoryNodeStore
 from ledger.stats import PublicBook, deltas
-from ledger.store import Store, keys
+from ledger.store import Store, keys, writes
 
 Progress = Callable[[int, int], None]
 
@@ -205,6 +205,9 @@ class _Audit:
         self.public = PublicBook()
         self.height_checked = 0
         self.events_checked = 0
+        #: What the store's own block writer puts in the governance family for the chain's
+        #: blocks, re-executed here: activity, validator sets, register history, schedule.
+        self.governance = _Expected()
 
     # -- the head --------------------------------------------------------------------------
     def head(self) -> tuple[int, bytes | None]:
@@ -373,6 +376,7 @@ class _Audit:
         except LedgerError as exc:
             raise _Fault(f"block {loaded.height}: re-execution fails: {exc.message}") from exc
         self.state.apply(execution)
+        writes.write_governance(self.governance, execution, prev)
         if self.check_derived:
             changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
             header = loaded.header
@@ -446,6 +450,15 @@ class _Audit:
             seen += 1
         if seen != len(expected):
             raise _Fault(f"{len(expected) - seen} proposal records are missing from the store")
+        implied = dict(self.governance.entries)
+        implied.pop(keys.K_REGISTRY, None)  # checked above; the rest is the governance family
+        for key, value in self.read.governance.entries():
+            if implied.pop(key, None) != value:
+                raise _Fault(f"the store holds governance data the chain does not imply: {key!r}")
+        if implied:
+            raise _Fault(f"governance data is missing from the store: {min(implied)!r}")
+        if self.read.blocks.hash_index_count() != self.height_checked:
+            raise _Fault("the header hash index names headers the chain does not hold")
 
     def check_records(self) -> None:
         expected = self.state.records
@@ -537,6 +550,19 @@ class _Audit:
             raise _Fault(
                 f"the store holds {stored} events, but its blocks hold {self.events_checked}"
             )
+
+
+class _Expected:
+    """A store Writer that only remembers what it was told to write (the audit's expectation)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, bytes] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.entries[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.entries.pop(key, None)
 
 
 def _show(index_key: bytes) -> str:

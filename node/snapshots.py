@@ -218,6 +218,7 @@ def restore(
                 if progress is not None:
                     progress("verifying", height, top)
 
+            step(0, header.height)
             report = verify_chain_parallel(store, genesis, progress=step, workers=workers)
         finally:
             store.close()

@@ -55,13 +55,17 @@ HOT_SET = 100
 
 # -- running one node ---------------------------------------------------------------------------
 @contextmanager
-def one_node(directory: Path, port: int | None = None) -> Iterator[tuple[str, int, str]]:
-    """Start BE's node (rate limits raised for the benchmark); yield its URL, pid and node key
-    (hex, which the clients pin when the network speaks TLS; "" for a plain one). On `port`
-    if given (its genesis address, for a client that pins the register), else on any free one."""
+def one_node(
+    directory: Path, port: int | None = None, *, participant: str = "BE"
+) -> Iterator[tuple[str, int, str]]:
+    """Start BE's node, or `participant`'s (rate limits raised for the benchmark); yield its URL,
+    pid and node key (hex, which the clients pin when the network speaks TLS; "" for a plain
+    one). On `port` if given (its genesis address, for a client that pins the register), else
+    on any free one."""
     secure = genesis_uses_tls(load_genesis(directory / "genesis.json"))
-    node_key = load_signing_key(directory / "BE" / "node.pem").public_bytes.hex() if secure else ""
-    config = directory / "BE" / "node.toml"
+    home = directory / participant
+    node_key = load_signing_key(home / "node.pem").public_bytes.hex() if secure else ""
+    config = home / "node.toml"
     limits = tuple(
         f"{family}_{kind}" for family in ("public", "ops") for kind in ("rate_per_s", "burst")
     )
@@ -77,7 +81,7 @@ def one_node(directory: Path, port: int | None = None) -> Iterator[tuple[str, in
         lines += [f"{family}_rate_per_s = {toml_value(1e9)}", f"{family}_burst = 1000000000"]
     lines += [f"port = {port}", 'log_level = "warning"']
     config.write_text("\n".join(lines) + "\n")
-    log_file = open(directory / "BE.log", "ab")  # noqa: SIM115 - the child's
+    log_file = open(directory / f"{participant}.log", "ab")  # noqa: SIM115 - the child's
     process = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
         stdout=log_file,
@@ -92,7 +96,7 @@ def one_node(directory: Path, port: int | None = None) -> Iterator[tuple[str, in
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"the node exited; see {directory / 'BE.log'}")
+                raise SystemExit(f"the node exited; see {directory / f'{participant}.log'}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break

@@ -71,6 +71,20 @@ def test_bench_observer_times_a_catch_up_and_lookups_through_an_observer(tmp_pat
         assert isinstance(figures, dict) and figures["ok"] and not figures["failed"], name
 
 
+def test_bench_snapshot_cuts_restores_and_serves(tmp_path: Path) -> None:
+    result = run("bench_snapshot.py", "--events", "600", "--workers", "1", "--dir", str(tmp_path))
+    chain = result["chain"]
+    assert isinstance(chain, dict) and chain["events"] == 600
+    for name in ("create_stopped", "create_running"):
+        made = result[name]
+        assert isinstance(made, dict) and made["bytes"] > 0 and made["seconds"] > 0
+    restored = result["restore"]
+    assert isinstance(restored, dict) and restored["events_audited"] == 600
+    serving = result["serving"]
+    assert isinstance(serving, dict) and serving["seconds_to_serving"] > restored["seconds"]
+    assert result["ed25519_verify_per_s_before"] and result["ed25519_verify_per_s_after"]
+
+
 def test_bench_network_measures_four_live_nodes() -> None:
     result = run("bench_network.py", "--rate", "20", "--duration", "2")
     assert result["transport"] == "TLS 1.3"

@@ -85,6 +85,10 @@ class BlockReader:
     def commit_certificate_bytes(self, height: int) -> bytes | None:
         return self._kv.get(keys.commit(height))
 
+    def hash_index_count(self) -> int:
+        """How many header hashes the hash index holds (one per final block)."""
+        return sum(1 for _ in self._kv.keys(keys.P_HASH))
+
 
 class EventReader:
     """Final events by id, each with the height and position of its block."""
@@ -264,6 +268,10 @@ class GovernanceReader:
 
     def __init__(self, kv: KV) -> None:
         self._kv = kv
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """(whole key, value) of everything governance keeps: the audit compares all of it."""
+        return self._kv.items(keys.P_GOV)
 
     def registry_entry(self) -> bytes | None:
         """The register in force at the next height, as stored (None before block 1)."""

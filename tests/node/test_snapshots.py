@@ -16,6 +16,7 @@ import pytest
 from ledger.encoding import decode, encode
 from ledger.errors import (
     SnapshotDigestMismatch,
+    SnapshotMalformed,
     SnapshotOtherChain,
     SnapshotRefused,
     SnapshotTargetInUse,
@@ -162,7 +163,9 @@ def test_a_byte_changed_in_the_file_is_refused(tmp_path: Path) -> None:
         bad = tmp_path / f"bad-{at}.kpsnap"
         bad.write_bytes(bytes(tampered))
         target = tmp_path / f"new-{at}" / "data"
-        with pytest.raises((SnapshotDigestMismatch, SnapshotRefused, SnapshotOtherChain)):
+        # A digest mismatch, or the framing no longer parses (a length byte hit), or the header
+        # names another chain: refused before anything is kept, whichever.
+        with pytest.raises((SnapshotDigestMismatch, SnapshotMalformed, SnapshotOtherChain)):
             restore(bad, target, net.genesis)
         assert not target.exists() and leftovers(target) == []
 
@@ -262,3 +265,37 @@ def test_reader_offsets_do_not_depend_on_how_the_file_is_read(tmp_path: Path) ->
     reader = SnapshotReader(lambda n: buffer.read(min(n, 7)))
     reader.header()
     assert len(list(reader.records())) == len(chain_of(data, net))
+
+
+FORGED_RECORDS: dict[str, tuple[bytes, bytes]] = {
+    # A participant's last activity moved (governance's dormancy rule reads it).
+    "activity": (keys.active("RU"), encode(1)),
+    "a suspension": (keys.suspended("IN"), encode(1)),
+    # A validator set the chain never named: the node would check commit certificates with it.
+    "a validator set": (keys.validators(2), encode([])),
+    "a register change": (keys.register(3), encode([])),
+    "a scheduled proposal": (keys.schedule(9, b"\x01" * 32), b""),
+    # A header hash the chain does not hold, indexed at a height it holds.
+    "a header hash": (keys.header_hash(b"\x07" * 32), keys.height(1)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(FORGED_RECORDS))
+def test_a_forged_governance_or_index_record_is_refused(tmp_path: Path, what: str) -> None:
+    """Records the audit compares with what the chain implies: governance's activity, validator
+    sets, register history and schedule, and the header hash index."""
+    net, data, _ = build(tmp_path / "a")
+    snap = tmp_path / "be.kpsnap"
+    create_from_data(data, net.genesis, snap)
+    with snap.open("rb") as f:
+        reader = SnapshotReader(f.read)
+        header = reader.header()
+        records = dict(reader.records())
+    key, value = FORGED_RECORDS[what]
+    records[key] = value
+    forged = tmp_path / "forged.kpsnap"
+    forged.write_bytes(b"".join(write_snapshot(header, sorted(records.items()))))
+    target = tmp_path / "new" / "data"
+    with pytest.raises(SnapshotRefused):
+        restore(forged, target, net.genesis)
+    assert not target.exists() and leftovers(target) == []
