@@ -9,7 +9,7 @@ import asyncio
 import csv
 import io
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from ledger.errors import (
     MalformedInput,
 )
 from ledger.events import VOID_REASONS
+from ledger.genesis import PARAMETER_BOUNDS
 from ledger.records import ISSUED, STATUSES
 from node.http.appkeys import ACCOUNTS, ACTIVITY, NODE, SESSIONS
 from node.http.participant import full_certificate_json
@@ -169,21 +170,48 @@ def days_left_text(t: Translate, expires_on: str, today: date) -> str:
     return t("{n} days left", n=left)
 
 
-def _rows(node: LedgerNode, t: Translate, **query: Any) -> list[dict[str, Any]]:
+#: The most rows a portal table shows.
+MAX_ROWS = 500
+
+
+def _rows(
+    node: LedgerNode, t: Translate, *, live_only: bool = False, **query: Any
+) -> list[dict[str, Any]]:
+    """`live_only`: certificates issued on the ledger, not historical records (which await no
+    decision): those dated before the network began, less the longest backdating, are not read."""
     today = _today()
-    rows = []
-    for record in node.store.certificates(limit=500, nodes=node.reader, **query):
+    rows: list[dict[str, Any]] = []
+    if live_only:
+        query.setdefault("date_from", _first_live_date(node))
+    for record in node.store.certificates(limit=10**9, nodes=node.reader, **query):
+        if live_only and record.historical:
+            continue
         row = certificate_facts_json(record, today=today)
         row["days_left"] = days_left_text(t, row["expires_on"], today)
         rows.append(row)
+        if len(rows) >= MAX_ROWS:
+            break
     return rows
+
+
+def _first_live_date(node: LedgerNode) -> str | None:
+    """The earliest issue date a certificate issued on this network can have: the genesis date
+    less the largest max_backdating_days (governance.md); None if genesis names no time, or the
+    issuance dates did not hold from the first block (an older chain: any date)."""
+    if node.store.genesis.parameters.issuance_dates_from_height != 1:
+        return None
+    try:
+        made = datetime.fromisoformat(node.store.genesis.genesis_time).date()
+    except ValueError:
+        return None
+    return (made - timedelta(days=PARAMETER_BOUNDS["max_backdating_days"].high)).isoformat()
 
 
 @page(roles.VIEW)
 async def inbox(visit: Visit) -> web.StreamResponse:
     node, me = visit.node, visit.node.participant
-    incoming = _rows(node, visit.t, importing=me, status=ISSUED)
-    outgoing = _rows(node, visit.t, exporting=me, status=ISSUED)
+    incoming = _rows(node, visit.t, live_only=True, importing=me, status=ISSUED)
+    outgoing = _rows(node, visit.t, live_only=True, exporting=me, status=ISSUED)
     # The nearest expiry first: what needs a decision soonest.
     incoming.sort(key=lambda r: (r["expires_on"], r["number"]))
     outgoing.sort(key=lambda r: (r["expires_on"], r["number"]))
@@ -454,7 +482,7 @@ async def search(visit: Visit) -> web.StreamResponse:
             error = exc.message
     elif searched:
         status = criteria["status"] if criteria["status"] in STATUSES else None
-        dates = {}
+        dates: dict[str, Any] = {}
         for key, name in (("from", "date_from"), ("to", "date_to")):
             if criteria[key]:
                 try:
@@ -467,7 +495,8 @@ async def search(visit: Visit) -> web.StreamResponse:
             ("exporting", "importing_participant"),
             ("importing", "exporting_participant"),
         ):
-            for row in _rows(node, t, **{mine: me}, status=status, **dates):
+            party: dict[str, Any] = {mine: me}
+            for row in _rows(node, t, **party, status=status, **dates):
                 if not partner or row[theirs] == partner:
                     row["direction"] = "export" if mine == "exporting" else "import"
                     results.append(row)

@@ -120,6 +120,7 @@ FR: dict[str, str] = {
     "certificate.void": "annulation",
     "certificate.endorse": "visa de l'équipe de suivi",
     "certificate.historical": "reprise des archives de l'autorité (certificat historique)",
+    "historical record": "certificat historique",
     "Historical record: a certificate from before this network, entered from its authority's archive in the status it ended with. No event follows it.": (
         "Certificat historique : antérieur à ce réseau, repris des archives de son autorité dans "
         "l'état où il s'est terminé. Aucun événement ne le suit."
