@@ -167,6 +167,28 @@ def _load(
     return header, reader.records_read
 
 
+def _clear_stale_restores(data_dir: Path) -> None:
+    """Remove what a restore killed part-way left beside `data_dir` (never the data directory
+    itself); refuse while another restore into it is running."""
+    prefix = f".{data_dir.name}.restoring-"
+    for staging in data_dir.parent.glob(prefix + "*"):
+        pid = staging.name.removeprefix(prefix)
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                pass  # that restore is gone: what it left is of no use
+            except PermissionError:
+                raise SnapshotTargetInUse(
+                    f"another restore into {data_dir} is running (process {pid})"
+                ) from None
+            else:
+                raise SnapshotTargetInUse(
+                    f"another restore into {data_dir} is running (process {pid})"
+                )
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def restore(
     snapshot: Path,
     data_dir: Path,
@@ -189,9 +211,8 @@ def restore(
             "one (move it aside, or name another data_dir in node.toml)"
         )
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale_restores(data_dir)
     staging = data_dir.with_name(f".{data_dir.name}.restoring-{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
     make_private(staging)
     try:
         with snapshot.open("rb") as f:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from ledger.errors import (
 from ledger.proofs import build_certificate_proof, verify_certificate_proof
 from ledger.snapshot import SnapshotReader, write_snapshot
 from ledger.store import Store, keys
-from node.snapshots import chain_records, create_from_data, restore
+from node.snapshots import chain_records, create_from_data, restore, snapshot_stream
 from tests.helpers import TestNetwork
 
 REPO = Path(__file__).resolve().parents[2]
@@ -299,3 +300,58 @@ def test_a_forged_governance_or_index_record_is_refused(tmp_path: Path, what: st
     with pytest.raises(SnapshotRefused):
         restore(forged, target, net.genesis)
     assert not target.exists() and leftovers(target) == []
+
+
+def test_a_snapshot_is_one_final_height_while_blocks_land(tmp_path: Path) -> None:
+    """The stream of a running store (what GET /v1/admin/snapshot sends) holds the head of the
+    instant it began, though a block is committed while it is being written."""
+    net, data, _ = build(tmp_path / "a")
+    snap = tmp_path / "be.kpsnap"
+    store = Store(data, net.genesis)
+    try:
+        with store.kv.snapshot() as view:
+            header, pieces = snapshot_stream(view, net.genesis)
+            with snap.open("wb") as out:
+                out.write(next(pieces))
+                extra = net.issue(exporting="RU", importing="IN")
+                net.commit_block(store, [extra.event])
+                assert store.height == 4
+                for piece in pieces:
+                    out.write(piece)
+        assert header.height == 3
+    finally:
+        store.close()
+    target = tmp_path / "new" / "data"
+    restored = restore(snap, target, net.genesis)
+    assert restored.header.height == 3
+    after = Store(target, net.genesis)
+    try:
+        assert after.height == 3 and after.get_certificate(extra.event.number) is None
+    finally:
+        after.close()
+
+
+def test_what_a_killed_restore_left_is_cleared_and_a_running_one_is_respected(
+    tmp_path: Path,
+) -> None:
+    net, data, _ = build(tmp_path / "a")
+    snap = tmp_path / "be.kpsnap"
+    create_from_data(data, net.genesis, snap)
+    target = tmp_path / "new" / "data"
+    target.parent.mkdir()
+    # A restore killed with SIGKILL leaves its staging directory, never the data directory.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    stale = target.with_name(f".data.restoring-{dead.stdout.strip()}")
+    stale.mkdir()
+    (stale / "000005.ldb").write_bytes(b"half a table")
+    restore(snap, target, net.genesis)
+    assert not stale.exists() and (target / "CURRENT").exists()
+    # One whose process still runs (here: this test's parent) is not touched.
+    other = tmp_path / "other" / "data"
+    other.parent.mkdir()
+    running = other.with_name(f".data.restoring-{os.getppid()}")
+    running.mkdir()
+    with pytest.raises(SnapshotTargetInUse, match="another restore"):
+        restore(snap, other, net.genesis)
+    assert running.exists() and not other.exists()

@@ -143,3 +143,25 @@ def test_tokens_outlive_a_restart(tmp_path: Path) -> None:
 
     serve(config, first)
     serve(config, second)
+
+
+def test_the_snapshot_route_is_the_admins_and_says_when_there_is_nothing_to_cut(
+    tmp_path: Path,
+) -> None:
+    """GET /v1/admin/snapshot: no token 401, a read token 403, and before block 1 a 404
+    `no_blocks` (the running node's snapshot itself is tests/e2e/test_snapshot_e2e.py)."""
+    config, admin = make_net(tmp_path)
+
+    async def run(client: TestClient[Any, Any]) -> None:
+        answer = await client.get("/v1/admin/snapshot")
+        assert answer.status == 401 and (await answer.json())["error"] == "token_required"
+        answer = await client.post(
+            "/v1/admin/tokens", json={"name": "reader", "scope": "read"}, headers=bearer(admin)
+        )
+        reader = (await answer.json())["token"]
+        answer = await client.get("/v1/admin/snapshot", headers=bearer(reader))
+        assert answer.status == 403 and (await answer.json())["error"] == "token_scope"
+        answer = await client.get("/v1/admin/snapshot", headers=bearer(admin))
+        assert answer.status == 404 and (await answer.json())["error"] == "no_blocks"
+
+    serve(config, run)
