@@ -25,7 +25,8 @@ from node.snapshots import check_file, create_from_data, restore, write_file
 
 @click.group(cls=Group)
 def snapshot() -> None:
-    """Snapshots of a node's chain: backups, and a new node started without a replay from peers.
+    """Snapshots of a node's chain: backups, and a new node started without fetching it all from
+    its peers.
 
     A snapshot holds the chain at one final height (blocks, commit certificates, events, the
     state and what derives from it), never the node's own tokens, accounts or keys.
