@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import itertools
 import json
 import math
 import os
@@ -190,6 +192,40 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes, record: Su
         record.status = -1
 
 
+def envelope(body: bytes) -> dict[str, str]:
+    """The JSON envelope of a signed event's encoding: 0x92, the unsigned event, then bin8(64)
+    and the signature (as Event.signature_valid slices it)."""
+    return {
+        "event": base64.b64encode(body[1:-66]).decode("ascii"),
+        "signature": base64.b64encode(body[-64:]).decode("ascii"),
+    }
+
+
+async def post_batch(
+    session: aiohttp.ClientSession, url: str, bodies: list[bytes], records: list[Submission]
+) -> None:
+    """One POST /v1/events of {"events": [...]} (SPEC 10): each record gets its own event's
+    result (202 for accepted, else the refusal's HTTP status)."""
+    data = json.dumps({"events": [envelope(b) for b in bodies]}).encode()
+    try:
+        async with session.post(
+            url + "/v1/events",
+            data=data,
+            headers={"Content-Type": "application/json"},
+            **tls_kwargs(url),
+        ) as response:
+            answer = await response.json() if response.status == 200 else None
+            if answer is None:
+                for record in records:
+                    record.status = response.status
+                return
+            for record, result in zip(records, answer["results"], strict=True):
+                record.status = 202 if "error" not in result else int(result["http_status"])
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError):
+        for record in records:
+            record.status = -1
+
+
 async def open_loop(
     session: aiohttp.ClientSession, urls: list[str], events: list[bytes], rate: float
 ) -> list[Submission]:
@@ -218,9 +254,11 @@ async def saturating_loop(
     seconds: float,
     per_node: int,
     backlog: int,
+    batch: int = 1,
 ) -> list[Submission]:
     """`per_node` submitters per node, each sending its next event as soon as the last is
-    answered while the fullest mempool holds fewer than `backlog` events, for `seconds`."""
+    answered while the fullest mempool holds fewer than `backlog` events, for `seconds`.
+    With `batch` above 1, each request is a batch of that many events (SPEC 10), not one."""
     records: list[Submission] = []
     deadline = time.monotonic() + seconds
     urls = poller.urls
@@ -230,13 +268,17 @@ async def saturating_loop(
             if max(poller.mempool, default=0) >= backlog:
                 await asyncio.sleep(0.01)
                 continue
-            body = next(events, None)
-            if body is None:
+            bodies = list(itertools.islice(events, batch))
+            if not bodies:
                 return
-            record = Submission(event_id(body), node, time.time())
-            records.append(record)
-            await post(session, urls[node], body, record)
-            if record.status == 503:
+            sent = time.time()
+            batch_records = [Submission(event_id(body), node, sent) for body in bodies]
+            records.extend(batch_records)
+            if batch == 1:
+                await post(session, urls[node], bodies[0], batch_records[0])
+            else:
+                await post_batch(session, urls[node], bodies, batch_records)
+            if any(r.status == 503 for r in batch_records):
                 await asyncio.sleep(0.05)  # the mempool is full: back off a moment
 
     await asyncio.gather(*(submitter(n) for n in range(len(urls)) for _ in range(per_node)))
@@ -437,6 +479,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     supply = Supply(net.directory, max(1, min(args.sign_workers, os.cpu_count() or 1)))
     results: dict[str, Any] = {
         "transport": "plain HTTP" if args.plain else "TLS 1.3",
+        "saturation_events_per_request": args.batch,
         "machine": machine(),
         "targets": {
             "finalised_per_s": TARGET_THROUGHPUT,
@@ -481,7 +524,7 @@ def saturate(net: Network, supply: Supply, args: argparse.Namespace, log: Any) -
     def driver(events: list[bytes], seconds: float) -> Drive:
         async def drive(session: aiohttp.ClientSession, poller: Poller) -> list[Submission]:
             return await saturating_loop(
-                session, poller, iter(events), seconds, args.per_node, args.backlog
+                session, poller, iter(events), seconds, args.per_node, args.backlog, args.batch
             )
 
         return drive
@@ -544,7 +587,8 @@ def _summary(results: dict[str, Any]) -> str:
     if "saturation" in results:
         s = results["saturation"]
         lines.append(
-            f"saturation: {s['finalised_per_s']} finalised/s over {s['window_s']} s "
+            f"saturation ({results['saturation_events_per_request']} events a request): "
+            f"{s['finalised_per_s']} finalised/s over {s['window_s']} s "
             f"(target >= {TARGET_THROUGHPUT:g} for {TARGET_SUSTAINED_S:g} s), "
             f"{s['node_cpu_ms_per_event']} node CPU ms per event, "
             f"p50 {s['latency_p50_ms']} ms, p99 {s['latency_p99_ms']} ms"
@@ -562,6 +606,13 @@ def main(argv: list[str] | None = None) -> None:
         "--backlog", type=int, default=4000, help="Events kept waiting in the mempools."
     )
     parser.add_argument("--per-node", type=int, default=16, help="Saturating submitters per node.")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="Events per request in the saturation runs: 1 sends each alone (msgpack), more "
+        'sends {"events": [...]} batches of that many (SPEC 10).',
+    )
     parser.add_argument("--probe-events", type=int, default=12_000)
     parser.add_argument("--max-events", type=int, default=300_000)
     parser.add_argument("--sign-workers", type=int, default=os.cpu_count() or 1)
@@ -580,6 +631,8 @@ def main(argv: list[str] | None = None) -> None:
         help="Run over TLS, then the same over plain HTTP, and report both and TLS's cost.",
     )
     args = parser.parse_args(argv)
+    if not 1 <= args.batch <= 1000:
+        parser.error("--batch is 1 to 1000 events a request (a batch holds at most 1,000)")
     # Killed politely (timeout, Ctrl-C): still stop the nodes, in run's finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.compare_plain:
