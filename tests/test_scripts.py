@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,6 +138,35 @@ def test_bench_network_refuses_to_time_blocks_whose_log_lines_were_suppressed(
     with pytest.raises(RuntimeError, match="suppressed 7 'block final' lines"):
         bench.commit_times(log)
     assert bench.EVERY_BLOCK_LOGGED["log_repeat_burst"] >= 10**6
+
+
+def _load_bench_network() -> object:
+    spec = importlib.util.spec_from_file_location(
+        "bench_network", REPO / "scripts" / "bench_network.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules[spec.name]
+    return bench
+
+
+def test_bench_network_batches_carry_each_events_own_envelope() -> None:
+    # --batch N sends {"events": [...]} built from the signed encodings the benchmark holds:
+    # each envelope must be the one the event itself would give (its unsigned bytes, its
+    # signature), or the node would refuse the batch's events as malformed.
+    from tests.helpers import TestNetwork
+
+    bench: Any = _load_bench_network()
+    net = TestNetwork()
+    issued = net.issue()
+    for event in (issued.event, net.confirm(issued)):
+        assert bench.envelope(event.encoded) == event.to_envelope()
+    with pytest.raises(SystemExit):
+        bench.main(["--batch", "1001"])
 
 
 def test_bench_streams_measures_slow_clients() -> None:
