@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ledger import authoring
@@ -381,6 +382,7 @@ class _Progress:
             BarColumn(),
             TextColumn("{task.completed}/{task.total} rows"),
             TimeRemainingColumn(),
+            console=Console(stderr=True),
             transient=False,
         )
         self.task: TaskID | None = None

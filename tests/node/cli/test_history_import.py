@@ -5,6 +5,7 @@ it follows accepted events until final, and when it stops waiting."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,3 +190,26 @@ def test_the_summary_names_every_bad_row() -> None:
             "message": "it expires on 2099-01-01",
         }
     ]
+
+
+def test_a_bar_on_a_terminal_and_plain_lines_otherwise(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from node.cli.history import _Progress
+
+    plain = _Progress(tmp_path / "archive.csv", as_json=False)
+    assert not plain.tty  # pytest's stderr is no terminal
+    with plain:
+        plain.start(4)
+        plain.update(Outcome(rows=4, recorded=4), 4)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("archive.csv: 4 rows")
+    assert lines[1].startswith("history: 4/4 rows done (4 recorded, 0 skipped, 0 bad; 4 sent)")
+    bar = _Progress(tmp_path / "archive.csv", as_json=False)
+    bar.tty = True
+    with bar:
+        bar.start(4)
+        bar.update(Outcome(rows=4, recorded=2), 2)
+        bar.update(Outcome(rows=4, recorded=4), 4)
+    out = capsys.readouterr()
+    assert "importing archive.csv" in out.err and "4/4 rows" in out.err and out.out == ""
