@@ -29,7 +29,7 @@ from ledger.records import (
 from ledger.state import HISTORICAL_STATUS, TRANSITIONS
 from ledger.stats import EXPORT, IMPORT, StatKey, contributions
 from ledger.store import Store
-from tests.helpers import TestNetwork
+from tests.helpers import TestNetwork, day_ms
 from tests.ledger.test_state import MemoryChain
 
 
@@ -350,3 +350,30 @@ HistoricalRecords.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestHistoricalRecords = HistoricalRecords.TestCase
+
+
+def test_history_is_published_under_its_own_quarter_by_the_freeze_rules(
+    network: TestNetwork, store: Store
+) -> None:
+    """A closed quarter is published at the first publication after its freeze (the network's
+    first block, for quarters long closed); history loaded later changes a published quarter
+    only by a revision at the next publication, like any late change (docs/statistics.md)."""
+    from ledger.stats import PublicCell, Quarter
+
+    net = network
+
+    def three(day: date) -> list[Event]:
+        return [
+            net.historical("confirmed", issued_on=day + timedelta(days=i), hs_code="7102.10").event
+            for i in range(3)
+        ]
+
+    net.commit_block(store, three(date(2011, 11, 1)))  # 2026-03-02: 2025 Q4 and before are due
+    first = store.published(Quarter(2011, 4))
+    assert first[PublicCell(EXPORT, "BE", "7102.10")].figures.certificates == 3
+    assert first[PublicCell(IMPORT, "AE", "7102.10")].figures.certificates == 3
+    net.commit_block(store, three(date(2012, 1, 10)))
+    assert store.published(Quarter(2012, 1)) == {}  # waits for the next publication
+    net.commit_block(store, [], time_ms=day_ms(date(2026, 5, 1), hour=1))  # 2026 Q1's
+    revised = store.published(Quarter(2012, 1))[PublicCell(EXPORT, "BE", "7102.10")]
+    assert revised.figures.certificates == 3 and revised.height == 3
