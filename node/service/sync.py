@@ -218,6 +218,9 @@ class Sync:
                     for block_bytes, cert_bytes in items:
                         if self.apply_final(block_bytes, cert_bytes):
                             applied += 1
+                        # A block is re-executed on the loop: let the requests waiting (an
+                        # observer's public, a validator's peers) in between, not after a page.
+                        await asyncio.sleep(0)
                 except (LedgerError, ValueError, TypeError) as exc:
                     log.warning(
                         "a peer sent a block we refuse",

@@ -93,6 +93,31 @@ def test_final_blocks_are_fetched_checked_and_applied(net: Net) -> None:
     assert sample(sync.metrics, "kpledger_peers_reachable") == 3
 
 
+def test_the_loop_serves_others_between_the_blocks_of_a_page(net: Net) -> None:
+    """A page of big blocks holds the loop for one block at a time, not for the whole page
+    (an observer catching up answered no request for tens of seconds)."""
+    source = source_chain(net, 3)
+    view = net.view("BE")
+    link = Link()
+    serve(link, source)
+    sync, committer = sync_of(view, link)
+    seen: list[int] = []
+
+    async def run() -> None:
+        async def watch() -> None:
+            while True:
+                seen.append(view.store.height)
+                await asyncio.sleep(0)
+
+        watching = asyncio.get_running_loop().create_task(watch())
+        await sync.sync_once()
+        watching.cancel()
+
+    asyncio.run(run())
+    assert committer.heights == [1, 2, 3]
+    assert {1, 2} <= set(seen), seen
+
+
 def test_a_page_with_a_bad_certificate_is_refused_and_another_peer_asked(net: Net) -> None:
     source = source_chain(net, 2)
     view = net.view("BE")
