@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,10 +47,10 @@ import make_long_chain as long_chain  # noqa: E402
 from ledger.hashing import TAG_EVENT  # noqa: E402
 from ledger.keys import SigningKey, verify  # noqa: E402
 from node.config import toml_value  # noqa: E402
-from node.files import load_genesis  # noqa: E402
+from node.files import load_genesis, load_signing_key  # noqa: E402
 from node.runner import LISTEN_FD_ENV  # noqa: E402
-from node.tls import ClientTrust  # noqa: E402
-from tests.e2e.harness import reserve_ports  # noqa: E402
+from node.tls import ClientTrust, genesis_uses_tls  # noqa: E402
+from tests.e2e.harness import Listener, reserve_ports  # noqa: E402
 
 CHAIN_ID = "kp-bench-observer"
 HOT_SET = 100
@@ -94,29 +95,41 @@ def kpledger(*args: str, genesis: Path | None = None) -> dict[str, Any]:
 
 
 @contextmanager
-def observer_node(directory: Path, peer_url: str) -> Iterator[tuple[str, int, str, float]]:
-    """Authorise and start a fresh observer of BE's node; yield its URL, pid, node key (hex) and
-    the monotonic time it was started at."""
+def observer_node(
+    directory: Path, peer_url: str, keep: bool = False
+) -> Iterator[tuple[str, int, str, float]]:
+    """Authorise and start a fresh observer of BE's node (with `keep`, the one a previous run
+    left in DIR/observer, on its own port); yield its URL, pid, node key (hex) and the
+    monotonic time it was started at."""
     genesis = directory / "genesis.json"
-    made = kpledger(
-        "token", "add", "--config", str(directory / "BE" / "node.toml"),
-        "--name", f"bench-observer-{int(time.time())}", "--scope", "sync", genesis=genesis,
-    )  # fmt: skip
     where = directory / "observer"
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir()
-    (where.parent / "observer.token").write_text(made["token"] + "\n")
-    [listener] = reserve_ports(1)
-    prepared = kpledger(
-        "network", "observer", "--genesis", str(genesis), "--dir", str(where),
-        "--peers", peer_url, "--port", str(listener.port),
-        "--token-file", str(where.parent / "observer.token"),
-    )  # fmt: skip
     config = where / "node.toml"
-    with config.open("a", encoding="utf-8") as out:
-        for family in ("public", "ops"):  # all the load comes from one address
-            out.write(f"{family}_rate_per_s = {toml_value(1e9)}\n{family}_burst = 1000000000\n")
-        out.write('log_level = "warning"\n')
+    if keep and config.exists():
+        port = int(tomllib.loads(config.read_text())["port"])
+        [listener] = [Listener.bind(port)]
+        scheme = "https" if genesis_uses_tls(load_genesis(genesis)) else "http"
+        prepared = {
+            "address": f"{scheme}://127.0.0.1:{port}",
+            "node_key": load_signing_key(where / "node.pem").public_bytes.hex(),
+        }
+    else:
+        made = kpledger(
+            "token", "add", "--config", str(directory / "BE" / "node.toml"),
+            "--name", f"bench-observer-{int(time.time())}", "--scope", "sync", genesis=genesis,
+        )  # fmt: skip
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir()
+        (where.parent / "observer.token").write_text(made["token"] + "\n")
+        [listener] = reserve_ports(1)
+        prepared = kpledger(
+            "network", "observer", "--genesis", str(genesis), "--dir", str(where),
+            "--peers", peer_url, "--port", str(listener.port),
+            "--token-file", str(where.parent / "observer.token"),
+        )  # fmt: skip
+        with config.open("a", encoding="utf-8") as out:
+            for family in ("public", "ops"):  # all the load comes from one address
+                out.write(f"{family}_rate_per_s = {toml_value(1e9)}\n{family}_burst = 1000000000\n")
+            out.write('log_level = "warning"\n')
     log_file = open(directory / "observer.log", "ab")  # noqa: SIM115 - the child's
     started = time.monotonic()
     process = subprocess.Popen(
@@ -287,13 +300,18 @@ def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]
         target = height_of(be_url, be_key)
         log(f"BE serves {target} blocks at {be_url}; starting the observer ...")
         be_cpu = bench_public.cpu_seconds(be_pid)
-        with observer_node(directory, be_url) as (url, pid, key, started):
+        with observer_node(directory, be_url, args.keep_observer) as (url, pid, key, started):
             caught = catch_up(url, pid, key, started, target)
+            caught["kept"] = bool(args.keep_observer and caught["samples"][0][1] >= target)
             caught["peer_cpu_s"] = round(bench_public.cpu_seconds(be_pid) - be_cpu, 1)
-            caught["events_per_s"] = round(manifest["events"] / caught["seconds_to_head"])
+            caught["events_per_s"] = (
+                None if caught["kept"] else round(manifest["events"] / caught["seconds_to_head"])
+            )
             caught["load_average_after"] = load_average()
             results["catch_up"] = caught
-            log(f"caught up in {caught['seconds_to_head']} s: {caught['events_per_s']:,} events/s")
+            log(
+                f"at the head after {caught['seconds_to_head']} s: {caught['events_per_s']} events/s"
+            )
             results["ed25519_verify_per_s_after"] = round(ed25519_verify_per_s())
             # Warm up, then measure, as bench_public does.
             bench_public.measure(url, hot, 4, 1.0, 1, pid, key)
@@ -302,6 +320,20 @@ def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]
                 log(f"measuring {name} through the observer ...")
                 results[f"observer_{name}"] = bench_public.measure(
                     url, paths, args.concurrency, args.duration, args.client_procs, pid, key
+                )
+            # The same loads on BE, a validator over the same chain, in the same run (paired):
+            # what the observer costs against what any node costs.
+            bench_public.measure(be_url, everything[::-1], 8, 3.0, 1, be_pid, be_key)
+            for name, paths in (("hot_set", hot), ("random", everything)):
+                log(f"measuring {name} on BE (a validator) ...")
+                results[f"validator_{name}"] = bench_public.measure(
+                    be_url,
+                    paths,
+                    args.concurrency,
+                    args.duration,
+                    args.client_procs,
+                    be_pid,
+                    be_key,
                 )
             if not args.no_nginx:
                 with nginx_cache(directory, url) as cache:
@@ -332,12 +364,16 @@ def report(results: dict[str, Any]) -> None:
         f"Ed25519 verify (one core): {results['ed25519_verify_per_s_before']:,}/s before, "
         f"{results['ed25519_verify_per_s_after']:,}/s after the catch-up"
     )
-    print(
-        f"catch-up: {caught['seconds_to_head']} s to the head ({caught['events_per_s']:,} "
-        f"events/s), first block at {caught['seconds_first_block']} s; observer CPU "
-        f"{caught['observer_cpu_s']} s, BE CPU {caught['peer_cpu_s']} s"
-    )
-    for name in ("observer_hot_set", "observer_random", "nginx_hot_set"):
+    if caught["kept"]:
+        print("catch-up: not timed (--keep-observer: the observer was at the head already)")
+    else:
+        print(
+            f"catch-up: {caught['seconds_to_head']} s to the head ({caught['events_per_s']:,} "
+            f"events/s), first block at {caught['seconds_first_block']} s; observer CPU "
+            f"{caught['observer_cpu_s']} s, BE CPU {caught['peer_cpu_s']} s"
+        )
+    names = ("observer_hot_set", "observer_random", "validator_hot_set", "validator_random")
+    for name in (*names, "nginx_hot_set"):
         if name in results:
             r = results[name]
             extra = (
@@ -345,7 +381,7 @@ def report(results: dict[str, Any]) -> None:
             )
             print(
                 f"{name:<18} {r.get('requests_per_s', 0):>7,}/s  p50 {r.get('p50_ms')} ms  "
-                f"p99 {r.get('p99_ms')} ms  observer CPU/request "
+                f"p99 {r.get('p99_ms')} ms  node CPU/request "
                 f"{r.get('node_cpu_ms_per_request')} ms{extra}"
             )
 
@@ -358,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-procs", type=int, default=1, help="load-generating processes")
     parser.add_argument("--dir", type=Path, default=None, help="build here (reused if built)")
     parser.add_argument("--no-nginx", action="store_true", help="skip the nginx measurement")
+    parser.add_argument(
+        "--keep-observer",
+        action="store_true",
+        help="start the observer a previous run left in DIR (no catch-up to time): lookups only",
+    )
     parser.add_argument("--plain", action="store_true", help="a plain-HTTP network, not TLS")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
