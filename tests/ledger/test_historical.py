@@ -377,3 +377,13 @@ def test_history_is_published_under_its_own_quarter_by_the_freeze_rules(
     net.commit_block(store, [], time_ms=day_ms(date(2026, 5, 1), hour=1))  # 2026 Q1's
     revised = store.published(Quarter(2012, 1))[PublicCell(EXPORT, "BE", "7102.10")]
     assert revised.figures.certificates == 3 and revised.height == 3
+
+
+def test_governance_may_move_history_from_to_a_calendar_date() -> None:
+    from ledger.governance.changes import check_parameter
+
+    moved = check_parameter(Parameters(), "history_from", 19990301)
+    assert moved.history_from_date() == date(1999, 3, 1)
+    for value in (20030230, 20031301, 18991231):
+        with pytest.raises(errors.ParameterOutOfRange):
+            check_parameter(Parameters(), "history_from", value)
