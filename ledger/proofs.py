@@ -17,9 +17,9 @@ from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import ENDORSE
 from ledger.hashing import TAG_REGISTRY, tagged_hash
 from ledger.merkle import inclusion_proof, verify_inclusion
-from ledger.records import STATUSES, state_key, state_value
+from ledger.records import STATUSES, CertificateRecord, state_key, state_value
 from ledger.registry import Registry
-from ledger.statetree import StateProof, StateTree, verify_state_proof
+from ledger.statetree import NodeReader, StateProof, StateTree, verify_state_proof
 
 if TYPE_CHECKING:  # building a proof reads a store; checking one needs no store (nor plyvel)
     from ledger.store import Store
@@ -414,17 +414,42 @@ def build_certificate_proof(
     store: Store, number: str, blocks: FinalBlocks | None = None
 ) -> CertificateProof:
     """The proof a node serves for `number`, against its latest final header."""
+    return _certificate_proof(store, number, blocks, store.readers.state_nodes)[0]
+
+
+def build_served_certificate(
+    store: Store, number: str, blocks: FinalBlocks | None, nodes: NodeReader
+) -> tuple[CertificateProof, CertificateRecord | None]:
+    """The proof of `number` and its record as `Store.served_certificate` checks it, from one
+    reading: the record against the proof's own state leaf, its digest against the proof's
+    public half and confidential hash (which the issue event's commitment made). Walking the
+    tree and reading the record, the issue event and the digest once, not twice, is most of
+    what a public answer costs. `nodes` reads the state tree (the node's cache of it)."""
+    proof, record = _certificate_proof(store, number, blocks, nodes)
+    key = state_key(number)
+    leaf = proof.state_proof.leaf
+    committed = leaf[1] if leaf is not None and leaf[0] == key else None
+    derived = None
+    if proof.public_wire is not None and proof.confidential_hash is not None:
+        derived = digest_from_parts(proof.public_wire, proof.confidential_hash)
+    return proof, store.check_served(number, record, committed, derived)
+
+
+def _certificate_proof(
+    store: Store, number: str, blocks: FinalBlocks | None, nodes: NodeReader
+) -> tuple[CertificateProof, CertificateRecord | None]:
     head = store.head
     if head is None:
         raise InvalidProof("the ledger has no final block yet")
     blocks = blocks if blocks is not None else StoreBlocks(store)
     final_head = blocks.final_header(head.height)
-    tree = StateTree(store.readers.state_nodes, head.state_root)
+    tree = StateTree(nodes, head.state_root)
     state_proof = tree.prove(state_key(number))
     changes = validator_changes(store, head.height)
     record = store.readers.certificates.get(number)
     if record is None:
-        return CertificateProof(number, final_head, None, state_proof, (), (), None, None, changes)
+        empty = CertificateProof(number, final_head, None, state_proof, (), (), None, None, changes)
+        return empty, None
     events = []
     heights = []
     for entry in record.history:
@@ -435,7 +460,7 @@ def build_certificate_proof(
     commitment = store.readers.events.issue_commitment(record.issue_event_id)
     if commitment is None:
         raise InvalidProof(f"the store lacks the issue event of {number}")
-    return CertificateProof(
+    proof = CertificateProof(
         number=number,
         head=final_head,
         leaf=StatusLeaf(record.status, record.digest, record.last_event_id, record.last_height),
@@ -446,6 +471,7 @@ def build_certificate_proof(
         confidential_hash=confidential_hash(record.facts, commitment),
         changes=changes,
     )
+    return proof, record
 
 
 def validator_changes(store: Store, head: int) -> tuple[ValidatorChange, ...]:

@@ -145,20 +145,50 @@ class Store:
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise StoreCorrupt(f"the stored record of certificate {number} is malformed") from exc
         committed = StateTree(nodes or self, self.state_root).get(state_key(number))
+        if not self._matches_tree(number, record, committed) or record is None:
+            return None
+        commitment = self.issue_commitment(record.issue_event_id)
+        derived = None if commitment is None else certificate_digest(record.facts, commitment)
+        return self._matches_issue(number, record, derived)
+
+    def check_served(
+        self,
+        number: str,
+        record: CertificateRecord | None,
+        committed: bytes | None,
+        derived_digest: bytes | None,
+    ) -> CertificateRecord | None:
+        """served_certificate's checks, on what was read already (the public answer's proof
+        read it): `committed` is the value hash the latest state tree holds for the number,
+        `derived_digest` the digest the record's facts and its issue event's identity
+        commitment make (None: the issue event is missing)."""
+        if not self._matches_tree(number, record, committed) or record is None:
+            return None
+        return self._matches_issue(number, record, derived_digest)
+
+    def _matches_tree(
+        self, number: str, record: CertificateRecord | None, committed: bytes | None
+    ) -> bool:
+        """True when `record` is what the state tree commits to; False when both say the number
+        is not on the ledger; otherwise the store is corrupt."""
         if record is None:
             if committed is not None:
                 raise StoreCorrupt(
                     f"the record of certificate {number} is missing from the store, though the "
                     "state tree holds it"
                 )
-            return None
+            return False
         if record.number != number or committed != record.leaf_value():
             raise StoreCorrupt(
                 f"the stored record of certificate {number} does not match the state tree of "
                 f"block {self.height}"
             )
-        commitment = self.issue_commitment(record.issue_event_id)
-        if commitment is None or certificate_digest(record.facts, commitment) != record.digest:
+        return True
+
+    def _matches_issue(
+        self, number: str, record: CertificateRecord, derived_digest: bytes | None
+    ) -> CertificateRecord:
+        if derived_digest is None or derived_digest != record.digest:
             raise StoreCorrupt(
                 f"the stored record of certificate {number} does not match its issue event"
             )

@@ -14,7 +14,7 @@ from aiohttp import web
 from ledger.block import decode_event_leaf
 from ledger.certificate import normalise_number
 from ledger.errors import MalformedInput
-from ledger.proofs import CertificateProof, build_certificate_proof
+from ledger.proofs import CertificateProof, build_served_certificate
 from node.http.appkeys import BLOCKS, CACHE, NODE
 from node.http.caches import BlockCache, PublicAnswer
 from node.http.responses import error_response, json_response
@@ -35,9 +35,9 @@ def proof_base64(proof: CertificateProof) -> str:
 
 
 def _public_answer(node: LedgerNode, blocks: BlockCache, number: str) -> PublicAnswer:
-    proof = build_certificate_proof(node.store, number, blocks)
-    # The record as the node serves it: checked against the state tree first.
-    record = node.store.served_certificate(number, node.reader)
+    # The record as the node serves it: checked against the state tree and its issue event, on
+    # what the proof read (Store.served_certificate's checks, without reading it all twice).
+    proof, record = build_served_certificate(node.store, number, blocks, node.reader)
     if record is None:
         body: dict[str, Any] = {
             "error": "certificate_not_found",
