@@ -216,3 +216,14 @@ def test_cursor_parse(text: str, cursor: Cursor) -> None:
 def test_cursor_parse_refuses_what_is_not_a_cursor(text: str) -> None:
     with pytest.raises(MalformedInput):
         Cursor.parse(text)
+
+
+def test_every_certificate_event_says_the_status_after_it() -> None:
+    """The stream's `status` of each certificate event type; a historical record's is
+    `historical` (docs/api/notifications.md), never the `final` of a governance event."""
+    from ledger.events import CERTIFICATE_EVENTS, HISTORICAL
+    from ledger.governance import ENDORSE
+    from node.notify.cursor import FINAL, STATUS_AFTER
+
+    assert set(STATUS_AFTER) == {*CERTIFICATE_EVENTS, ENDORSE}
+    assert STATUS_AFTER[HISTORICAL] == "historical" and FINAL not in STATUS_AFTER.values()
