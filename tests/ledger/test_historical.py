@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from ledger import errors
 from ledger.audit import verify_chain
@@ -304,6 +311,7 @@ class HistoricalRecords(RuleBasedStateMachine):
         }[kind]
         self.pending.append(event)
 
+    @precondition(lambda self: self.pending)
     @rule()
     def end_block(self) -> None:
         built = build_block(
@@ -344,8 +352,8 @@ class HistoricalRecords(RuleBasedStateMachine):
 
 
 HistoricalRecords.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=30,
+    max_examples=60,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
