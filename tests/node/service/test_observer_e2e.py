@@ -246,3 +246,24 @@ def test_peers_ignore_a_vote_the_observer_signs(net: Network, observed: Observed
     )
     cert.verify(chain_id, [v.node_key for v in net.genesis.validators])
     assert cert.value.hex() == block["header"]["hash"]
+
+
+def test_a_revoked_sync_token_stops_the_observer_at_once(net: Network, observed: Observed) -> None:
+    """The operator's authorisation holds at every page: revoked, the observer gets no block
+    more (and says why in its log), while the network goes on. (Last: it ends the observer's
+    sync for the module.)"""
+    be, obs = net.node("BE"), observed.node
+    wait_for("the observer is at the head", lambda: obs.height() >= be.height())
+    revoked = run_cli(
+        "token", "revoke", "observer-1", "--config", str(be.config), "--json", net=net
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    stuck_at = obs.height()
+    signer = Signer.for_network(net)
+    height = wait_final(
+        net, be, [submit(be, signer.issue(signer.document("BE", "AE", "OB4")).event)]
+    )
+    assert height > stuck_at
+    wait_for("the observer's refusal", lambda: "answered 401" in obs.log.read_text())
+    assert obs.height() == stuck_at
+    assert fetch(f"{obs.url}/v1/public/blocks/{height}")[0] == 404
