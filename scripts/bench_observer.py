@@ -63,7 +63,7 @@ def ed25519_verify_per_s(count: int = 4000) -> float:
     key = SigningKey.generate()
     checks = []
     for i in range(count):
-        payload = i.to_bytes(8, "big") * 16
+        payload = f"kp-bench-observer payload {i:012d}".encode() * 4
         checks.append((key.public_bytes, payload, key.sign(TAG_EVENT, payload)))
     started = time.perf_counter()
     for public, payload, signature in checks:
