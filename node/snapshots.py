@@ -104,11 +104,6 @@ def create_from_data(data_dir: Path, genesis: Genesis, out: Path) -> tuple[Snaps
         store.close()
 
 
-def read_header(path: Path) -> SnapshotHeader:
-    with path.open("rb") as f:
-        return SnapshotReader(f.read).header()
-
-
 def check_file(path: Path) -> tuple[SnapshotHeader, int]:
     """Read a snapshot file through, framing and digest (not the chain: restore audits that)."""
     with path.open("rb") as f:
@@ -218,6 +213,8 @@ def restore(
         with snapshot.open("rb") as f:
             header, records = _load(f, genesis, staging, progress)
         try:
+            # Opening writes the genesis key in a synced batch: every record loaded before it
+            # is on disk too (one LevelDB log), before the directory is renamed into place.
             store = Store(staging, genesis)
         except StoreError as exc:
             raise SnapshotRefused(
