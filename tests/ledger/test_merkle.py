@@ -15,6 +15,7 @@ from ledger.errors import MalformedInput
 from ledger.merkle import (
     EMPTY_ROOT,
     MerkleTree,
+    UpperTree,
     inclusion_proof,
     leaf_hash,
     merkle_root,
@@ -252,3 +253,24 @@ def test_bad_input_is_never_a_proof_and_never_raises(
         and root == leaf_hash(b"a")
     )
     assert verify_inclusion(leaf, index, size, proof, root) == valid
+
+
+@given(st.integers(1, 700), st.integers(1, 6), st.data())
+def test_an_upper_tree_gives_every_path_the_whole_tree_gives(
+    size: int, k: int, data: st.DataObject
+) -> None:
+    leaves = [i.to_bytes(4, "big") for i in range(size)]
+    tree = MerkleTree(leaves)
+    upper = UpperTree(tree, k)
+    for index in data.draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=10)):
+        assert upper.path(index, leaves) == tree.path(index) == inclusion_proof(leaves, index)
+
+
+def test_an_upper_tree_keeps_a_fraction_of_the_hashes_and_refuses_what_is_not_its_tree() -> None:
+    leaves = [i.to_bytes(4, "big") for i in range(2000)]
+    upper = UpperTree(MerkleTree(leaves), 6)
+    assert sum(len(level) for level in upper._levels) == 32 * (32 + 16 + 8 + 4 + 2 + 1)
+    with pytest.raises(MalformedInput, match="not in a tree of 2000 leaves"):
+        upper.path(2000, leaves)
+    with pytest.raises(MalformedInput, match="1999 leaves given for a tree of 2000"):
+        upper.path(5, leaves[:-1])

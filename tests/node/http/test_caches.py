@@ -67,6 +67,34 @@ def test_proofs_built_through_the_cache_are_the_same_bytes(tmp_path: Path) -> No
         store.close()
 
 
+def test_blocks_past_the_whole_tree_cache_keep_their_upper_levels_and_the_same_proofs(
+    tmp_path: Path,
+) -> None:
+    net = TestNetwork()
+    store = Store(tmp_path / "chain", net.genesis)
+    try:
+        # Blocks of 1 to 150 events: trees of one subtree and of several, a partial last one.
+        issued = [net.issue(exporting="BE", importing=imp) for imp in ("AE", "IN", "RU") * 60]
+        sizes = [1, 150, 64, 29]
+        start = 0
+        for size in sizes:
+            net.commit_block(store, [i.event for i in issued[start : start + size]])
+            start += size
+        cache = BlockCache(store, size=1, upper_size=3)
+        numbers = [i.event.body.number for i in issued[:start]]
+        for _round in range(2):
+            for number in numbers:
+                cached = build_certificate_proof(store, number, cache)
+                assert cached.encode() == build_certificate_proof(store, number).encode()
+        # The second round's proofs of blocks 1 to 3 came from their upper levels: no whole
+        # tree was made again for them (it would have pushed block 4 out).
+        assert list(cache.blocks) == [4] and sorted(cache.uppers) == [1, 2, 3]
+        for height in list(cache.uppers):
+            assert cache.final_header(height).header.height == height
+    finally:
+        store.close()
+
+
 def test_the_digest_check_is_spliced_into_the_answer() -> None:
     import json
 
