@@ -112,7 +112,8 @@ class BlockCache:
     reading a header decodes the block's leaves; a final block never changes, so both are kept:
     whole for the `size` blocks read last, and for the `upper_size` before those the header and
     the tree's levels from its 64-leaf subtrees up (a path then reads the block's leaves and
-    hashes one subtree: a tenth of the work, in a hundredth of the memory).
+    hashes one subtree, not the block). A height is in one of the two, never both: it enters
+    the second only when it leaves the first, and a height in the second is served from it.
     """
 
     def __init__(self, store: Store, size: int = 256, upper_size: int = 16_384) -> None:
@@ -148,14 +149,14 @@ class BlockCache:
 
     def final_header(self, height: int) -> FinalHeader:
         upper = self.uppers.get(height)
-        if upper is not None and height not in self.blocks:
+        if upper is not None:
             self.uppers.move_to_end(height)
             return upper.final
         return self._block(height).final
 
     def inclusion(self, height: int, event_id: bytes) -> tuple[int, tuple[bytes, ...]]:
         upper = self.uppers.get(height)
-        if upper is not None and height not in self.blocks:
+        if upper is not None:
             self.uppers.move_to_end(height)
             leaves = self._leaves(height, upper.final)
             index = _index_in(_ids(leaves), event_id)
