@@ -267,18 +267,9 @@ def nginx_cache(directory: Path, upstream: str) -> Iterator[str]:
 
 def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]:
     tls = not args.plain
-    built = directory / long_chain.MANIFEST
-    reuse = built.exists() and json.loads(built.read_text())
-    if reuse and reuse["events"] >= args.events and reuse["tls"] == tls:
-        log(f"reusing the chain in {directory}")
-    else:
-        if directory.exists():
-            shutil.rmtree(directory)
-        log(f"building {args.events:,} events in {directory} ...")
-        long_chain.build(
-            directory, args.events, tls=tls, holders=("BE",), chain_id=CHAIN_ID, log=log
-        )
-    manifest = json.loads(built.read_text())
+    manifest = long_chain.built(
+        directory, events=args.events, tls=tls, holders=("BE",), chain_id=CHAIN_ID, log=log
+    )
     count = manifest["certificates"]
     results: dict[str, Any] = {
         "machine": bench_public.machine(),

@@ -294,18 +294,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def bench(directory: Path, args: argparse.Namespace, tls: bool, log: Any) -> dict[str, Any]:
     """Build (or reuse) the chain in `directory` and measure the three loads on one node."""
-    built = directory / long_chain.MANIFEST
-    reuse = built.exists() and json.loads(built.read_text())
-    if reuse and reuse["certificates"] >= args.certificates and reuse["tls"] == tls:
-        log(f"reusing the chain in {directory}")
-    else:
-        if directory.exists():
-            shutil.rmtree(directory)
-        log(f"building {args.certificates:,} certificates in {directory} ...")
-        long_chain.build(
-            directory, certificates=args.certificates, tls=tls, chain_id=CHAIN_ID, log=log
-        )
-    count = json.loads(built.read_text())["certificates"]
+    count = long_chain.built(
+        directory, certificates=args.certificates, tls=tls, chain_id=CHAIN_ID, log=log
+    )["certificates"]
     number = long_chain.number
     hot = [f"/v1/public/certificates/{number(i)}" for i in range(0, count, count // HOT_SET)]
     # Each number once, in random order; the warm-up takes its numbers from the far end.

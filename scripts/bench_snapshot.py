@@ -65,20 +65,14 @@ def kpledger(*args: str) -> tuple[dict[str, Any], float]:
 
 
 def chain(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]:
-    tls = not args.plain
-    built = directory / long_chain.MANIFEST
-    reuse = built.exists() and json.loads(built.read_text())
-    if reuse and reuse["events"] >= args.events and reuse["tls"] == tls:
-        log(f"reusing the chain in {directory}")
-    else:
-        if directory.exists():
-            shutil.rmtree(directory)
-        log(f"building {args.events:,} events in {directory} ...")
-        long_chain.build(
-            directory, args.events, tls=tls, holders=("BE",), chain_id=CHAIN_ID, log=log
-        )
-    manifest: dict[str, Any] = json.loads(built.read_text())
-    return manifest
+    return long_chain.built(
+        directory,
+        events=args.events,
+        tls=not args.plain,
+        holders=("BE",),
+        chain_id=CHAIN_ID,
+        log=log,
+    )
 
 
 def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]:
