@@ -186,18 +186,25 @@ class LevelDB:
         return error
 
     def get(self, key: bytes) -> bytes | None:
+        return self._get(self._db, key)
+
+    def _get(self, source: Any, key: bytes) -> bytes | None:
+        """A checksummed read of the database or of one of its snapshots (`source`), its
+        errors typed as the store's."""
         try:
-            value: bytes | None = self._db.get(key, verify_checksums=True)
+            value: bytes | None = source.get(key, verify_checksums=True)
         except plyvel.CorruptionError as exc:
             raise self._corrupt(exc) from exc
         except plyvel.Error as exc:
             raise StoreError(f"cannot read the store at {self.path}: {exc}") from exc
         return value
 
-    def _iterate(self, **kwargs: Any) -> Iterator[Any]:
+    def _iterate(self, source: Any = None, **kwargs: Any) -> Iterator[Any]:
+        """A checksummed walk of the database or of one of its snapshots (`source`)."""
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         try:
-            with self._db.iterator(verify_checksums=True, **kwargs) as it:
+            reader = self._db if source is None else source
+            with reader.iterator(verify_checksums=True, **kwargs) as it:
                 yield from it
         except plyvel.CorruptionError as exc:
             raise self._corrupt(exc) from exc
@@ -279,13 +286,7 @@ class _SnapshotView:
         self._snap = snap
 
     def get(self, key: bytes) -> bytes | None:
-        try:
-            value: bytes | None = self._snap.get(key, verify_checksums=True)
-        except plyvel.CorruptionError as exc:
-            raise self._db._corrupt(exc) from exc
-        except plyvel.Error as exc:
-            raise StoreError(f"cannot read the store at {self._db.path}: {exc}") from exc
-        return value
+        return self._db._get(self._snap, key)
 
     def items(
         self,
@@ -295,12 +296,4 @@ class _SnapshotView:
         stop: bytes | None = None,
         reverse: bool = False,
     ) -> Iterator[tuple[bytes, bytes]]:
-        options = {"prefix": prefix, "start": start, "stop": stop}
-        kwargs = {k: v for k, v in options.items() if v is not None}
-        try:
-            with self._snap.iterator(verify_checksums=True, reverse=reverse, **kwargs) as it:
-                yield from it
-        except plyvel.CorruptionError as exc:
-            raise self._db._corrupt(exc) from exc
-        except plyvel.Error as exc:
-            raise StoreError(f"cannot read the store at {self._db.path}: {exc}") from exc
+        return self._db._iterate(self._snap, prefix=prefix, start=start, stop=stop, reverse=reverse)
