@@ -48,7 +48,6 @@ from ledger.hashing import TAG_EVENT  # noqa: E402
 from ledger.keys import SigningKey, verify  # noqa: E402
 from node.config import toml_value  # noqa: E402
 from node.files import load_genesis, load_signing_key  # noqa: E402
-from node.runner import LISTEN_FD_ENV  # noqa: E402
 from node.tls import ClientTrust, genesis_uses_tls  # noqa: E402
 from tests.e2e.harness import Listener, reserve_ports  # noqa: E402
 
@@ -130,29 +129,9 @@ def observer_node(
             for family in ("public", "ops"):  # all the load comes from one address
                 out.write(f"{family}_rate_per_s = {toml_value(1e9)}\n{family}_burst = 1000000000\n")
             out.write('log_level = "warning"\n')
-    log_file = open(directory / "observer.log", "ab")  # noqa: SIM115 - the child's
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
-        stdout=log_file,
-        stderr=log_file,
-        cwd=REPO,
-        start_new_session=True,
-        env={**os.environ, LISTEN_FD_ENV: str(listener.fileno)},
-        pass_fds=(listener.fileno,),
-    )
-    try:
+    with bench_public.node_process(config, listener, directory / "observer.log") as process:
         yield prepared["address"], process.pid, prepared["node_key"], started
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log_file.close()
-        listener.close()
 
 
 def read_json(url: str, node_key: str) -> tuple[int, Any]:

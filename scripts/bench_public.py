@@ -81,18 +81,8 @@ def one_node(
         lines += [f"{family}_rate_per_s = {toml_value(1e9)}", f"{family}_burst = 1000000000"]
     lines += [f"port = {port}", 'log_level = "warning"']
     config.write_text("\n".join(lines) + "\n")
-    log_file = open(directory / f"{participant}.log", "ab")  # noqa: SIM115 - the child's
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
-        stdout=log_file,
-        stderr=log_file,
-        cwd=REPO,
-        start_new_session=True,
-        env={**os.environ, LISTEN_FD_ENV: str(listener.fileno)},
-        pass_fds=(listener.fileno,),
-    )
     url = f"{'https' if secure else 'http'}://127.0.0.1:{port}"
-    try:
+    with node_process(config, listener, directory / f"{participant}.log") as process:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
@@ -105,6 +95,24 @@ def one_node(
                     raise SystemExit("the node did not come up") from None
                 time.sleep(0.1)
         yield url, process.pid, node_key
+
+
+@contextmanager
+def node_process(config: Path, listener: Listener, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`kpledger node run --config CONFIG` on the port `listener` holds, its output appended to
+    `log`; stopped (SIGTERM, then SIGKILL after 20 s) and the port let go at the end."""
+    log_file = open(log, "ab")  # noqa: SIM115 - the child's
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config)],
+        stdout=log_file,
+        stderr=log_file,
+        cwd=REPO,
+        start_new_session=True,
+        env={**os.environ, LISTEN_FD_ENV: str(listener.fileno)},
+        pass_fds=(listener.fileno,),
+    )
+    try:
+        yield process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
