@@ -36,6 +36,15 @@ def test_bench_ledger_reports_its_figures() -> None:
     assert isinstance(result["audit"], dict) and result["audit"]["events_per_s"]
 
 
+def test_bench_core_reports_each_step_against_the_verify_rate() -> None:
+    result = run("bench_core.py", "--events", "400", "--block-size", "200")
+    assert result["events"] == 400 and result["blocks"] == 2
+    assert result["ed25519_verify_per_s"] and result["ceiling_sample"] == 400
+    for step in ("admit", "build", "validate", "commit", "state_tree", "validator"):
+        assert isinstance(result[f"{step}_us"], float), step
+        assert isinstance(result[f"{step}_verifications"], float), step
+
+
 def test_bench_audit_builds_audits_and_queries(tmp_path: Path) -> None:
     args = ("--events", "1500", "--block-size", "500", "--events-per-day", "100", "--workers", "2")
     result = run("bench_audit.py", *args, "--dir", str(tmp_path))
