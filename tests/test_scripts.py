@@ -40,7 +40,15 @@ def test_bench_core_reports_each_step_against_the_verify_rate() -> None:
     result = run("bench_core.py", "--events", "400", "--block-size", "200")
     assert result["events"] == 400 and result["blocks"] == 2
     assert result["ed25519_verify_per_s"] and result["ceiling_sample"] == 400
-    for step in ("admit", "build", "validate", "commit", "state_tree", "validator"):
+    for step in (
+        "admit",
+        "build",
+        "validate",
+        "commit",
+        "state_tree",
+        "validator",
+        "other_threads",
+    ):
         assert isinstance(result[f"{step}_us"], float), step
         assert isinstance(result[f"{step}_verifications"], float), step
 
