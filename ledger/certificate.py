@@ -36,13 +36,19 @@ MAX_PARCELS = 1_000_000
 MAX_ZONE = 64
 
 
+#: pycountry's own alpha-2 index keys (it looks a code up lower-cased): asking the set gives
+#: `pycountry.countries.get(alpha_2=code) is not None` exactly, without a call through its lazy
+#: loader and lock on each of the several codes every event carries.
+_COUNTRY_KEYS = frozenset(country.alpha_2.lower() for country in pycountry.countries)
+
+
 def is_country(code: str) -> bool:
     """An ISO 3166-1 alpha-2 code, as the maintained pycountry database knows it."""
     return (
         isinstance(code, str)
         and len(code) == 2
         and code.isupper()
-        and pycountry.countries.get(alpha_2=code) is not None
+        and code.lower() in _COUNTRY_KEYS
     )
 
 

@@ -282,7 +282,7 @@ class Event:
             body=parsed,
             signature=signature,
             encoded=encoded,
-            event_id=tagged_hash(TAG_EVENT_ID, encoded),
+            event_id=event_id_of(encoded),
         )
 
     def to_envelope(self) -> dict[str, str]:
@@ -302,6 +302,11 @@ class Event:
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedInput('the envelope is {"event": base64, "signature": base64}') from exc
         return cls.from_parts(unsigned_bytes, signature)
+
+
+def event_id_of(encoded: bytes) -> bytes:
+    """The id of the event whose canonical signed encoding is `encoded` (Event.event_id)."""
+    return tagged_hash(TAG_EVENT_ID, encoded)
 
 
 def unsigned_wire(chain_id: str, type_: str, signer: str, created_ms: int, body: Any) -> list[Any]:

@@ -53,6 +53,15 @@ def test_bench_core_reports_each_step_against_the_verify_rate() -> None:
         assert isinstance(result[f"{step}_verifications"], float), step
 
 
+def test_bench_intake_decodes_and_takes_in_relayed_events() -> None:
+    result = run("bench_intake.py", "--committed", "400", "--relayed", "300", "--repeats", "1")
+    assert result["code"] == str(REPO) and result["signatures"] is True
+    assert isinstance(result["relayed"], int) and isinstance(result["admitted"], int)
+    # Every new relayed event is admitted once; the ones relayed again are not new.
+    assert 0 < result["admitted"] < result["relayed"]
+    assert result["decode_us"] and result["intake_us"]
+
+
 def test_bench_audit_builds_audits_and_queries(tmp_path: Path) -> None:
     args = ("--events", "1500", "--block-size", "500", "--events-per-day", "100", "--workers", "2")
     result = run("bench_audit.py", *args, "--dir", str(tmp_path))

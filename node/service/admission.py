@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ledger.chain import Execution
 from ledger.errors import BadSignature, EventTooLarge, LedgerError, StoreCorrupt, StoreWriteFailed
 from ledger.events import Event
+from ledger.records import CertificateRecord, StateReader
 from ledger.state import Overlay
 from node.health import Health
 from node.limits import RateLimiter
@@ -47,6 +48,28 @@ class Outbox(Protocol):
     """Where a client's accepted event waits for the next gossip (node/service/gossip.py)."""
 
     def add(self, event: Event) -> None: ...
+
+
+class _Unstored:
+    """The committed state as admission reads it for one event that submit has just found
+    absent from the store: asked again whether that event is stored, it says no without a
+    second LevelDB read (the store does not change between the two: commits run on the same
+    thread as submit). Everything else is the reader's own answer."""
+
+    def __init__(self, reader: StateReader, event_id: bytes) -> None:
+        self._reader = reader
+        self._event_id = event_id
+
+    def has_event(self, event_id: bytes) -> bool:
+        return event_id != self._event_id and self._reader.has_event(event_id)
+
+    def get_certificate(self, number: str) -> CertificateRecord | None:
+        return self._reader.get_certificate(number)
+
+    def __getattr__(self, name: str) -> Any:
+        # The optional parts of a reader (headers, activity, proposals) that Overlay and the
+        # governance rules look up with getattr: the same as the reader's, or absent likewise.
+        return getattr(self._reader, name)
 
 
 class Admission:
@@ -121,18 +144,19 @@ class Admission:
         return EventStatus("pending")
 
     def _admit(self, event: Event) -> None:
-        """Check an event as its block would, or raise its refusal. A bad signature is looked
+        """Check an event that the store does not hold as its block would, or raise its refusal. A bad signature is looked
         up among the register's other keys (to say whose it is) only as the budget allows."""
         view = self.view
         ctx = view.next_context()
+        reader = _Unstored(view.reader, event.event_id)  # submit read the store for it just now
         try:
-            Overlay(view.reader).apply(view.registry, event, ctx, attribute=False)
+            Overlay(reader).apply(view.registry, event, ctx, attribute=False)
         except BadSignature:
             registry = view.registry
             keys = 3 * len(registry.participants) + len(registry.validators)
             if not self.attributions.allow("node", cost=keys):
                 raise
-            Overlay(view.reader).apply(registry, event, ctx)
+            Overlay(reader).apply(registry, event, ctx)
 
     def status(self, event_id: bytes) -> EventStatus | None:
         """Final (with its height), pending, rejected (with why), or None: never seen here."""

@@ -17,7 +17,7 @@ from ledger.events import Event
 from node.limits import RateLimiter
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.service.admission import Admission
+from node.service.admission import Admission, _Unstored
 from node.service.gossip import Outbox
 from node.service.view import ChainView
 from tests.node.service.conftest import Durability, Net, health_of, sample
@@ -148,3 +148,42 @@ def test_a_commit_rechecks_the_pending_events_of_the_certificates_it_changed(net
     assert kept.event_id in parts.mempool and pending.event_id not in parts.mempool
     status = parts.admission.status(pending.event_id)
     assert status is not None and status.error == "certificate_number_taken"
+
+
+def test_a_new_event_costs_one_store_read_for_whether_it_is_final(net: Net) -> None:
+    """submit asks the store for the event once: the rules' own "already on the ledger?" is
+    answered from that read (the store cannot change in between)."""
+    view = net.view()
+    stored = net.events.issue("BE", "AE")
+    net.commit(view, [stored])
+    parts = Built(view)
+    events = view.store.readers.events
+    asked: list[bytes] = []
+    entry = events.entry
+
+    def counted(event_id: bytes) -> bytes | None:
+        asked.append(event_id)
+        return entry(event_id)
+
+    events.entry = counted  # type: ignore[method-assign]
+    event = net.events.issue("BE", "AE")
+    assert parts.admission.submit(event).status == "pending"
+    assert asked.count(event.event_id) == 1
+    asked.clear()
+    assert parts.admission.submit(stored, from_peer=True).status == "final"
+    assert asked == [stored.event_id]
+
+
+def test_the_reader_admission_uses_answers_as_the_store_does_but_for_the_one_event(
+    net: Net,
+) -> None:
+    view = net.view()
+    stored = net.events.issue("BE", "AE")
+    net.commit(view, [stored])
+    fresh = net.events.issue("BE", "AE")
+    reader = _Unstored(view.reader, fresh.event_id)
+    assert reader.has_event(stored.event_id) and not reader.has_event(fresh.event_id)
+    number = stored.body.facts.number
+    assert reader.get_certificate(number) == view.reader.get_certificate(number)
+    assert reader.header(1) == view.reader.header(1)
+    assert getattr(reader, "no_such_part", None) is None

@@ -12,9 +12,10 @@ from ledger.events import Event
 from ledger.pending import PendingBook
 from node.mempool import Mempool
 from node.metrics import Metrics
+from node.service.admission import Admission
 from node.service.gossip import Gossip, Outbox, gossip_batches
 from node.service.view import ChainView
-from tests.node.service.conftest import Link, Net
+from tests.node.service.conftest import Durability, Link, Net, health_of
 
 
 class Intake:
@@ -109,3 +110,34 @@ def test_a_peers_events_are_admitted_and_its_refused_ones_recorded(net: Net) -> 
     assert intake.taken == [taken]
     # Back-pressure is not a refusal: the sender relays it again.
     assert intake.noted == [(refused.event_id, "certificate_number_taken")]
+
+
+def test_a_relayed_event_the_mempool_holds_is_not_decoded_again(net: Net) -> None:
+    gossip, _, intake = gossip_of(net.view())
+    held, fresh = net.events.issue("BE", "AE"), net.events.issue("BE", "AE")
+    gossip.mempool.add(held)
+    gossip.on_peer_events([held.encoded, fresh.encoded])
+    # Its id is the hash of its bytes: the same bytes are the event the mempool holds.
+    assert intake.taken == [fresh]
+
+
+def test_skipping_held_events_answers_and_stores_what_admission_did(net: Net) -> None:
+    """Relaying events the node holds (pending, or final) changes nothing, as admission's own
+    answer to them did; a new event among them is admitted as before."""
+    view = net.view()
+    pending, final, fresh = (net.events.issue("BE", "AE") for _ in range(3))
+    net.commit(view, [final])
+    mempool = Mempool(1000)
+    durability = Durability(mempool)
+    outbox = Outbox()
+    admission = Admission(view, mempool, durability, outbox, health_of(view), Metrics())
+    admission.submit(pending)
+    durability.accepted_ids.clear()
+    outbox.take()
+    gossip = Gossip(view, mempool, PendingBook(), Outbox(), admission, Link(), Metrics())
+    gossip.on_peer_events([pending.encoded, final.encoded, fresh.encoded, pending.encoded])
+    assert mempool.ids == {pending.event_id, fresh.event_id}
+    assert durability.accepted_ids == [] and len(outbox) == 0
+    assert admission.status(pending.event_id) == admission.status(fresh.event_id)
+    final_status = admission.status(final.event_id)
+    assert final_status is not None and final_status.status == "final"
