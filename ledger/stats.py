@@ -205,6 +205,40 @@ def touches(
     return dict(out)
 
 
+def changes_of(
+    changes: Iterable[tuple[CertificateRecord | None, CertificateRecord]],
+) -> tuple[dict[StatKey, Figures], dict[tuple[Quarter, PublicCell], int]]:
+    """`deltas(changes)` and `touches(changes)`, equal key for key and in the same order, in one
+    pass: each record's contributions made once (the two functions made each twice), and each
+    key's public cell once per block. What a commit writes to the statistics comes from it."""
+    total: dict[StatKey, list[int]] = {}
+    touched: dict[tuple[Quarter, PublicCell], int] = {}
+    cells: dict[StatKey, tuple[Quarter, PublicCell]] = {}
+
+    def cell(key: StatKey) -> tuple[Quarter, PublicCell]:
+        found = cells.get(key)
+        if found is None:
+            found = cells[key] = cell_of(key)
+        return found
+
+    for old, new in changes:
+        before = contributions(old)
+        after = contributions(new)
+        for sign, contributed in ((-1, before), (1, after)):
+            for key, figures in contributed:
+                sums = total.get(key)
+                if sums is None:
+                    sums = total[key] = [0, 0, 0]
+                sums[0] += sign * figures.certificates
+                sums[1] += sign * figures.carats
+                sums[2] += sign * figures.value_usd
+        # The same sets as touches builds, so their difference is walked in the same order.
+        entered_or_left = {cell(key) for key, _ in before} ^ {cell(key) for key, _ in after}
+        for moved in entered_or_left:
+            touched[moved] = touched.get(moved, 0) + 1
+    return {k: Figures(*v) for k, v in total.items() if any(v)}, touched
+
+
 @dataclass(frozen=True)
 class Published:
     """A cell's public figures, the count of changes they include, and the height they date from."""
@@ -331,7 +365,8 @@ class PublicBook:
         freeze_days: int,
         changes: list[tuple[CertificateRecord | None, CertificateRecord]],
     ) -> None:
-        for key, delta in deltas(changes).items():
+        moved, touched = changes_of(changes)
+        for key, delta in moved.items():
             quarter = Quarter(key.year, key.quarter)
             figures = self.live.setdefault(quarter, {})
             total = figures.get(key, Figures()) + delta
@@ -339,7 +374,7 @@ class PublicBook:
                 figures.pop(key, None)
             else:
                 figures[key] = total
-        for (quarter, cell), count in touches(changes).items():
+        for (quarter, cell), count in touched.items():
             counts = self.changed.setdefault(quarter, {})
             counts[cell] = counts.get(cell, 0) + count
             self.dirty.add(quarter)

@@ -19,11 +19,10 @@ from ledger.stats import (
     PublicCell,
     Quarter,
     StatKey,
-    deltas,
+    changes_of,
     latest_due,
     public_cells,
     publication,
-    touches,
 )
 from ledger.store import keys
 from ledger.store.kv import Writer
@@ -72,8 +71,9 @@ def write_stats(
 ) -> None:
     """The aggregates the block's changes move, what they touch, and any publication now due."""
     changes = [(execution.previous.get(n), r) for n, r in execution.records.items()]
+    moved, touched_now = changes_of(changes)
     live: dict[StatKey, Figures] = {}
-    for key, delta in deltas(changes).items():
+    for key, delta in moved.items():
         total = stats.stat(key) + delta
         live[key] = total
         if total.is_zero():
@@ -81,7 +81,7 @@ def write_stats(
         else:
             batch.put(keys.stat(key), encode([total.certificates, total.carats, total.value_usd]))
     touched: dict[tuple[Quarter, PublicCell], int] = {}
-    for (quarter, cell), count in touches(changes).items():
+    for (quarter, cell), count in touched_now.items():
         total_count = stats.touch_count(quarter, cell) + count
         touched[(quarter, cell)] = total_count
         batch.put(keys.public_touch(quarter, cell), encode(total_count))
