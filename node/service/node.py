@@ -117,6 +117,7 @@ class LedgerNode:
             config.sync_page_bytes,
             self.health,
             self.metrics,
+            held=self.proposals.held_execution,
         )
         self.waiters = HeightWaiters(view)
         # The parts built before the driver hear from it, or tell it, through these.

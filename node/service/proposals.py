@@ -150,6 +150,11 @@ class Proposals:
         return self.candidates[value] is not None
 
     # -- what the driver and the peers ask -----------------------------------------------------
+    def held_execution(self, value: bytes) -> Execution | None:
+        """Our execution of the block of `value` proposed at the current height, if we judged
+        it valid (catch-up then commits it as it is, when it arrives final)."""
+        return self.candidates.get(value)
+
     def candidate_block(self, value: bytes) -> bytes | None:
         """The encoding of a block proposed at the current height that we found valid."""
         execution = self.candidates.get(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from ledger.block import Block
@@ -16,6 +17,7 @@ from ledger.consensus.messages import CommitCertificate, quorum_size
 from ledger.encoding import decode
 from ledger.errors import InvalidBlock, LedgerError, MalformedInput
 from ledger.governance import register_for_block
+from ledger.registry import Registry
 from node.health import Health
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -107,6 +109,8 @@ class Sync:
         page_bytes: int,
         health: Health,
         metrics: Metrics,
+        *,
+        held: Callable[[bytes], Execution | None] | None = None,
     ) -> None:
         self.view = view
         self.mempool = mempool
@@ -119,6 +123,10 @@ class Sync:
         self.metrics = metrics
         #: Blocks asked of each peer per sync page; it follows the pages' lengths (sync_once).
         self._span = SYNC_BATCH
+        #: What this node already made of a block of the next height, by its hash (the blocks
+        #: proposed at that height that it judged valid): a final block it holds so is not
+        #: executed a second time when it arrives by catch-up.
+        self.held = held
 
     def loop(self) -> asyncio.Task[None]:
         """Start catching up now and whenever a peer is seen ahead (at least every
@@ -254,19 +262,36 @@ class Sync:
                 registry, block.events, view.chain_id, block.header.height, head.hash
             )
         cert.verify(view.chain_id, [v.node_key for v in registry.validators])
-        verified = {e.event_id for e in block.events if e.event_id in self.mempool}
-        execution = validate_block(
-            view.reader,
-            registry,
-            view.genesis.hash,
-            view.store.head,
-            block,
-            verified=verified,
-            chain_id=view.chain_id,
-        )
+        execution = self._held(block, registry)
+        if execution is None:
+            verified = {e.event_id for e in block.events if e.event_id in self.mempool}
+            execution = validate_block(
+                view.reader,
+                registry,
+                view.genesis.hash,
+                view.store.head,
+                block,
+                verified=verified,
+                chain_id=view.chain_id,
+            )
         self.committer.commit(execution, cert)
         self.metrics.sync_blocks.inc()
         return True
+
+    def _held(self, block: Block, registry: Registry) -> Execution | None:
+        """This node's own execution of `block`, when it made one against the state and the
+        register the block is judged by now (a block executed again gives the same result: the
+        committed state has not moved since, as the height has not)."""
+        if self.held is None:
+            return None
+        execution = self.held(block.header.hash)
+        if execution is None or execution.judged_by is not registry:
+            return None
+        head = self.view.store.head
+        parent = head.hash if head is not None else self.view.genesis.hash
+        if execution.header.prev_hash != parent or execution.block.header != block.header:
+            return None
+        return execution
 
     def final_blocks(self, start: int, limit: int, max_bytes: int) -> list[list[bytes]]:
         """Final blocks from `start` with their commit certificates: at most `limit`, and added

@@ -4,11 +4,14 @@ certificate; a bad certificate refused; the pages this node serves bounded by by
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ledger.chain import Execution
+from ledger.chain import Execution, validate_block
 from ledger.consensus import CommitCertificate
 from ledger.encoding import encode
 from ledger.errors import InvalidBlock, LedgerError
@@ -16,6 +19,7 @@ from node.health import Health
 from node.mempool import Mempool
 from node.metrics import Metrics
 from node.peers import Peer
+from node.service import sync as sync_module
 from node.service.sync import PeerHeights, PeerSource, Sync
 from node.service.view import ChainView
 from tests.node.service.conftest import Link, Net, sample
@@ -34,7 +38,9 @@ class Committer:
         self.heights.append(execution.header.height)
 
 
-def sync_of(view: ChainView, link: Link) -> tuple[Sync, Committer]:
+def sync_of(
+    view: ChainView, link: Link, held: Callable[[bytes], Execution | None] | None = None
+) -> tuple[Sync, Committer]:
     committer = Committer(view)
     metrics = Metrics()
     health = Health(metrics, view.registry.parameters.max_clock_drift_ms)
@@ -47,6 +53,7 @@ def sync_of(view: ChainView, link: Link) -> tuple[Sync, Committer]:
         1024 * 1024,
         health,
         metrics,
+        held=held,
     )
     return sync, committer
 
@@ -179,3 +186,46 @@ def test_a_peer_seen_ahead_wakes_catch_up(net: Net) -> None:
     heights.note(7)
     heights.note(3)
     assert heights.best == 7 and heights.wakeup.is_set()
+
+
+def test_a_final_block_this_node_executed_already_is_not_executed_again(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block that this node judged valid when it was proposed (its candidate) and that then
+    arrives by catch-up is committed as executed then; any other block is executed on arrival."""
+    source = source_chain(net, 2)
+    first = source.view.store.block(1)
+    assert first is not None
+    view = net.view("BE")
+    executed = validate_block(
+        view.reader,
+        view.registry,
+        view.genesis.hash,
+        view.store.head,
+        first,
+        chain_id=view.chain_id,
+    )
+    runs: list[int] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Execution:
+        runs.append(args[4].header.height)
+        return validate_block(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "validate_block", counting)
+    link = Link()
+    serve(link, source)
+    held = {first.header.hash: executed}
+    sync, committer = sync_of(view, link, held.get)
+    assert asyncio.run(sync.sync_once()) == 2
+    assert runs == [2]  # block 1 was held; block 2 was not
+    assert committer.heights == [1, 2]
+    assert view.store.head == source.view.store.head
+
+    # Held, but judged by another register than the one in force: executed again.
+    other = net.view("IN")
+    judged_elsewhere = replace(executed, judged_by=replace(other.registry))
+    runs.clear()
+    sync, committer = sync_of(other, link, {first.header.hash: judged_elsewhere}.get)
+    assert asyncio.run(sync.sync_once()) == 2
+    assert runs == [1, 2]
+    assert other.store.head == source.view.store.head
