@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from functools import partial
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from ledger.errors import MalformedInput, StoreCorrupt
-from ledger.hashing import TAG_STATE_LEAF, TAG_STATE_NODE, tagged_hash
+from ledger.hashing import TAG_STATE_LEAF, TAG_STATE_NODE, tagged
 
 KEY_SIZE = 32
 HASH_SIZE = 32
@@ -38,17 +40,44 @@ class _Internal(NamedTuple):
     right: bytes
 
 
+#: A node as the tree reads it: decoded, and checked against the hash that names it.
+StateNode = _Leaf | _Internal
+
+
+@runtime_checkable
+class NodeLoader(NodeReader, Protocol):
+    """A NodeReader that also hands out nodes already decoded and checked against their hash
+    (a `NodeCache`, or a reader that keeps one): the tree then reads through it."""
+
+    def load_node(self, node_hash: bytes) -> StateNode: ...
+
+
+# The tagged messages (ledger.hashing.tagged) of a leaf and of an internal node start with these;
+# hashing the concatenation here, not through tagged_hash, saves two calls a node on the hottest
+# path of block execution (the tests pin the two together).
+_LEAF_PREFIX = tagged(TAG_STATE_LEAF, b"")
+_NODE_PREFIX = tagged(TAG_STATE_NODE, b"")
+_sha256 = hashlib.sha256
+
+
 def state_leaf_hash(key: bytes, value_hash: bytes) -> bytes:
-    return tagged_hash(TAG_STATE_LEAF, key + value_hash)
+    return _sha256(_LEAF_PREFIX + key + value_hash).digest()
 
 
 def state_node_hash(left: bytes, right: bytes) -> bytes:
-    return tagged_hash(TAG_STATE_NODE, left + right)
+    return _sha256(_NODE_PREFIX + left + right).digest()
 
 
 def _bit(key: bytes, depth: int) -> int:
     """Bit `depth` of the key, most significant bit of byte 0 first; 0 goes left."""
     return (key[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+def _right_start(key: int, depth: int) -> int:
+    """The smallest key (as an integer) that shares `key`'s first `depth` bits and has bit
+    `depth` set: in keys sorted under one depth-`depth` node, the first one that goes right."""
+    shift = KEY_BITS - 1 - depth
+    return ((key >> shift) | 1) << shift
 
 
 def _common_prefix_bits(a: bytes, b: bytes) -> int:
@@ -98,6 +127,83 @@ def _load(reader: NodeReader, node_hash: bytes) -> _Leaf | _Internal:
                 return leaf
             raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
     raise StoreCorrupt(f"state node {node_hash.hex()} is not a canonical node encoding")
+
+
+def _decode_checked(encoded: bytes) -> StateNode:
+    """A node whose encoding is known canonical and named by its hash: checked once on its first
+    read, or made by this process. Kind 1 (byte 1) is an internal node, 0 a leaf."""
+    if encoded[1]:
+        return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
+    return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
+
+
+def _is_canonical(encoded: bytes) -> bool:
+    return (
+        len(encoded) == _NODE_SIZE
+        and encoded[36:38] == _BIN32
+        and encoded[:4] in (_INTERNAL_HEADER, _LEAF_HEADER)
+    )
+
+
+class NodeCache:
+    """State tree nodes by hash, each checked against its hash once.
+
+    `_load` hashes a node again on every read, so that a node whose stored bytes do not hash to
+    its name is caught. Here that happens once: on the node's first read from `reader` (a
+    corrupt node fails it, is not kept, and fails again on every later read), or not at all for
+    a node this process made itself (`created`: it was named by hashing its contents). A node is
+    named by its contents, so a kept one never goes stale; one the tree no longer reaches is
+    dropped when a commit removes it from the store, as the store drops it. The encodings are
+    kept, not decoded nodes: bytes are no work for the cyclic garbage collector, where 200,000
+    tuples (a NamedTuple is never untracked) are traversed by every full collection. Past `size`
+    nodes the cache starts again empty (cheaper than an LRU).
+    """
+
+    def __init__(self, reader: NodeReader, size: int) -> None:
+        self._reader = reader
+        self.size = size
+        self._nodes: dict[bytes, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def load_node(self, node_hash: bytes) -> StateNode:
+        encoded = self._nodes.get(node_hash)
+        if encoded is not None:  # _decode_checked, inlined: this is the tree's hottest call
+            if encoded[1]:
+                return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
+            return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
+        node = _load(self._reader, node_hash)
+        if len(self._nodes) >= self.size:
+            self._nodes.clear()
+        self._nodes[node_hash] = _encode_node(node)
+        return node
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        encoded = self._nodes.get(node_hash)
+        return self._reader.get_node(node_hash) if encoded is None else encoded
+
+    def created(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """The store took `writes` (an update's, made by this process): new nodes enter while
+        there is room, dropped ones leave."""
+        nodes = self._nodes
+        for node_hash, encoded in writes.items():
+            if encoded is None:
+                nodes.pop(node_hash, None)
+            elif len(nodes) < self.size and _is_canonical(encoded):
+                nodes[node_hash] = encoded
+
+
+def _encode_node(node: StateNode) -> bytes:
+    if isinstance(node, _Leaf):
+        return encode_leaf(node.key, node.value_hash)
+    return encode_internal(node.left, node.right)
+
+
+def _loader(reader: NodeReader) -> Callable[[bytes], StateNode]:
+    if isinstance(reader, NodeLoader):
+        return reader.load_node
+    return partial(_load, reader)
 
 
 @dataclass(frozen=True)
@@ -189,74 +295,114 @@ class _Batch:
     """One update's work: the nodes it creates and the stored nodes it takes out of the tree.
 
     Items are sorted by key, so the keys under one subtree form a contiguous range and each
-    touched node is read and rebuilt once for the whole batch, whatever its size.
+    touched node is read and rebuilt once for the whole batch, whatever its size. The keys are
+    also kept as integers: a node's range then splits where its first right-going key starts
+    (`_right_start`), found by one bisection in C rather than a key function per probe.
     """
 
-    def __init__(self, reader: NodeReader) -> None:
-        self._reader = reader
+    def __init__(
+        self, load: Callable[[bytes], StateNode], keys: list[bytes], values: list[bytes | None]
+    ) -> None:
+        self._load = load
+        self.keys = keys
+        self.ints = [int.from_bytes(key, "big") for key in keys]
+        self.values = values
+        self._deletes = None in values
         self.created: dict[bytes, bytes] = {}
         # A dict as an ordered set: the writes then come out in the same order on every node.
         self.replaced: dict[bytes, None] = {}
 
-    def load(self, node_hash: bytes) -> _Leaf | _Internal:
-        return _load(self._reader, node_hash)
-
     def new_leaf(self, key: bytes, value_hash: bytes) -> bytes:
-        node_hash = state_leaf_hash(key, value_hash)
-        self.created[node_hash] = encode_leaf(key, value_hash)
+        node_hash = _sha256(_LEAF_PREFIX + key + value_hash).digest()
+        self.created[node_hash] = _LEAF_HEADER + key + _BIN32 + value_hash
         return node_hash
 
     def new_internal(self, left: bytes, right: bytes) -> bytes:
-        node_hash = state_node_hash(left, right)
-        self.created[node_hash] = encode_internal(left, right)
+        node_hash = _sha256(_NODE_PREFIX + left + right).digest()
+        self.created[node_hash] = _INTERNAL_HEADER + left + _BIN32 + right
         return node_hash
 
-    def build(self, items: list[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> bytes:
-        """A fresh subtree holding items[lo:hi], keys sharing their first `depth` bits."""
-        if lo == hi:
+    def build(
+        self, keys: list[bytes], ints: list[int], values: list[bytes], lo: int, hi: int, depth: int
+    ) -> bytes:
+        """A fresh subtree holding keys[lo:hi] and their values, keys sharing `depth` bits."""
+        count = hi - lo
+        if count == 0:
             return EMPTY
-        if hi - lo == 1:
-            return self.new_leaf(*items[lo])
-        mid = bisect_left(items, 1, lo, hi, key=lambda item: _bit(item[0], depth))
-        left = self.build(items, lo, mid, depth + 1)
-        right = self.build(items, mid, hi, depth + 1)
+        if count == 1:
+            return self.new_leaf(keys[lo], values[lo])
+        if count == 2:
+            return self._pair(keys, ints, values, lo, depth)
+        mid = bisect_left(ints, _right_start(ints[lo], depth), lo, hi)
+        left = self.build(keys, ints, values, lo, mid, depth + 1)
+        right = self.build(keys, ints, values, mid, hi, depth + 1)
         # Two or more keys are below, so even with one side empty this node must stay.
         return self.new_internal(left, right)
 
-    def update(
-        self,
-        node_hash: bytes,
-        items: list[tuple[bytes, bytes | None]],
-        lo: int,
-        hi: int,
-        depth: int,
-    ) -> tuple[bytes, bool | None]:
-        """Apply items[lo:hi] to the stored subtree `node_hash` at `depth`.
+    def _pair(
+        self, keys: list[bytes], ints: list[int], values: list[bytes], lo: int, depth: int
+    ) -> bytes:
+        """`build` of two keys without recursing: their two leaves under the node at the first
+        bit where the keys differ, then one node a level up to `depth`, its other side empty
+        (the nodes made, and so the writes, in the order the recursion makes them)."""
+        first = ints[lo]
+        split = KEY_BITS - (first ^ ints[lo + 1]).bit_length()
+        left = self.new_leaf(keys[lo], values[lo])
+        node = self.new_internal(left, self.new_leaf(keys[lo + 1], values[lo + 1]))
+        for d in range(split - 1, depth - 1, -1):
+            if (first >> (KEY_BITS - 1 - d)) & 1:
+                node = self.new_internal(EMPTY, node)
+            else:
+                node = self.new_internal(node, EMPTY)
+        return node
+
+    def _live(self, lo: int, hi: int) -> tuple[list[bytes], list[int], list[bytes]]:
+        """The keys of items[lo:hi] that are set, not deleted, with their integers and values."""
+        if not self._deletes:
+            return self.keys[lo:hi], self.ints[lo:hi], cast(list[bytes], self.values[lo:hi])
+        keys: list[bytes] = []
+        ints: list[int] = []
+        values: list[bytes] = []
+        for i in range(lo, hi):
+            value = self.values[i]
+            if value is not None:
+                keys.append(self.keys[i])
+                ints.append(self.ints[i])
+                values.append(value)
+        return keys, ints, values
+
+    def update(self, node_hash: bytes, lo: int, hi: int, depth: int) -> tuple[bytes, bool | None]:
+        """Apply items[lo:hi] (never empty) to the stored subtree `node_hash` at `depth`.
 
         Returns the new subtree hash and whether it is a leaf (None: unknown, the subtree was not
         touched), which the parent needs to lift a lone leaf after deletions.
         """
-        if lo == hi:
-            return node_hash, None
         if node_hash == EMPTY:
-            live = [(key, value) for key, value in items[lo:hi] if value is not None]
-            return self.build(live, 0, len(live), depth), len(live) == 1
-        node = self.load(node_hash)
+            keys, ints, values = self._live(lo, hi)
+            return self.build(keys, ints, values, 0, len(keys), depth), len(keys) == 1
+        node = self._load(node_hash)
         if isinstance(node, _Leaf):
-            live = [(key, value) for key, value in items[lo:hi] if value is not None]
-            at = bisect_left(items, node.key, lo, hi, key=lambda item: item[0])
-            if at == hi or items[at][0] != node.key:
-                live.insert(bisect_left(live, node.key, key=lambda item: item[0]), node)
+            keys, ints, values = self._live(lo, hi)
+            at = bisect_left(self.keys, node.key, lo, hi)
+            if at == hi or self.keys[at] != node.key:
+                where = bisect_left(keys, node.key)
+                keys.insert(where, node.key)
+                ints.insert(where, int.from_bytes(node.key, "big"))
+                values.insert(where, node.value_hash)
             # The old leaf may come back unchanged, here or deeper: being both replaced and
             # created, it is then neither written nor deleted.
             self.replaced[node_hash] = None
-            return self.build(live, 0, len(live), depth), len(live) == 1
-        mid = bisect_left(items, 1, lo, hi, key=lambda item: _bit(item[0], depth))
-        left = self.update(node.left, items, lo, mid, depth + 1)
-        right = self.update(node.right, items, mid, hi, depth + 1)
-        if left[0] == node.left and right[0] == node.right:
+            return self.build(keys, ints, values, 0, len(keys), depth), len(keys) == 1
+        mid = bisect_left(self.ints, _right_start(self.ints[lo], depth), lo, hi)
+        # An untouched side is kept as it is, without a call.
+        left = self.update(node.left, lo, mid, depth + 1) if lo < mid else (node.left, None)
+        right = self.update(node.right, mid, hi, depth + 1) if mid < hi else (node.right, None)
+        left_hash, right_hash = left[0], right[0]
+        if left_hash == node.left and right_hash == node.right:
             return node_hash, False
         self.replaced[node_hash] = None
+        if left_hash != EMPTY and right_hash != EMPTY:  # join's usual case, without the call
+            return self.new_internal(left_hash, right_hash), False
         return self.join(left, right)
 
     def join(
@@ -277,7 +423,7 @@ class _Batch:
         node_hash, known = subtree
         if known is not None:
             return known
-        return isinstance(self.load(node_hash), _Leaf)
+        return isinstance(self._load(node_hash), _Leaf)
 
     def writes(self) -> dict[bytes, bytes | None]:
         # Every node is reachable at most once in a tree, so a hash both created and replaced
@@ -293,29 +439,31 @@ class _Batch:
         return writes
 
 
-def _check_items(items: Mapping[bytes, bytes | None]) -> list[tuple[bytes, bytes | None]]:
-    checked: list[tuple[bytes, bytes | None]] = []
+def _check_items(items: Mapping[bytes, bytes | None]) -> tuple[list[bytes], list[bytes | None]]:
+    """The keys in order and their values, once every key and value hash has been checked."""
     for key, value_hash in items.items():
         if not isinstance(key, bytes) or len(key) != KEY_SIZE:
             raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
         if value_hash is not None and not _is_hash(value_hash):
             raise MalformedInput(f"a state value hash is {HASH_SIZE} bytes")
-        checked.append((key, value_hash))
-    checked.sort(key=lambda item: item[0])
-    return checked
+    keys = sorted(items)
+    return keys, [items[key] for key in keys]
 
 
 class StateTree:
     """A read-only view of the state tree with root `root`, whose nodes `reader` holds.
 
     `update` computes a successor without writing anything: the caller stores its writes in the
-    same batch as the block, then opens a new StateTree on the new root.
+    same batch as the block, then opens a new StateTree on the new root. A reader that is a
+    `NodeLoader` (the node's cache) hands out nodes it has checked already; any other has each
+    node it returns checked against its hash as it is read.
     """
 
     def __init__(self, reader: NodeReader, root: bytes) -> None:
         if not _is_hash(root):
             raise MalformedInput(f"a state root is {HASH_SIZE} bytes")
         self._reader = reader
+        self._load = _loader(reader)
         self._root = root
 
     @property
@@ -326,32 +474,38 @@ class StateTree:
         """The value hash stored under `key`, or None when the key is absent."""
         if not isinstance(key, bytes) or len(key) != KEY_SIZE:
             raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
+        load = self._load
+        path = int.from_bytes(key, "big")
+        shift = KEY_BITS - 1
         node_hash = self._root
-        depth = 0
         while node_hash != EMPTY:
-            node = _load(self._reader, node_hash)
+            node = load(node_hash)
             if isinstance(node, _Leaf):
                 return node.value_hash if node.key == key else None
-            node_hash = node.right if _bit(key, depth) else node.left
-            depth += 1
+            node_hash = node.right if (path >> shift) & 1 else node.left
+            shift -= 1
         return None
 
     def prove(self, key: bytes) -> StateProof:
         """A proof that `key` holds its current value, or is absent: see `verify_state_proof`."""
         if not isinstance(key, bytes) or len(key) != KEY_SIZE:
             raise MalformedInput(f"a state key is {KEY_SIZE} bytes")
+        load = self._load
+        path = int.from_bytes(key, "big")
+        shift = KEY_BITS - 1
         siblings: list[bytes] = []
         node_hash = self._root
         while node_hash != EMPTY:
-            node = _load(self._reader, node_hash)
+            node = load(node_hash)
             if isinstance(node, _Leaf):
                 return StateProof((node.key, node.value_hash), tuple(siblings))
-            if _bit(key, len(siblings)):
+            if (path >> shift) & 1:
                 siblings.append(node.left)
                 node_hash = node.right
             else:
                 siblings.append(node.right)
                 node_hash = node.left
+            shift -= 1
         return StateProof(None, tuple(siblings))
 
     def update(
@@ -363,9 +517,11 @@ class StateTree:
         or None for a node no longer reachable. Nodes made and dropped within the batch never
         appear. This tree is left unchanged.
         """
-        batch = _Batch(self._reader)
-        checked = _check_items(items)
-        new_root, _ = batch.update(self._root, checked, 0, len(checked), 0)
+        keys, values = _check_items(items)
+        if not keys:
+            return self._root, {}
+        batch = _Batch(self._load, keys, values)
+        new_root, _ = batch.update(self._root, 0, len(keys), 0)
         return new_root, batch.writes()
 
 

@@ -7,6 +7,7 @@ from ledger.chain import Execution
 from ledger.genesis import Validator
 from ledger.governance import ProposalRecord
 from ledger.records import CertificateRecord
+from ledger.statetree import NodeCache, StateNode
 from ledger.store import Store
 
 #: Entries kept of each kind; past it that cache starts again empty (cheaper than an LRU).
@@ -20,14 +21,17 @@ class CachedReader:
     checked, and once more for the indexes at commit: each read from LevelDB decodes and
     re-checks the record. Only the node writes the store, always through `committed`, so a
     cached answer (absence included) stays true until then. State tree nodes are named by their
-    hash, so a cached one is always right; every block reads the same upper levels again.
+    hash, so a cached one is always right; every block and every public proof reads the same
+    upper levels again. They are kept decoded and checked (ledger.statetree.NodeCache): a node
+    is hashed against its name on its first read from the store, not on every read, and the
+    nodes this node's own commits made enter without being hashed again.
     """
 
     def __init__(self, store: Store, size: int = DEFAULT_SIZE) -> None:
         self.store = store
         self.size = size
         self._records: dict[str, CertificateRecord | None] = {}
-        self._nodes: dict[bytes, bytes] = {}
+        self._nodes = NodeCache(store, size)
 
     def get_certificate(self, number: str) -> CertificateRecord | None:
         try:
@@ -44,14 +48,11 @@ class CachedReader:
         return self.store.has_event(event_id)
 
     def get_node(self, node_hash: bytes) -> bytes | None:
-        node = self._nodes.get(node_hash)
-        if node is None:
-            node = self.store.get_node(node_hash)
-            if node is not None:
-                if len(self._nodes) >= self.size:
-                    self._nodes.clear()
-                self._nodes[node_hash] = node
-        return node
+        return self._nodes.get_node(node_hash)
+
+    def load_node(self, node_hash: bytes) -> StateNode:
+        """The node named `node_hash`, decoded and checked (ledger.statetree.NodeLoader)."""
+        return self._nodes.load_node(node_hash)
 
     def header(self, height: int) -> Header | None:
         """Final headers: the liveness of validators and readiness attestations read them."""
@@ -77,8 +78,4 @@ class CachedReader:
     def committed(self, execution: Execution) -> None:
         """The store now holds `execution`'s block: its records replace the cached ones."""
         self._records.update(execution.records)
-        for node_hash, node in execution.tree_writes.items():
-            if node is None:
-                self._nodes.pop(node_hash, None)
-            elif len(self._nodes) < self.size:
-                self._nodes[node_hash] = node
+        self._nodes.created(execution.tree_writes)
