@@ -22,6 +22,10 @@ tree. Signing the events beforehand is not measured. An admission that depends o
 of the same block (a confirmation of an issue not committed yet) is refused against the committed
 state; such events are counted (`admit_refused`) and still timed, as a node would spend them.
 
+Python's cyclic garbage collector runs when allocations pass its thresholds, so its pauses land
+on whichever step is running then; `--no-gc` turns it off for the run, for paired comparisons of
+one step's own work (the node runs with it on).
+
 The Ed25519 rate is measured in the same run, in the same thread CPU time, on slices of the events'
 signatures between the blocks, so that each figure can be set against it (`*_verifications`: the
 step's CPU per event in bare verifications).
@@ -30,6 +34,7 @@ step's CPU per event in bare verifications).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -68,6 +73,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     net = Network()
     events = generate(net, args.events, args.seed)
     data_dir = Path(tempfile.mkdtemp(prefix="kp-bench-core-"))
+    if args.no_gc:
+        gc.collect()
+        gc.disable()
     try:
         store = Store(data_dir / "chain", net.genesis)
         reader = CachedReader(store)
@@ -148,6 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.thread_time() - thread_started
         )
     finally:
+        gc.enable()
         shutil.rmtree(data_dir, ignore_errors=True)
 
     n = len(events)
@@ -162,6 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "admit_refused": admit_refused,
         "ed25519_verify_per_s": round(1e6 / verify_us),
         "ceiling_sample": ceiling_n,
+        "gc": not args.no_gc,
         "python": sys.version.split()[0],
     }
     for step, us in per_event.items():
@@ -180,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=200,
         help="signatures timed for the Ed25519 rate after each block",
+    )
+    parser.add_argument(
+        "--no-gc", action="store_true", help="turn Python's cyclic garbage collector off"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

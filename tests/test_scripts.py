@@ -37,9 +37,10 @@ def test_bench_ledger_reports_its_figures() -> None:
 
 
 def test_bench_core_reports_each_step_against_the_verify_rate() -> None:
-    result = run("bench_core.py", "--events", "400", "--block-size", "200")
+    result = run("bench_core.py", "--events", "400", "--block-size", "200", "--no-gc")
     assert result["events"] == 400 and result["blocks"] == 2
     assert result["ed25519_verify_per_s"] and result["ceiling_sample"] == 400
+    assert result["gc"] is False
     for step in (
         "admit",
         "build",
