@@ -260,7 +260,9 @@ def _two_leaf_store() -> tuple[CountingStore, bytes]:
 def test_the_cache_checks_a_stored_node_once_and_a_corrupt_one_on_every_read() -> None:
     store, root = _two_leaf_store()
     cache = NodeCache(store, 100)
-    assert isinstance(cache, NodeLoader)
+    root_node = store.nodes[root]
+    loader: NodeLoader = cache  # what StateTree reads through
+    assert loader.load_node(root) == _Internal(root_node[4:36], root_node[38:])
     assert StateTree(cache, root).get(bytes(32)) == bytes(32)
     reads = store.reads
     assert StateTree(cache, root).get(bytes(32)) == bytes(32)
