@@ -231,12 +231,14 @@ def test_updates_and_proofs_equal_the_slow_path_write_for_write(
     assert fast_store.nodes == slow_store.nodes == cached_store.nodes
 
 
+@settings(deadline=None)
 @given(a=values, b=values)
 def test_node_hashes_are_the_tagged_hashes(a: bytes, b: bytes) -> None:
     assert state_leaf_hash(a, b) == tagged_hash(TAG_STATE_LEAF, a + b)
     assert state_node_hash(a, b) == tagged_hash(TAG_STATE_NODE, a + b)
 
 
+@settings(deadline=None)
 @given(key=keys, other=keys, depth=st.integers(0, 255))
 def test_right_start_splits_where_the_bit_at_depth_is_set(
     key: bytes, other: bytes, depth: int
