@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -251,8 +250,7 @@ def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]
     hot = [
         f"/v1/public/certificates/{number(i)}" for i in range(0, count, max(1, count // HOT_SET))
     ]
-    everything = [f"/v1/public/certificates/{number(i)}" for i in range(count)]
-    random.Random(2026).shuffle(everything)
+    warm, fresh = bench_public.random_paths(count)
     # BE listens at its genesis address: the observer pins the register's key for that address.
     address = next(v.address for v in load_genesis(directory / "genesis.json").validators)
     port = urllib.parse.urlsplit(address).port
@@ -275,16 +273,16 @@ def bench(directory: Path, args: argparse.Namespace, log: Any) -> dict[str, Any]
             results["ed25519_verify_per_s_after"] = round(ed25519_verify_per_s())
             # Warm up, then measure, as bench_public does.
             bench_public.measure(url, hot, 4, 1.0, 1, pid, key)
-            bench_public.measure(url, everything[::-1], 8, 3.0, 1, pid, key)
-            for name, paths in (("hot_set", hot), ("random", everything)):
+            bench_public.measure(url, warm, 8, 3.0, 1, pid, key)
+            for name, paths in (("hot_set", hot), ("random", fresh)):
                 log(f"measuring {name} through the observer ...")
                 results[f"observer_{name}"] = bench_public.measure(
                     url, paths, args.concurrency, args.duration, args.client_procs, pid, key
                 )
             # The same loads on BE, a validator over the same chain, in the same run (paired):
             # what the observer costs against what any node costs.
-            bench_public.measure(be_url, everything[::-1], 8, 3.0, 1, be_pid, be_key)
-            for name, paths in (("hot_set", hot), ("random", everything)):
+            bench_public.measure(be_url, warm, 8, 3.0, 1, be_pid, be_key)
+            for name, paths in (("hot_set", hot), ("random", fresh)):
                 log(f"measuring {name} on BE (a validator) ...")
                 results[f"validator_{name}"] = bench_public.measure(
                     be_url,
