@@ -27,6 +27,7 @@ from ledger.statetree import (
     state_leaf_hash,
     state_node_hash,
 )
+from tests.ledger.test_statetree import keys, values
 
 # -- the tree before issue 21 (commit 02c3067): every read parsed and hashed, bytes bit tests,
 # -- bisections with a key function. The fast path must give the same roots, the same writes in
@@ -165,21 +166,7 @@ def slow_prove(store: MemoryNodeStore, root: bytes, key: bytes) -> StateProof:
     return StateProof(None, tuple(siblings))
 
 
-# -- strategies: random keys, and families sharing long prefixes (chains of one-sided nodes) ----
-
-
-def _family(prefix: bytes) -> st.SearchStrategy[bytes]:
-    return st.binary(min_size=1, max_size=1).map(lambda tail: prefix + tail)
-
-
-keys = st.one_of(
-    st.binary(min_size=32, max_size=32),
-    _family(bytes(31)),
-    _family(b"\xff" * 31),
-    _family(bytes(15) + b"\x80" + bytes(15)),
-    st.binary(min_size=1, max_size=1).map(lambda head: head + bytes(31)),
-)
-values = st.binary(min_size=32, max_size=32)
+# -- strategies: the random keys of test_statetree (families sharing long prefixes among them) ----
 batches = st.integers(0, 30).flatmap(
     lambda n: st.dictionaries(
         keys, st.one_of(values, values, values, st.none()), min_size=n, max_size=n
