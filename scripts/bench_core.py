@@ -47,26 +47,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger.chain import build_block, validate_block
 from ledger.errors import LedgerError
-from ledger.hashing import TAG_EVENT
-from ledger.keys import verify
 from ledger.records import state_key
 from ledger.registry import EventContext
 from ledger.state import Overlay
 from ledger.statetree import StateTree
 from ledger.store import Store
 from node.readcache import CachedReader
-from scripts.bench_ledger import CHAIN_ID, START, Network, generate, signature_checks
+from scripts.bench_ledger import (
+    CHAIN_ID,
+    START,
+    Network,
+    generate,
+    signature_checks,
+    time_verify,
+)
 
 STEPS = ("admit", "build", "validate", "commit", "state_tree")
-
-
-def verify_cpu(checks: list[tuple[bytes, bytes, bytes]]) -> float:
-    """CPU seconds to verify these signatures one by one through ledger.keys.verify."""
-    started = time.thread_time()
-    for public_key, payload, signature in checks:
-        if not verify(public_key, TAG_EVENT, payload, signature):
-            raise SystemExit("a benchmark signature does not verify")
-    return time.thread_time() - started
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu["state_tree"] += t5 - t4
             cpu["commit"] += t7 - t6
             sample = signature_checks(net.genesis, chunk[: args.ceiling_per_block])
-            ceiling_s += verify_cpu(sample)
+            ceiling_s += time_verify(sample, time.thread_time)
             ceiling_n += len(sample)
         height = store.height
         store.close()
