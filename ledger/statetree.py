@@ -108,11 +108,19 @@ def encode_internal(left: bytes, right: bytes) -> bytes:
 
 
 def _load(reader: NodeReader, node_hash: bytes) -> _Leaf | _Internal:
-    # A missing, misshapen or altered node means a corrupt store, not a bad request. A node is
-    # named by its hash, so one whose bytes do not hash to its name is caught here, on every read.
+    return _decode(node_hash, _stored(reader, node_hash))
+
+
+def _stored(reader: NodeReader, node_hash: bytes) -> bytes:
     encoded = reader.get_node(node_hash)
     if encoded is None:
         raise StoreCorrupt(f"state node {node_hash.hex()} is missing from the store")
+    return encoded
+
+
+def _decode(node_hash: bytes, encoded: bytes) -> _Leaf | _Internal:
+    # A misshapen or altered node means a corrupt store, not a bad request. A node is named by
+    # its hash, so one whose bytes do not hash to its name is caught here, on every read.
     if len(encoded) == _NODE_SIZE and encoded[36:38] == _BIN32:
         header = encoded[:4]
         if header == _INTERNAL_HEADER:
@@ -164,10 +172,11 @@ class NodeCache:
             if encoded[1]:
                 return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
             return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
-        node = _load(self._reader, node_hash)
+        encoded = _stored(self._reader, node_hash)
+        node = _decode(node_hash, encoded)  # so `encoded` is canonical and hashes to its name
         if len(self._nodes) >= self.size:
             self._nodes.clear()
-        self._nodes[node_hash] = _encode_node(node)
+        self._nodes[node_hash] = encoded
         return node
 
     def get_node(self, node_hash: bytes) -> bytes | None:
@@ -183,12 +192,6 @@ class NodeCache:
                 nodes.pop(node_hash, None)
             elif len(nodes) < self.size and _is_canonical(encoded):
                 nodes[node_hash] = encoded
-
-
-def _encode_node(node: StateNode) -> bytes:
-    if isinstance(node, _Leaf):
-        return encode_leaf(node.key, node.value_hash)
-    return encode_internal(node.left, node.right)
 
 
 def _loader(reader: NodeReader) -> Callable[[bytes], StateNode]:
