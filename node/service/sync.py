@@ -279,9 +279,10 @@ class Sync:
         return True
 
     def _held(self, block: Block, registry: Registry) -> Execution | None:
-        """This node's own execution of `block`, when it made one against the state and the
-        register the block is judged by now (a block executed again gives the same result: the
-        committed state has not moved since, as the height has not)."""
+        """This node's own execution of `block` (held by its header hash, so of that very
+        header), when it made one on the current head and by the register the block is judged
+        by now (a block executed again gives the same result: the committed state has not
+        moved since, as the height has not)."""
         if self.held is None:
             return None
         execution = self.held(block.header.hash)
@@ -289,7 +290,7 @@ class Sync:
             return None
         head = self.view.store.head
         parent = head.hash if head is not None else self.view.genesis.hash
-        if execution.header.prev_hash != parent or execution.block.header != block.header:
+        if execution.header.prev_hash != parent:
             return None
         return execution
 
