@@ -144,8 +144,9 @@ class Admission:
         return EventStatus("pending")
 
     def _admit(self, event: Event) -> None:
-        """Check an event that the store does not hold as its block would, or raise its refusal. A bad signature is looked
-        up among the register's other keys (to say whose it is) only as the budget allows."""
+        """Check an event that the store does not hold as its block would, or raise its
+        refusal. A bad signature is looked up among the register's other keys (to say whose it
+        is) only as the budget allows."""
         view = self.view
         ctx = view.next_context()
         reader = _Unstored(view.reader, event.event_id)  # submit read the store for it just now
