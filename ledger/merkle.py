@@ -73,16 +73,8 @@ class MerkleTree:
 
         Raises MalformedInput when index is not a leaf of the tree.
         """
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
-            raise MalformedInput(f"leaf index {index!r} is not in a tree of {self.size} leaves")
-        proof: list[bytes] = []
-        for level in self._levels[:-1]:
-            sibling = index ^ 1
-            # A lone last node has no sibling at this level: it rises unchanged and adds nothing.
-            if sibling * HASH_SIZE < len(level):
-                proof.append(level[sibling * HASH_SIZE : (sibling + 1) * HASH_SIZE])
-            index >>= 1
-        return proof
+        _check_index(index, self.size)
+        return _siblings(self._levels, index)
 
 
 class UpperTree:
@@ -106,19 +98,31 @@ class UpperTree:
 
         Raises MalformedInput when index is not a leaf of the tree or `leaves` is not its size.
         """
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
-            raise MalformedInput(f"leaf index {index!r} is not in a tree of {self.size} leaves")
+        _check_index(index, self.size)
         if len(leaves) != self.size:
             raise MalformedInput(f"{len(leaves)} leaves given for a tree of {self.size}")
         subtree = index >> self.k
         start = subtree << self.k
         proof = MerkleTree(leaves[start : start + (1 << self.k)]).path(index - start)
-        for level in self._levels[:-1]:
-            sibling = subtree ^ 1
-            if sibling * HASH_SIZE < len(level):
-                proof.append(level[sibling * HASH_SIZE : (sibling + 1) * HASH_SIZE])
-            subtree >>= 1
-        return proof
+        return proof + _siblings(self._levels, subtree)
+
+
+def _check_index(index: int, size: int) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise MalformedInput(f"leaf index {index!r} is not in a tree of {size} leaves")
+
+
+def _siblings(levels: Sequence[bytes], index: int) -> list[bytes]:
+    """The sibling hashes of node `index` of levels[0] (each level its hashes end to end), one
+    a level, up to the level below the root."""
+    proof: list[bytes] = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        # A lone last node has no sibling at this level: it rises unchanged and adds nothing.
+        if sibling * HASH_SIZE < len(level):
+            proof.append(level[sibling * HASH_SIZE : (sibling + 1) * HASH_SIZE])
+        index >>= 1
+    return proof
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
