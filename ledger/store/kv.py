@@ -93,6 +93,11 @@ class KV(Protocol):
         """What is wrong with the backend's own files (empty: nothing, or it has none)."""
         ...
 
+    def compact(self) -> None:
+        """Rewrite the backend's files so that overwritten and deleted entries leave the disk
+        (nothing to do for a backend without files)."""
+        ...
+
 
 def prefix_stop(prefix: bytes) -> bytes | None:
     """The first key after every key that starts with `prefix` (None: no such key)."""
@@ -199,3 +204,6 @@ class MemoryKV:
 
     def check_files(self) -> list[str]:
         return []
+
+    def compact(self) -> None:
+        self._refuse_if_closed()

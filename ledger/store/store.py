@@ -75,6 +75,10 @@ class Store:
         """What is wrong with the backend's own files, read directly (empty: nothing)."""
         return self.kv.check_files()
 
+    def compact(self) -> None:
+        """Take overwritten and deleted entries off the disk (`kpledger store compact`)."""
+        self.kv.compact()
+
     # -- the chain -------------------------------------------------------------------------
     @property
     def head(self) -> Header | None:

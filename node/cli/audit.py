@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -326,6 +326,27 @@ def store() -> None:
     """Look after a node's data directory."""
 
 
+def _stopped_store_genesis(data_dir: Path, genesis_path: Path | None, as_json: bool) -> Genesis:
+    """The genesis a `store` command opens `data_dir` with, once it is known to hold a store."""
+    genesis = _genesis(genesis_path or _default_genesis(data_dir), as_json)
+    if not (data_dir / "CURRENT").exists():
+        fail(f"{data_dir} holds no LevelDB database", EXIT_USAGE, as_json=as_json, code="usage")
+    return genesis
+
+
+def _store_locked(data_dir: Path, as_json: bool) -> NoReturn:
+    fail(
+        f"the store {data_dir} is in use by a running node; stop the node first",
+        EXIT_USAGE,
+        as_json=as_json,
+        code="store_locked",
+    )
+
+
+def _bytes_on_disk(data_dir: Path) -> int:
+    return sum(f.stat().st_size for f in data_dir.iterdir() if f.is_file())
+
+
 @store.command("scrub")
 @click.option(
     "--data",
@@ -346,19 +367,12 @@ def store_scrub(data_dir: Path, genesis_path: Path | None, as_json: bool) -> Non
     event, certificate record, index entry and state tree node against what vouches for it
     (no signatures, no re-execution: `audit --data` does those). Changes nothing. Exit 1 on
     any problem: resync the node from its peers into an empty data directory."""
-    genesis = _genesis(genesis_path or _default_genesis(data_dir), as_json)
-    if not (data_dir / "CURRENT").exists():
-        fail(f"{data_dir} holds no LevelDB database", EXIT_USAGE, as_json=as_json, code="usage")
+    genesis = _stopped_store_genesis(data_dir, genesis_path, as_json)
     report = ScrubReport()
     try:
         opened = Store(data_dir, genesis)
     except StoreLocked:
-        fail(
-            f"the store {data_dir} is in use by a running node; stop the node first",
-            EXIT_USAGE,
-            as_json=as_json,
-            code="store_locked",
-        )
+        _store_locked(data_dir, as_json)
     except StoreCorrupt as exc:
         report.add(exc.message)
     except StoreError as exc:
@@ -394,3 +408,60 @@ def store_scrub(data_dir: Path, genesis_path: Path | None, as_json: bool) -> Non
     lines.append("  resync the node from its peers into an empty data directory")
     emit({**data, "error": "store_corrupt", "message": lines[0]}, as_json, "\n".join(lines))
     raise SystemExit(EXIT_REFUSED)
+
+
+@store.command("compact")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A stopped node's data directory.",
+)
+@click.option(
+    "--genesis",
+    "genesis_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="genesis.json; by default found as `audit --data` finds it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def store_compact(data_dir: Path, genesis_path: Path | None, as_json: bool) -> None:
+    """Rewrite the store's tables so that what later blocks overwrote or pruned (old
+    certificate records, state tree nodes no longer reached) leaves the disk. Changes no entry:
+    the chain, its proofs and its audit are the same. LevelDB compacts by itself only as its
+    levels fill, so a long-running node carries about 10% of such dead entries; this takes them
+    off (seconds per GB)."""
+    genesis = _stopped_store_genesis(data_dir, genesis_path, as_json)
+    before = _bytes_on_disk(data_dir)
+    try:
+        opened = Store(data_dir, genesis)
+    except StoreLocked:
+        _store_locked(data_dir, as_json)
+    except StoreError as exc:
+        fail(
+            exc.message,
+            EXIT_REFUSED if isinstance(exc, StoreCorrupt) else EXIT_USAGE,
+            as_json=as_json,
+            code=exc.code,
+        )
+    try:
+        started = time.monotonic()
+        opened.compact()
+        seconds = time.monotonic() - started
+    except StoreError as exc:
+        fail(exc.message, EXIT_REFUSED, as_json=as_json, code=exc.code)
+    finally:
+        opened.close()
+    after = _bytes_on_disk(data_dir)
+    data = {
+        "source": str(data_dir),
+        "ok": True,
+        "bytes_before": before,
+        "bytes_after": after,
+        "seconds": round(seconds, 3),
+    }
+    emit(
+        data,
+        as_json,
+        f"store {data_dir} compacted in {seconds:.1f} s: {before:,} bytes before, {after:,} after",
+    )

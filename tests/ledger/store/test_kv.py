@@ -113,3 +113,39 @@ def test_both_backends_agree_on_random_operations(tmp_path: Path) -> None:
                 )
     finally:
         disk.close()
+
+
+def _table_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*.ldb"))
+
+
+def test_compacting_leveldb_takes_overwritten_and_deleted_entries_off_the_disk(
+    tmp_path: Path,
+) -> None:
+    db = LevelDB(tmp_path / "db")
+    try:
+        rng = random.Random(7)
+        keys = [b"s/" + rng.randbytes(32) for _ in range(4_000)]
+        _fill(db, {key: rng.randbytes(200) for key in keys})
+        db.compact()
+        full = _table_bytes(tmp_path / "db")
+        assert full > 4_000 * 200
+        with db.batch() as batch:  # what pruning and rewriting records leave behind
+            for key in keys[:3_000]:
+                batch.delete(key)
+            for key in keys[3_000:]:
+                batch.put(key, b"new")
+        db.compact()
+        assert _table_bytes(tmp_path / "db") < full // 10
+        assert list(db.items()) == [(key, b"new") for key in sorted(keys[3_000:])]
+    finally:
+        db.close()
+
+
+def test_compacting_an_empty_leveldb_is_harmless(tmp_path: Path) -> None:
+    db = LevelDB(tmp_path / "db")
+    try:
+        db.compact()
+        assert list(db.items()) == []
+    finally:
+        db.close()

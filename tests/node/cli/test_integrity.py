@@ -68,3 +68,38 @@ def test_audit_reports_a_zeroed_table_footer_as_a_fault(tmp_path: Path) -> None:
     assert "damaged footer" in report["fault"]
     done = kpledger("store", "scrub", "--data", str(data))
     assert done.returncode == 1 and "damaged footer" in done.stdout
+
+
+def test_store_compact_rewrites_the_tables_and_changes_no_entry(tmp_path: Path) -> None:
+    from ledger.store.leveldb import LevelDB
+
+    data, genesis = _store(tmp_path)
+    db = LevelDB(data)
+    before = list(db.items())
+    db.close()
+    done = kpledger("store", "compact", "--data", str(data), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["bytes_before"] > 0 and report["bytes_after"] > 0
+    assert not list(data.glob("*.log")) or all(f.stat().st_size == 0 for f in data.glob("*.log"))
+    db = LevelDB(data)
+    assert list(db.items()) == before
+    db.close()
+    assert kpledger("store", "scrub", "--data", str(data)).returncode == 0
+    done = kpledger("audit", "--data", str(data), "--genesis", str(genesis), "--workers", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_store_compact_refuses_a_store_in_use_and_a_directory_without_one(tmp_path: Path) -> None:
+    from ledger.store.leveldb import LevelDB
+
+    data, _genesis = _store(tmp_path)
+    db = LevelDB(data)  # as a running node holds it
+    try:
+        done = kpledger("store", "compact", "--data", str(data), "--json")
+    finally:
+        db.close()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert json.loads(done.stdout)["error"] == "store_locked"
+    done = kpledger("store", "compact", "--data", str(tmp_path / "none"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
