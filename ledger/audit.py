@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ledger.block import Block, Header, check_link, event_leaf
-from ledger.chain import Execution, validate_block
+from ledger.chain import Execution, state_root_mismatch, validate_block
 from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import decode, encode
 from ledger.errors import LedgerError, StoreError
@@ -28,7 +28,7 @@ from ledger.merkle import merkle_root
 from ledger.proofs import FinalHeader
 from ledger.records import CertificateRecord
 from ledger.registry import Registry
-from ledger.statetree import MemoryNodeStore
+from ledger.statetree import MemoryNodeStore, StateTree
 from ledger.stats import PublicBook, deltas
 from ledger.store import Store, keys, writes
 
@@ -36,6 +36,8 @@ Progress = Callable[[int, int], None]
 
 #: Blocks read and handed to the signature workers ahead of the one being re-executed, per worker.
 _LOOKAHEAD_PER_WORKER = 4
+#: Blocks re-executed ahead of the state roots that the state tree (StateRoots) has given back.
+_ROOTS_AHEAD = 4
 
 # A canonical signed event is [unsigned, signature]: a fixarray(2) byte, the unsigned event's own
 # canonical bytes, then bin8(64) and the signature. So the signed message is a slice of what is
@@ -142,6 +144,67 @@ class FreshState:
 SignatureCheck = tuple[bytes, bytes, bytes]
 
 
+class StateKeeper:
+    """The state tree a chain's events imply, kept in memory from genesis: each block's changed
+    leaves go in and its state root comes out; at the end, whether the stored nodes are exactly
+    the tree's. Pure: run in the audit's process (`LocalStateRoots`) or in a worker process
+    (node/audit_pool.py), where it takes the tree's work off the process that re-executes."""
+
+    def __init__(self) -> None:
+        self.nodes = MemoryNodeStore()
+        self.root = bytes(32)
+
+    def update(self, leaves: dict[bytes, bytes]) -> bytes:
+        """Apply one block's leaves (state key -> leaf value hash) and return the new root."""
+        self.root, writes = StateTree(self.nodes, self.root).update(leaves)
+        self.nodes.apply(writes)
+        return self.root
+
+    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None:
+        """Why the stored (node hash, node) entries, in the store's order, are not this tree's
+        nodes; None when they are exactly those."""
+        expected = self.nodes.nodes
+        count = 0
+        for node_hash, node in stored:
+            if expected.get(node_hash) != node:
+                return (
+                    f"the stored state tree node {_short(node_hash)} is not one the state implies"
+                )
+            count += 1
+        if count != len(expected):
+            return f"{len(expected) - count} state tree nodes are missing from the store"
+        return None
+
+
+class StateRoots(Protocol):
+    """Where the audit keeps its state tree (a StateKeeper): blocks' leaves go in, in order, and
+    their roots come back in the same order, as many as went in, when asked (node/audit_pool.py
+    keeps it in a worker process, so the roots come back while the next blocks re-execute)."""
+
+    def submit(self, leaves: dict[bytes, bytes]) -> None: ...
+
+    def next_root(self) -> bytes: ...
+
+    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None: ...
+
+
+class LocalStateRoots:
+    """StateRoots in this process: each block's root worked out when its leaves are submitted."""
+
+    def __init__(self) -> None:
+        self.keeper = StateKeeper()
+        self._roots: deque[bytes] = deque()
+
+    def submit(self, leaves: dict[bytes, bytes]) -> None:
+        self._roots.append(self.keeper.update(leaves))
+
+    def next_root(self) -> bytes:
+        return self._roots.popleft()
+
+    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None:
+        return self.keeper.nodes_fault(stored)
+
+
 def first_bad_signature(checks: list[SignatureCheck]) -> int:
     """Index of the first signature that does not verify, or -1: the check of one block's
     signatures, pure, run here or in a worker process (node/audit_pool.py)."""
@@ -195,7 +258,7 @@ class _Audit:
 
     check_derived = True
 
-    def __init__(self, store: Store, genesis: Genesis) -> None:
+    def __init__(self, store: Store, genesis: Genesis, roots: StateRoots) -> None:
         self.store = store
         self.read = store.readers
         self.genesis = genesis
@@ -205,6 +268,12 @@ class _Audit:
         self.public = PublicBook()
         self.height_checked = 0
         self.events_checked = 0
+        #: The state tree, and the blocks re-executed whose roots it has not given back yet:
+        #: (height, the header's state root, events). A block counts as checked once its root is.
+        self.roots = roots
+        self.unconfirmed: deque[tuple[int, bytes, int]] = deque()
+        self.progress: Progress | None = None
+        self.head_height = 0
         #: What the store's own block writer puts in the governance family for the chain's
         #: blocks, re-executed here: activity, validator sets, register history, schedule.
         self.governance = _Expected()
@@ -363,6 +432,17 @@ class _Audit:
             raise _Fault(f"block {height}: {exc.message}") from exc
 
     def execute(self, loaded: _Loaded, prev: Header | None, verified: frozenset[bytes]) -> None:
+        header = loaded.header
+
+        def tree_update(
+            prev_root: bytes, leaves: dict[bytes, bytes]
+        ) -> tuple[bytes, dict[bytes, bytes | None]]:
+            # The tree is the StateRoots': the header's root stands in until it gives the real
+            # one back (`confirm`), and the fresh state keeps no nodes of its own.
+            self.roots.submit(leaves)
+            self.unconfirmed.append((header.height, header.state_root, len(loaded.block.events)))
+            return header.state_root, {}
+
         try:
             execution = validate_block(
                 self.state,
@@ -372,6 +452,7 @@ class _Audit:
                 loaded.block,
                 verified=verified,
                 chain_id=self.genesis.chain_id,
+                tree_update=tree_update,
             )
         except LedgerError as exc:
             raise _Fault(f"block {loaded.height}: re-execution fails: {exc.message}") from exc
@@ -409,8 +490,36 @@ class _Audit:
                 continue
             yield window.popleft()
 
+    def confirm(self, keep: int = 0) -> None:
+        """Take back the state roots of the blocks re-executed but the last `keep`: each must be
+        its header's, else that block is the fault; then it counts as checked."""
+        while len(self.unconfirmed) > keep:
+            height, claimed, events = self.unconfirmed.popleft()
+            if self.roots.next_root() != claimed:
+                self.unconfirmed.clear()  # the first fault: what comes after it is not judged
+                # As validate_block words it, had it worked out the root itself.
+                refusal = state_root_mismatch(height)
+                raise _Fault(f"block {height}: re-execution fails: {refusal.message}")
+            self.height_checked = height
+            self.events_checked += events
+            if self.progress is not None:
+                self.progress(height, self.head_height)
+
     def run(self, progress: Progress | None, pool: SignaturePool | None, ahead: int) -> None:
+        self.progress = progress
+        try:
+            self.check_blocks(pool, ahead)
+        except (_Fault, StoreError):
+            # Every block before the one at fault, and that one if the tree has its leaves, was
+            # re-executed up to its state root: a wrong root among them is the first fault.
+            self.confirm()
+            raise
+        if self.check_derived:
+            self.check_derived_data()
+
+    def check_blocks(self, pool: SignaturePool | None, ahead: int) -> None:
         head, head_hash = self.head()
+        self.head_height = head
         prev: Header | None = None
         for loaded in self.blocks(head, pool, ahead):
             self.follow_recovery(loaded, prev)
@@ -418,16 +527,14 @@ class _Audit:
             self.check_commit(loaded.header)
             self.execute(loaded, prev, verified)
             prev = loaded.header
-            self.height_checked = loaded.height
-            self.events_checked += len(loaded.block.events)
-            if progress is not None:
-                progress(loaded.height, head)
+            self.confirm(keep=_ROOTS_AHEAD)
+        self.confirm()
         if prev is not None and prev.hash != head_hash:
             raise _Fault(f"the stored head pointer names another header than block {head}")
         if self.read.blocks.entry(head + 1) is not None:
             raise _Fault(f"a block {head + 1} is stored beyond the head {head}")
-        if not self.check_derived:
-            return
+
+    def check_derived_data(self) -> None:
         self.check_records()
         self.check_governance()
         self.check_index()
@@ -533,16 +640,10 @@ class _Audit:
             raise _Fault(f"public statistics are missing from the store: {_show(missing[0])}")
 
     def check_state_nodes(self) -> None:
-        expected = self.state.nodes.nodes
-        count = 0
-        for node_hash, node in self.read.state_nodes.entries():
-            if expected.get(node_hash) != node:
-                raise _Fault(
-                    f"the stored state tree node {_short(node_hash)} is not one the state implies"
-                )
-            count += 1
-        if count != len(expected):
-            raise _Fault(f"{len(expected) - count} state tree nodes are missing from the store")
+        # Compared where the tree is (a worker process, with node/audit_pool.py).
+        fault = self.roots.nodes_fault(self.read.state_nodes.entries())
+        if fault is not None:
+            raise _Fault(fault)
 
     def check_no_stray_events(self) -> None:
         stored = self.read.events.count()
@@ -585,6 +686,7 @@ def verify_chain(
     *,
     progress: Progress | None = None,
     pool: SignaturePool | None = None,
+    state: StateRoots | None = None,
     check_derived: bool = True,
 ) -> AuditReport:
     """Re-check everything a stored chain claims, from genesis, and report the first fault.
@@ -597,8 +699,10 @@ def verify_chain(
     corrupt chain is reported, never raised. `progress(height, head)` is called after each block.
     `check_derived=False` skips the comparison of stored records, indexes and the like: for a
     chain imported raw from another node (`Store.put_raw_block`), which has none of them.
+    `state` keeps the state tree and gives each block's root back (a few blocks later when it
+    works in another process); by default it is worked out here, block by block.
     """
-    audit = _Audit(store, genesis)
+    audit = _Audit(store, genesis, state if state is not None else LocalStateRoots())
     audit.check_derived = check_derived
     try:
         if pool is not None:

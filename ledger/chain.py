@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +19,12 @@ from ledger.statetree import NodeReader, StateTree
 
 class ChainReader(StateReader, NodeReader, Protocol):
     """What block execution reads: committed certificates, events and state tree nodes."""
+
+
+#: A block's state tree update: from the previous root and the leaves its events changed (state
+#: key -> leaf value hash), the new root and the tree's store writes. By default the tree the
+#: reader holds; the audit keeps its tree elsewhere and checks the root there (ledger/audit.py).
+TreeUpdate = Callable[[bytes, dict[bytes, bytes]], tuple[bytes, dict[bytes, bytes | None]]]
 
 
 @dataclass
@@ -63,6 +69,7 @@ def _run(
     proposer: int,
     strict: bool,
     verified: frozenset[bytes] | set[bytes],
+    tree_update: TreeUpdate | None = None,
 ) -> Execution:
     ctx = EventContext(height=height, time_ms=time_ms, chain_id=chain_id)
     overlay = Overlay(reader)
@@ -84,10 +91,14 @@ def _run(
             f"block {height} is judged by another register than block {prev.height} committed "
             "to, and records no recovery"
         )
-    tree = StateTree(reader, prev.state_root if prev is not None else bytes(32))
-    new_root, writes = tree.update(
-        {state_key(number): record.leaf_value() for number, record in overlay.certificates.items()}
-    )
+    prev_root = prev.state_root if prev is not None else bytes(32)
+    leaves = {
+        state_key(number): record.leaf_value() for number, record in overlay.certificates.items()
+    }
+    if tree_update is None:
+        new_root, writes = StateTree(reader, prev_root).update(leaves)
+    else:
+        new_root, writes = tree_update(prev_root, leaves)
     accepted = tuple(overlay.order)
     # Registry changes happen at block boundaries: this block yields the register of height + 1.
     transition = next_registry(
@@ -179,6 +190,11 @@ def check_size(block: Block, registry: Registry) -> None:
         )
 
 
+def state_root_mismatch(height: int) -> InvalidBlock:
+    """The refusal of a block whose header's state root is not the one its events make."""
+    return InvalidBlock(f"block {height}'s state root does not match its events")
+
+
 def validate_block(
     reader: ChainReader,
     registry: Registry,
@@ -188,11 +204,14 @@ def validate_block(
     *,
     verified: frozenset[bytes] | set[bytes] = frozenset(),
     chain_id: str | None = None,
+    tree_update: TreeUpdate | None = None,
 ) -> Execution:
     """Re-execute a received block; it is valid only if every event applies and the header matches.
 
     `chain_id` is this network's: pass it. Without it the chain of `prev` is taken, and block 1
     would be judged by its own header's claim (whose events would then be those of another chain).
+    `tree_update` replaces the reader's state tree: the state root is then the one it returns
+    (the audit's returns the header's own, and checks it against its tree in another process).
     """
     header = block.header
     if chain_id is None:
@@ -216,10 +235,11 @@ def validate_block(
         proposer=header.proposer,
         strict=True,
         verified=verified,
+        tree_update=tree_update,
     )
     expected = execution.block.header
     if expected.state_root != header.state_root:
-        raise InvalidBlock(f"block {header.height}'s state root does not match its events")
+        raise state_root_mismatch(header.height)
     if expected.hash != header.hash:
         wrong = [
             name

@@ -331,6 +331,14 @@ class ChainFault(LedgerError):
     http_status = 500
 
 
+class AuditWorkerLost(LedgerError):
+    """One of the audit's worker processes crashed, was killed or failed: the audit has no verdict
+    (it never passes without every check)."""
+
+    code = "audit_worker_lost"
+    http_status = 500
+
+
 class BodyTooLarge(LedgerError):
     """A request body over the bound of its route (node.toml or the network parameters)."""
 
