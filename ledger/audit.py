@@ -28,7 +28,7 @@ from ledger.merkle import merkle_root
 from ledger.proofs import FinalHeader
 from ledger.records import CertificateRecord
 from ledger.registry import Registry
-from ledger.statetree import MemoryNodeStore, StateTree
+from ledger.statetree import MemoryNodeStore, StateTree, stored_nodes_fault
 from ledger.stats import PublicBook, deltas
 from ledger.store import Store, keys, writes
 
@@ -162,18 +162,9 @@ class StateKeeper:
 
     def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None:
         """Why the stored (node hash, node) entries, in the store's order, are not this tree's
-        nodes; None when they are exactly those."""
-        expected = self.nodes.nodes
-        count = 0
-        for node_hash, node in stored:
-            if expected.get(node_hash) != node:
-                return (
-                    f"the stored state tree node {_short(node_hash)} is not one the state implies"
-                )
-            count += 1
-        if count != len(expected):
-            return f"{len(expected) - count} state tree nodes are missing from the store"
-        return None
+        nodes; None when they are exactly those (also in the older stored form, leaves on their
+        own: statetree's check)."""
+        return stored_nodes_fault(self.nodes.nodes, stored)
 
 
 class StateRoots(Protocol):

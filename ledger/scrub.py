@@ -16,7 +16,7 @@ from ledger.encoding import decode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.records import CertificateRecord
-from ledger.statetree import EMPTY, _Internal, _load
+from ledger.statetree import EMPTY, HASH_SIZE, _Internal, _load
 from ledger.store import Store, keys
 
 #: Past this many, the rest of the problems are counted, not listed.
@@ -116,14 +116,19 @@ def _certificates(store: Store, report: ScrubReport) -> None:
 
 
 def _state_tree(store: Store, report: ScrubReport) -> None:
-    """Every node reachable from the head's state root, each checked against its hash."""
+    """Every node reachable from the head's state root, each checked against its hash (a leaf
+    held inline by its parent with the parent's bytes)."""
     pending = [store.state_root] if store.state_root != EMPTY else []
     leaves = 0
     while pending:
         node = _load(store.readers.state_nodes, pending.pop())
         report.state_nodes += 1
         if isinstance(node, _Internal):
-            pending.extend(h for h in (node.left, node.right) if h != EMPTY)
+            for child in (node.left, node.right):
+                if len(child) != HASH_SIZE:
+                    leaves += 1
+                elif child != EMPTY:
+                    pending.append(child)
         else:
             leaves += 1
     if leaves != report.certificates:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, Protocol, cast
@@ -36,6 +36,10 @@ class _Leaf(NamedTuple):
 
 
 class _Internal(NamedTuple):
+    """An internal node's children, each a child reference: a 32-byte hash (of an internal
+    node, of a leaf stored on its own by older code, or EMPTY), or a 64-byte leaf held inline,
+    its key then its value hash (`child_hash` names it)."""
+
     left: bytes
     right: bytes
 
@@ -87,24 +91,55 @@ def _is_hash(value: object) -> bool:
     return isinstance(value, bytes) and len(value) == HASH_SIZE
 
 
-# A node is always [kind, 32-byte bin, 32-byte bin], whose canonical msgpack (ledger.encoding) is
-# one fixed 70-byte layout. Building and reading that layout directly gives the same bytes without
-# the general encoder's checks, which otherwise take most of a batch update's time; the tests pin
-# the two together.
+# A stored node is the canonical msgpack (ledger.encoding) of [0, key, value_hash] for a leaf, or
+# [1, left, right] for an internal node, where each child is a 32-byte bin (the child's hash) or a
+# 64-byte bin (a leaf held inline: its key then its value hash). So an internal node takes one of
+# three fixed layouts, 70, 102 or 134 bytes, and a leaf one of 70. Building and reading them
+# directly gives the same bytes as the general encoder without its checks, which otherwise take
+# most of a batch update's time; the tests pin the two together.
+#
+# Leaves are held inline by their parent, never stored on their own, except the root of a tree of
+# one key (it has no parent) and the leaves of a store written before inline leaves, which the
+# tree still follows by hash (docs/architecture.md, "The state tree in the store").
 _BIN32 = b"\xc4\x20"
+_BIN64 = b"\xc4\x40"
 _LEAF_HEADER = b"\x93\x00" + _BIN32
-_INTERNAL_HEADER = b"\x93\x01" + _BIN32
+_INTERNAL_KIND = b"\x93\x01"
+_INTERNAL_HEADER = _INTERNAL_KIND + _BIN32
 _NODE_SIZE = 4 + HASH_SIZE + 2 + HASH_SIZE
+_INLINE_SIZE = KEY_SIZE + HASH_SIZE
+_INTERNAL_SIZES = frozenset({_NODE_SIZE, _NODE_SIZE + HASH_SIZE, _NODE_SIZE + 2 * HASH_SIZE})
+
+
+def child_hash(child: bytes) -> bytes:
+    """The hash of the subtree a child reference names: the reference itself, or the hash of the
+    leaf held inline."""
+    if len(child) == HASH_SIZE:
+        return child
+    return _sha256(_LEAF_PREFIX + child).digest()
 
 
 def encode_leaf(key: bytes, value_hash: bytes) -> bytes:
-    """The stored form of a leaf: the canonical encoding of [0, key, value_hash]."""
+    """The stored form of a leaf on its own: the canonical encoding of [0, key, value_hash]."""
     return _LEAF_HEADER + key + _BIN32 + value_hash
 
 
 def encode_internal(left: bytes, right: bytes) -> bytes:
-    """The stored form of an internal node: the canonical encoding of [1, left, right]."""
-    return _INTERNAL_HEADER + left + _BIN32 + right
+    """The stored form of an internal node: the canonical encoding of [1, left, right], each
+    child a 32-byte hash or a 64-byte inline leaf (key, value hash)."""
+    return (
+        _INTERNAL_KIND
+        + (_BIN32 if len(left) == HASH_SIZE else _BIN64)
+        + left
+        + (_BIN32 if len(right) == HASH_SIZE else _BIN64)
+        + right
+    )
+
+
+def _encode_node(node: StateNode) -> bytes:
+    if isinstance(node, _Leaf):
+        return encode_leaf(node.key, node.value_hash)
+    return encode_internal(node.left, node.right)
 
 
 def _load(reader: NodeReader, node_hash: bytes) -> _Leaf | _Internal:
@@ -118,30 +153,94 @@ def _stored(reader: NodeReader, node_hash: bytes) -> bytes:
     return encoded
 
 
-def _decode(node_hash: bytes, encoded: bytes) -> _Leaf | _Internal:
-    # A misshapen or altered node means a corrupt store, not a bad request. A node is named by
-    # its hash, so one whose bytes do not hash to its name is caught here, on every read.
-    if len(encoded) == _NODE_SIZE and encoded[36:38] == _BIN32:
+def _parse(encoded: bytes) -> _Leaf | _Internal | None:
+    """The node in one of the stored layouts, unchecked; None for any other bytes."""
+    size = len(encoded)
+    if size == _NODE_SIZE and encoded[36:38] == _BIN32:
         header = encoded[:4]
         if header == _INTERNAL_HEADER:
-            internal = _Internal(encoded[4:36], encoded[38:])
-            if state_node_hash(internal.left, internal.right) == node_hash:
-                return internal
-            raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
+            return _Internal(encoded[4:36], encoded[38:])
         if header == _LEAF_HEADER:
-            leaf = _Leaf(encoded[4:36], encoded[38:])
-            if state_leaf_hash(leaf.key, leaf.value_hash) == node_hash:
-                return leaf
-            raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
-    raise StoreCorrupt(f"state node {node_hash.hex()} is not a canonical node encoding")
+            return _Leaf(encoded[4:36], encoded[38:])
+        return None
+    if size not in _INTERNAL_SIZES or encoded[:2] != _INTERNAL_KIND:
+        return None
+    tag = encoded[2:4]
+    if tag == _BIN32:
+        split = 4 + HASH_SIZE
+    elif tag == _BIN64:
+        split = 4 + _INLINE_SIZE
+    else:
+        return None
+    right_size = size - split - 2
+    tag = encoded[split : split + 2]
+    if (tag == _BIN32 and right_size == HASH_SIZE) or (
+        tag == _BIN64 and right_size == _INLINE_SIZE
+    ):
+        return _Internal(encoded[4:split], encoded[split + 2 :])
+    return None
 
 
-def _is_canonical(encoded: bytes) -> bool:
-    return (
-        len(encoded) == _NODE_SIZE
-        and encoded[36:38] == _BIN32
-        and encoded[:4] in (_INTERNAL_HEADER, _LEAF_HEADER)
-    )
+def _decode(node_hash: bytes, encoded: bytes) -> _Leaf | _Internal:
+    # A misshapen or altered node means a corrupt store, not a bad request. A node is named by
+    # its hash, so one whose bytes do not hash to its name is caught here, on every read: an
+    # inline leaf is part of its parent's bytes, so hashing the parent checks it too.
+    node = _parse(encoded)
+    if node is None:
+        raise StoreCorrupt(f"state node {node_hash.hex()} is not a canonical node encoding")
+    if isinstance(node, _Leaf):
+        if state_leaf_hash(node.key, node.value_hash) == node_hash:
+            return node
+    elif state_node_hash(child_hash(node.left), child_hash(node.right)) == node_hash:
+        return node
+    raise StoreCorrupt(f"state node {node_hash.hex()} does not match its hash")
+
+
+def stored_nodes_fault(
+    expected: Mapping[bytes, bytes], stored: Iterable[tuple[bytes, bytes]]
+) -> str | None:
+    """Why the `stored` (node hash, bytes) entries are not the tree `expected` holds (the nodes
+    this code writes for it, as a MemoryNodeStore has them), or None when they are.
+
+    A store written before inline leaves holds the same tree in the older form: internal nodes
+    naming leaf children by hash, and those leaves on their own. So an entry that differs from
+    the expected one must still decode to a node hashing to its name (the same node, in the
+    other form), every child it names by hash must be stored, and a leaf that the expected tree
+    holds inline must be named by one of those nodes: nothing stored is unreachable, nothing
+    reachable is missing.
+    """
+    count = 0
+    other_form: dict[bytes, _Internal] = {}
+    own_leaves: dict[bytes, None] = {}
+    for node_hash, encoded in stored:
+        want = expected.get(node_hash)
+        if want == encoded:
+            count += 1
+            continue
+        try:
+            node = _decode(node_hash, encoded)
+        except StoreCorrupt:
+            return f"the stored state tree node {node_hash.hex()[:16]} is not one the state implies"
+        if want is not None and isinstance(node, _Internal):
+            count += 1
+            other_form[node_hash] = node
+        elif want is None and isinstance(node, _Leaf):
+            own_leaves[node_hash] = None
+        else:
+            return f"the stored state tree node {node_hash.hex()[:16]} is not one the state implies"
+    if count != len(expected):
+        return f"{len(expected) - count} state tree nodes are missing from the store"
+    named = {
+        child
+        for node in other_form.values()
+        for child in (node.left, node.right)
+        if len(child) == HASH_SIZE and child != EMPTY and child not in expected
+    }
+    if missing := named - own_leaves.keys():
+        return f"{len(missing)} state tree leaves are missing from the store"
+    if stray := own_leaves.keys() - named:
+        return f"{len(stray)} stored state tree leaves are not in the state the chain implies"
+    return None
 
 
 class NodeCache:
@@ -169,9 +268,11 @@ class NodeCache:
     def load_node(self, node_hash: bytes) -> StateNode:
         encoded = self._nodes.get(node_hash)
         if encoded is not None:  # checked when it entered; byte 1 is the kind, 1 internal
-            if encoded[1]:
+            if not encoded[1]:
+                return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
+            if len(encoded) == _NODE_SIZE:
                 return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
-            return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
+            return cast(_Internal, _parse(encoded))
         encoded = _stored(self._reader, node_hash)
         node = _decode(node_hash, encoded)  # so `encoded` is canonical and hashes to its name
         if len(self._nodes) >= self.size:
@@ -185,12 +286,14 @@ class NodeCache:
 
     def created(self, writes: Mapping[bytes, bytes | None]) -> None:
         """The store took `writes` (an update's, made by this process): new nodes enter while
-        there is room, dropped ones leave."""
+        there is room, dropped ones leave, and a kept node the store now holds in another form
+        (a node of the older form, its leaves moved inline) is kept in the new one, whose leaf
+        entries the same writes delete."""
         nodes = self._nodes
         for node_hash, encoded in writes.items():
             if encoded is None:
                 nodes.pop(node_hash, None)
-            elif len(nodes) < self.size and _is_canonical(encoded):
+            elif (node_hash in nodes or len(nodes) < self.size) and len(encoded) in _INTERNAL_SIZES:
                 nodes[node_hash] = encoded
 
 
@@ -291,6 +394,9 @@ def verify_state_proof(
 class _Batch:
     """One update's work: the nodes it creates and the stored nodes it takes out of the tree.
 
+    Subtrees are passed as child references (see `_Internal`): a leaf made or met here is its
+    64-byte inline form, stored only as part of its parent.
+
     Items are sorted by key, so the keys under one subtree form a contiguous range and each
     touched node is read and rebuilt once for the whole batch, whatever its size. The keys are
     also kept as integers: a node's range then splits where its first right-going key starts
@@ -306,17 +412,25 @@ class _Batch:
         self.values = values
         self._deletes = None in values
         self.created: dict[bytes, bytes] = {}
-        # A dict as an ordered set: the writes then come out in the same order on every node.
-        self.replaced: dict[bytes, None] = {}
+        # Ordered (the writes then come out in the same order on every node), with each stored
+        # node as it was read: one made again under the same hash is rewritten only if its
+        # stored form changes (a store of the older form: its leaves now go inline).
+        self.replaced: dict[bytes, StateNode] = {}
 
     def new_leaf(self, key: bytes, value_hash: bytes) -> bytes:
-        node_hash = _sha256(_LEAF_PREFIX + key + value_hash).digest()
-        self.created[node_hash] = _LEAF_HEADER + key + _BIN32 + value_hash
-        return node_hash
+        return key + value_hash
 
     def new_internal(self, left: bytes, right: bytes) -> bytes:
-        node_hash = _sha256(_NODE_PREFIX + left + right).digest()
-        self.created[node_hash] = _INTERNAL_HEADER + left + _BIN32 + right
+        if len(left) == HASH_SIZE:
+            left_hash, left_part = left, _BIN32 + left
+        else:
+            left_hash, left_part = _sha256(_LEAF_PREFIX + left).digest(), _BIN64 + left
+        if len(right) == HASH_SIZE:
+            right_hash, right_part = right, _BIN32 + right
+        else:
+            right_hash, right_part = _sha256(_LEAF_PREFIX + right).digest(), _BIN64 + right
+        node_hash = _sha256(_NODE_PREFIX + left_hash + right_hash).digest()
+        self.created[node_hash] = _INTERNAL_KIND + left_part + right_part
         return node_hash
 
     def build(
@@ -369,27 +483,24 @@ class _Batch:
         return keys, ints, values
 
     def update(self, node_hash: bytes, lo: int, hi: int, depth: int) -> tuple[bytes, bool | None]:
-        """Apply items[lo:hi] (never empty) to the stored subtree `node_hash` at `depth`.
+        """Apply items[lo:hi] (never empty) to the subtree `node_hash` (a child reference) at
+        `depth`.
 
-        Returns the new subtree hash and whether it is a leaf (None: unknown, the subtree was not
-        touched), which the parent needs to lift a lone leaf after deletions.
+        Returns the new subtree's child reference and whether it is a leaf (None: unknown, the
+        subtree was not touched), which the parent needs to lift a lone leaf after deletions.
         """
         if node_hash == EMPTY:
             keys, ints, values = self._live(lo, hi)
             return self.build(keys, ints, values, 0, len(keys), depth), len(keys) == 1
+        if len(node_hash) == _INLINE_SIZE:  # a leaf held inline by the parent: nothing stored
+            return self.leaf(node_hash[:KEY_SIZE], node_hash[KEY_SIZE:], lo, hi, depth)
         node = self._load(node_hash)
         if isinstance(node, _Leaf):
-            keys, ints, values = self._live(lo, hi)
-            at = bisect_left(self.keys, node.key, lo, hi)
-            if at == hi or self.keys[at] != node.key:
-                where = bisect_left(keys, node.key)
-                keys.insert(where, node.key)
-                ints.insert(where, int.from_bytes(node.key, "big"))
-                values.insert(where, node.value_hash)
-            # The old leaf may come back unchanged, here or deeper: being both replaced and
-            # created, it is then neither written nor deleted.
-            self.replaced[node_hash] = None
-            return self.build(keys, ints, values, 0, len(keys), depth), len(keys) == 1
+            # A stored leaf (the root, or the older form) leaves the store; if it comes back
+            # unchanged, here or deeper, being both replaced and created it is neither written
+            # nor deleted (or, made inline, the stored one goes).
+            self.replaced[node_hash] = node
+            return self.leaf(node.key, node.value_hash, lo, hi, depth)
         mid = bisect_left(self.ints, _right_start(self.ints[lo], depth), lo, hi)
         # An untouched side is kept as it is, without a call.
         left = self.update(node.left, lo, mid, depth + 1) if lo < mid else (node.left, None)
@@ -397,10 +508,23 @@ class _Batch:
         left_hash, right_hash = left[0], right[0]
         if left_hash == node.left and right_hash == node.right:
             return node_hash, False
-        self.replaced[node_hash] = None
+        self.replaced[node_hash] = node
         if left_hash != EMPTY and right_hash != EMPTY:  # join's usual case, without the call
             return self.new_internal(left_hash, right_hash), False
         return self.join(left, right)
+
+    def leaf(
+        self, key: bytes, value_hash: bytes, lo: int, hi: int, depth: int
+    ) -> tuple[bytes, bool]:
+        """`update` of the subtree that is the one leaf (key, value_hash)."""
+        keys, ints, values = self._live(lo, hi)
+        at = bisect_left(self.keys, key, lo, hi)
+        if at == hi or self.keys[at] != key:
+            where = bisect_left(keys, key)
+            keys.insert(where, key)
+            ints.insert(where, int.from_bytes(key, "big"))
+            values.insert(where, value_hash)
+        return self.build(keys, ints, values, 0, len(keys), depth), len(keys) == 1
 
     def join(
         self, left: tuple[bytes, bool | None], right: tuple[bytes, bool | None]
@@ -420,17 +544,30 @@ class _Batch:
         node_hash, known = subtree
         if known is not None:
             return known
+        if len(node_hash) == _INLINE_SIZE:
+            return True
         return isinstance(self._load(node_hash), _Leaf)
+
+    def root(self, child: bytes) -> bytes:
+        """The root hash for the new tree's top child reference: a leaf alone is stored on its
+        own, as nothing holds it inline."""
+        if len(child) == HASH_SIZE:
+            return child
+        root = _sha256(_LEAF_PREFIX + child).digest()
+        self.created[root] = _LEAF_HEADER + child[:KEY_SIZE] + _BIN32 + child[KEY_SIZE:]
+        return root
 
     def writes(self) -> dict[bytes, bytes | None]:
         # Every node is reachable at most once in a tree, so a hash both created and replaced
-        # is a node that stays where it was or only moved: the store already holds it.
+        # is a node that stays where it was or only moved: the store already holds it, and
+        # rewrites it only when it is made in another form (its leaves inline).
+        replaced = self.replaced
         writes: dict[bytes, bytes | None] = {
             node_hash: encoded
             for node_hash, encoded in self.created.items()
-            if node_hash not in self.replaced
+            if node_hash not in replaced or _encode_node(replaced[node_hash]) != encoded
         }
-        for node_hash in self.replaced:
+        for node_hash in replaced:
             if node_hash not in self.created:
                 writes[node_hash] = None
         return writes
@@ -480,6 +617,8 @@ class StateTree:
             if isinstance(node, _Leaf):
                 return node.value_hash if node.key == key else None
             node_hash = node.right if (path >> shift) & 1 else node.left
+            if len(node_hash) == _INLINE_SIZE:  # a leaf, held inline
+                return node_hash[KEY_SIZE:] if node_hash[:KEY_SIZE] == key else None
             shift -= 1
         return None
 
@@ -497,11 +636,13 @@ class StateTree:
             if isinstance(node, _Leaf):
                 return StateProof((node.key, node.value_hash), tuple(siblings))
             if (path >> shift) & 1:
-                siblings.append(node.left)
-                node_hash = node.right
+                sibling, node_hash = node.left, node.right
             else:
-                siblings.append(node.right)
-                node_hash = node.left
+                sibling, node_hash = node.right, node.left
+            siblings.append(sibling if len(sibling) == HASH_SIZE else child_hash(sibling))
+            if len(node_hash) == _INLINE_SIZE:  # a leaf, held inline
+                leaf = (node_hash[:KEY_SIZE], node_hash[KEY_SIZE:])
+                return StateProof(leaf, tuple(siblings))
             shift -= 1
         return StateProof(None, tuple(siblings))
 
@@ -518,7 +659,8 @@ class StateTree:
         if not keys:
             return self._root, {}
         batch = _Batch(self._load, keys, values)
-        new_root, _ = batch.update(self._root, 0, len(keys), 0)
+        top, _ = batch.update(self._root, 0, len(keys), 0)
+        new_root = batch.root(top)
         return new_root, batch.writes()
 
 

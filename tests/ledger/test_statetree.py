@@ -29,25 +29,38 @@ def bit(key: bytes, depth: int) -> int:
     return (int.from_bytes(key, "big") >> (255 - depth)) & 1
 
 
-def reference_tree(state: dict[bytes, bytes]) -> tuple[bytes, dict[bytes, bytes]]:
-    """Root and every node of the tree over `state`, built in one go from the sorted keys."""
+def reference_tree(
+    state: dict[bytes, bytes], *, inline: bool = True
+) -> tuple[bytes, dict[bytes, bytes]]:
+    """Root and every stored node of the tree over `state`, built in one go from the sorted keys.
+
+    `inline`: each leaf is held in its parent's stored form, [1, left, right] with the child a
+    64-byte key + value hash, and stored on its own only as the root of a one-key tree. Without
+    it, the older stored form: every leaf its own entry, named by hash in its parent.
+    """
     nodes: dict[bytes, bytes] = {}
 
-    def subtree(items: list[tuple[bytes, bytes]], depth: int) -> bytes:
+    def subtree(items: list[tuple[bytes, bytes]], depth: int) -> tuple[bytes, bytes]:
+        """The subtree's hash, and the child reference its parent stores for it."""
         if not items:
-            return ZERO
+            return ZERO, ZERO
         if len(items) == 1:
             key, value = items[0]
             node = tagged_hash(TAG_STATE_LEAF, key + value)
+            if inline:
+                return node, key + value
             nodes[node] = encode([0, key, value])
-            return node
-        left = subtree([item for item in items if not bit(item[0], depth)], depth + 1)
-        right = subtree([item for item in items if bit(item[0], depth)], depth + 1)
-        node = tagged_hash(TAG_STATE_NODE, left + right)
+            return node, node
+        left_hash, left = subtree([item for item in items if not bit(item[0], depth)], depth + 1)
+        right_hash, right = subtree([item for item in items if bit(item[0], depth)], depth + 1)
+        node = tagged_hash(TAG_STATE_NODE, left_hash + right_hash)
         nodes[node] = encode([1, left, right])
-        return node
+        return node, node
 
-    return subtree(sorted(state.items()), 0), nodes
+    root, child = subtree(sorted(state.items()), 0)
+    if child != root:  # a lone leaf: no parent holds it, so it is stored as the root
+        nodes[root] = encode([0, child[:32], child[32:]])
+    return root, nodes
 
 
 def build(state: dict[bytes, bytes]) -> tuple[StateTree, MemoryNodeStore]:
@@ -117,9 +130,18 @@ def test_batches_match_the_reference_and_leave_no_orphans(
         expected_root, expected_nodes = reference_tree(state)
         assert root == expected_root
         assert store.nodes == expected_nodes
-    leaves = [node for node in store.nodes.values() if decode(node)[0] == 0]
+    stored_leaves = [node for node in store.nodes.values() if decode(node)[0] == 0]
+    inline_leaves = [
+        child
+        for node in store.nodes.values()
+        if decode(node)[0] == 1
+        for child in decode(node)[1:]
+        if len(child) == 64
+    ]
     forks = [n for n in store.nodes.values() if decode(n)[0] == 1 and ZERO not in decode(n)[1:]]
-    assert len(leaves) == len(state)
+    # Every leaf is held inline by its parent; only a lone leaf, the root, is stored on its own.
+    assert len(stored_leaves) == (1 if len(state) == 1 else 0)
+    assert len(inline_leaves) + len(stored_leaves) == len(state)
     # n - 1 internal nodes split two non-empty subtrees; the rest carry a shared prefix one bit
     # further down (a sparse tree has them: only single leaves are lifted, not paths).
     assert len(forks) == max(len(state) - 1, 0)
@@ -238,7 +260,7 @@ def test_keys_differing_in_the_last_bit_need_256_siblings() -> None:
     assert len(proof.siblings) == 256
     assert verify_state_proof(tree.root, b, b"\x0b" * 32, proof)
     assert StateProof.from_wire(decode(encode(proof.to_wire()))) == proof
-    assert len(store) == 2 + 256
+    assert len(store) == 256  # the 256 internal nodes: both leaves inline in the deepest
     too_long = proof.to_wire()
     too_long[1] = [ZERO, *too_long[1]]
     with pytest.raises(MalformedInput):
@@ -268,6 +290,9 @@ def test_node_encoding_is_the_canonical_encoding() -> None:
     a, b = bytes(range(32)), bytes(range(32, 64))
     assert encode_leaf(a, b) == encode([0, a, b])
     assert encode_internal(a, b) == encode([1, a, b])
+    assert encode_internal(a + b, b) == encode([1, a + b, b])
+    assert encode_internal(a, b + a) == encode([1, a, b + a])
+    assert encode_internal(a + b, b + a) == encode([1, a + b, b + a])
 
 
 def test_wire_format_bytes() -> None:
