@@ -267,12 +267,15 @@ class NodeCache:
 
     def load_node(self, node_hash: bytes) -> StateNode:
         encoded = self._nodes.get(node_hash)
-        if encoded is not None:  # checked when it entered; byte 1 is the kind, 1 internal
-            if not encoded[1]:
+        if encoded is not None:  # checked when it entered: one of the layouts, by its length
+            size = len(encoded)
+            if size == 70:  # byte 1 is the kind, 1 internal
+                if encoded[1]:
+                    return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
                 return tuple.__new__(_Leaf, (encoded[4:36], encoded[38:]))
-            if len(encoded) == _NODE_SIZE:
-                return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
-            return cast(_Internal, _parse(encoded))
+            if size == 134 or encoded[3] == 0x40:  # the left child inline
+                return tuple.__new__(_Internal, (encoded[4:68], encoded[70:]))
+            return tuple.__new__(_Internal, (encoded[4:36], encoded[38:]))
         encoded = _stored(self._reader, node_hash)
         node = _decode(node_hash, encoded)  # so `encoded` is canonical and hashes to its name
         if len(self._nodes) >= self.size:
@@ -421,6 +424,10 @@ class _Batch:
         return key + value_hash
 
     def new_internal(self, left: bytes, right: bytes) -> bytes:
+        if len(left) == 32 and len(right) == 32:  # children by hash: the usual case, alone
+            node_hash = _sha256(_NODE_PREFIX + left + right).digest()
+            self.created[node_hash] = _INTERNAL_HEADER + left + _BIN32 + right
+            return node_hash
         if len(left) == HASH_SIZE:
             left_hash, left_part = left, _BIN32 + left
         else:
@@ -617,7 +624,7 @@ class StateTree:
             if isinstance(node, _Leaf):
                 return node.value_hash if node.key == key else None
             node_hash = node.right if (path >> shift) & 1 else node.left
-            if len(node_hash) == _INLINE_SIZE:  # a leaf, held inline
+            if len(node_hash) == 64:  # a leaf, held inline (_INLINE_SIZE)
                 return node_hash[KEY_SIZE:] if node_hash[:KEY_SIZE] == key else None
             shift -= 1
         return None
@@ -640,7 +647,7 @@ class StateTree:
             else:
                 sibling, node_hash = node.right, node.left
             siblings.append(sibling if len(sibling) == HASH_SIZE else child_hash(sibling))
-            if len(node_hash) == _INLINE_SIZE:  # a leaf, held inline
+            if len(node_hash) == 64:  # a leaf, held inline (_INLINE_SIZE)
                 leaf = (node_hash[:KEY_SIZE], node_hash[KEY_SIZE:])
                 return StateProof(leaf, tuple(siblings))
             shift -= 1
