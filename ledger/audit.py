@@ -11,7 +11,7 @@ from typing import Protocol
 from ledger.block import Block, Header, check_link, event_leaf
 from ledger.chain import Execution, state_root_mismatch, validate_block
 from ledger.consensus.messages import CommitCertificate
-from ledger.encoding import decode, encode
+from ledger.encoding import check_canonical, decode, decode_unchecked, encode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
@@ -140,8 +140,11 @@ class FreshState:
             self.signing.append((header.height + 1, execution.next_registry.validators))
 
 
-#: One signature to check: (public key, signed payload, signature).
-SignatureCheck = tuple[bytes, bytes, bytes]
+#: What the workers find in one block's stored events (`check_events`): the first event whose
+#: bytes are not the canonical encoding of what they hold, with the refusal `decode` gives
+#: (None: all are), and the position of the first event whose signature does not verify under
+#: the key it was given (-1: none).
+EventsVerdict = tuple[tuple[int, str] | None, int]
 
 
 class StateKeeper:
@@ -196,13 +199,27 @@ class LocalStateRoots:
         return self.keeper.nodes_fault(stored)
 
 
-def first_bad_signature(checks: list[SignatureCheck]) -> int:
-    """Index of the first signature that does not verify, or -1: the check of one block's
-    signatures, pure, run here or in a worker process (node/audit_pool.py)."""
-    for index, (public_key, payload, signature) in enumerate(checks):
-        if not verify(public_key, TAG_EVENT, payload, signature):
-            return index
-    return -1
+def check_events(encoded: list[bytes], keys: list[bytes | None]) -> EventsVerdict:
+    """The checks of one block's stored events that need no state, pure, run here or in a worker
+    process (node/audit_pool.py): each event's bytes are canonical (`ledger.encoding.decode`'s
+    last step, which the audit's own process skips: `Event.decode_unchecked`), in order, up to
+    the first that is not; and each signature verifies under `keys[i]` (None: not checked)."""
+    bad = -1
+    for index, data in enumerate(encoded):
+        try:
+            obj = decode_unchecked(data)
+            check_canonical(obj, data)
+        except LedgerError as exc:
+            return (index, str(exc)), bad
+        key = keys[index] if index < len(keys) else None
+        if bad < 0 and key is not None:
+            if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
+                payload, signature = data[1:-66], data[-64:]
+            else:  # pragma: no cover - every canonical event has that layout
+                payload, signature = encode(obj[0]), obj[1]
+            if not verify(key, TAG_EVENT, payload, signature):
+                bad = index
+    return None, bad
 
 
 def _signed_payload(event: Event) -> bytes:
@@ -214,17 +231,32 @@ def _signed_payload(event: Event) -> bytes:
 
 @dataclass
 class _Loaded:
-    """One block read back from the store, parsed and checked for self-consistency."""
+    """One block read back from the store, parsed and checked for self-consistency.
+
+    Its events' canonical check runs with the signatures' (`check_events`), so a fault found
+    while reading the block is held (`held`) until that verdict says whether an event before it,
+    or the one at fault, is not canonical: the fault `Event.decode` would have raised first
+    (`_Audit.settle`)."""
 
     height: int
     header: Header
-    block: Block
-    #: Positions in the block of the events whose signatures are checked (signer known).
-    checked: list[int]
-    checks: list[SignatureCheck]
-    pending: Future[int] | None = None
+    ids: list[bytes]
+    events: list[Event]
+    #: The stored bytes of the events read, and the key each one's signature is checked under.
+    encoded: list[bytes]
+    keys: list[bytes | None]
+    block: Block | None = None
+    held: BaseException | None = None
+    pending: Future[EventsVerdict] | None = None
+    #: The first event whose signature does not verify (-1: none), once settled.
+    bad_signature: int = -1
     #: The register the checks were read under: keys may rotate before the block is executed.
     registry: Registry | None = None
+
+
+#: What decoding bytes that are not canonical might raise besides a LedgerError: `Event.decode`
+#: refuses them before, so a defect only for canonical bytes (`_Audit.settle` re-raises it then).
+_DECODE_DEFECTS = (TypeError, ValueError, AttributeError, IndexError, KeyError, RecursionError)
 
 
 def _leaf_event_id(leaf: object) -> bytes:
@@ -310,28 +342,65 @@ class _Audit:
                 f"block {height}: the header hash {_short(header.hash)} is not indexed at "
                 f"height {height} (the header was altered after it was stored?)"
             )
-        events = [self.load_event(height, index, event_id) for index, event_id in enumerate(ids)]
+        loaded = _Loaded(height, header, ids, [], [], [], registry=self.registry)
+        try:
+            for index, event_id in enumerate(ids):
+                loaded.events.append(self.load_event(height, index, event_id, loaded.encoded))
+        except (_Fault, *_DECODE_DEFECTS) as exc:  # held: a non-canonical event may come first
+            loaded.held = exc
+            return loaded
+        try:
+            loaded.block = self.check_events_of(loaded, leaves)
+        except _Fault as fault:
+            loaded.held = fault
+            return loaded
+        participants = self.registry.participants
+        for event in loaded.events:
+            participant = participants.get(event.signer)
+            # An unknown signer is a transition fault, found later.
+            loaded.keys.append(participant.authority_key if participant is not None else None)
+        return loaded
+
+    def check_events_of(self, loaded: _Loaded, leaves: list[bytes]) -> Block:
+        height, events = loaded.height, loaded.events
         for index, (leaf, event) in enumerate(zip(leaves, events, strict=True)):
             if leaf != event_leaf(event.event_id, event.type, event.number):
                 raise _Fault(
                     f"block {height} event {index} ({_short(event.event_id)}): the block's "
                     "Merkle leaf does not describe the stored event"
                 )
-        block = Block(header, tuple(events))
+        block = Block(loaded.header, tuple(events))
         try:
             block.check_body()
         except LedgerError as exc:
             raise _Fault(f"block {height}: the events do not match the header: {exc}") from exc
-        checked: list[int] = []
-        checks: list[SignatureCheck] = []
-        for index, event in enumerate(events):
-            participant = self.registry.participants.get(event.signer)
-            if participant is not None:  # an unknown signer is a transition fault, found later
-                checked.append(index)
-                checks.append((participant.authority_key, _signed_payload(event), event.signature))
-        return _Loaded(height, header, block, checked, checks, registry=self.registry)
+        return block
 
-    def load_event(self, height: int, index: int, event_id: bytes) -> Event:
+    def settle(self, loaded: _Loaded) -> Block:
+        """The block as read, once its events' canonical and signature checks are in: the first
+        fault in the order `load` would find them with `Event.decode`, or the block."""
+        undecodable, bad = (
+            loaded.pending.result()
+            if loaded.pending is not None
+            else check_events(loaded.encoded, loaded.keys)
+        )
+        if undecodable is not None:
+            index, refusal = undecodable
+            raise _Fault(
+                f"block {loaded.height} event {index} ({_short(loaded.ids[index])}): the stored "
+                f"event does not decode ({refusal})"
+            )
+        if loaded.held is not None:
+            raise loaded.held
+        assert loaded.block is not None  # no fault held: load made it
+        loaded.bad_signature = bad
+        return loaded.block
+
+    def load_event(
+        self, height: int, index: int, event_id: bytes, encoded_so_far: list[bytes]
+    ) -> Event:
+        """The stored event, its bytes appended to `encoded_so_far` once they are read; decoded
+        without the canonical check, which `check_events` makes (`settle` waits for it)."""
         where = f"block {height} event {index} ({_short(event_id)})"
         raw = self.read.events.entry(event_id)
         if raw is None:
@@ -346,8 +415,9 @@ class _Audit:
             )
         if not isinstance(encoded, bytes):
             raise _Fault(f"{where}: the stored event entry is malformed")
+        encoded_so_far.append(encoded)
         try:
-            event = Event.decode(encoded)
+            event = Event.decode_unchecked(encoded)
         except LedgerError as exc:
             raise _Fault(f"{where}: the stored event does not decode ({exc})") from exc
         if event.event_id != event_id:
@@ -365,29 +435,29 @@ class _Audit:
         if loaded.registry is not self.registry:
             # Read ahead of a register change: re-execution checks each signature instead.
             return frozenset()
-        bad = (
-            loaded.pending.result()
-            if loaded.pending is not None
-            else first_bad_signature(loaded.checks)
-        )
-        if bad >= 0:
-            index = loaded.checked[bad]
-            event = loaded.block.events[index]
+        events = loaded.events
+        if loaded.bad_signature >= 0:
+            index = loaded.bad_signature
+            event = events[index]
             raise _Fault(
                 f"block {loaded.height} event {index} ({_short(event.event_id)}): the signature "
                 f"does not verify under {event.signer}'s authority key"
             )
-        return frozenset(loaded.block.events[i].event_id for i in loaded.checked)
+        return frozenset(
+            event.event_id
+            for event, key in zip(events, loaded.keys, strict=True)
+            if key is not None
+        )
 
     def follow_recovery(self, loaded: _Loaded, prev: Header | None) -> None:
         """A block that records an emergency recovery is judged, and its commit certificate
         checked, by the register the recovery makes (ledger/governance/recovery.py)."""
-        if prev is None or recovery_of(loaded.block.events) is None:
+        if prev is None or recovery_of(loaded.events) is None:
             return
         try:
             self.registry = register_for_block(
                 self.registry,
-                loaded.block.events,
+                loaded.events,
                 self.genesis.chain_id,
                 loaded.height,
                 prev.hash,
@@ -424,6 +494,8 @@ class _Audit:
 
     def execute(self, loaded: _Loaded, prev: Header | None, verified: frozenset[bytes]) -> None:
         header = loaded.header
+        block = loaded.block
+        assert block is not None  # settled
 
         def tree_update(
             prev_root: bytes, leaves: dict[bytes, bytes]
@@ -431,7 +503,7 @@ class _Audit:
             # The tree is the StateRoots': the header's root stands in until it gives the real
             # one back (`confirm`), and the fresh state keeps no nodes of its own.
             self.roots.submit(leaves)
-            self.unconfirmed.append((header.height, header.state_root, len(loaded.block.events)))
+            self.unconfirmed.append((header.height, header.state_root, len(loaded.events)))
             return header.state_root, {}
 
         try:
@@ -440,7 +512,7 @@ class _Audit:
                 self.registry,
                 self.genesis.hash,
                 prev,
-                loaded.block,
+                block,
                 verified=verified,
                 chain_id=self.genesis.chain_id,
                 tree_update=tree_update,
@@ -472,11 +544,13 @@ class _Audit:
                     if not window:
                         raise
                     break
-                if pool is not None and loaded.checks:
-                    loaded.pending = pool.submit(loaded.checks)
+                if pool is not None and loaded.encoded:
+                    loaded.pending = pool.submit(loaded.encoded, loaded.keys)
                 window.append(loaded)
                 prev = loaded.header
                 next_height += 1
+                if loaded.held is not None:
+                    next_height = head + 1  # nothing past a fault is read, as before
             if not window:
                 continue
             yield window.popleft()
@@ -513,6 +587,7 @@ class _Audit:
         self.head_height = head
         prev: Header | None = None
         for loaded in self.blocks(head, pool, ahead):
+            self.settle(loaded)
             self.follow_recovery(loaded, prev)
             verified = self.check_signatures(loaded)
             self.check_commit(loaded.header)
@@ -662,13 +737,13 @@ def _show(index_key: bytes) -> str:
 
 
 class SignaturePool(Protocol):
-    """Where blocks' signature checks run ahead of their re-execution (node/audit_pool.py runs
-    them over worker processes): `submit` starts `first_bad_signature(checks)`."""
+    """Where blocks' event checks (canonical bytes, signatures) run ahead of their re-execution
+    (node/audit_pool.py runs them over worker processes): `submit` starts `check_events`."""
 
     @property
     def workers(self) -> int: ...
 
-    def submit(self, checks: list[SignatureCheck]) -> Future[int]: ...
+    def submit(self, encoded: list[bytes], keys: list[bytes | None]) -> Future[EventsVerdict]: ...
 
 
 def verify_chain(

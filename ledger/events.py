@@ -13,7 +13,7 @@ from ledger.certificate import (
     is_certificate_number,
 )
 from ledger.confidential import SealedIdentities
-from ledger.encoding import decode, encode
+from ledger.encoding import decode, decode_unchecked, encode
 from ledger.errors import InvalidCertificate, LedgerError, MalformedInput
 from ledger.hashing import TAG_EVENT, TAG_EVENT_ID, tagged_hash
 from ledger.keys import Signer, verify
@@ -237,7 +237,16 @@ class Event:
     @classmethod
     def decode(cls, data: bytes) -> Event:
         """Parse the canonical signed encoding; refuses any other byte string for the same event."""
-        obj = decode(data)
+        return cls._from_signed(decode(data), data)
+
+    @classmethod
+    def decode_unchecked(cls, data: bytes) -> Event:
+        """`decode` without the encoding's canonical check (ledger.encoding.decode_unchecked), for
+        bytes whose check runs elsewhere: the same event for every byte string `decode` takes."""
+        return cls._from_signed(decode_unchecked(data), data)
+
+    @classmethod
+    def _from_signed(cls, obj: Any, data: bytes) -> Event:
         if not isinstance(obj, list) or len(obj) != 2:
             raise MalformedInput("an event is [unsigned event, signature]")
         unsigned, signature = obj

@@ -1,7 +1,7 @@
 """The audit's worker processes: the pool that checks signatures ahead of re-execution, and the
 process that keeps the state tree.
 
-ledger/audit.py owns the audit and the pure parts (`first_bad_signature`, `StateKeeper`); this
+ledger/audit.py owns the audit and the pure parts (`check_events`, `StateKeeper`); this
 module only runs them in other processes, `verify_chain`'s `pool` and `state`.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 
 from ledger.audit import (
     AuditReport,
+    EventsVerdict,
     Progress,
-    SignatureCheck,
     StateKeeper,
-    first_bad_signature,
+    check_events,
     verify_chain,
 )
 from ledger.errors import AuditWorkerLost
@@ -59,7 +59,8 @@ def _yield_to_the_audit() -> None:
 
 
 class ProcessPool:
-    """`workers` processes checking one block's signatures each (a ledger.audit.SignaturePool)."""
+    """`workers` processes checking one block's events each, their bytes canonical and their
+    signatures good (a ledger.audit.SignaturePool)."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -69,14 +70,14 @@ class ProcessPool:
             max_workers=workers, mp_context=_pool_context(), initializer=_yield_to_the_audit
         )
 
-    def submit(self, checks: list[SignatureCheck]) -> Future[int]:
+    def submit(self, encoded: list[bytes], keys: list[bytes | None]) -> Future[EventsVerdict]:
         try:
-            running = self._executor.submit(first_bad_signature, checks)
+            running = self._executor.submit(check_events, encoded, keys)
         except BrokenProcessPool as exc:
             raise AuditWorkerLost(f"a signature worker process ended: {exc}") from exc
-        answer: Future[int] = Future()
+        answer: Future[EventsVerdict] = Future()
 
-        def settle(done: Future[int]) -> None:
+        def settle(done: Future[EventsVerdict]) -> None:
             failure = done.exception()
             if failure is None:
                 answer.set_result(done.result())

@@ -11,15 +11,17 @@ import pytest
 
 from ledger.audit import (
     AuditReport,
+    EventsVerdict,
     PublicBlock,
-    SignatureCheck,
     StateKeeper,
-    first_bad_signature,
+    check_events,
     verify_chain,
     verify_public_chain,
 )
 from ledger.block import Block, events_root
 from ledger.encoding import decode, encode
+from ledger.errors import LedgerError
+from ledger.events import Event
 from ledger.records import VOIDED
 from ledger.store import Store, index_keys, keys
 from tests.helpers import TestNetwork, erase, poke, public_blocks
@@ -92,10 +94,10 @@ class InlinePool:
     def __init__(self) -> None:
         self.submitted: list[int] = []
 
-    def submit(self, checks: list[SignatureCheck]) -> Future[int]:
-        self.submitted.append(len(checks))
-        done: Future[int] = Future()
-        done.set_result(first_bad_signature(checks))
+    def submit(self, encoded: list[bytes], keys: list[bytes | None]) -> Future[EventsVerdict]:
+        self.submitted.append(len(encoded))
+        done: Future[EventsVerdict] = Future()
+        done.set_result(check_events(encoded, keys))
         return done
 
 
@@ -135,6 +137,76 @@ def test_a_flipped_byte_in_a_stored_event(chain: tuple[TestNetwork, Store]) -> N
         assert report.fault is not None and report.fault.startswith("block 3 event 2"), report
     poke(store, key, original)
     assert _audit(net, store).ok
+
+
+def _as_event_decode_finds_it(net: TestNetwork, where: str, event_id: bytes, data: bytes) -> str:
+    """The fault the audit named for altered stored event bytes when it decoded them with
+    Event.decode (the canonical check first), before that check moved to `check_events`."""
+    try:
+        event = Event.decode(data)
+    except LedgerError as exc:
+        return f"{where}: the stored event does not decode ({exc})"
+    if event.event_id != event_id:
+        member = net.members.get(event.signer)
+        if member is not None and not event.signature_valid(member.authority.public_bytes):
+            return (
+                f"{where}: the signature does not verify under {event.signer}'s authority "
+                "key (the stored event was altered: it no longer hashes to its id)"
+            )
+        return f"{where}: the stored event does not hash to the id the block names"
+    return "(no fault in the event itself)"
+
+
+@pytest.mark.parametrize("pool", [None, InlinePool], ids=["here", "pool"])
+def test_altered_event_bytes_are_named_as_event_decode_named_them(
+    chain: tuple[TestNetwork, Store], pool: type[InlinePool] | None
+) -> None:
+    net, store = chain
+    key, (height, index, encoded) = _event_entry(store, 3, 2)
+    event_id = store.event_ids(3)[2]
+    where = f"block 3 event 2 ({event_id.hex()[:16]})"
+    flips = [_flip(encoded, at, bits) for at in range(len(encoded)) for bits in (0x01, 0x80)]
+    for data in [*flips[::3], _loose(encoded), encoded[:-1], encoded + b"\x00"]:
+        poke(store, key, encode([height, index, data]))
+        report = _audit(net, store, pool=None if pool is None else pool())
+        assert report.fault == _as_event_decode_finds_it(net, where, event_id, data), data.hex()
+
+
+def _loose(encoded: bytes) -> bytes:
+    """The same signed event, its signature's length as bin16 where canonical msgpack has bin8."""
+    return b"\x92" + encoded[1:-66] + b"\xc5\x00\x40" + encoded[-64:]
+
+
+@pytest.mark.parametrize("pool", [None, InlinePool], ids=["here", "pool"])
+def test_a_non_canonical_event_is_named_before_what_follows_from_it(
+    chain: tuple[TestNetwork, Store], pool: type[InlinePool] | None
+) -> None:
+    """The audit's process decodes events without the canonical check, which runs with the
+    signatures' (`check_events`): a fault found meanwhile, in the event itself (its id) or after
+    it (a later event's signature, the block's leaves), waits for it, as Event.decode found it
+    first. A fault before the event (a missing one) still comes first."""
+    net, store = chain
+    key, (height, index, encoded) = _event_entry(store, 3, 1)
+    poke(store, key, encode([height, index, _loose(encoded)]))
+    event_id = store.event_ids(3)[1]
+    expected = AuditReport(
+        False,
+        2,
+        5,
+        f"block 3 event 1 ({event_id.hex()[:16]}): the stored event does not decode (the bytes "
+        "are not the canonical encoding of their content)",
+    )
+
+    def audit() -> AuditReport:
+        return _audit(net, store, pool=None if pool is None else pool())
+
+    assert audit() == expected
+    later, (h2, i2, encoded2) = _event_entry(store, 3, 2)
+    poke(store, later, encode([h2, i2, _flip(encoded2, len(encoded2) - 1)]))  # its signature
+    assert audit() == expected
+    erase(store, _event_entry(store, 3, 0)[0])
+    report = audit()
+    assert report.fault is not None and report.fault.endswith("the event is missing from the store")
 
 
 def test_a_flipped_byte_in_an_event_signature(chain: tuple[TestNetwork, Store]) -> None:

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.audit import AuditReport, first_bad_signature, verify_chain
+from ledger.audit import AuditReport, check_events, verify_chain
 from ledger.encoding import decode, encode
 from ledger.errors import AuditWorkerLost
-from ledger.hashing import TAG_EVENT
-from ledger.keys import SigningKey
 from ledger.store import Store, keys
 from node.audit_pool import ProcessPool, StateProcess, verify_chain_parallel
 from tests.helpers import TestNetwork, erase, poke
@@ -43,13 +41,25 @@ def test_workers_agree_with_one_process(tmp_path: Path) -> None:
 
 
 def test_the_pool_runs_the_cores_check_in_other_processes() -> None:
-    key = SigningKey.from_seed(bytes(32))
-    good = (key.public_bytes, b"payload", key.sign(TAG_EVENT, b"payload"))
-    bad = (key.public_bytes, b"payloae", good[2])
+    net = TestNetwork()
+    events = [net.issue().event for _ in range(3)]
+    good = [e.encoded for e in events]
+    key = net.members[events[0].signer].authority.public_bytes
+    altered = good[1][:-1] + bytes([good[1][-1] ^ 1])  # the signature's last byte
+    loose = b"\x92" + good[2][1:-66] + b"\xc5\x00\x40" + good[2][-64:]  # bin16 for bin8
+    keys: list[bytes | None] = [key, key, key]
     with ProcessPool(2) as pool:
         assert pool.workers == 2
-        for checks, first_bad in (([good, good], -1), ([good, bad, bad], 1), ([], -1)):
-            assert pool.submit(checks).result() == first_bad_signature(checks) == first_bad
+        for encoded, verdict in (
+            (good, (None, -1)),
+            ([good[0], altered, altered], (None, 1)),
+            (
+                [good[0], good[1], loose],
+                ((2, "the bytes are not the canonical encoding of their content"), -1),
+            ),
+            ([], (None, -1)),
+        ):
+            assert pool.submit(encoded, keys).result() == check_events(encoded, keys) == verdict
 
 
 def test_a_pool_needs_a_worker() -> None:
@@ -114,7 +124,7 @@ def test_a_killed_signature_worker_fails_the_audit(tmp_path: Path) -> None:
     try:
         _chain(net, store)
         with ProcessPool(1) as pool:
-            assert pool.submit([]).result() == -1  # the worker is up
+            assert pool.submit([], []).result() == (None, -1)  # the worker is up
             for process in list(pool._executor._processes.values()):  # type: ignore[union-attr]
                 process.kill()
                 process.join()
