@@ -210,8 +210,8 @@ def stored_nodes_fault(
     reachable is missing.
     """
     count = 0
-    other_form: dict[bytes, _Internal] = {}
-    own_leaves: dict[bytes, None] = {}
+    named: set[bytes] = set()  # leaves the older-form nodes name by hash
+    own_leaves: set[bytes] = set()
     for node_hash, encoded in stored:
         want = expected.get(node_hash)
         if want == encoded:
@@ -223,22 +223,18 @@ def stored_nodes_fault(
             return f"the stored state tree node {node_hash.hex()[:16]} is not one the state implies"
         if want is not None and isinstance(node, _Internal):
             count += 1
-            other_form[node_hash] = node
+            for child in node:
+                if len(child) == HASH_SIZE and child != EMPTY and child not in expected:
+                    named.add(child)
         elif want is None and isinstance(node, _Leaf):
-            own_leaves[node_hash] = None
+            own_leaves.add(node_hash)
         else:
             return f"the stored state tree node {node_hash.hex()[:16]} is not one the state implies"
     if count != len(expected):
         return f"{len(expected) - count} state tree nodes are missing from the store"
-    named = {
-        child
-        for node in other_form.values()
-        for child in (node.left, node.right)
-        if len(child) == HASH_SIZE and child != EMPTY and child not in expected
-    }
-    if missing := named - own_leaves.keys():
+    if missing := named - own_leaves:
         return f"{len(missing)} state tree leaves are missing from the store"
-    if stray := own_leaves.keys() - named:
+    if stray := own_leaves - named:
         return f"{len(stray)} stored state tree leaves are not in the state the chain implies"
     return None
 
