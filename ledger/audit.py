@@ -8,7 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ledger.block import Block, Header, check_link, event_leaf
+from ledger.block import Block, Header, check_link
 from ledger.chain import Execution, state_root_mismatch, validate_block
 from ledger.consensus.messages import CommitCertificate
 from ledger.encoding import check_canonical, decode, decode_unchecked, encode
@@ -364,7 +364,7 @@ class _Audit:
     def check_events_of(self, loaded: _Loaded, leaves: list[bytes]) -> Block:
         height, events = loaded.height, loaded.events
         for index, (leaf, event) in enumerate(zip(leaves, events, strict=True)):
-            if leaf != event_leaf(event.event_id, event.type, event.number):
+            if leaf != event.leaf:  # event_leaf, kept: the events root below reads it again
                 raise _Fault(
                     f"block {height} event {index} ({_short(event.event_id)}): the block's "
                     "Merkle leaf does not describe the stored event"

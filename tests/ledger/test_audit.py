@@ -256,6 +256,23 @@ def test_a_flipped_byte_in_a_header(chain: tuple[TestNetwork, Store]) -> None:
     assert _audit(net, store).ok
 
 
+def test_a_leaf_that_misdescribes_its_event(chain: tuple[TestNetwork, Store]) -> None:
+    """A block's leaf names the stored event but another type: found before the events root."""
+    net, store = chain
+    header_bytes, leaves = decode(store.kv.get(keys.block(3)))
+    event_id, kind, number = decode(leaves[1])
+    leaves[1] = encode([event_id, "confirm_import" if kind != "confirm_import" else "void", number])
+    poke(store, keys.block(3), encode([header_bytes, leaves]))
+    for pool in (None, InlinePool()):
+        assert _audit(net, store, pool=pool) == AuditReport(
+            False,
+            2,
+            5,
+            f"block 3 event 1 ({event_id.hex()[:16]}): the block's Merkle leaf does not describe "
+            "the stored event",
+        )
+
+
 def test_a_missing_block(chain: tuple[TestNetwork, Store]) -> None:
     net, store = chain
     erase(store, keys.block(4))
