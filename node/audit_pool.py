@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 import pickle
 import queue
 import threading
@@ -44,20 +43,6 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-#: How much lower the workers' scheduling priority is than the audit's own process (nice(2)).
-_WORKER_NICENESS = 5
-
-
-def _yield_to_the_audit() -> None:
-    """Run a worker behind the audit's process: that process re-executes every block in turn and
-    sets the pace, and the workers' work is read ahead of it. On a machine with as many cores as
-    processes this changes nothing; with fewer, an even share would slow the audit's process."""
-    try:
-        os.nice(_WORKER_NICENESS)
-    except OSError:  # pragma: no cover - a platform without nice(): run at the same priority
-        pass
-
-
 class ProcessPool:
     """`workers` processes checking one block's events each, their bytes canonical and their
     signatures good (a ledger.audit.SignaturePool)."""
@@ -66,9 +51,7 @@ class ProcessPool:
         if workers < 1:
             raise ValueError("an audit needs at least one worker")
         self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=_pool_context(), initializer=_yield_to_the_audit
-        )
+        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
 
     def submit(self, encoded: list[bytes], keys: list[bytes | None]) -> Future[EventsVerdict]:
         try:
@@ -118,7 +101,6 @@ def _keep_state(conn: Connection) -> None:
             raise EOFError
         return pickle.loads(data)
 
-    _yield_to_the_audit()
     keeper = StateKeeper()
     try:
         while True:
