@@ -229,6 +229,9 @@ def test_make_long_chain_writes_a_chain_the_audit_passes(tmp_path: Path) -> None
         assert audit.returncode == 0, audit.stdout + audit.stderr
         report = json.loads(audit.stdout)
         assert report["ok"] and report["events_checked"] == 2500, report
+    timed = run("bench_audit_cli.py", "--data", str(network / "BE" / "data"), "--workers", "2")
+    assert timed["ok"] and timed["events"] == 2500, timed
+    assert isinstance(timed["cpu_s_other_processes"], list)
     again = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "make_long_chain.py"), "--dir", str(network)],
         capture_output=True,
