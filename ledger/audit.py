@@ -5,30 +5,30 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from ledger.audit_events import _ARRAY2, _SIGNATURE_TRAILER
+from ledger.audit_events import EventsVerdict as EventsVerdict
+from ledger.audit_events import check_events as check_events
+from ledger.audit_state import FreshState as FreshState
+from ledger.audit_state import LocalStateRoots as LocalStateRoots
+from ledger.audit_state import StateKeeper as StateKeeper
+from ledger.audit_state import StateRoots as StateRoots
 from ledger.block import Block, Header, check_link
-from ledger.chain import Execution, state_root_mismatch, validate_block
+from ledger.chain import state_root_mismatch, validate_block
 from ledger.consensus.messages import CommitCertificate
-from ledger.encoding import check_canonical, decode, decode_unchecked, encode
+from ledger.encoding import decode, encode
 from ledger.errors import LedgerError, StoreError
 from ledger.events import Event
 from ledger.genesis import Genesis, Validator, validators_hash
 from ledger.governance import (
-    EVIDENCE_MAX_AGE,
-    ProposalRecord,
-    activity,
     recovery_of,
     register_for_block,
 )
-from ledger.hashing import TAG_EVENT
-from ledger.keys import verify
 from ledger.merkle import merkle_root
 from ledger.proofs import FinalHeader
-from ledger.records import CertificateRecord
 from ledger.registry import Registry
-from ledger.statetree import MemoryNodeStore, StateTree, stored_nodes_fault
 from ledger.stats import PublicBook, deltas
 from ledger.store import Store, keys, writes
 
@@ -38,12 +38,6 @@ Progress = Callable[[int, int], None]
 _LOOKAHEAD_PER_WORKER = 4
 #: Blocks re-executed ahead of the state roots that the state tree (StateRoots) has given back.
 _ROOTS_AHEAD = 4
-
-# A canonical signed event is [unsigned, signature]: a fixarray(2) byte, the unsigned event's own
-# canonical bytes, then bin8(64) and the signature. So the signed message is a slice of what is
-# stored, and need not be re-encoded for each of millions of signatures.
-_ARRAY2 = 0x92
-_SIGNATURE_TRAILER = b"\xc4\x40"
 
 
 @dataclass(frozen=True)
@@ -63,163 +57,6 @@ class AuditReport:
 
 class _Fault(Exception):
     """What the audit found; becomes the report's `fault`, never leaves this module."""
-
-
-@dataclass
-class FreshState:
-    """The state the chain's own events imply, rebuilt in memory from genesis (the audit's, and
-    a simulated node's chain: ledger/simulation/ledger_node.py)."""
-
-    records: dict[str, CertificateRecord] = field(default_factory=dict)
-    events: set[bytes] = field(default_factory=set)
-    nodes: MemoryNodeStore = field(default_factory=MemoryNodeStore)
-    proposals: dict[bytes, ProposalRecord] = field(default_factory=dict)
-    #: The validators that sign each height from which the set changed (genesis's from 1), and
-    #: the last headers: governance's rules read them (live validators, readiness, evidence).
-    signing: list[tuple[int, tuple[Validator, ...]]] = field(default_factory=list)
-    #: (As far back as any governance rule reads: evidence's age.)
-    headers: deque[Header] = field(default_factory=lambda: deque(maxlen=EVIDENCE_MAX_AGE + 1))
-    active: dict[str, int] = field(default_factory=dict)
-    suspended: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def height(self) -> int:
-        return self.headers[-1].height if self.headers else 0
-
-    def header(self, height: int) -> Header | None:
-        if not self.headers or not 0 <= self.height - height < len(self.headers):
-            return None
-        return self.headers[len(self.headers) - 1 - (self.height - height)]
-
-    def last_active(self, code: str) -> int | None:
-        return self.active.get(code)
-
-    def last_suspended(self, code: str) -> int | None:
-        return self.suspended.get(code)
-
-    def validators_at(self, height: int) -> tuple[Validator, ...]:
-        found: tuple[Validator, ...] = ()
-        for first, validators in self.signing:
-            if first > height:
-                break
-            found = validators
-        return found
-
-    def get_certificate(self, number: str) -> CertificateRecord | None:
-        return self.records.get(number)
-
-    def has_event(self, event_id: bytes) -> bool:
-        return event_id in self.events
-
-    def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.nodes.get_node(node_hash)
-
-    def get_proposal(self, proposal_id: bytes) -> ProposalRecord | None:
-        return self.proposals.get(proposal_id)
-
-    def apply(self, execution: Execution) -> None:
-        self.records.update(execution.records)
-        self.events.update(event.event_id for event in execution.block.events)
-        self.nodes.apply(execution.tree_writes)
-        self.proposals.update(execution.proposals)
-        header = execution.header
-        self.headers.append(header)
-        if execution.next_registry is not None:
-            active, suspended = activity(
-                execution.block.events,
-                execution.register_changes,
-                header.height,
-                header.time_ms,
-                list(execution.next_registry.participants),
-            )
-            self.active.update(active)
-            self.suspended.update(suspended)
-        if execution.next_registry is not None and (
-            header.next_validators_hash != header.validators_hash
-        ):
-            self.signing.append((header.height + 1, execution.next_registry.validators))
-
-
-#: What the workers find in one block's stored events (`check_events`): the first event whose
-#: bytes are not the canonical encoding of what they hold, with the refusal `decode` gives
-#: (None: all are), and the position of the first event whose signature does not verify under
-#: the key it was given (-1: none).
-EventsVerdict = tuple[tuple[int, str] | None, int]
-
-
-class StateKeeper:
-    """The state tree a chain's events imply, kept in memory from genesis: each block's changed
-    leaves go in and its state root comes out; at the end, whether the stored nodes are exactly
-    the tree's. Pure: run in the audit's process (`LocalStateRoots`) or in a worker process
-    (node/audit_pool.py), where it takes the tree's work off the process that re-executes."""
-
-    def __init__(self) -> None:
-        self.nodes = MemoryNodeStore()
-        self.root = bytes(32)
-
-    def update(self, leaves: dict[bytes, bytes]) -> bytes:
-        """Apply one block's leaves (state key -> leaf value hash) and return the new root."""
-        self.root, writes = StateTree(self.nodes, self.root).update(leaves)
-        self.nodes.apply(writes)
-        return self.root
-
-    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None:
-        """Why the stored (node hash, node) entries, in the store's order, are not this tree's
-        nodes; None when they are exactly those (also in the older stored form, leaves on their
-        own: statetree's check)."""
-        return stored_nodes_fault(self.nodes.nodes, stored)
-
-
-class StateRoots(Protocol):
-    """Where the audit keeps its state tree (a StateKeeper): blocks' leaves go in, in order, and
-    their roots come back in the same order, as many as went in, when asked (node/audit_pool.py
-    keeps it in a worker process, so the roots come back while the next blocks re-execute)."""
-
-    def submit(self, leaves: dict[bytes, bytes]) -> None: ...
-
-    def next_root(self) -> bytes: ...
-
-    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None: ...
-
-
-class LocalStateRoots:
-    """StateRoots in this process: each block's root worked out when its leaves are submitted."""
-
-    def __init__(self) -> None:
-        self.keeper = StateKeeper()
-        self._roots: deque[bytes] = deque()
-
-    def submit(self, leaves: dict[bytes, bytes]) -> None:
-        self._roots.append(self.keeper.update(leaves))
-
-    def next_root(self) -> bytes:
-        return self._roots.popleft()
-
-    def nodes_fault(self, stored: Iterable[tuple[bytes, bytes]]) -> str | None:
-        return self.keeper.nodes_fault(stored)
-
-
-def check_events(encoded: list[bytes], keys: list[bytes | None]) -> EventsVerdict:
-    """The checks of one block's stored events that need no state, pure, run here or in a worker
-    process (node/audit_pool.py): each event's bytes are canonical (`ledger.encoding.decode`'s
-    last step, which the audit's own process skips: `Event.decode_unchecked`), in order, up to
-    the first that is not; and each signature verifies under `keys[i]` (None: not checked)."""
-    bad = -1
-    for index, data in enumerate(encoded):
-        try:
-            obj = decode_unchecked(data)
-            check_canonical(obj, data)
-        except LedgerError as exc:
-            return (index, str(exc)), bad
-        key = keys[index] if index < len(keys) else None
-        if bad < 0 and key is not None:
-            if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
-                payload, signature = data[1:-66], data[-64:]
-            else:  # pragma: no cover - every canonical event has that layout
-                payload, signature = encode(obj[0]), obj[1]
-            if not verify(key, TAG_EVENT, payload, signature):
-                bad = index
-    return None, bad
 
 
 def _signed_payload(event: Event) -> bytes:
