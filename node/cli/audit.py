@@ -9,7 +9,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -326,6 +326,26 @@ def store() -> None:
     """Look after a node's data directory."""
 
 
+def _stopped_store_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every `store` command takes: --data, --genesis, --json."""
+    command = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(
+        command
+    )
+    command = click.option(
+        "--genesis",
+        "genesis_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="genesis.json; by default found as `audit --data` finds it.",
+    )(command)
+    return click.option(
+        "--data",
+        "data_dir",
+        required=True,
+        type=click.Path(path_type=Path, file_okay=False),
+        help="A stopped node's data directory.",
+    )(command)
+
+
 def _stopped_store_genesis(data_dir: Path, genesis_path: Path | None, as_json: bool) -> Genesis:
     """The genesis a `store` command opens `data_dir` with, once it is known to hold a store."""
     genesis = _genesis(genesis_path or _default_genesis(data_dir), as_json)
@@ -348,20 +368,7 @@ def _bytes_on_disk(data_dir: Path) -> int:
 
 
 @store.command("scrub")
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="A stopped node's data directory.",
-)
-@click.option(
-    "--genesis",
-    "genesis_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="genesis.json; by default found as `audit --data` finds it.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_stopped_store_options
 def store_scrub(data_dir: Path, genesis_path: Path | None, as_json: bool) -> None:
     """Read the whole store back, checking every LevelDB checksum and table, every header,
     event, certificate record, index entry and state tree node against what vouches for it
@@ -411,20 +418,7 @@ def store_scrub(data_dir: Path, genesis_path: Path | None, as_json: bool) -> Non
 
 
 @store.command("compact")
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="A stopped node's data directory.",
-)
-@click.option(
-    "--genesis",
-    "genesis_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="genesis.json; by default found as `audit --data` finds it.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_stopped_store_options
 def store_compact(data_dir: Path, genesis_path: Path | None, as_json: bool) -> None:
     """Rewrite the store's tables so that what later blocks overwrote or pruned (old
     certificate records, state tree nodes no longer reached) leaves the disk. Changes no entry:
