@@ -8,7 +8,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.audit_events import _ARRAY2, _SIGNATURE_TRAILER
 from ledger.audit_events import EventsVerdict as EventsVerdict
 from ledger.audit_events import check_events as check_events
 from ledger.audit_state import FreshState as FreshState
@@ -57,13 +56,6 @@ class AuditReport:
 
 class _Fault(Exception):
     """What the audit found; becomes the report's `fault`, never leaves this module."""
-
-
-def _signed_payload(event: Event) -> bytes:
-    data = event.encoded
-    if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
-        return data[1:-66]
-    return encode(event.unsigned_wire)  # pragma: no cover - every decoded event has that layout
 
 
 @dataclass

@@ -3,6 +3,8 @@ run by the audit (ledger/audit.py) in its own process or its workers (node/audit
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledger.encoding import check_canonical, decode_unchecked, encode
 from ledger.errors import LedgerError
 from ledger.hashing import TAG_EVENT
@@ -35,11 +37,14 @@ def check_events(encoded: list[bytes], keys: list[bytes | None]) -> EventsVerdic
         except LedgerError as exc:
             return (index, str(exc)), bad
         key = keys[index] if index < len(keys) else None
-        if bad < 0 and key is not None:
-            if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
-                payload, signature = data[1:-66], data[-64:]
-            else:  # pragma: no cover - every canonical event has that layout
-                payload, signature = encode(obj[0]), obj[1]
-            if not verify(key, TAG_EVENT, payload, signature):
-                bad = index
+        if bad < 0 and key is not None and not verify(key, TAG_EVENT, *signed_parts(data, obj)):
+            bad = index
     return None, bad
+
+
+def signed_parts(data: bytes, obj: Any) -> tuple[bytes, bytes]:
+    """The message a stored event's signature covers, and the signature: slices of its canonical
+    bytes `data` (decoded: `obj`, [unsigned, signature]), not a re-encoding."""
+    if data[0] == _ARRAY2 and data[-66:-64] == _SIGNATURE_TRAILER:
+        return data[1:-66], data[-64:]
+    return encode(obj[0]), obj[1]  # pragma: no cover - every canonical event has that layout

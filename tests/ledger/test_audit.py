@@ -72,14 +72,16 @@ def test_a_clean_chain_passes(chain: tuple[TestNetwork, Store]) -> None:
 def test_signatures_are_checked_over_the_canonical_unsigned_bytes(
     chain: tuple[TestNetwork, Store],
 ) -> None:
-    from ledger.audit import _signed_payload
+    from ledger.audit_events import signed_parts
 
     _, store = chain
     for height in range(1, store.height + 1):
         block = store.block(height)
         assert block is not None
         for event in block.events:
-            assert _signed_payload(event) == encode(event.unsigned_wire)
+            payload, signature = signed_parts(event.encoded, decode(event.encoded))
+            assert payload == encode(event.unsigned_wire)
+            assert signature == event.signature
 
 
 def test_an_empty_chain_passes(network: TestNetwork, store: Store) -> None:
