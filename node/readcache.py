@@ -22,7 +22,7 @@ class CachedReader:
     re-checks the record. Only the node writes the store, always through `committed`, so a
     cached answer (absence included) stays true until then. State tree nodes are named by their
     hash, so a cached one is always right; every block and every public proof reads the same
-    upper levels again. They are kept decoded and checked (ledger.statetree.NodeCache): a node
+    upper levels again. They are kept as checked bytes (ledger.statetree.NodeCache): a node
     is hashed against its name on its first read from the store, not on every read, and the
     nodes this node's own commits made enter without being hashed again.
     """
