@@ -192,25 +192,12 @@ def cell_of(key: StatKey) -> tuple[Quarter, PublicCell]:
     return Quarter(key.year, key.quarter), PublicCell(key.role, key.participant, key.hs_code)
 
 
-def touches(
-    changes: Iterable[tuple[CertificateRecord | None, CertificateRecord]],
-) -> dict[tuple[Quarter, PublicCell], int]:
-    """How many certificates changed each public cell: entered it or left it."""
-    out: dict[tuple[Quarter, PublicCell], int] = defaultdict(int)
-    for old, new in changes:
-        before = {cell_of(key) for key, _ in contributions(old)}
-        after = {cell_of(key) for key, _ in contributions(new)}
-        for cell in before ^ after:
-            out[cell] += 1
-    return dict(out)
-
-
 def changes_of(
     changes: Iterable[tuple[CertificateRecord | None, CertificateRecord]],
 ) -> tuple[dict[StatKey, Figures], dict[tuple[Quarter, PublicCell], int]]:
-    """`deltas(changes)` and `touches(changes)`, equal key for key and in the same order, in one
-    pass: each record's contributions made once (the two functions made each twice), and each
-    key's public cell once per block. What a commit writes to the statistics comes from it."""
+    """`deltas(changes)`, and how many certificates changed each public cell (entered it or left
+    it), in one pass: each record's contributions made once, and each key's public cell once per
+    block. What a commit writes to the statistics comes from it."""
     total: dict[StatKey, list[int]] = {}
     touched: dict[tuple[Quarter, PublicCell], int] = {}
     cells: dict[StatKey, tuple[Quarter, PublicCell]] = {}
@@ -232,7 +219,7 @@ def changes_of(
                 sums[0] += sign * figures.certificates
                 sums[1] += sign * figures.carats
                 sums[2] += sign * figures.value_usd
-        # The same sets as touches builds, so their difference is walked in the same order.
+        # The cells each version contributes to; their difference is those it entered or left.
         entered_or_left = {cell(key) for key, _ in before} ^ {cell(key) for key, _ in after}
         for moved in entered_or_left:
             touched[moved] = touched.get(moved, 0) + 1

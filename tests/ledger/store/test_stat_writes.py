@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from ledger.certificate import HS_CODES, ShipmentFacts
 from ledger.encoding import encode
 from ledger.records import STATUSES, CertificateRecord, HistoryEntry
-from ledger.stats import Figures, StatKey, changes_of, deltas, touches
+from ledger.stats import (
+    Figures,
+    PublicCell,
+    Quarter,
+    StatKey,
+    cell_of,
+    changes_of,
+    contributions,
+    deltas,
+)
 from ledger.store import keys, writes
 from ledger.store.kv import MemoryKV
 from ledger.store.readers import StatisticsReader
@@ -47,6 +56,18 @@ class Block:
     header: Head
     records: dict[str, CertificateRecord]
     previous: dict[str, CertificateRecord]
+
+
+def touches(changes: list[Change]) -> dict[tuple[Quarter, PublicCell], int]:
+    """How many certificates changed each public cell, as ledger.stats counted it before
+    changes_of: each change's cells before and after, afresh."""
+    out: dict[tuple[Quarter, PublicCell], int] = {}
+    for old, new in changes:
+        before = {cell_of(key) for key, _ in contributions(old)}
+        after = {cell_of(key) for key, _ in contributions(new)}
+        for cell in before ^ after:
+            out[cell] = out.get(cell, 0) + 1
+    return out
 
 
 def old_write_stats(batch: Any, stats: StatisticsReader, execution: Any, freeze_days: int) -> None:
