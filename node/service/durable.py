@@ -56,11 +56,19 @@ class DurableWriter:
     async def durable(self, event_id: bytes) -> None:
         """Return once the event that admission accepted is in the store (or final, or refused:
         recorded either way); raise StoreWriteFailed if it could not be written."""
+        future = self.written(event_id)
+        if future is not None:
+            await future
+
+    def written(self, event_id: bytes) -> asyncio.Future[None] | None:
+        """`durable` as a future: None if the event is in the store already, else the future its
+        write settles (StoreWriteFailed if it fails). A batch of events awaits its futures
+        together, with no task for each (node/http/participant.py)."""
         if self.book.is_durable(event_id):
-            return
+            return None
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(event_id, []).append(future)
-        await future
+        return future
 
     def stored(self, event_ids: Iterable[bytes]) -> list[bytes]:
         """Those of `event_ids` written to the pending family: a block's batch deletes them."""

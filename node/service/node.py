@@ -226,6 +226,9 @@ class LedgerNode:
     async def durable(self, event_id: bytes) -> None:
         await self.writer.durable(event_id)
 
+    def written(self, event_id: bytes) -> asyncio.Future[None] | None:
+        return self.writer.written(event_id)
+
     def event_status(self, event_id: bytes) -> EventStatus | None:
         return self.admission.status(event_id)
 

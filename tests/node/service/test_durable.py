@@ -51,6 +51,38 @@ def test_accepted_events_are_written_in_one_batch_before_their_requests_are_answ
     assert writer.stored([e.event_id for e in events]) == [e.event_id for e in events]
 
 
+def test_written_is_none_once_stored_and_else_the_future_the_write_settles(net: Net) -> None:
+    """What a batch awaits (node/http/participant.py): one future per event still to write,
+    none for an event already in the store; a failed write settles its future with the error."""
+    view = net.view(on_disk=True)
+    writer = writer_of(view)
+    first, second = net.events.issue("BE", "AE"), net.events.issue("BE", "AE")
+    real = view.store.put_pending
+
+    def full_disk(events: object) -> None:
+        raise OSError("No space left on device")
+
+    async def run() -> None:
+        writer.start()
+        accept(writer, [first])
+        future = writer.written(first.event_id)
+        assert future is not None and not future.done()
+        await future
+        assert writer.written(first.event_id) is None  # stored: nothing to wait for
+        view.store.put_pending = full_disk  # type: ignore[method-assign]
+        accept(writer, [second])
+        failing = writer.written(second.event_id)
+        assert failing is not None
+        (outcome,) = await asyncio.gather(failing, return_exceptions=True)
+        assert isinstance(outcome, StoreWriteFailed)
+        view.store.put_pending = real  # type: ignore[method-assign]
+        await writer.finish()
+
+    asyncio.run(run())
+    # The failed one stays queued, and the stop writes what is still queued.
+    assert set(dict(view.store.pending())) == {first.event_id, second.event_id}
+
+
 def test_a_failed_write_answers_with_the_error_and_the_next_acceptance_retries(
     net: Net,
 ) -> None:
