@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/mypy ledger node
 
 test: lint $(INTEROP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
