@@ -29,18 +29,19 @@ DATA_FILE_MODE = 0o600
 
 _log = logging.getLogger("kpledger.store")
 
-#: LevelDB's table blocks (its default is 4 KiB). Larger blocks compress better: the same
-#: countries, commodity codes, types and dates recur from one event or record to the next, and a
-#: block needs fewer index entries and restart points. On a chain of 1,000,000 events, compacted,
-#: 751 B an event at 4 KiB and 683 B at 16 KiB (docs/performance.md, "Kept: LevelDB's table
-#: blocks and write buffer"). A read that misses the block cache decompresses and checksums
-#: the whole block, so they are not made larger still.
-BLOCK_SIZE = 16 * 1024
+#: LevelDB's table blocks: its default, 4 KiB. Larger blocks compress better (the same
+#: countries, codes, types and dates recur from one entry to the next): a store of 150,000 events
+#: written in the order a node writes it, compacted, takes 761 B an event at 4 KiB, 714 at 16
+#: KiB and 683 at 32 KiB. But a read of an entry that no cache holds checksums and decompresses
+#: its whole block: a random event read took 4 to 5 µs at 4 KiB and 17 to 19 µs at 16 KiB, which
+#: the public lookups (about five such reads) and the audit (every event, by its id) pay. Not
+#: worth 6% of the disk (docs/performance.md, "Kept: LevelDB's Bloom filters and write buffer").
+BLOCK_SIZE = 4 * 1024
 #: Bits per key of each table's Bloom filter. Most point reads a node makes at admission are of
 #: keys that are not there (is this event already final? is this number new?), and without a
-#: filter LevelDB reads, checksums and decompresses a block of every level to learn it: 13 µs a
-#: read at 16 KiB blocks, 0.7 µs with the filter (a 100,000-certificate store). It costs about
-#: 1% more disk.
+#: filter LevelDB reads, checksums and decompresses a block of every level to learn it: 2.9 µs
+#: a read at 4 KiB blocks, 0.7 µs with the filter (13.2 µs at 16 KiB; a 100,000-certificate
+#: store). It costs about 1% more disk (8 B an event).
 BLOOM_FILTER_BITS = 10
 #: LevelDB's write buffer (its default is 4 MiB): the writes held in memory, and in the log,
 #: before they become a table. Much of what a node writes is deleted again within seconds (state
