@@ -143,8 +143,8 @@ async def _post_batch(request: web.Request, batch: dict[str, Any]) -> web.Respon
         if status.status == "pending":
             pending[index] = event.event_id
     # As for one event: an accepted event is in this node's store before the answer. The
-    # writes' futures are awaited together (a task for each cost 4% of a node's CPU at
-    # saturation, with batches of 100).
+    # writes' futures are awaited together (a task for each took 4% of a node's Python time
+    # at saturation, with batches of 100).
     waits = {i: f for i, event_id in pending.items() if (f := node.written(event_id)) is not None}
     outcomes = await asyncio.gather(*waits.values(), return_exceptions=True)
     for index, outcome in zip(waits, outcomes, strict=True):
