@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from node import garbage
 from node.cli import (
     audit,
     cert,
@@ -35,6 +36,7 @@ def main() -> None:
     signed events that the nodes agree on. Anyone can verify a certificate through the public
     endpoint with `kpledger verify`.
     """
+    garbage.tune()  # a node, an audit, an import: each makes objects fast (node/garbage.py)
 
 
 main.add_command(network.network)
