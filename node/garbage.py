@@ -10,12 +10,12 @@ and keeps many for seconds (the events of its mempool, the requests in flight): 
 collections 700 objects apart, so the oldest generation grew fast, and a saturated node collected
 it every 3 to 5 s, each time traversing some 330,000 objects for 0.2 to 0.3 s, with the event loop
 stopped. That was 11 to 15% of a node's CPU; the audit of a long chain, whose in-memory state
-holds a record for every certificate, spent 29% of its main process's CPU so.
+holds a record for every certificate, spent 29 to 34% of its main process's CPU so.
 
 Collecting the youngest generation after 50,000 new objects instead lets what a request or a
 block makes die young, before it is promoted. The middle and oldest generations keep CPython's
 ratios (each collected after 10 collections of the one below), so cyclic garbage is still found,
-later: docs/performance.md ("The cyclic garbage collector") gives the figures.
+later: docs/performance.md ("Kept: the cyclic garbage collector's settings") gives the figures.
 """
 
 from __future__ import annotations
