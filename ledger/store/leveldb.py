@@ -90,6 +90,8 @@ def make_private(path: Path) -> int:
 _TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
 _TABLE_FOOTER = 48
 _SSTABLE_LINE = re.compile(rb"^ (\d+):(\d+)\[", re.MULTILINE)
+#: Listings of the live tables check_files tries while compactions keep changing it.
+_LISTINGS = 10
 
 
 def _varint(data: bytes, at: int) -> tuple[int, int]:
@@ -316,7 +318,25 @@ class LevelDB:
             raise self._write_failed(exc) from exc
 
     def check_files(self) -> list[str]:
-        return check_tables(self.path, self._db.get_property(b"leveldb.sstables") or b"")
+        """What is wrong with the live tables (check_tables), as of one unchanged listing.
+
+        LevelDB may be compacting meanwhile: at open it merges level 0 once four tables are
+        there (every reopen turns the last log into one), and deletes the tables it merged. One
+        of those, listed just before, is then gone when it is looked at. So the tables are
+        listed again after the look: a problem stands only if the listing did not change (no
+        table leaves the listing but by a compaction, and a listed table is never deleted)."""
+        listed = self._sstables()
+        for _ in range(_LISTINGS):
+            problems = check_tables(self.path, listed)
+            now = self._sstables()
+            if not problems or now == listed:
+                return problems
+            listed = now
+        return problems
+
+    def _sstables(self) -> bytes:
+        listing: bytes | None = self._db.get_property(b"leveldb.sstables")
+        return listing or b""
 
 
 class _SnapshotView:
