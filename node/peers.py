@@ -298,6 +298,8 @@ BULK_PATHS = ("/peer/events", "/peer/blocks")
 #: Connections per peer in each lane. A request holds its connection for a round trip and more:
 #: at 200 ms one way, 8 connections carry at most about 20 requests a second to a peer.
 URGENT_CONNECTIONS = 8
+#: How long an idle connection to a peer is kept for the next request.
+KEEPALIVE_S = 10.0
 BULK_CONNECTIONS = 16
 
 
@@ -339,7 +341,10 @@ class PeerClient:
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(
                     limit_per_host=BULK_CONNECTIONS if bulk else URGENT_CONNECTIONS,
-                    keepalive_timeout=30,
+                    # Below the peers' keep-alive deadline (node/connections.py, 15 s by
+                    # default): a connection the peer closes as idle just as a request is sent
+                    # on it loses that request (seen at saturation: the body cut off).
+                    keepalive_timeout=KEEPALIVE_S,
                 ),
             )
             self._sessions[bulk] = session

@@ -142,11 +142,32 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 405, code, f"{exc.method} is not answered here; use {' or '.join(allowed)}"
             )
             response.headers["Allow"] = ", ".join(allowed)
+    except (ConnectionError, RuntimeError) as exc:
+        if not _gone(request):
+            log.exception("unexpected error", extra={"path": request.path})
+            response = error_response(
+                500, "internal_error", "the node failed to answer; see its log"
+            )
+        else:
+            # The client closed the connection (or a deadline closed it) while its request was
+            # being read: nobody is left to answer, and it is no fault of the node's. aiohttp
+            # says so with RuntimeError("Connection closed.") or a connection reset.
+            log.info(
+                "request cut off: the connection closed before it was read",
+                extra={"path": request.path, "fault": type(exc).__name__},
+            )
+            response = error_response(400, "connection_closed", "the connection closed")
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
         response = error_response(500, "internal_error", "the node failed to answer; see its log")
     node.metrics.http.labels(family(request.path), str(response.status)).inc()
     return response
+
+
+def _gone(request: web.Request) -> bool:
+    """Whether the request's connection is closed or closing."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _close_after(request: web.Request, response: web.Response) -> None:

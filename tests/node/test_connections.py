@@ -23,7 +23,10 @@ from click.testing import CliRunner
 
 from node.cli import main
 from node.client import NodeClient
+from node.clock import now_ms
 from node.connections import ConnectionLimits
+from node.files import load_signing_key
+from node.peers import MSGPACK, sign_request
 from node.tls import NODE_SNI, check_pinned, pinned_context
 from tests.e2e.harness import UNTHROTTLED, Network, NodeProcess, harness_trust, http
 from tests.node.conftest import Signer, submit, wait_final
@@ -197,6 +200,45 @@ def test_a_kept_alive_connection_serves_requests_then_is_closed_when_idle(net: N
         closed = read_until_closed([s], 1.0 + MARGIN_S)
         assert s.fileno() in closed, "an idle kept-alive connection was never closed"
         assert closed[s.fileno()].startswith(b"HTTP/1.1 200"), closed[s.fileno()][:200]
+
+
+def log_lines(node: NodeProcess) -> list[dict[str, Any]]:
+    lines = node.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/peer/events"])
+def test_a_request_whose_client_goes_away_mid_body_is_logged_as_cut_off_not_as_an_error(
+    net: Network, path: str
+) -> None:
+    ae = net.node("AE")
+    before = len(log_lines(ae))
+    body = b"\x91" + bytes(4999)  # what the client says it sends; it sends 100 bytes of it
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    if path.startswith("/peer/"):  # signed by BE's node, so that the route reads the body
+        be = load_signing_key(net.directory / "BE" / "node.pem")
+        ae_key = load_signing_key(net.directory / "AE" / "node.pem").public_bytes
+        headers.update(sign_request(be, net.genesis.chain_id, "POST", path, body, now_ms(), ae_key))
+        headers["Content-Type"] = MSGPACK
+    head = f"POST {path} HTTP/1.1\r\nHost: ae\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items()
+    )
+    s = connect(ae, "127.0.0.9", head.encode() + b"\r\n" + body[:100])
+    time.sleep(0.3)  # the node has the header and waits for the rest of the body
+    s.close()
+    deadline = time.monotonic() + MARGIN_S
+    while True:
+        lines = log_lines(ae)[before:]
+        if any(line["event"].startswith("request cut off") for line in lines):
+            break
+        errors = [line for line in lines if line["level"] == "error"]
+        assert not errors, errors
+        assert time.monotonic() < deadline, f"no line said the request was cut off: {lines}"
+        time.sleep(0.2)
+    cut = [line for line in lines if line["event"].startswith("request cut off")]
+    assert cut[0]["path"] == path and cut[0]["level"] == "info"
+    assert not [line for line in lines if line["level"] == "error"]
+    assert ae.alive() and ae.health() is not None
 
 
 # -- caps -------------------------------------------------------------------------------------------
