@@ -1,7 +1,7 @@
 """Managing a running node from the command line (SPEC 6, "Managing a running node"): the node
 and the admin token that `--config node.toml` names (or `--node URL --token TOKEN`), and its
-admin API called with them. `token` uses it; `user` and `webhook` commands are to use it too:
-the change is made by the node itself, so no restart and no second process opening its store."""
+admin API called with them. `token`, `user`, `webhook` and `snapshot create` use it: the
+change is made by the node itself, so no restart and no second process opening its store."""
 
 from __future__ import annotations
 
